@@ -1,0 +1,34 @@
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from .models import ApiToken, hash_token
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <token>` with a personal API token."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        parts = header.split()
+        if parts[0] != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header; use 'Bearer <token>'")
+        token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(parts[1])).first()
+        if token is None:
+            raise exceptions.AuthenticationFailed("Unknown API token")
+        if token.revoked_at:
+            raise exceptions.AuthenticationFailed("This API token has been revoked")
+        if token.expires_at and token.expires_at <= timezone.now():
+            raise exceptions.AuthenticationFailed("This API token has expired")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("This user is deactivated")
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return self.keyword

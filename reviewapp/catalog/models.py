@@ -1,0 +1,166 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from reviewapp.accounts.models import Group, User
+
+
+class Level(models.IntegerChoices):
+    """Permission levels on an app; each includes the ones below it."""
+
+    NONE = 0, "NONE"
+    CAN_VIEW = 1, "CAN_VIEW"
+    CAN_QUERY = 2, "CAN_QUERY"
+    CAN_MANAGE = 3, "CAN_MANAGE"
+
+    @classmethod
+    def parse(cls, name: str) -> "Level":
+        try:
+            return cls[str(name).upper()]
+        except KeyError:
+            valid = ", ".join(cls.names)
+            raise ValueError(f"unknown permission level {name!r}; use one of {valid}") from None
+
+
+DEFAULT_REASONS = [
+    "inaccurate",
+    "incomplete",
+    "not grounded in the sources",
+    "irrelevant",
+    "harmful or unsafe",
+    "badly formatted",
+]
+
+
+def default_reasons() -> list[str]:
+    return list(DEFAULT_REASONS)
+
+
+class AppQuerySet(models.QuerySet):
+    def with_level(self, user):
+        """Annotate `level`: the user's effective level (highest of own and groups' grants)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_staff or user.is_superuser:
+            return self.annotate(level=models.Value(int(Level.CAN_MANAGE), output_field=models.IntegerField()))
+        grant_filter = Q(grants__user=user) | Q(grants__group__user_set=user)
+        return self.annotate(level=Max("grants__level", filter=grant_filter))
+
+    def visible_to(self, user):
+        qs = self.with_level(user)
+        if user.is_authenticated and (user.is_staff or user.is_superuser):
+            return qs
+        return qs.filter(level__gte=Level.CAN_VIEW)
+
+
+class App(models.Model):
+    class Adapter(models.TextChoices):
+        DEMO = "demo", "Demo chain"
+        MLFLOW = "mlflow", "MLflow model"
+        HTTP = "http", "HTTP endpoint"
+
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    adapter = models.CharField(max_length=20, choices=Adapter.choices, default=Adapter.DEMO)
+    # Adapter settings: {"model_uri": ...} or {"url": ..., "kind": "openai"|"mlflow",
+    # "model": ..., "secret_header": "Authorization", "secret_env": "ENV_NAME"}; never a secret in clear.
+    adapter_config = models.JSONField(default=dict, blank=True)
+    version = models.CharField(max_length=100, default="1")
+    timeout_seconds = models.PositiveIntegerField(default=60)
+    # The feedback form: the reasons a reviewer can pick (plus "other" with text).
+    reasons = models.JSONField(default=default_reasons, blank=True)
+    created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def current_instructions(self) -> "ReviewInstructions | None":
+        return self.instructions.order_by("-version").first()
+
+    def level_for(self, user) -> Level:
+        if not user.is_authenticated or not user.is_active:
+            return Level.NONE
+        if user.is_staff or user.is_superuser:
+            return Level.CAN_MANAGE
+        best = (
+            self.grants.filter(Q(user=user) | Q(group__user_set=user)).aggregate(m=Max("level"))["m"]
+            or Level.NONE
+        )
+        return Level(best)
+
+
+class AppVersion(models.Model):
+    """Which version of the chain served when (a row per change)."""
+
+    app = models.ForeignKey(App, models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=100)
+    adapter = models.CharField(max_length=20, choices=App.Adapter.choices)
+    adapter_config = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+
+class Grant(models.Model):
+    """A permission level on an app for one user or one group."""
+
+    app = models.ForeignKey(App, models.CASCADE, related_name="grants")
+    user = models.ForeignKey(User, models.CASCADE, null=True, blank=True, related_name="grants")
+    group = models.ForeignKey(Group, models.CASCADE, null=True, blank=True, related_name="grants")
+    level = models.IntegerField(choices=Level.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False)),
+                name="grant_one_principal",
+            ),
+            models.UniqueConstraint(fields=["app", "user"], name="grant_unique_user"),
+            models.UniqueConstraint(fields=["app", "group"], name="grant_unique_group"),
+        ]
+
+    @property
+    def principal(self) -> str:
+        return self.user.email if self.user_id else f"group:{self.group.name}"
+
+
+class PermissionAudit(models.Model):
+    """Append-only: who changed which principal's level on which app, from what to what."""
+
+    app = models.ForeignKey(App, models.SET_NULL, null=True, related_name="audit")
+    app_slug = models.CharField(max_length=80)
+    actor = models.ForeignKey(User, models.SET_NULL, null=True, related_name="+")
+    actor_email = models.CharField(max_length=254, blank=True)
+    principal = models.CharField(max_length=300)
+    before = models.CharField(max_length=20)
+    after = models.CharField(max_length=20)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class ReviewInstructions(models.Model):
+    """Versioned Markdown instructions for reviewers; the newest version is in force."""
+
+    app = models.ForeignKey(App, models.CASCADE, related_name="instructions")
+    version = models.PositiveIntegerField()
+    markdown = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["app", "version"], name="instructions_unique_version")]

@@ -1,0 +1,1 @@
+# Models for evaluation sets and judge few-shot examples live here (issue 6).

@@ -1,0 +1,28 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+# Each app owns two lists in its urls.py: `urlpatterns` (HTML) and `api_urlpatterns` (under /api/v1/).
+APPS = ["accounts", "catalog", "requestlog", "feedback", "queues", "jobs", "exports", "front"]
+
+api_patterns = []
+for name in APPS:
+    module = __import__(f"reviewapp.{name}.urls", fromlist=["api_urlpatterns"])
+    api_patterns += getattr(module, "api_urlpatterns", [])
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("scim/v2/", include("django_scim.urls", namespace="scim")),
+    path("api/v1/", include(api_patterns)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+for name in APPS:
+    urlpatterns.append(path("", include(f"reviewapp.{name}.urls")))
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

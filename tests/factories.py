@@ -1,0 +1,51 @@
+"""Small factories for test data (plain functions; no extra library needed)."""
+
+import itertools
+import uuid
+
+from reviewapp.accounts.models import Group, User
+from reviewapp.catalog.models import App, Grant, Level
+from reviewapp.requestlog.models import Request
+
+_seq = itertools.count(1)
+
+
+def make_user(email: str | None = None, password: str = "pw-for-tests", **extra) -> User:
+    email = email or f"user{next(_seq)}@example.com"
+    return User.objects.create_user(email, password, **extra)
+
+
+def make_group(name: str | None = None, members=()) -> Group:
+    group = Group.objects.create(name=name or f"group-{next(_seq)}")
+    for member in members:
+        member.scim_groups.add(group)
+    return group
+
+
+def make_app(slug: str | None = None, **extra) -> App:
+    slug = slug or f"app-{next(_seq)}"
+    extra.setdefault("name", slug.replace("-", " ").title())
+    return App.objects.create(slug=slug, **extra)
+
+
+def grant(app: App, principal, level: Level) -> Grant:
+    if isinstance(principal, Group):
+        return Grant.objects.create(app=app, group=principal, level=level)
+    return Grant.objects.create(app=app, user=principal, level=level)
+
+
+def make_request(app: App, **extra) -> Request:
+    question = extra.pop("question", "How do I rotate an API token?")
+    extra.setdefault("messages", [{"role": "user", "content": question}])
+    extra.setdefault("response", "Open Settings, then API tokens, and press Rotate.")
+    extra.setdefault("conversation_id", str(uuid.uuid4()))
+    extra.setdefault("source", Request.Source.REVIEW_APP)
+    extra.setdefault("app_version", app.version)
+    extra.setdefault(
+        "chunks",
+        [
+            {"position": 0, "doc_uri": "docs://tokens#rotate", "content": "Tokens can be rotated in Settings."},
+            {"position": 1, "doc_uri": "docs://tokens#revoke", "content": "Revoked tokens stop working at once."},
+        ],
+    )
+    return Request.objects.create(app=app, **extra)

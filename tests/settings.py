@@ -1,0 +1,34 @@
+"""Test settings: the real settings, plus what makes tests fast and isolated.
+
+Each pytest process gets its own MLflow store and (without Redis) its own filesystem broker
+folder, exported in the environment so worker processes started by tests see the same ones.
+"""
+
+import os
+import tempfile
+
+_run_dir = os.environ.get("REVIEWAPP_TEST_RUN_DIR")
+if not _run_dir:
+    _run_dir = tempfile.mkdtemp(prefix="reviewapp-test-")
+    os.environ["REVIEWAPP_TEST_RUN_DIR"] = _run_dir
+os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{_run_dir}/mlflow.db")
+os.environ.setdefault("MLFLOW_ARTIFACT_ROOT", f"{_run_dir}/mlartifacts")
+os.environ.setdefault("CELERY_FS_BROKER_DIR", f"{_run_dir}/broker")
+os.environ.setdefault("EXPORT_DIR", f"{_run_dir}/exports")
+os.environ.setdefault("MEDIA_ROOT", f"{_run_dir}/media")
+
+from reviewapp.settings import *  # noqa: E402,F403
+from reviewapp.settings import DATABASES  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory: worker threads and processes started by tests must see the test database.
+    DATABASES["default"]["TEST"] = {"NAME": f"{_run_dir}/test.sqlite3"}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls made there are
+# still synchronous, so Django's async-safety guard would be a false alarm in tests.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
