@@ -59,7 +59,9 @@ def envsecret(name: str, default: str = "") -> str:
         try:
             return Path(path).read_text().strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE points at {path!r}, which cannot be read: {exc}") from None
+            raise ImproperlyConfigured(
+                f"{name}_FILE points at {path!r}, which cannot be read: {exc}"
+            ) from None
     return os.environ.get(name, default)
 
 
@@ -104,6 +106,7 @@ INSTALLED_APPS = [
     "reviewapp.queues",
     "reviewapp.jobs",
     "reviewapp.exports",
+    "reviewapp.chat",
     "reviewapp.front",
 ]
 
@@ -142,9 +145,7 @@ TEMPLATES = [
 ]
 
 # Database: PostgreSQL in production (DATABASE_URL), an SQLite file under var/ by default.
-DATABASE_URL = envurl(
-    "DATABASE_URL", "", {"postgres", "postgresql", "postgis", "sqlite", "pgsql"}
-)
+DATABASE_URL = envurl("DATABASE_URL", "", {"postgres", "postgresql", "postgis", "sqlite", "pgsql"})
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", "60"))}
 else:
@@ -281,7 +282,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "EXCEPTION_HANDLER": "reviewapp.front.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -309,7 +313,9 @@ STORAGES = {
 
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "false")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_TLS_PROXY", "false") else None
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_TLS_PROXY", "false") else None
+)
 
 LOGGING = {
     "version": 1,

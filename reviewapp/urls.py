@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 # Each app owns two lists in its urls.py: `urlpatterns` (HTML) and `api_urlpatterns` (under /api/v1/).
-APPS = ["accounts", "catalog", "requestlog", "feedback", "queues", "jobs", "exports", "front"]
+APPS = ["accounts", "catalog", "chat", "requestlog", "feedback", "queues", "jobs", "exports", "front"]
 
 api_patterns = []
 for name in APPS:

@@ -81,7 +81,9 @@ def celery_worker(transactional_db):
     from reviewapp.celery import app as celery_app
 
     celery_app.control.purge()
-    with start_worker(celery_app, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30) as worker:
+    with start_worker(
+        celery_app, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+    ) as worker:
         yield worker
 
 

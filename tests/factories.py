@@ -44,8 +44,16 @@ def make_request(app: App, **extra) -> Request:
     extra.setdefault(
         "chunks",
         [
-            {"position": 0, "doc_uri": "docs://tokens#rotate", "content": "Tokens can be rotated in Settings."},
-            {"position": 1, "doc_uri": "docs://tokens#revoke", "content": "Revoked tokens stop working at once."},
+            {
+                "position": 0,
+                "doc_uri": "docs://tokens#rotate",
+                "content": "Tokens can be rotated in Settings.",
+            },
+            {
+                "position": 1,
+                "doc_uri": "docs://tokens#revoke",
+                "content": "Revoked tokens stop working at once.",
+            },
         ],
     )
     return Request.objects.create(app=app, **extra)

@@ -127,7 +127,11 @@ class ApiToken(models.Model):
     def issue(cls, *, user: User, name: str, expires_at=None) -> tuple["ApiToken", str]:
         raw = cls.PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
-            user=user, name=name, token_hash=hash_token(raw), hint=raw[: len(cls.PREFIX) + 4], expires_at=expires_at
+            user=user,
+            name=name,
+            token_hash=hash_token(raw),
+            hint=raw[: len(cls.PREFIX) + 4],
+            expires_at=expires_at,
         )
         return token, raw
 

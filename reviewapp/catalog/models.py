@@ -43,7 +43,9 @@ class AppQuerySet(models.QuerySet):
         if not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_staff or user.is_superuser:
-            return self.annotate(level=models.Value(int(Level.CAN_MANAGE), output_field=models.IntegerField()))
+            return self.annotate(
+                level=models.Value(int(Level.CAN_MANAGE), output_field=models.IntegerField())
+            )
         grant_filter = Q(grants__user=user) | Q(grants__group__user_set=user)
         return self.annotate(level=Max("grants__level", filter=grant_filter))
 
@@ -124,7 +126,9 @@ class Grant(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=(Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False)),
+                condition=(
+                    Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False)
+                ),
                 name="grant_one_principal",
             ),
             models.UniqueConstraint(fields=["app", "user"], name="grant_unique_user"),

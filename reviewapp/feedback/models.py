@@ -12,7 +12,9 @@ class AssessmentQuerySet(models.QuerySet):
     def effective(self):
         """The latest row per (request, reviewer): what each reviewer thinks now."""
         latest = (
-            self.model.objects.filter(request_id=models.OuterRef("request_id"), reviewer_id=models.OuterRef("reviewer_id"))
+            self.model.objects.filter(
+                request_id=models.OuterRef("request_id"), reviewer_id=models.OuterRef("reviewer_id")
+            )
             .order_by("-created_at", "-id")
             .values("id")[:1]
         )
@@ -50,7 +52,9 @@ class Assessment(models.Model):
     missing_sources = models.JSONField(default=list, blank=True)
     app_version = models.CharField(max_length=100, blank=True)
     instructions_version = models.PositiveIntegerField(null=True, blank=True)
-    queue = models.ForeignKey("queues.ReviewQueue", models.SET_NULL, null=True, blank=True, related_name="assessments")
+    queue = models.ForeignKey(
+        "queues.ReviewQueue", models.SET_NULL, null=True, blank=True, related_name="assessments"
+    )
 
     objects = AssessmentQuerySet.as_manager()
 

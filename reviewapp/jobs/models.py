@@ -45,8 +45,16 @@ class Job(models.Model):
         stale = now - timezone.timedelta(seconds=60)
         claimed = (
             Job.objects.filter(pk=self.pk)
-            .filter(models.Q(status=self.Status.QUEUED) | models.Q(status=self.Status.RUNNING, heartbeat_at__lt=stale))
-            .update(status=self.Status.RUNNING, started_at=now, heartbeat_at=now, attempts=models.F("attempts") + 1)
+            .filter(
+                models.Q(status=self.Status.QUEUED)
+                | models.Q(status=self.Status.RUNNING, heartbeat_at__lt=stale)
+            )
+            .update(
+                status=self.Status.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                attempts=models.F("attempts") + 1,
+            )
         )
         if claimed:
             self.refresh_from_db()

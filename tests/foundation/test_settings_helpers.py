@@ -5,7 +5,14 @@ from reviewapp import settings as s
 
 
 def test_envbool_accepts_the_usual_spellings(monkeypatch):
-    for value, expected in [("1", True), ("yes", True), ("ON", True), ("0", False), ("off", False), ("", False)]:
+    for value, expected in [
+        ("1", True),
+        ("yes", True),
+        ("ON", True),
+        ("0", False),
+        ("off", False),
+        ("", False),
+    ]:
         monkeypatch.setenv("X_FLAG", value)
         assert s.envbool("X_FLAG", "false") is expected
 

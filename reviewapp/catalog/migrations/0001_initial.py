@@ -8,94 +8,234 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='App',
+            name="App",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('adapter', models.CharField(choices=[('demo', 'Demo chain'), ('mlflow', 'MLflow model'), ('http', 'HTTP endpoint')], default='demo', max_length=20)),
-                ('adapter_config', models.JSONField(blank=True, default=dict)),
-                ('version', models.CharField(default='1', max_length=100)),
-                ('timeout_seconds', models.PositiveIntegerField(default=60)),
-                ('reasons', models.JSONField(blank=True, default=reviewapp.catalog.models.default_reasons)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "adapter",
+                    models.CharField(
+                        choices=[
+                            ("demo", "Demo chain"),
+                            ("mlflow", "MLflow model"),
+                            ("http", "HTTP endpoint"),
+                        ],
+                        default="demo",
+                        max_length=20,
+                    ),
+                ),
+                ("adapter_config", models.JSONField(blank=True, default=dict)),
+                ("version", models.CharField(default="1", max_length=100)),
+                ("timeout_seconds", models.PositiveIntegerField(default=60)),
+                ("reasons", models.JSONField(blank=True, default=reviewapp.catalog.models.default_reasons)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='AppVersion',
+            name="AppVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(max_length=100)),
-                ('adapter', models.CharField(choices=[('demo', 'Demo chain'), ('mlflow', 'MLflow model'), ('http', 'HTTP endpoint')], max_length=20)),
-                ('adapter_config', models.JSONField(blank=True, default=dict)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='catalog.app')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.CharField(max_length=100)),
+                (
+                    "adapter",
+                    models.CharField(
+                        choices=[
+                            ("demo", "Demo chain"),
+                            ("mlflow", "MLflow model"),
+                            ("http", "HTTP endpoint"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("adapter_config", models.JSONField(blank=True, default=dict)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="versions", to="catalog.app"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='PermissionAudit',
+            name="PermissionAudit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('app_slug', models.CharField(max_length=80)),
-                ('actor_email', models.CharField(blank=True, max_length=254)),
-                ('principal', models.CharField(max_length=300)),
-                ('before', models.CharField(max_length=20)),
-                ('after', models.CharField(max_length=20)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('app', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit', to='catalog.app')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("app_slug", models.CharField(max_length=80)),
+                ("actor_email", models.CharField(blank=True, max_length=254)),
+                ("principal", models.CharField(max_length=300)),
+                ("before", models.CharField(max_length=20)),
+                ("after", models.CharField(max_length=20)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "app",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit",
+                        to="catalog.app",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Grant',
+            name="Grant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.IntegerField(choices=[(0, 'NONE'), (1, 'CAN_VIEW'), (2, 'CAN_QUERY'), (3, 'CAN_MANAGE')])),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='grants', to='catalog.app')),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='grants', to='accounts.group')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='grants', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "level",
+                    models.IntegerField(
+                        choices=[(0, "NONE"), (1, "CAN_VIEW"), (2, "CAN_QUERY"), (3, "CAN_MANAGE")]
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="grants", to="catalog.app"
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grants",
+                        to="accounts.group",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grants",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('group__isnull', True), ('user__isnull', False)), models.Q(('group__isnull', False), ('user__isnull', True)), _connector='OR'), name='grant_one_principal'), models.UniqueConstraint(fields=('app', 'user'), name='grant_unique_user'), models.UniqueConstraint(fields=('app', 'group'), name='grant_unique_group')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("group__isnull", True), ("user__isnull", False)),
+                            models.Q(("group__isnull", False), ("user__isnull", True)),
+                            _connector="OR",
+                        ),
+                        name="grant_one_principal",
+                    ),
+                    models.UniqueConstraint(fields=("app", "user"), name="grant_unique_user"),
+                    models.UniqueConstraint(fields=("app", "group"), name="grant_unique_group"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ReviewInstructions',
+            name="ReviewInstructions",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('markdown', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='instructions', to='catalog.app')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                ("markdown", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="instructions",
+                        to="catalog.app",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-version'],
-                'constraints': [models.UniqueConstraint(fields=('app', 'version'), name='instructions_unique_version')],
+                "ordering": ["-version"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("app", "version"), name="instructions_unique_version")
+                ],
             },
         ),
     ]

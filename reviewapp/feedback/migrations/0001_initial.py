@@ -8,60 +8,126 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0001_initial'),
-        ('queues', '0001_initial'),
-        ('requestlog', '0001_initial'),
+        ("catalog", "0001_initial"),
+        ("queues", "0001_initial"),
+        ("requestlog", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Assessment',
+            name="Assessment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('assessment_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('source_id', models.CharField(max_length=254)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('rating', models.CharField(blank=True, choices=[('positive', 'Positive'), ('negative', 'Negative')], max_length=10)),
-                ('reasons', models.JSONField(blank=True, default=list)),
-                ('other_reason', models.TextField(blank=True)),
-                ('comment', models.TextField(blank=True)),
-                ('corrected_response', models.TextField(blank=True, null=True)),
-                ('retrieval_assessments', models.JSONField(blank=True, default=list)),
-                ('missing_sources', models.JSONField(blank=True, default=list)),
-                ('app_version', models.CharField(blank=True, max_length=100)),
-                ('instructions_version', models.PositiveIntegerField(blank=True, null=True)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assessments', to='catalog.app')),
-                ('queue', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assessments', to='queues.reviewqueue')),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assessments', to='requestlog.request')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='assessments', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("assessment_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("source_id", models.CharField(max_length=254)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "rating",
+                    models.CharField(
+                        blank=True,
+                        choices=[("positive", "Positive"), ("negative", "Negative")],
+                        max_length=10,
+                    ),
+                ),
+                ("reasons", models.JSONField(blank=True, default=list)),
+                ("other_reason", models.TextField(blank=True)),
+                ("comment", models.TextField(blank=True)),
+                ("corrected_response", models.TextField(blank=True, null=True)),
+                ("retrieval_assessments", models.JSONField(blank=True, default=list)),
+                ("missing_sources", models.JSONField(blank=True, default=list)),
+                ("app_version", models.CharField(blank=True, max_length=100)),
+                ("instructions_version", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="assessments",
+                        to="catalog.app",
+                    ),
+                ),
+                (
+                    "queue",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="assessments",
+                        to="queues.reviewqueue",
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="assessments",
+                        to="requestlog.request",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="assessments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='MlflowSync',
+            name="MlflowSync",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('done', 'Done'), ('failed', 'Failed'), ('skipped', 'Skipped')], db_index=True, default='pending', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('mlflow_ids', models.JSONField(blank=True, default=dict)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('assessment', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='mlflow_sync', to='feedback.assessment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("mlflow_ids", models.JSONField(blank=True, default=dict)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "assessment",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mlflow_sync",
+                        to="feedback.assessment",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='assessment',
-            index=models.Index(fields=['request', 'reviewer', '-created_at'], name='assess_req_reviewer'),
+            model_name="assessment",
+            index=models.Index(fields=["request", "reviewer", "-created_at"], name="assess_req_reviewer"),
         ),
         migrations.AddIndex(
-            model_name='assessment',
-            index=models.Index(fields=['app', '-created_at'], name='assess_app_time'),
+            model_name="assessment",
+            index=models.Index(fields=["app", "-created_at"], name="assess_app_time"),
         ),
     ]

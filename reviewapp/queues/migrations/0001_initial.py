@@ -7,57 +7,111 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0001_initial'),
-        ('requestlog', '0001_initial'),
+        ("catalog", "0001_initial"),
+        ("requestlog", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReviewQueue',
+            name="ReviewQueue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('instructions', models.TextField(blank=True)),
-                ('overlap', models.PositiveIntegerField(default=1)),
-                ('assignment', models.CharField(choices=[('named', 'Named reviewers'), ('round_robin', 'Round-robin among named reviewers'), ('open', 'Open to any reviewer with CAN_QUERY')], default='open', max_length=20)),
-                ('blind', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='queues', to='catalog.app')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('reviewers', models.ManyToManyField(blank=True, related_name='review_queues', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("instructions", models.TextField(blank=True)),
+                ("overlap", models.PositiveIntegerField(default=1)),
+                (
+                    "assignment",
+                    models.CharField(
+                        choices=[
+                            ("named", "Named reviewers"),
+                            ("round_robin", "Round-robin among named reviewers"),
+                            ("open", "Open to any reviewer with CAN_QUERY"),
+                        ],
+                        default="open",
+                        max_length=20,
+                    ),
+                ),
+                ("blind", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="queues", to="catalog.app"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "reviewers",
+                    models.ManyToManyField(
+                        blank=True, related_name="review_queues", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='QueueItem',
+            name="QueueItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('added_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='queue_items', to='requestlog.request')),
-                ('queue', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='queues.reviewqueue')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("added_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="queue_items",
+                        to="requestlog.request",
+                    ),
+                ),
+                (
+                    "queue",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="queues.reviewqueue",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='reviewqueue',
-            constraint=models.UniqueConstraint(fields=('app', 'name'), name='queue_unique_name'),
+            model_name="reviewqueue",
+            constraint=models.UniqueConstraint(fields=("app", "name"), name="queue_unique_name"),
         ),
         migrations.AddConstraint(
-            model_name='reviewqueue',
-            constraint=models.CheckConstraint(condition=models.Q(('overlap__gte', 1)), name='queue_overlap_positive'),
+            model_name="reviewqueue",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("overlap__gte", 1)), name="queue_overlap_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='queueitem',
-            constraint=models.UniqueConstraint(fields=('queue', 'request'), name='queue_item_unique_request'),
+            model_name="queueitem",
+            constraint=models.UniqueConstraint(fields=("queue", "request"), name="queue_item_unique_request"),
         ),
     ]

@@ -8,40 +8,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0001_initial'),
+        ("catalog", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Request',
+            name="Request",
             fields=[
-                ('request_id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('app_version', models.CharField(blank=True, max_length=100)),
-                ('conversation_id', models.CharField(db_index=True, max_length=100)),
-                ('source', models.CharField(choices=[('review_app', 'Review app'), ('rest_api', 'REST API'), ('import', 'Import')], max_length=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('messages', models.JSONField(default=list)),
-                ('response', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('ok', 'OK'), ('error', 'Error')], default='ok', max_length=10)),
-                ('error', models.TextField(blank=True)),
-                ('trace', models.JSONField(blank=True, null=True)),
-                ('mlflow_trace_id', models.CharField(blank=True, db_index=True, max_length=100)),
-                ('chunks', models.JSONField(blank=True, default=list)),
-                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('request_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('response_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('total_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='requests', to='catalog.app')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='requests', to=settings.AUTH_USER_MODEL)),
+                (
+                    "request_id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("app_version", models.CharField(blank=True, max_length=100)),
+                ("conversation_id", models.CharField(db_index=True, max_length=100)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("review_app", "Review app"),
+                            ("rest_api", "REST API"),
+                            ("import", "Import"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("messages", models.JSONField(default=list)),
+                ("response", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(choices=[("ok", "OK"), ("error", "Error")], default="ok", max_length=10),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("trace", models.JSONField(blank=True, null=True)),
+                ("mlflow_trace_id", models.CharField(blank=True, db_index=True, max_length=100)),
+                ("chunks", models.JSONField(blank=True, default=list)),
+                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("request_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("response_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("total_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="requests", to="catalog.app"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="requests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-request_id'],
-                'indexes': [models.Index(fields=['app', '-created_at', '-request_id'], name='req_app_time'), models.Index(fields=['app', 'source', '-created_at'], name='req_app_source_time'), models.Index(fields=['app', 'app_version', '-created_at'], name='req_app_version_time'), models.Index(fields=['app', 'conversation_id', 'created_at'], name='req_app_conversation')],
+                "ordering": ["-created_at", "-request_id"],
+                "indexes": [
+                    models.Index(fields=["app", "-created_at", "-request_id"], name="req_app_time"),
+                    models.Index(fields=["app", "source", "-created_at"], name="req_app_source_time"),
+                    models.Index(fields=["app", "app_version", "-created_at"], name="req_app_version_time"),
+                    models.Index(
+                        fields=["app", "conversation_id", "created_at"], name="req_app_conversation"
+                    ),
+                ],
             },
         ),
     ]
