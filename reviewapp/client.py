@@ -70,7 +70,72 @@ class Client:
 
     # --- apps and permissions (issue 3) ---
 
+    @staticmethod
+    def _slug(app: str | dict) -> str:
+        """Methods take an app as its slug or as the dict the API returned for it."""
+        return app["slug"] if isinstance(app, dict) else str(app)
+
+    def list_apps(self) -> list[dict]:
+        """The apps you can see, each with your `level` on it."""
+        return self._call("GET", "apps")
+
+    def get_app(self, app: str | dict) -> dict:
+        return self._call("GET", f"apps/{self._slug(app)}")
+
+    def create_app(
+        self,
+        name: str,
+        slug: str | None = None,
+        *,
+        description: str = "",
+        adapter: str = "demo",
+        adapter_config: dict | None = None,
+        version: str = "1",
+        timeout_seconds: int = 60,
+        reasons: list[str] | None = None,
+    ) -> dict:
+        """Register an app; you become its manager. `adapter_config` names, never holds, secrets."""
+        body: dict[str, Any] = {
+            "name": name,
+            "description": description,
+            "adapter": adapter,
+            "adapter_config": adapter_config or {},
+            "version": version,
+            "timeout_seconds": timeout_seconds,
+        }
+        if slug:
+            body["slug"] = slug
+        if reasons is not None:
+            body["reasons"] = reasons
+        return self._call("POST", "apps", json=body)
+
+    def update_app(self, app: str | dict, **changes) -> dict:
+        """Change any of name, description, adapter, adapter_config, version, timeout_seconds, reasons."""
+        return self._call("PATCH", f"apps/{self._slug(app)}", json=changes)
+
+    def delete_app(self, app: str | dict) -> None:
+        self._call("DELETE", f"apps/{self._slug(app)}")
+
+    def get_permissions(self, app: str | dict) -> list[dict]:
+        """[{"principal": "someone@example.com" | "group:name", "type": "user" | "group", "level": ...}]"""
+        return self._call("GET", f"apps/{self._slug(app)}/permissions")["permissions"]
+
+    def set_permissions(self, app: str | dict, principals: list[str] | str, level: str) -> list[dict]:
+        """Give each principal (email or "group:<name>") `level`; PermissionLevel.NONE removes."""
+        if isinstance(principals, str):
+            principals = [principals]
+        body = {"principals": list(principals), "level": level}
+        return self._call("PUT", f"apps/{self._slug(app)}/permissions", json=body)["permissions"]
+
     # --- chat, feedback and instructions (issue 4) ---
+
+    def set_review_instructions(self, app: str | dict, markdown: str) -> dict:
+        """A new version of the reviewer instructions (Markdown); returns it with its `version`."""
+        return self._call("PUT", f"apps/{self._slug(app)}/instructions", json={"markdown": markdown})
+
+    def get_review_instructions(self, app: str | dict) -> dict:
+        """{"version", "markdown", "html", ...}; `version` is None until instructions are written."""
+        return self._call("GET", f"apps/{self._slug(app)}/instructions")
 
     # --- traces and review queues (issue 5) ---
 

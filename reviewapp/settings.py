@@ -186,13 +186,14 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND = REDIS_URL
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    for sub in ("in", "processed"):
+    for sub in ("in", "processed", "control"):
         (CELERY_FS_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_FS_BROKER_DIR / "in"),
         "data_folder_out": str(CELERY_FS_BROKER_DIR / "in"),
         "processed_folder": str(CELERY_FS_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_FS_BROKER_DIR / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"db+sqlite:///{CELERY_FS_BROKER_DIR / 'results.sqlite3'}"
@@ -209,14 +210,28 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic work, run by `celery -A reviewapp worker -B` (or a separate `celery beat`).
+CELERY_BEAT_SCHEDULE = {
+    # Feedback whose MLflow write-back failed (tracking store down) is retried until it lands.
+    "feedback-mlflow-sweep": {
+        "task": "reviewapp.feedback.tasks.sweep_mlflow_sync",
+        "schedule": envint("FEEDBACK_MLFLOW_SWEEP_SECONDS", "300"),
+    },
+}
 
 # MLflow: a SQLite tracking store under var/ by default (the file store is in maintenance mode).
 MLFLOW_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{VAR_DIR / 'mlflow.db'}"
 MLFLOW_ARTIFACT_ROOT = os.environ.get("MLFLOW_ARTIFACT_ROOT") or str(VAR_DIR / "mlartifacts")
 MLFLOW_DEMO_MODEL_NAME = os.environ.get("MLFLOW_DEMO_MODEL_NAME", "reviewapp-demo")
+# Each chain call reads its trace back at once to log the turn: synchronous export costs
+# ~50 ms, where flushing MLflow's async queue costs ~1 s per call.
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
 
 # Chains
 CHAIN_TIMEOUT_SECONDS = envint("CHAIN_TIMEOUT_SECONDS", "60")
+
+# The demo users' password (`manage.py load_demo`); unset → generated once into var/demo_password.
+DEMO_PASSWORD = envsecret("DEMO_PASSWORD")
 
 # Exports and uploads
 EXPORT_DIR = Path(os.environ.get("EXPORT_DIR") or VAR_DIR / "exports")
@@ -244,28 +259,37 @@ ACCOUNT_ALLOW_SIGNUPS = envbool("ALLOW_SIGNUPS", "false")
 ACCOUNT_ADAPTER = "reviewapp.accounts.sso.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "reviewapp.accounts.sso.SocialAccountAdapter"
 SOCIALACCOUNT_LOGIN_ON_GET = True
-SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
-SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
-SOCIALACCOUNT_PROVIDERS = {}
-if OIDC_ENABLED:
-    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+SOCIALACCOUNT_AUTO_SIGNUP = True
+# Placeholders and local accounts are claimed by email in accounts.sso, with the allowed-domain
+# and deactivation checks first; allauth's own email matching would bypass those.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ONLY = False
+# The OIDC app itself is built from the OIDC_* settings by SocialAccountAdapter.list_apps, so
+# tests can point it at a loopback provider with override_settings. The provider class is ours
+# because allauth skips the ID-token signature check when the token came from the token endpoint.
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "provider_class": "reviewapp.accounts.sso.OIDCProvider",
         "OAUTH_PKCE_ENABLED": True,
-        "APPS": [
-            {
-                "provider_id": "oidc",
-                "name": OIDC_NAME,
-                "client_id": OIDC_CLIENT_ID,
-                "secret": OIDC_CLIENT_SECRET,
-                "settings": {"server_url": OIDC_ISSUER, "oauth_pkce_enabled": True},
-            }
-        ],
     }
+}
 
 # SCIM 2.0 provisioning (django-scim2); on when SCIM_TOKEN is set.
 SCIM_TOKEN = envsecret("SCIM_TOKEN")
 SCIM_SERVICE_PROVIDER = {
+    "SCHEME": urlparse(SITE_URL).scheme or "https",
     "NETLOC": urlparse(SITE_URL).netloc or "localhost",
     "GROUP_MODEL": "reviewapp.accounts.models.Group",
+    "USER_ADAPTER": "reviewapp.accounts.scim.SCIMUser",
+    "GROUP_ADAPTER": "reviewapp.accounts.scim.SCIMGroup",
+    "USER_FILTER_PARSER": "reviewapp.accounts.scim_filters.UserFilterQuery",
+    "GROUP_FILTER_PARSER": "reviewapp.accounts.scim_filters.GroupFilterQuery",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "reviewapp.accounts.scim.ServiceProviderConfig",
+    "AUTH_CHECK_MIDDLEWARE": "reviewapp.accounts.scim.SCIMViewAuthCheck",
+    "GET_EXTRA_MODEL_EXCLUDE_KWARGS_GETTER": "reviewapp.accounts.scim.exclude_removed",
+    "GET_QUERYSET_POST_PROCESSOR_GETTER": "reviewapp.accounts.scim.order_by_pk",
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="SCIM"',
     "AUTHENTICATION_SCHEMES": [
         {
             "type": "oauthbearertoken",

@@ -87,6 +87,17 @@ def celery_worker(transactional_db):
         yield worker
 
 
+@pytest.fixture(scope="session")
+def demo_model_uri():
+    """The demo chain, logged and registered once per test run in the run's MLflow store.
+
+    Returns "models:/reviewapp-demo@champion"; use it as an app's adapter_config model_uri.
+    """
+    from reviewapp.chains.demo import ensure_registered
+
+    return ensure_registered()
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless=new",

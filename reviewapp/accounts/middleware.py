@@ -1,19 +1,30 @@
 import hmac
 import json
+from http import HTTPStatus
 
 from django.conf import settings
 from django.http import HttpResponse
 
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+SCIM_CONTENT_TYPE = "application/scim+json"
 
 
-def scim_error(status: int, detail: str) -> HttpResponse:
+def scim_error(status: int, detail: str, scim_type: str | None = None) -> HttpResponse:
     body = {"schemas": [SCIM_ERROR], "status": str(status), "detail": detail}
-    return HttpResponse(json.dumps(body), status=status, content_type="application/scim+json")
+    if scim_type:
+        body["scimType"] = scim_type
+    response = HttpResponse(json.dumps(body), status=status, content_type=SCIM_CONTENT_TYPE)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="SCIM"'
+    return response
 
 
 class SCIMAuthCheckMiddleware:
-    """Guards /scim/v2/ with the bearer token from SCIM_TOKEN; SCIM is off when it is unset."""
+    """Guards /scim/v2/ with the bearer token from SCIM_TOKEN; SCIM is off when it is unset.
+
+    It also answers what django-scim2 would not answer in RFC 7644's error schema: a body that
+    is not a JSON object (its views would fail on it), and its bare 404/405/501 responses.
+    """
 
     prefix = "/scim/v2/"
 
@@ -21,12 +32,35 @@ class SCIMAuthCheckMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith(self.prefix):
-            if not settings.SCIM_TOKEN:
-                return scim_error(404, "SCIM provisioning is not enabled on this server")
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), settings.SCIM_TOKEN):
-                return scim_error(401, "A valid SCIM bearer token is required")
-            request.scim_authenticated = True
-        return self.get_response(request)
+        if not request.path.startswith(self.prefix):
+            return self.get_response(request)
+        if not settings.SCIM_TOKEN:
+            return scim_error(404, "SCIM provisioning is not enabled on this server")
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), settings.SCIM_TOKEN.encode()
+        ):
+            return scim_error(401, "A valid SCIM bearer token is required")
+        request.scim_authenticated = True
+        if request.method in {"POST", "PUT", "PATCH"}:
+            problem = self.body_problem(request)
+            if problem:
+                return scim_error(400, problem, "invalidSyntax")
+        response = self.get_response(request)
+        is_scim_body = response.get("Content-Type", "").startswith(SCIM_CONTENT_TYPE) and response.content
+        if response.status_code >= 400 and not is_scim_body:
+            return scim_error(response.status_code, HTTPStatus(response.status_code).phrase)
+        return response
+
+    @staticmethod
+    def body_problem(request) -> str:
+        try:
+            body = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return "The body is not valid JSON"
+        if not isinstance(body, dict):
+            return "The body must be a JSON object"
+        if request.method == "PATCH" and not isinstance(body.get("Operations"), list):
+            return "A PATCH body needs an Operations list (RFC 7644 §3.5.2)"
+        return ""

@@ -44,7 +44,15 @@ class UserManager(BaseUserManager):
 class Group(AbstractSCIMGroupMixin):
     """A group of users (from SCIM, from the OIDC groups claim, or made by hand)."""
 
+    class Source(models.TextChoices):
+        LOCAL = "local", "made here"
+        OIDC = "oidc", "OIDC groups claim"
+        SCIM = "scim", "SCIM provisioning"
+
     name = models.CharField(max_length=200, unique=True)
+    # Who manages the membership: sign-in only removes members from OIDC groups, so it never
+    # undoes what SCIM or a person here decided.
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.LOCAL)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -86,6 +94,20 @@ class User(AbstractBaseUser, PermissionsMixin, AbstractSCIMUserMixin):
 
     def get_short_name(self) -> str:
         return self.display_name
+
+    def sync_oidc_groups(self, names: list[str]) -> None:
+        """Make the user a member of exactly these groups among those the groups claim manages.
+
+        Groups named here that do not exist yet are created (source OIDC); membership of SCIM
+        or hand-made groups is only ever added to, never removed, by sign-in.
+        """
+        wanted = []
+        for name in dict.fromkeys(n[:200] for n in names):
+            group, _ = Group.objects.get_or_create(name=name, defaults={"source": Group.Source.OIDC})
+            wanted.append(group)
+        stale = self.scim_groups.filter(source=Group.Source.OIDC).exclude(pk__in=[g.pk for g in wanted])
+        self.scim_groups.remove(*stale)
+        self.scim_groups.add(*wanted)
 
 
 def hash_token(raw: str) -> str:

@@ -41,7 +41,10 @@ class AppQuerySet(models.QuerySet):
     def with_level(self, user):
         """Annotate `level`: the user's effective level (highest of own and groups' grants)."""
         if not user.is_authenticated or not user.is_active:
-            return self.none()
+            # Still annotated, so callers can filter on `level` whoever asks.
+            return self.annotate(
+                level=models.Value(int(Level.NONE), output_field=models.IntegerField())
+            ).none()
         if user.is_staff or user.is_superuser:
             return self.annotate(
                 level=models.Value(int(Level.CAN_MANAGE), output_field=models.IntegerField())
@@ -54,6 +57,10 @@ class AppQuerySet(models.QuerySet):
         if user.is_authenticated and (user.is_staff or user.is_superuser):
             return qs
         return qs.filter(level__gte=Level.CAN_VIEW)
+
+    def managed_by(self, user):
+        """Apps on which `user` has CAN_MANAGE through their own or a group's grant."""
+        return self.with_level(user).filter(level__gte=Level.CAN_MANAGE)
 
 
 class App(models.Model):
@@ -98,6 +105,12 @@ class App(models.Model):
             or Level.NONE
         )
         return Level(best)
+
+    def active_managers(self):
+        """Active users holding CAN_MANAGE through a grant (their own or a group's); staff aside."""
+        grant = Q(grants__app=self, grants__level=Level.CAN_MANAGE)
+        group_grant = Q(scim_groups__grants__app=self, scim_groups__grants__level=Level.CAN_MANAGE)
+        return User.objects.filter(is_active=True).filter(grant | group_grant).distinct()
 
 
 class AppVersion(models.Model):

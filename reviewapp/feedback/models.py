@@ -20,6 +20,22 @@ class AssessmentQuerySet(models.QuerySet):
         )
         return self.filter(id=models.Subquery(latest))
 
+    def newer_than(self, row: "Assessment"):
+        """Rows of the same reviewer on the same request made after `row` (it is effective if none)."""
+        return self.model.objects.filter(request_id=row.request_id, reviewer_id=row.reviewer_id).filter(
+            models.Q(created_at__gt=row.created_at) | models.Q(created_at=row.created_at, id__gt=row.id)
+        )
+
+    def with_effective(self):
+        """Annotate `is_effective`: no newer row of the same reviewer on the same request."""
+        newer = self.model.objects.filter(
+            request_id=models.OuterRef("request_id"), reviewer_id=models.OuterRef("reviewer_id")
+        ).filter(
+            models.Q(created_at__gt=models.OuterRef("created_at"))
+            | models.Q(created_at=models.OuterRef("created_at"), id__gt=models.OuterRef("id"))
+        )
+        return self.annotate(is_effective=~models.Exists(newer))
+
 
 class Assessment(models.Model):
     """The assessment log: one row per piece of feedback. Append-only.
@@ -82,3 +98,5 @@ class MlflowSync(models.Model):
     # MLflow assessment ids written for this row, to override them on a change of mind.
     mlflow_ids = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    # A worker holds the row until then (claimed with a conditional UPDATE); a crash frees it.
+    locked_until = models.DateTimeField(null=True, blank=True)

@@ -1,2 +1,16 @@
-urlpatterns = []
-api_urlpatterns = []
+from django.urls import path
+
+from . import api, views
+
+urlpatterns = [
+    path(
+        "apps/<slug:slug>/requests/<uuid:request_id>/feedback/",
+        views.feedback_panel,
+        name="feedback-panel",
+    ),
+    path("apps/<slug:slug>/dashboard/", views.app_dashboard, name="app-dashboard"),
+]
+api_urlpatterns = [
+    path("apps/<slug:slug>/feedback", api.FeedbackApi.as_view(), name="api-feedback"),
+    path("apps/<slug:slug>/assessments", api.AssessmentListApi.as_view(), name="api-assessments"),
+]

@@ -45,3 +45,60 @@ class QueueItem(models.Model):
     class Meta:
         ordering = ["position", "id"]
         constraints = [models.UniqueConstraint(fields=["queue", "request"], name="queue_item_unique_request")]
+        indexes = [models.Index(fields=["queue", "position"], name="queue_item_position")]
+
+    def __str__(self) -> str:
+        return f"{self.queue_id}:{self.request_id}"
+
+
+class ReservationQuerySet(models.QuerySet):
+    def live(self, now=None):
+        """Reservations that count towards an item's overlap: submitted, or not yet expired."""
+        now = now or timezone.now()
+        return self.filter(models.Q(done_at__isnull=False) | models.Q(expires_at__gt=now))
+
+    def done(self):
+        return self.filter(done_at__isnull=False)
+
+
+class Reservation(models.Model):
+    """One of an item's N review slots, held by one reviewer.
+
+    Slots are numbered 1..overlap and unique per item, so the database itself refuses a
+    (N+1)th reviewer even when two claims race. A slot whose reservation expired without a
+    submission can be taken over by another reviewer; once `done_at` is set it is kept.
+    """
+
+    item = models.ForeignKey(QueueItem, models.CASCADE, related_name="reservations")
+    slot = models.PositiveIntegerField()
+    reviewer = models.ForeignKey(User, models.CASCADE, related_name="queue_reservations")
+    claimed_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReservationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["claimed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "slot"], name="reservation_unique_slot"),
+            models.UniqueConstraint(fields=["item", "reviewer"], name="reservation_unique_reviewer"),
+            models.CheckConstraint(condition=models.Q(slot__gte=1), name="reservation_slot_positive"),
+        ]
+        indexes = [models.Index(fields=["reviewer", "done_at"], name="reservation_reviewer_done")]
+
+    def is_live(self, now=None) -> bool:
+        return self.done_at is not None or self.expires_at > (now or timezone.now())
+
+
+class Draft(models.Model):
+    """What a reviewer has typed on an item but not yet submitted; restored when they come back."""
+
+    item = models.ForeignKey(QueueItem, models.CASCADE, related_name="drafts")
+    reviewer = models.ForeignKey(User, models.CASCADE, related_name="queue_drafts")
+    # {field name: value} as the feedback panel's fields hold them.
+    data = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "reviewer"], name="draft_unique_reviewer")]

@@ -1,8 +1,26 @@
 from django.urls import path
 
-from . import views
+from . import api, views
 
 urlpatterns = [
+    path("apps/<slug:slug>/queues/", views.queue_list, name="queue-list"),
+    path("apps/<slug:slug>/queues/new/", views.queue_create, name="queue-create"),
+    path("apps/<slug:slug>/queues/<int:queue_id>/", views.queue_detail, name="queue-detail"),
+    path("apps/<slug:slug>/queues/<int:queue_id>/items/", views.queue_add_items, name="queue-add-items"),
     path("queues/", views.my_queues, name="my-queues"),
+    path("queues/<int:queue_id>/review/", views.review_next, name="review-next"),
+    path("queues/<int:queue_id>/review/<int:item_id>/", views.review_item, name="review-item"),
+    path("queues/<int:queue_id>/review/<int:item_id>/submit/", views.review_submit, name="review-submit"),
+    path("queues/<int:queue_id>/review/<int:item_id>/draft/", views.review_draft, name="review-draft"),
 ]
-api_urlpatterns = []
+api_urlpatterns = [
+    path("apps/<slug:slug>/review-queues", api.QueueListApi.as_view(), name="api-queue-list"),
+    path(
+        "apps/<slug:slug>/review-queues/<int:queue_id>", api.QueueDetailApi.as_view(), name="api-queue-detail"
+    ),
+    path(
+        "apps/<slug:slug>/review-queues/<int:queue_id>/items",
+        api.QueueItemsApi.as_view(),
+        name="api-queue-items",
+    ),
+]

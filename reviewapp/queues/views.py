@@ -1,11 +1,268 @@
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import json
 
-from .models import ReviewQueue
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from reviewapp.catalog.permissions import can, get_app_for
+from reviewapp.feedback.models import Assessment
+from reviewapp.feedback.panel import effective_for
+from reviewapp.requestlog.models import Request
+from reviewapp.requestlog.trace_view import span_tree
+
+from . import services
+from .forms import AddItemsForm, QueueForm, apply_errors
+from .models import Draft, QueueItem, Reservation, ReviewQueue
+
+_RECENT_REQUESTS = 100
+_DETAIL_ITEMS = 200
+_DRAFT_MAX_BYTES = 200_000
+
+
+# --- the owner's screens ------------------------------------------------------------------
+
+
+@login_required
+def queue_list(request: HttpRequest, slug: str) -> HttpResponse:
+    """Managers: every queue of the app with its progress. Reviewers: the queues open to them."""
+    app = get_app_for(request.user, slug, "feedback")
+    if can(app, "monitor"):
+        rows = [(queue, services.queue_progress(queue=queue)) for queue in app.queues.all()]
+        mine = []
+    else:
+        rows = []
+        mine = [
+            services.reviewer_progress(queue=queue, user=request.user)
+            for queue in services.queues_for_reviewer(request.user)
+            if queue.app_id == app.pk
+        ]
+    context = {"app": app, "rows": rows, "mine": mine, "nav": "apps"}
+    return render(request, "queues/queue_list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue_create(request: HttpRequest, slug: str) -> HttpResponse:
+    app = get_app_for(request.user, slug, "monitor")
+    recent = list(Request.objects.for_app(app).order_by("-created_at", "-request_id")[:_RECENT_REQUESTS])
+    current = app.current_instructions()
+    if request.method == "POST":
+        form = QueueForm(request.POST, app=app, recent_requests=recent)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                queue, result = services.create_queue(
+                    app=app,
+                    name=data["name"],
+                    created_by=request.user,
+                    instructions=data["instructions"],
+                    overlap=data["overlap"],
+                    assignment=data["assignment"],
+                    blind=data["blind"],
+                    reviewers=list(data["reviewers"]),
+                    request_ids=form.all_request_ids(),
+                )
+            except ValidationError as error:
+                apply_errors(form, error)
+            else:
+                messages.success(request, f"Queue “{queue.name}” created with {len(result.added)} items.")
+                return redirect("queue-detail", app.slug, queue.pk)
+    else:
+        form = QueueForm(
+            app=app,
+            recent_requests=recent,
+            initial={"instructions": current.markdown if current else ""},
+        )
+    return render(request, "queues/queue_create.html", {"app": app, "form": form, "nav": "apps"})
+
+
+def _detail_context(app, queue: ReviewQueue, add_form: AddItemsForm) -> dict:
+    items = (
+        queue.items.select_related("request")
+        .prefetch_related("reservations__reviewer")
+        .order_by("position", "id")[:_DETAIL_ITEMS]
+    )
+    agreement = services.queue_agreement(queue=queue)
+    return {
+        "app": app,
+        "queue": queue,
+        "progress": services.queue_progress(queue=queue),
+        "agreement": agreement,
+        "agreement_rows": [("Thumbs", agreement.rating), ("Passage relevance", agreement.chunks)],
+        "items": items,
+        "add_form": add_form,
+        "nav": "apps",
+    }
+
+
+@login_required
+def queue_detail(request: HttpRequest, slug: str, queue_id: int) -> HttpResponse:
+    app = get_app_for(request.user, slug, "monitor")
+    queue = get_object_or_404(app.queues.prefetch_related("reviewers"), pk=queue_id)
+    return render(request, "queues/queue_detail.html", _detail_context(app, queue, AddItemsForm()))
+
+
+@login_required
+@require_POST
+def queue_add_items(request: HttpRequest, slug: str, queue_id: int) -> HttpResponse:
+    app = get_app_for(request.user, slug, "monitor")
+    queue = get_object_or_404(app.queues, pk=queue_id)
+    form = AddItemsForm(request.POST)
+    if form.is_valid():
+        try:
+            result = services.add_items(queue=queue, request_ids=form.ids())
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            text = f"Added {len(result.added)} items."
+            if result.already_in_queue:
+                text += f" {len(result.already_in_queue)} were already in the queue."
+            messages.success(request, text)
+            return redirect("queue-detail", app.slug, queue.pk)
+    # Re-render with the pasted ids kept, so nothing typed is lost.
+    return render(request, "queues/queue_detail.html", _detail_context(app, queue, form), status=400)
+
+
+# --- the reviewer's screens ---------------------------------------------------------------
 
 
 @login_required
 def my_queues(request: HttpRequest) -> HttpResponse:
-    queues = ReviewQueue.objects.filter(reviewers=request.user).select_related("app")
-    return render(request, "queues/my_queues.html", {"queues": queues, "nav": "queues"})
+    rows = [
+        services.reviewer_progress(queue=queue, user=request.user)
+        for queue in services.queues_for_reviewer(request.user)
+    ]
+    return render(request, "queues/my_queues.html", {"rows": rows, "nav": "queues"})
+
+
+def _queue_for_reviewer(user, queue_id: int) -> ReviewQueue:
+    queue = get_object_or_404(ReviewQueue.objects.select_related("app"), pk=queue_id)
+    # 404 to those who cannot see the app, 403 to those who cannot give feedback on it.
+    queue.app = get_app_for(user, queue.app.slug, "feedback")
+    if not services.may_review(queue=queue, user=user):
+        raise PermissionDenied("You are not a reviewer of this queue")
+    return queue
+
+
+@login_required
+def review_next(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = _queue_for_reviewer(request.user, queue_id)
+    reservation = services.claim_next(queue=queue, reviewer=request.user)
+    if reservation is not None:
+        return redirect("review-item", queue.pk, reservation.item_id)
+    context = {
+        "queue": queue,
+        "app": queue.app,
+        "progress": services.reviewer_progress(queue=queue, user=request.user),
+        "nav": "queues",
+    }
+    return render(request, "queues/review_done.html", context)
+
+
+def _neighbours(queue: ReviewQueue, user, item: QueueItem) -> tuple[int | None, int | None]:
+    """The items before and after `item` in this reviewer's own path through the queue."""
+    path = list(
+        Reservation.objects.filter(item__queue=queue, reviewer=user)
+        .order_by("claimed_at", "id")
+        .values_list("item_id", flat=True)
+    )
+    if item.pk not in path:
+        return (path[-1] if path else None), None
+    index = path.index(item.pk)
+    before = path[index - 1] if index > 0 else None
+    after = path[index + 1] if index + 1 < len(path) else None
+    return before, after
+
+
+def _others_feedback(item: QueueItem, user) -> list[Assessment]:
+    return list(
+        Assessment.objects.filter(request=item.request)
+        .exclude(reviewer=user)
+        .effective()
+        .select_related("reviewer")
+        .order_by("reviewer__email")
+    )
+
+
+def _review_context(request: HttpRequest, queue: ReviewQueue, item: QueueItem, reservation) -> dict:
+    user = request.user
+    draft = Draft.objects.filter(item=item, reviewer=user).first()
+    submitted = reservation is not None and reservation.done_at is not None
+    hidden = queue.blind and not submitted
+    before, after = _neighbours(queue, user, item)
+    req = item.request
+    return {
+        "queue": queue,
+        "app": queue.app,
+        "item": item,
+        "req": req,
+        "reservation": reservation,
+        "submitted": submitted,
+        "instructions": queue.instructions or getattr(queue.app.current_instructions(), "markdown", ""),
+        "conversation": [m for m in (req.messages or []) if isinstance(m, dict)],
+        "spans": span_tree(req.trace) if req.trace else [],
+        "draft": draft.data if draft else {},
+        "blind": hidden,
+        "others": [] if hidden else _others_feedback(item, user),
+        "previous_id": before,
+        "next_id": after,
+        "progress": services.reviewer_progress(queue=queue, user=user),
+        "nav": "queues",
+    }
+
+
+@login_required
+def review_item(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+    queue = _queue_for_reviewer(request.user, queue_id)
+    item = get_object_or_404(queue.items.select_related("request"), pk=item_id)
+    reservation = services.claim_item(item=item, reviewer=request.user)
+    if reservation is None:
+        context = {"queue": queue, "app": queue.app, "item": item, "nav": "queues"}
+        return render(request, "queues/review_full.html", context, status=409)
+    return render(request, "queues/review.html", _review_context(request, queue, item, reservation))
+
+
+@login_required
+@require_POST
+def review_submit(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+    """Submit and next: the item is done for this reviewer once they have rated the answer."""
+    queue = _queue_for_reviewer(request.user, queue_id)
+    item = get_object_or_404(queue.items.select_related("request"), pk=item_id)
+    latest = effective_for(request=item.request, reviewer=request.user)
+    error = ""
+    if latest is None or not latest.rating:
+        error = "Give the answer a thumbs up or down (1 or 2) before submitting."
+    else:
+        try:
+            services.complete_item(item=item, reviewer=request.user)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    if error:
+        reservation = Reservation.objects.filter(item=item, reviewer=request.user).first()
+        context = _review_context(request, queue, item, reservation) | {"submit_error": error}
+        return render(request, "queues/review.html", context, status=400)
+    return redirect("review-next", queue.pk)
+
+
+@login_required
+@require_POST
+def review_draft(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+    """Keep what the reviewer is typing, so a closed tab or an expired reservation loses nothing."""
+    queue = _queue_for_reviewer(request.user, queue_id)
+    item = get_object_or_404(queue.items, pk=item_id)
+    raw = request.POST.get("data", "")
+    if len(raw.encode()) > _DRAFT_MAX_BYTES:
+        return JsonResponse({"data": [f"a draft is at most {_DRAFT_MAX_BYTES} bytes"]}, status=400)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return JsonResponse({"data": ["must be a JSON object of field names and values"]}, status=400)
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | list) for k, v in data.items()
+    ):
+        return JsonResponse({"data": ["must be a JSON object of field names and text values"]}, status=400)
+    draft = services.save_draft(item=item, reviewer=request.user, data=data)
+    return JsonResponse({"saved_at": draft.updated_at.isoformat()})

@@ -1,15 +1,69 @@
 import uuid
+from datetime import datetime
 
 from django.db import models
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App
 
 
+class ILike(models.Lookup):
+    """Case-insensitive LIKE that PostgreSQL's trigram indexes serve (ILIKE); LIKE on SQLite."""
+
+    lookup_name = "ilike"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        operator = "ILIKE" if connection.vendor == "postgresql" else "LIKE"
+        return f"{lhs} {operator} {rhs} ESCAPE '\\'", [*lhs_params, *rhs_params]
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 class RequestQuerySet(models.QuerySet):
     def for_app(self, app: App):
         return self.filter(app=app)
+
+    def search(self, text: str):
+        """Rows whose request messages or response contain `text`, ignoring case."""
+        pattern = models.Value(_like_pattern(text), output_field=models.TextField())
+        in_messages = ILike(Cast("messages", models.TextField()), pattern)
+        in_response = ILike(models.F("response"), pattern)
+        return self.filter(models.Q(in_response) | models.Q(in_messages))
+
+    def with_feedback(self, present: bool = True):
+        from reviewapp.feedback.models import Assessment
+
+        exists = models.Exists(Assessment.objects.filter(request_id=models.OuterRef("pk")))
+        return self.filter(exists if present else ~exists)
+
+    def with_effective_rating(self, rating: str):
+        """Rows where some reviewer's latest (effective) assessment has this rating."""
+        from reviewapp.feedback.models import Assessment
+
+        effective = Assessment.objects.filter(request_id=models.OuterRef("pk")).effective()
+        return self.filter(models.Exists(effective.filter(rating=rating)))
+
+    def newest_first(self):
+        return self.order_by("-created_at", "-request_id")
+
+    def before(self, created_at: datetime, request_id: uuid.UUID):
+        """Keyset step to older rows; the redundant `lte` bound lets the index start at the cursor."""
+        return self.filter(created_at__lte=created_at).filter(
+            models.Q(created_at__lt=created_at) | models.Q(created_at=created_at, request_id__lt=request_id)
+        )
+
+    def after(self, created_at: datetime, request_id: uuid.UUID):
+        """Keyset step to newer rows (for "previous page")."""
+        return self.filter(created_at__gte=created_at).filter(
+            models.Q(created_at__gt=created_at) | models.Q(created_at=created_at, request_id__gt=request_id)
+        )
 
 
 class Request(models.Model):

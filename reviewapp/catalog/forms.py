@@ -1,0 +1,142 @@
+from django import forms
+
+from .models import App, Level
+from .services import ENDPOINT_KINDS, MAX_INSTRUCTIONS_CHARS, MAX_TIMEOUT_SECONDS
+
+# Form field ← key in App.adapter_config (services report errors as "adapter_config.<key>").
+CONFIG_FIELDS = {
+    "model_uri": "model_uri",
+    "endpoint_url": "url",
+    "endpoint_kind": "kind",
+    "endpoint_model": "model",
+    "secret_header": "secret_header",
+    "secret_env": "secret_env",
+}
+
+
+class AppForm(forms.Form):
+    """Create/edit an app; the service functions validate, this form maps their errors to fields."""
+
+    name = forms.CharField(max_length=200)
+    slug = forms.CharField(
+        max_length=80,
+        required=False,
+        help_text="The app's address, e.g. docs-assistant. Left empty, it is made from the name.",
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    adapter = forms.ChoiceField(choices=App.Adapter.choices, label="Chain")
+    model_uri = forms.CharField(
+        required=False,
+        label="MLflow model URI",
+        help_text="models:/name/version, models:/name@alias or runs:/run_id/path",
+    )
+    endpoint_url = forms.CharField(required=False, label="Endpoint URL")
+    endpoint_kind = forms.ChoiceField(
+        choices=[(k, {"openai": "OpenAI-compatible chat completions", "mlflow": "MLflow scoring server"}[k])
+                 for k in ENDPOINT_KINDS],
+        required=False,
+        label="Endpoint kind",
+    )  # fmt: skip
+    endpoint_model = forms.CharField(required=False, label="Model name (OpenAI-compatible servers)")
+    secret_header = forms.CharField(
+        required=False, label="Secret header name", help_text="e.g. Authorization; optional"
+    )
+    secret_env = forms.CharField(
+        required=False,
+        label="Environment variable holding the secret",
+        help_text="Its NAME, e.g. DOCS_BOT_TOKEN; the secret itself is never stored here.",
+    )
+    version = forms.CharField(max_length=100, initial="1", label="Version label")
+    timeout_seconds = forms.IntegerField(min_value=1, max_value=MAX_TIMEOUT_SECONDS, initial=60)
+    reasons = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        label="Feedback reasons",
+        help_text='One per line; reviewers can always pick "other" and type their own.',
+    )
+
+    def __init__(self, *args, creating: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not creating:
+            del self.fields["slug"]
+
+    @classmethod
+    def initial_for(cls, app: App) -> dict:
+        config = app.adapter_config or {}
+        initial = {field: config.get(key, "") for field, key in CONFIG_FIELDS.items()}
+        initial.update(
+            name=app.name,
+            description=app.description,
+            adapter=app.adapter,
+            version=app.version,
+            timeout_seconds=app.timeout_seconds,
+            reasons="\n".join(app.reasons or []),
+        )
+        return initial
+
+    def service_fields(self) -> dict:
+        data = self.cleaned_data
+        adapter = data["adapter"]
+        config = {}
+        if adapter == App.Adapter.MLFLOW:
+            config = {"model_uri": data["model_uri"]}
+        elif adapter == App.Adapter.HTTP:
+            config = {key: data[field] for field, key in CONFIG_FIELDS.items() if field != "model_uri"}
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "adapter": adapter,
+            "adapter_config": config,
+            "version": data["version"],
+            "timeout_seconds": data["timeout_seconds"],
+            "reasons": data["reasons"].splitlines(),
+        }
+
+    def add_service_errors(self, message_dict: dict) -> None:
+        by_key = {f"adapter_config.{key}": field for field, key in CONFIG_FIELDS.items()}
+        for key, messages in message_dict.items():
+            field = by_key.get(key, key)
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+
+
+class InstructionsForm(forms.Form):
+    markdown = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14}),
+        required=False,
+        max_length=MAX_INSTRUCTIONS_CHARS,
+        strip=False,
+        label="Instructions (Markdown)",
+    )
+
+
+LEVEL_CHOICES = [(level.label, level.label) for level in (Level.CAN_VIEW, Level.CAN_QUERY, Level.CAN_MANAGE)]
+
+
+class GrantForm(forms.Form):
+    """Add or change principals' level; `NONE` removes (the remove buttons send it)."""
+
+    principals = forms.CharField(
+        label="Users or groups",
+        help_text="Email addresses or group:<name>, separated by commas or new lines.",
+        widget=forms.TextInput(attrs={"placeholder": "someone@example.com, group:support-team"}),
+    )
+    level = forms.ChoiceField(choices=[*LEVEL_CHOICES, ("NONE", "NONE")], initial="CAN_QUERY")
+
+    def principal_list(self) -> list[str]:
+        raw = self.cleaned_data["principals"].replace("\n", ",")
+        return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+class DeleteAppForm(forms.Form):
+    confirm = forms.CharField(label="Type the app's slug to confirm")
+
+    def __init__(self, *args, app: App, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.app = app
+
+    def clean_confirm(self):
+        value = self.cleaned_data["confirm"].strip()
+        if value != self.app.slug:
+            raise forms.ValidationError(f"Type {self.app.slug} exactly to delete this app.")
+        return value

@@ -1,0 +1,139 @@
+"""Pure functions over MLflow traces as dicts (`Trace.to_dict()`, or the JSON MLflow exports).
+
+Used by the MLflow-model adapter for the traces it records and by the import of MLflow traces.
+In a trace dict, span attribute values are JSON-encoded strings (`"\\"RETRIEVER\\""`); values that
+are already decoded are accepted too.
+"""
+
+import json
+from typing import Any
+
+SPAN_TYPE = "mlflow.spanType"
+SPAN_INPUTS = "mlflow.spanInputs"
+SPAN_OUTPUTS = "mlflow.spanOutputs"
+SPAN_USAGE = "mlflow.chat.tokenUsage"
+TRACE_USAGE = "mlflow.trace.tokenUsage"
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def spans(trace: dict) -> list[dict]:
+    """The trace's spans in start order."""
+    found = ((trace or {}).get("data") or {}).get("spans") or trace.get("spans") or []
+    return sorted(found, key=lambda s: int(s.get("start_time_unix_nano") or s.get("start_time_ns") or 0))
+
+
+def attribute(span: dict, key: str) -> Any:
+    attributes = span.get("attributes") or {}
+    if isinstance(attributes, list):  # OTLP JSON: [{"key": ..., "value": {"stringValue": ...}}]
+        attributes = {a.get("key"): next(iter((a.get("value") or {}).values()), None) for a in attributes}
+    return _decode(attributes.get(key))
+
+
+def span_type(span: dict) -> str:
+    return str(attribute(span, SPAN_TYPE) or span.get("span_type") or "")
+
+
+def root_span(trace: dict) -> dict | None:
+    return next((s for s in spans(trace) if not s.get("parent_span_id")), None)
+
+
+def chunks(trace: dict | None) -> list[dict]:
+    """The documents of the RETRIEVER spans: [{position, doc_uri, content}], in retrieval order."""
+    out = []
+    for span in spans(trace or {}):
+        if span_type(span) != "RETRIEVER":
+            continue
+        documents = attribute(span, SPAN_OUTPUTS)
+        if isinstance(documents, dict):  # a retriever returning {"documents": [...]}
+            documents = documents.get("documents") or []
+        for document in documents if isinstance(documents, list) else []:
+            if isinstance(document, str):
+                document = {"page_content": document}
+            if not isinstance(document, dict):
+                continue
+            metadata = document.get("metadata") or {}
+            content = document.get("page_content", document.get("content", ""))
+            out.append(
+                {
+                    "position": len(out),
+                    "doc_uri": str(metadata.get("doc_uri") or document.get("doc_uri") or ""),
+                    "content": "" if content is None else str(content),
+                }
+            )
+    return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def token_usage(trace: dict | None) -> dict:
+    """{request_tokens, response_tokens, total_tokens} from the trace's usage (None where unknown).
+
+    The trace-level aggregate MLflow writes is preferred; otherwise the spans' usage is summed.
+    """
+    info = (trace or {}).get("info") or {}
+    usage = _decode((info.get("trace_metadata") or {}).get(TRACE_USAGE)) or info.get("token_usage")
+    if not isinstance(usage, dict):
+        usage = None
+        for span in spans(trace or {}):
+            span_usage = attribute(span, SPAN_USAGE)
+            if isinstance(span_usage, dict):
+                usage = usage or {}
+                for key, value in span_usage.items():
+                    if _int_or_none(value) is not None:
+                        usage[key] = usage.get(key, 0) + int(value)
+    usage = usage or {}
+    request = _int_or_none(usage.get("input_tokens"))
+    response = _int_or_none(usage.get("output_tokens"))
+    total = _int_or_none(usage.get("total_tokens"))
+    if total is None and request is not None and response is not None:
+        total = request + response
+    return {"request_tokens": request, "response_tokens": response, "total_tokens": total}
+
+
+def response_text(output: Any) -> str:
+    """A chain's output as the response string.
+
+    Accepts a string, an OpenAI chat completion (object or dict; its first choice is taken), a
+    ChatAgent-style {"messages": [...]} (the last assistant message), or a one-item list of these.
+    Raises ValueError when there is no response text in it.
+    """
+    if hasattr(output, "model_dump"):  # openai / pydantic objects
+        output = output.model_dump()
+    if hasattr(output, "tolist"):  # numpy / pandas results of pyfunc predict
+        output = output.tolist()
+    if isinstance(output, list | tuple) and len(output) == 1:
+        return response_text(output[0])
+    if isinstance(output, str):
+        return output
+    if isinstance(output, dict):
+        choices = output.get("choices")
+        if isinstance(choices, list) and choices:
+            choice = choices[0] or {}
+            message = choice.get("message") or choice.get("delta") or {}
+            content = message.get("content") if isinstance(message, dict) else None
+            if content is None:
+                content = choice.get("text")
+            if isinstance(content, str):
+                return content
+        messages = output.get("messages")
+        if isinstance(messages, list):
+            for message in reversed(messages):
+                if isinstance(message, dict) and message.get("role") == "assistant":
+                    return str(message.get("content") or "")
+        for key in ("content", "response", "output"):
+            if isinstance(output.get(key), str):
+                return output[key]
+    raise ValueError(f"the chain returned {type(output).__name__}, not a string or an OpenAI chat completion")

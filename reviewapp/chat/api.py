@@ -1,0 +1,57 @@
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reviewapp.catalog.permissions import get_app_for
+from reviewapp.chains.adapters import ChainTimeout
+from reviewapp.requestlog.models import Request
+from reviewapp.requestlog.services import Turn, run_turn
+
+from .serializers import InvocationError, InvocationIn, InvocationOut
+from .services import result_body, turn_events
+
+
+def event_stream(events) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass tokens on as they come
+    return response
+
+
+def http_status(turn: Turn) -> int:
+    if turn.error is None:
+        return 200
+    return 504 if isinstance(turn.error, ChainTimeout) else 502
+
+
+class InvocationsApi(APIView):
+    @extend_schema(
+        request=InvocationIn,
+        responses={
+            200: OpenApiResponse(
+                InvocationOut,
+                description="The answer; with `stream`, text/event-stream: `delta` events {text}, "
+                "then `done` with this object (or `error` with the error object).",
+            ),
+            400: OpenApiResponse(description="Bad input; the body names each field at fault"),
+            502: OpenApiResponse(InvocationError, description="The chain failed; the turn is logged"),
+            504: OpenApiResponse(InvocationError, description="The chain timed out; the turn is logged"),
+        },
+        summary="Ask the app's chain (one turn), logged to the request log",
+    )
+    def post(self, request, slug):
+        app = get_app_for(request.user, slug, "query")
+        form = InvocationIn(data=request.data, context={"app": app, "user": request.user})
+        form.is_valid(raise_exception=True)
+        turn = {
+            "app": app,
+            "user": request.user,
+            "source": Request.Source.REST_API,
+            "messages": form.validated_data["messages"],
+            "conversation_id": form.validated_data.get("conversation_id"),
+        }
+        if form.validated_data["stream"]:
+            return event_stream(turn_events(**turn))
+        result = run_turn(**turn)
+        return Response(result_body(result), status=http_status(result))

@@ -1,0 +1,94 @@
+"""Conversations on top of the request log, and the event stream both the chat and the API send."""
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+
+from django.db.models import Max, Min
+
+from reviewapp.catalog.models import App
+from reviewapp.requestlog.models import Request
+from reviewapp.requestlog.services import Turn, stream_turn
+
+# Limits on what a turn may carry (DESIGN.md, "Bad input"): bytes of text, and messages.
+MAX_MESSAGE_BYTES = 100_000
+MAX_MESSAGES = 200
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+ROLES = ("system", "user", "assistant", "tool", "developer")
+
+
+def new_conversation_id() -> str:
+    return str(uuid.uuid4())
+
+
+def conversation_taken(app: App, user, conversation_id: str) -> bool:
+    """True when `conversation_id` is another user's conversation on this app."""
+    return Request.objects.filter(app=app, conversation_id=conversation_id).exclude(user=user).exists()
+
+
+def conversation_turns(app: App, user, conversation_id: str) -> list[Request]:
+    return list(
+        Request.objects.filter(app=app, user=user, conversation_id=conversation_id).order_by(
+            "created_at", "request_id"
+        )
+    )
+
+
+def history(app: App, user, conversation_id: str) -> list[dict]:
+    """The messages so far: the last answered turn's messages and its answer (failed turns drop out)."""
+    last = (
+        Request.objects.filter(app=app, user=user, conversation_id=conversation_id, status=Request.Status.OK)
+        .order_by("-created_at", "-request_id")
+        .first()
+    )
+    if last is None:
+        return []
+    return [*last.messages, {"role": "assistant", "content": last.response}]
+
+
+def conversations(app: App, user, limit: int = 50) -> list[dict]:
+    """The user's chats on this app, newest first: id, title (first question), turns, last time."""
+    rows = list(
+        Request.objects.filter(app=app, user=user, source=Request.Source.REVIEW_APP)
+        .values("conversation_id")
+        .annotate(started=Min("created_at"), last=Max("created_at"))
+        .order_by("-last")[:limit]
+    )
+    firsts = {}
+    ids = [row["conversation_id"] for row in rows]
+    for req in (
+        Request.objects.filter(app=app, user=user, conversation_id__in=ids)
+        .order_by("created_at")
+        .only("conversation_id", "messages", "created_at")
+    ):
+        firsts.setdefault(req.conversation_id, req.request_text)
+    return [{**row, "title": firsts.get(row["conversation_id"], "")} for row in rows]
+
+
+def result_body(turn: Turn) -> dict:
+    """The invocation result: the same JSON for the API answer and the final event of a stream."""
+    req = turn.request
+    body = {"request_id": str(req.request_id), "conversation_id": req.conversation_id}
+    if turn.error is not None:
+        body["detail"] = req.error
+        return body
+    body["response"] = req.response
+    body["retrieved_context"] = [
+        {"position": c.get("position"), "doc_uri": c.get("doc_uri", ""), "content": c.get("content", "")}
+        for c in req.chunks or []
+    ]
+    return body
+
+
+def sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def turn_events(**turn_kwargs) -> Iterator[str]:
+    """A turn as server-sent events: `delta` {"text"} as the answer comes, then `done` or `error`."""
+    for item in stream_turn(**turn_kwargs):
+        if isinstance(item, Turn):
+            yield sse("error" if item.error else "done", result_body(item))
+        else:
+            yield sse("delta", {"text": item})

@@ -1,0 +1,109 @@
+"""The chat screen: a conversation with the app's chain, streamed into the page.
+
+The form posts normally (the whole turn, then a redirect) and chat.js upgrades it: it posts to
+`chat_stream`, shows the deltas as they come, then swaps in the finished turn from `chat_turn`.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from reviewapp.catalog.models import App
+from reviewapp.catalog.permissions import get_app_for
+from reviewapp.requestlog.models import Request
+from reviewapp.requestlog.services import run_turn
+
+from . import services
+from .api import event_stream
+from .forms import ChatForm
+
+
+def _turn_kwargs(app: App, user, form: ChatForm) -> dict:
+    conversation_id = form.cleaned_data["conversation_id"]
+    messages = services.history(app, user, conversation_id)
+    messages.append({"role": "user", "content": form.cleaned_data["message"]})
+    return {
+        "app": app,
+        "user": user,
+        "source": Request.Source.REVIEW_APP,
+        "messages": messages,
+        "conversation_id": conversation_id,
+    }
+
+
+def _checked_form(app: App, user, data) -> ChatForm:
+    form = ChatForm(data)
+    if form.is_valid() and services.conversation_taken(app, user, form.cleaned_data["conversation_id"]):
+        form.add_error("conversation_id", "This conversation is someone else's; start a new one.")
+    return form
+
+
+def _page_context(request: HttpRequest, app: App, conversation_id: str, form: ChatForm | None = None):
+    return {
+        "app": app,
+        "nav": "apps",
+        "conversation_id": conversation_id,
+        "turns": services.conversation_turns(app, request.user, conversation_id),
+        "conversations": services.conversations(app, request.user),
+        "instructions": app.current_instructions(),
+        "form": form or ChatForm(initial={"conversation_id": conversation_id}),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def chat(request: HttpRequest, slug: str) -> HttpResponse:
+    app = get_app_for(request.user, slug, "query")
+    if request.method == "POST":
+        # Without JavaScript: run the whole turn, then show the conversation.
+        form = _checked_form(app, request.user, request.POST)
+        if not form.is_valid():
+            conversation_id = request.POST.get("conversation_id", "")
+            if not services.CONVERSATION_ID.match(conversation_id):
+                conversation_id = services.new_conversation_id()
+            context = _page_context(request, app, conversation_id, form)
+            return render(request, "chat/chat.html", context, status=400)
+        turn = run_turn(**_turn_kwargs(app, request.user, form))
+        return redirect(f"{reverse('chat', args=[app.slug])}?c={turn.request.conversation_id}")
+    conversation_id = request.GET.get("c", "")
+    if not services.CONVERSATION_ID.match(conversation_id) or services.conversation_taken(
+        app, request.user, conversation_id
+    ):
+        conversation_id = services.new_conversation_id()
+    template = "chat/chat.html"
+    if request.htmx and request.htmx.target == "conversation":
+        template += "#conversation"
+    return TemplateResponse(request, template, _page_context(request, app, conversation_id))
+
+
+@login_required
+@require_POST
+def chat_stream(request: HttpRequest, slug: str) -> HttpResponse:
+    """One turn as server-sent events (see services.turn_events); bad input → 400 JSON by field."""
+    app = get_app_for(request.user, slug, "query")
+    form = _checked_form(app, request.user, request.POST)
+    if not form.is_valid():
+        errors = {field: " ".join(messages) for field, messages in form.errors.items()}
+        return JsonResponse({"errors": errors}, status=400)
+    return event_stream(services.turn_events(**_turn_kwargs(app, request.user, form)))
+
+
+@login_required
+@require_GET
+def chat_turn(request: HttpRequest, slug: str, request_id) -> HttpResponse:
+    """One finished turn (answer, passages, feedback panel), and the refreshed conversation list."""
+    app = get_app_for(request.user, slug, "query")
+    turn = Request.objects.filter(app=app, user=request.user, request_id=request_id).first()
+    if turn is None:
+        raise Http404("No such turn")
+    context = {
+        "app": app,
+        "turn": turn,
+        "last": True,
+        "conversation_id": turn.conversation_id,
+        "conversations": services.conversations(app, request.user),
+    }
+    return render(request, "chat/turn.html", context)

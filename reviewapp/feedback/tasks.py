@@ -1,0 +1,29 @@
+from celery import shared_task
+
+from . import mlflow_sync
+from .models import MlflowSync
+
+
+@shared_task(bind=True, max_retries=5)
+def sync_to_mlflow(self, sync_id: int) -> str:
+    """Write one assessment (and earlier open ones of the same reviewer) back to its MLflow trace.
+
+    Bounded retries with back-off; after them the row stays `failed` for the periodic sweep.
+    """
+    try:
+        return mlflow_sync.sync_chain(sync_id)
+    except MlflowSync.DoesNotExist:
+        return "gone"
+    except mlflow_sync.Busy as exc:
+        raise self.retry(exc=exc, countdown=5) from exc
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
+
+
+@shared_task
+def sweep_mlflow_sync(limit: int = 500) -> int:
+    """Queue the write-back of rows left pending or failed (e.g. after a tracking-store outage)."""
+    ids = list(mlflow_sync.due_for_retry().order_by("updated_at").values_list("pk", flat=True)[:limit])
+    for sync_id in ids:
+        sync_to_mlflow.delay(sync_id)
+    return len(ids)

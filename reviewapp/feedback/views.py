@@ -1,0 +1,103 @@
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.views.decorators.http import require_http_methods
+
+from reviewapp.catalog.permissions import get_app_for
+
+from . import dashboard as dashboard_data
+from .access import visible_request
+from .forms import NeedsChunkRating, changes_from_post, panel_group
+from .panel import panel_state
+from .services import record
+
+
+def app_nav() -> str | None:
+    """The app sub-navigation (catalog helper's template), when it exists."""
+    try:
+        get_template("catalog/app_nav.html")
+    except TemplateDoesNotExist:
+        return None
+    return "catalog/app_nav.html"
+
+
+def _queue_from_post(request, app):
+    queue_id = request.POST.get("queue")
+    if not queue_id:
+        return None
+    from django.db.models import Q
+
+    from reviewapp.queues.models import ReviewQueue
+
+    queue = (
+        ReviewQueue.objects.filter(app=app, pk=queue_id if queue_id.isdigit() else -1)
+        .filter(Q(reviewers=request.user) | Q(assignment=ReviewQueue.Assignment.OPEN))
+        .first()
+    )
+    if queue is None and request.user.is_staff:
+        queue = ReviewQueue.objects.filter(app=app, pk=queue_id if queue_id.isdigit() else -1).first()
+    if queue is None:
+        raise ValidationError({"queue": "No such review queue open to you."})
+    return queue
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def feedback_panel(request, slug: str, request_id) -> HttpResponse:
+    """GET: the request with the panel (a page, or the panel alone for htmx). POST: save one control."""
+    app = get_app_for(request.user, slug, "feedback")
+    req = visible_request(request.user, app, request_id)
+    if req is None:
+        raise Http404("No such request")
+    if request.method == "GET":
+        context = {"req": req, "fb": panel_state(request=req, reviewer=request.user)}
+        if request.htmx:
+            return render(request, "feedback/panel.html", context)
+        context.update(app=app, app_nav=app_nav(), nav="apps")
+        return render(request, "feedback/request_feedback.html", context)
+
+    state = panel_state(request=req, reviewer=request.user)
+    field = request.POST.get("field", "")
+    context = {"req": req, "saved_position": _int(request.POST.get("position"))}
+    status = 200
+    try:
+        queue = _queue_from_post(request, app)
+        context["queue"] = queue
+        changes = changes_from_post(request.POST, state)
+        recorded = record(request=req, reviewer=request.user, changes=changes, queue=queue)
+        state = panel_state(request=req, reviewer=request.user, assessment=recorded.assessment)
+        context["saved"] = panel_group(field)
+    except NeedsChunkRating:
+        context["note"] = "Mark the passage relevant or not relevant to save this comment."
+    except ValidationError as exc:
+        status = 400
+        context["errors"] = {name: " ".join(messages) for name, messages in exc.message_dict.items()}
+        # Give back what was typed in the add-a-source inputs, so nothing is lost.
+        context["draft"] = {
+            "missing_doc_uri": request.POST.get("missing_doc_uri", ""),
+            "missing_content": request.POST.get("missing_content", ""),
+        }
+    context["fb"] = state
+    return render(request, "feedback/panel.html", context, status=status)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@login_required
+def app_dashboard(request, slug: str) -> HttpResponse:
+    app = get_app_for(request.user, slug, "monitor")
+    context = {
+        "app": app,
+        "app_nav": app_nav(),
+        "nav": "apps",
+        "versions": dashboard_data.quality_by_version(app),
+    }
+    return render(request, "feedback/dashboard.html", context)

@@ -1,0 +1,105 @@
+"""Serve reviewapp: gunicorn for the web, plus a Celery worker when there is no Redis.
+
+gunicorn rather than runserver: runserver is a development server (single process, no
+timeouts, "do not use in production"); gunicorn's threaded workers serve the same WSGI app the
+Docker image runs, with static files from WhiteNoise, so `make run` behaves like a deployment.
+With REDIS_URL unset, jobs go through the embedded filesystem broker under var/, and this
+command starts the worker that consumes it, so background jobs never run inside a web request.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from reviewapp.accounts.models import User
+from reviewapp.front import demo
+
+
+class Command(BaseCommand):
+    help = "Serve the app on HOST:PORT (gunicorn) and, without REDIS_URL, run a Celery worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST") or "127.0.0.1")
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY") or 2))
+        parser.add_argument("--no-worker", action="store_true", help="never start a Celery worker")
+
+    def handle(self, *args, host, port, workers, no_worker, **options):
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]}
+        children: list[subprocess.Popen] = []
+        stopping = False
+
+        def stop(signum=None, frame=None):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if not settings.REDIS_URL and not no_worker:
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "reviewapp", "worker",
+                     "--loglevel=WARNING", "--concurrency=2", "--hostname=embedded@%h"],
+                    env=env, cwd=settings.BASE_DIR,
+                )
+            )  # fmt: skip
+        web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "reviewapp.wsgi:application",
+             "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
+             "--worker-class", "gthread", "--timeout", "120", "--access-logfile", "-"],
+            env=env, cwd=settings.BASE_DIR,
+        )  # fmt: skip
+        children.append(web)
+        try:
+            if not self._wait_until_listening(host, port, web):
+                raise CommandError(f"The web server did not start on {host}:{port}")
+            self._banner(host, port, worker=len(children) > 1)
+            while not stopping and all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM) and not stopping]
+        if failed:
+            raise CommandError(f"{failed[0].args[2]} exited with status {failed[0].returncode}")
+
+    def _wait_until_listening(self, host: str, port: int, web: subprocess.Popen) -> bool:
+        target = "127.0.0.1" if host in ("0.0.0.0", "") else host.strip("[]")
+        for _ in range(120):
+            if web.poll() is not None:
+                return False
+            try:
+                with socket.create_connection((target, port), timeout=0.5):
+                    return True
+            except OSError:
+                time.sleep(0.25)
+        return False
+
+    def _banner(self, host: str, port: int, *, worker: bool) -> None:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        lines = ["", f"reviewapp is running at http://{shown}:{port}/"]
+        lines.append(
+            "Background jobs: a Celery worker on the embedded filesystem broker (started here)"
+            if worker
+            else "Background jobs: Celery workers on REDIS_URL (start them with `make worker`)"
+        )
+        emails = [email for email, _ in demo.USERS]
+        if User.objects.filter(email__in=emails).exists():
+            password, from_env = demo.demo_password()
+            lines.append("Sign in as (password " + ("from DEMO_PASSWORD" if from_env else "below") + "):")
+            for email, level in demo.USERS:
+                lines.append(f"  {email:<24} {level.label:<11} password: {password}")
+        lines.append("Stop with Ctrl-C.")
+        self.stdout.write("\n".join(lines) + "\n")

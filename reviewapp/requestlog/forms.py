@@ -1,0 +1,118 @@
+from django import forms
+
+from reviewapp.feedback.models import Assessment
+
+from .browse import MAX_PAGE_SIZE, PAGE_SIZE, Cursor, LogFilters
+from .models import Request
+
+FEEDBACK_CHOICES = [("", "Any"), ("yes", "With feedback"), ("no", "Without feedback")]
+RATING_CHOICES = [("", "Any"), *Assessment.Rating.choices]
+LOCAL_TIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class LogFilterForm(forms.Form):
+    """The request log's filters and cursor, from the query string (screen and API alike)."""
+
+    since = forms.DateTimeField(required=False, label="From (UTC)", widget=LOCAL_TIME)
+    until = forms.DateTimeField(required=False, label="Until (UTC)", widget=LOCAL_TIME)
+    source = forms.ChoiceField(required=False, choices=[("", "Any"), *Request.Source.choices])
+    version = forms.CharField(required=False, max_length=100, label="App version")
+    feedback = forms.ChoiceField(required=False, choices=FEEDBACK_CHOICES)
+    rating = forms.ChoiceField(required=False, choices=RATING_CHOICES, label="Rating")
+    q = forms.CharField(
+        required=False, max_length=200, label="Text", widget=forms.TextInput(attrs={"type": "search"})
+    )
+    after = forms.CharField(required=False, max_length=200)
+    before = forms.CharField(required=False, max_length=200)
+    page_size = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
+
+    FILTER_FIELDS = ("since", "until", "source", "version", "feedback", "rating", "q")
+
+    def _cursor(self, name: str) -> Cursor | None:
+        value = self.cleaned_data.get(name)
+        if not value:
+            return None
+        try:
+            return Cursor.decode(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_after(self):
+        return self._cursor("after")
+
+    def clean_before(self):
+        return self._cursor("before")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("after") and data.get("before"):
+            raise forms.ValidationError("give either an `after` or a `before` cursor, not both")
+        since, until = data.get("since"), data.get("until")
+        if since and until and since >= until:
+            self.add_error("until", "must be later than From")
+        return data
+
+    def filters(self) -> LogFilters:
+        data = self.cleaned_data
+        return LogFilters(
+            since=data.get("since"),
+            until=data.get("until"),
+            source=data.get("source") or "",
+            app_version=(data.get("version") or "").strip(),
+            has_feedback={"yes": True, "no": False}.get(data.get("feedback") or ""),
+            rating=data.get("rating") or "",
+            text=(data.get("q") or "").strip(),
+        )
+
+    def size(self) -> int:
+        return self.cleaned_data.get("page_size") or PAGE_SIZE
+
+    def filter_query(self) -> dict[str, str]:
+        """The filters as query parameters, to carry them into page links and forms."""
+        return {name: self.data[name] for name in self.FILTER_FIELDS if self.data.get(name)}
+
+
+class JsonlImportForm(forms.Form):
+    file = forms.FileField(
+        label="JSONL file", help_text="One inference-table row per line (request_id, request, response, …)"
+    )
+
+
+class MlflowImportForm(forms.Form):
+    experiment = forms.CharField(max_length=500, label="Experiment (id or name)")
+    filter_string = forms.CharField(
+        max_length=1000,
+        required=False,
+        label="Search filter",
+        help_text="An mlflow.search_traces filter, e.g. attributes.status = 'OK'",
+    )
+    max_results = forms.IntegerField(
+        required=False, min_value=1, max_value=1_000_000, label="At most this many traces"
+    )
+
+
+class AddToQueueForm(forms.Form):
+    """Add the selected requests, or all that match the filters, to a queue (existing or new)."""
+
+    scope = forms.ChoiceField(choices=[("selected", "Selected"), ("matching", "All matching")])
+    request_ids = forms.TypedMultipleChoiceField(required=False, coerce=str)
+    queue = forms.ChoiceField(required=False, label="Queue")
+    new_queue = forms.CharField(required=False, max_length=200, label="or a new queue named")
+
+    def __init__(self, *args, queues=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.queues = {str(queue.pk): queue for queue in queues}
+        self.fields["queue"].choices = [("", "—"), *((str(q.pk), q.name) for q in queues)]
+        # The ids are checked by the queue service (unknown or other app's ids are rejected).
+        self.fields["request_ids"].valid_value = lambda value: True
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("queue")) == bool((data.get("new_queue") or "").strip()):
+            raise forms.ValidationError("Pick an existing queue or name a new one (one of the two).")
+        if data.get("scope") == "selected" and not data.get("request_ids"):
+            self.add_error("request_ids", "Select at least one request.")
+        return data
+
+    def chosen_queue(self):
+        return self.queues.get(self.cleaned_data.get("queue") or "")

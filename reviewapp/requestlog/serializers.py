@@ -1,0 +1,70 @@
+from rest_framework import serializers
+
+from reviewapp.jobs.serializers import JobSerializer
+
+from .models import Request
+
+
+class RequestLogRowOutput(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="email", read_only=True)
+
+    class Meta:
+        model = Request
+        fields = [
+            "request_id",
+            "created_at",
+            "app_version",
+            "conversation_id",
+            "source",
+            "user",
+            "status",
+            "error",
+            "messages",
+            "response",
+            "mlflow_trace_id",
+            "latency_ms",
+            "request_tokens",
+            "response_tokens",
+            "total_tokens",
+        ]
+
+
+class RequestLogPageOutput(serializers.Serializer):
+    results = RequestLogRowOutput(many=True)
+    next_cursor = serializers.CharField(allow_null=True, help_text="Pass as `after` for older rows")
+    previous_cursor = serializers.CharField(allow_null=True, help_text="Pass as `before` for newer rows")
+    next = serializers.CharField(allow_null=True, help_text="URL of the next (older) page")
+    previous = serializers.CharField(allow_null=True, help_text="URL of the previous (newer) page")
+
+
+class MlflowSourceInput(serializers.Serializer):
+    experiment = serializers.CharField(max_length=500, help_text="Experiment id or name")
+    filter_string = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    max_results = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
+
+
+class TracesImportInput(serializers.Serializer):
+    """Either `rows` (inference-table rows, as in a JSONL upload) or `mlflow` (an experiment)."""
+
+    rows = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        allow_empty=False,
+        max_length=100_000,
+        help_text="Objects with request_id, request (messages or text), response, and optionally "
+        "trace, timestamp, conversation_id, app_version; a bad row is reported, not fatal",
+    )
+    mlflow = MlflowSourceInput(required=False)
+
+    def validate(self, data):
+        if ("rows" in data) == ("mlflow" in data):
+            raise serializers.ValidationError(
+                {"detail": "send either `rows` or `mlflow`, not both or neither"}
+            )
+        return data
+
+
+class TracesImportOutput(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status_url = serializers.CharField(help_text="GET it for progress and, when done, the per-row report")
+    job = JobSerializer()

@@ -1,0 +1,188 @@
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from reviewapp.catalog.permissions import get_app_for
+from reviewapp.feedback.models import Assessment
+from reviewapp.jobs.services import eta_seconds
+
+from . import browse, services
+from .forms import AddToQueueForm, JsonlImportForm, LogFilterForm, MlflowImportForm
+from .models import Request
+from .trace_view import span_tree
+
+
+def _queues(app):
+    from reviewapp.queues.models import ReviewQueue
+
+    return list(ReviewQueue.objects.filter(app=app).order_by("name").only("id", "name"))
+
+
+@login_required
+def request_log(request, slug: str) -> HttpResponse:
+    """The request log of an app, newest first, filtered, one keyset page at a time."""
+    app = get_app_for(request.user, slug, "monitor")
+    form = LogFilterForm(request.GET)
+    page, summary, status = None, {}, 200
+    if form.is_valid():
+        qs = browse.filter_requests(app, form.filters())
+        page = browse.page_of(
+            qs, after=form.cleaned_data["after"], before=form.cleaned_data["before"], size=form.size()
+        )
+        summary = browse.feedback_summary(page.rows) if page.rows else {}
+    else:
+        status = 400
+    query = form.filter_query() if form.is_bound else {}
+    context = {
+        "app": app,
+        "nav": "apps",
+        "form": form,
+        "page": page,
+        "rows": [(row, summary.get(row.request_id)) for row in page.rows] if page else [],
+        "filter_query": urlencode(query),
+        "filter_items": list(query.items()),
+        "queues": _queues(app),
+        "max_matching": browse.MAX_MATCHING,
+    }
+    template = "requestlog/request_log.html"
+    if request.htmx and request.htmx.target == "log-results":
+        template += "#log-results"
+    return render(request, template, context, status=status)
+
+
+@login_required
+def request_detail(request, slug: str, request_id) -> HttpResponse:
+    """One turn: the conversation up to it, the response, its chunks, its trace and its feedback."""
+    app = get_app_for(request.user, slug, "monitor")
+    turn = get_object_or_404(Request.objects.select_related("user"), app=app, request_id=request_id)
+    assessments = list(
+        Assessment.objects.filter(request=turn)
+        .select_related("reviewer")
+        .order_by("reviewer_id", "-created_at")
+    )
+    # The newest row per reviewer is in force; older rows are the history.
+    seen = set()
+    for assessment in assessments:
+        assessment.is_effective = assessment.reviewer_id not in seen
+        seen.add(assessment.reviewer_id)
+    assessments.sort(key=lambda a: (not a.is_effective, -a.created_at.timestamp()))
+    context = {
+        "app": app,
+        "nav": "apps",
+        "turn": turn,
+        "history": turn.messages[:-1] if turn.messages else [],
+        "asked": turn.messages[-1] if turn.messages else None,
+        "spans": span_tree(turn.trace),
+        "assessments": assessments,
+        "back": request.GET.get("back", ""),
+    }
+    return render(request, "requestlog/request_detail.html", context)
+
+
+def _import_context(app, upload_form=None, mlflow_form=None, job=None) -> dict:
+    return {
+        "app": app,
+        "nav": "apps",
+        "upload_form": upload_form or JsonlImportForm(),
+        "mlflow_form": mlflow_form or MlflowImportForm(),
+        "job": job,
+        "eta": eta_seconds(job) if job else None,
+        "result_template": "jobs/result_import_traces.html",
+    }
+
+
+def _form_errors(form, exc: ValidationError) -> None:
+    for field, errors in exc.message_dict.items():
+        for error in errors:
+            form.add_error(field if field in form.fields else None, error)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_import(request, slug: str) -> HttpResponse:
+    """Import traces from a JSONL upload or an MLflow experiment, as a job with a progress bar."""
+    app = get_app_for(request.user, slug, "monitor")
+    upload_form, mlflow_form, job = None, None, None
+    if request.method == "POST":
+        if request.POST.get("source") == "mlflow":
+            form = mlflow_form = MlflowImportForm(request.POST)
+            if form.is_valid():
+                try:
+                    job = services.start_mlflow_import(app=app, user=request.user, **form.cleaned_data)
+                except ValidationError as exc:
+                    _form_errors(form, exc)
+        else:
+            form = upload_form = JsonlImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                try:
+                    job = services.start_jsonl_import(
+                        app=app, user=request.user, upload=form.cleaned_data["file"]
+                    )
+                except ValidationError as exc:
+                    _form_errors(form, exc)
+        if job is not None and not request.htmx:
+            return redirect("job-progress", job.id)
+    context = _import_context(app, upload_form, mlflow_form, job)
+    status = 400 if request.method == "POST" and job is None else 200
+    template = "requestlog/import.html"
+    if request.htmx and request.method == "POST":
+        template += "#import-status"
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_POST
+def add_to_queue(request, slug: str) -> HttpResponse:
+    """Add the selected requests, or every request matching the filters, to a review queue."""
+    from reviewapp.queues import services as queue_services
+
+    app = get_app_for(request.user, slug, "monitor")
+    filters = LogFilterForm(request.POST)
+    form = AddToQueueForm(request.POST, queues=_queues(app))
+    back = reverse("requestlog", args=[app.slug])
+    if filters.is_valid() and filters.filter_query():
+        back += "?" + urlencode(filters.filter_query())
+    problem = None
+    if not filters.is_valid():
+        problem = "The filters are not valid: " + "; ".join(e for es in filters.errors.values() for e in es)
+    elif not form.is_valid():
+        problem = " ".join(e for es in form.errors.values() for e in es)
+    else:
+        try:
+            if form.cleaned_data["scope"] == "matching":
+                ids = browse.matching_ids(browse.filter_requests(app, filters.filters()))
+            else:
+                ids = form.cleaned_data["request_ids"]
+            queue = form.chosen_queue()
+            if queue is None:
+                queue, result = queue_services.create_queue(
+                    app=app, name=form.cleaned_data["new_queue"], created_by=request.user, request_ids=ids
+                )
+            else:
+                result = queue_services.add_items(queue=queue, request_ids=ids)
+        except ValueError as exc:
+            problem = str(exc)
+        except ValidationError as exc:
+            problem = " ".join(exc.messages)
+    if problem:
+        if request.htmx:
+            return render(
+                request, "requestlog/request_log.html#queue-message", {"problem": problem}, status=400
+            )
+        messages.error(request, problem)
+        return redirect(back)
+    note = f"Added {len(result.added)} request(s) to “{queue.name}”"
+    if result.already_in_queue:
+        note += f"; {len(result.already_in_queue)} were already in it"
+    messages.success(request, note + ".")
+    target = reverse("queue-detail", args=[app.slug, queue.pk])
+    if request.htmx:
+        return HttpResponseClientRedirect(target)
+    return redirect(target)

@@ -1,0 +1,191 @@
+"""Single sign-on with OpenID Connect against a real provider on loopback (tests/oidc_provider.py).
+
+Each test drives the whole authorization code flow: our login view redirects to the provider,
+the provider auto-approves and redirects back, and our callback exchanges the code over HTTP
+(PKCE verifier, client secret), fetches the JWKS and userinfo, and checks the ID token.
+"""
+
+import pytest
+from django.test import Client
+
+from reviewapp.accounts.models import Group, User
+from reviewapp.catalog.models import Level
+from tests import factories
+from tests.oidc_provider import OIDCProvider, rsa_key, sign_in, use_provider
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def provider(settings):
+    idp = OIDCProvider().start()
+    idp.user = {
+        "sub": "idp-user-1",
+        "email": "ada@example.com",
+        "email_verified": True,
+        "name": "Ada Lovelace",
+    }
+    use_provider(settings, idp)
+    yield idp
+    idp.stop()
+
+
+def signed_in_user(client: Client) -> User | None:
+    user_id = client.session.get("_auth_user_id")
+    return User.objects.get(pk=user_id) if user_id else None
+
+
+def test_first_sign_in_creates_the_user(provider):
+    client = Client()
+    response = sign_in(client, provider)
+
+    assert (response.status_code, response["Location"]) == (302, "/")
+    user = signed_in_user(client)
+    assert user is not None
+    assert (user.email, user.name, user.is_placeholder) == ("ada@example.com", "Ada Lovelace", False)
+    assert not user.has_usable_password()
+    assert client.get("/apps/").status_code == 200
+    # The flow used PKCE (S256) and our client sent the verifier that matched it.
+    assert provider.authorize_requests[-1]["code_challenge_method"] == "S256"
+    assert provider.token_requests[-1]["code_verifier"]
+
+
+def test_signing_in_again_finds_the_same_user(provider):
+    sign_in(Client(), provider)
+    client = Client()
+    sign_in(client, provider)
+    assert User.objects.filter(email="ada@example.com").count() == 1
+    assert signed_in_user(client).email == "ada@example.com"
+
+
+def test_sign_in_claims_the_placeholder_and_its_grant_applies(provider):
+    app = factories.make_app("docs-bot", name="Docs bot")
+    placeholder = User.objects.placeholder("ada@example.com")
+    factories.grant(app, placeholder, Level.CAN_QUERY)
+    provider.user["email"] = "Ada@Example.com"
+
+    client = Client()
+    sign_in(client, provider)
+
+    user = signed_in_user(client)
+    assert user.pk == placeholder.pk
+    assert not user.is_placeholder
+    assert user.name == "Ada Lovelace"
+    assert app.level_for(user) == Level.CAN_QUERY
+    assert b"Docs bot" in client.get("/apps/").content
+
+
+def test_sign_in_claims_an_existing_local_account(provider):
+    local = factories.make_user("ada@example.com", "pw-for-tests", name="Ada L.")
+    client = Client()
+    sign_in(client, provider)
+    user = signed_in_user(client)
+    assert user.pk == local.pk
+    assert user.name == "Ada L."  # a name set here is kept
+    assert user.check_password("pw-for-tests")
+
+
+def test_the_groups_claim_sets_membership_on_each_sign_in(provider):
+    app = factories.make_app("docs-bot")
+    team = factories.make_group("support-team")
+    factories.grant(app, team, Level.CAN_QUERY)
+    provider.id_token_only = {"groups": ["support-team", "/engineering"]}
+
+    client = Client()
+    sign_in(client, provider)
+    user = signed_in_user(client)
+    assert sorted(g.name for g in user.scim_groups.all()) == ["engineering", "support-team"]
+    assert Group.objects.get(name="engineering").source == Group.Source.OIDC
+    assert app.level_for(user) == Level.CAN_QUERY
+
+    # Next sign-in: the IdP no longer lists engineering; support-team was made here, so it stays.
+    provider.id_token_only = {"groups": ["research"]}
+    sign_in(Client(), provider)
+    assert sorted(g.name for g in user.scim_groups.all()) == ["research", "support-team"]
+
+    # No groups claim at all: membership is left as it is.
+    provider.id_token_only = {}
+    sign_in(Client(), provider)
+    assert sorted(g.name for g in user.scim_groups.all()) == ["research", "support-team"]
+
+
+def test_a_disallowed_domain_is_refused_with_a_clear_message(provider, settings):
+    settings.OIDC_ALLOWED_DOMAINS = ["example.com", "example.org"]
+    provider.user["email"] = "mallory@elsewhere.net"
+
+    client = Client()
+    response = sign_in(client, provider)
+
+    assert response.status_code == 403
+    text = response.content.decode()
+    assert "elsewhere.net cannot sign in here" in text and "@example.com" in text
+    assert signed_in_user(client) is None
+    assert not User.objects.filter(email="mallory@elsewhere.net").exists()
+
+
+def test_an_allowed_domain_signs_in(provider, settings):
+    settings.OIDC_ALLOWED_DOMAINS = ["example.com"]
+    client = Client()
+    assert sign_in(client, provider).status_code == 302
+    assert signed_in_user(client).email == "ada@example.com"
+
+
+def test_an_id_token_with_a_bad_signature_is_refused(provider):
+    provider.signing_key = rsa_key(kid=provider.key.kid)  # same kid, key the JWKS does not hold
+
+    client = Client()
+    response = sign_in(client, provider)
+
+    assert response.status_code == 400
+    assert b"could not sign you in" in response.content
+    assert signed_in_user(client) is None
+    assert not User.objects.exists()
+
+
+def test_a_discovery_document_for_another_issuer_is_refused(provider):
+    provider.advertised_issuer = "https://idp.evil.example"
+    client = Client()
+    response = sign_in(client, provider)
+    assert response.status_code == 502
+    assert b"could not reach Example IdP" in response.content
+    assert signed_in_user(client) is None
+
+
+def test_an_unreachable_provider_is_a_502_not_a_500(provider):
+    provider.stop()
+    response = Client().get("/accounts/oidc/oidc/login/")
+    assert response.status_code == 502
+
+
+def test_an_unverified_email_is_refused(provider):
+    factories.make_user("ada@example.com", "pw-for-tests")
+    provider.user["email_verified"] = False
+    client = Client()
+    response = sign_in(client, provider)
+    assert response.status_code == 403
+    assert b"not verified" in response.content
+    assert signed_in_user(client) is None
+
+
+def test_a_deactivated_user_cannot_sign_in_with_sso(provider):
+    sign_in(Client(), provider)
+    User.objects.filter(email="ada@example.com").update(is_active=False)
+
+    client = Client()
+    response = sign_in(client, provider)
+
+    assert response.status_code == 403
+    assert b"deactivated" in response.content
+    assert signed_in_user(client) is None
+
+
+def test_a_tampered_callback_state_is_refused(provider):
+    client = Client()
+    response = client.get("/accounts/oidc/oidc/login/callback/?code=abc&state=forged")
+    assert response.status_code == 400
+    assert signed_in_user(client) is None
+
+
+def test_sso_routes_are_404_when_oidc_is_not_configured(settings):
+    settings.OIDC_ENABLED = False
+    assert Client().get("/accounts/oidc/oidc/login/").status_code == 404

@@ -1,0 +1,124 @@
+"""A small, real OpenAI-compatible chat server on loopback, for tests and the overhead benchmark.
+
+It answers `POST /v1/chat/completions` with "Echo (<n> messages): <last user message>", as one
+JSON object or, with `"stream": true`, as SSE chunks of one word each. Knobs on the instance:
+`delay` (seconds before answering), `chunk_delay` (between streamed words), `fail_status` (answer
+that HTTP error instead), `required_header` ((name, value) to demand). `requests` keeps what came in.
+"""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def answer_for(messages: list[dict]) -> str:
+    last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+    return f"Echo ({len(messages)} messages): {last}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "OpenAIServer"
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def _json(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        try:
+            self._answer()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away mid-answer, as clients may
+
+    def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        owner = self.server
+        owner.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            return self._json(404, {"error": {"message": f"no route {self.path}"}})
+        if owner.required_header:
+            name, value = owner.required_header
+            if self.headers.get(name) != value:
+                return self._json(401, {"error": {"message": "missing or wrong API key"}})
+        if owner.delay:
+            time.sleep(owner.delay)
+        if owner.fail_status:
+            return self._json(owner.fail_status, {"error": {"message": "the model is overloaded"}})
+        text = answer_for(body.get("messages") or [])
+        usage = {
+            "prompt_tokens": 7,
+            "completion_tokens": len(text.split()),
+            "total_tokens": 7 + len(text.split()),
+        }
+        if not body.get("stream"):
+            return self._json(
+                200,
+                {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "model": body.get("model", ""),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                },
+            )
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        words = text.split(" ")
+        for n, word in enumerate(words):
+            piece = word if n == 0 else " " + word
+            chunk = {
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {"content": piece}}],
+            }
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+            if owner.chunk_delay:
+                time.sleep(owner.chunk_delay)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+
+class OpenAIServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: list[dict] = []
+        self.delay = 0.0
+        self.chunk_delay = 0.0
+        self.fail_status = 0
+        self.required_header: tuple[str, str] | None = None
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()

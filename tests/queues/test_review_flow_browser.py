@@ -1,0 +1,89 @@
+"""The whole programme in a real browser: a manager builds a queue, two reviewers go through it
+with the keyboard only, and the manager sees progress and Cohen's kappa."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from reviewapp.feedback.models import Assessment
+from reviewapp.queues.models import Reservation, ReviewQueue
+from tests import factories
+
+pytestmark = pytest.mark.browser
+
+# Reviewer A: + + - - +, reviewer B: + - - - +.  p_o = 4/5, p_e = .6·.4 + .4·.6 = .48,
+# kappa = (.8 - .48) / .52 = 0.615…
+THUMBS = {"a": "11221", "b": "12221"}
+
+
+def build_queue_in_the_ui(page, requests, reviewers):
+    page.goto("/apps/support-bot/queues/")
+    page.get_by_test_id("new-queue").click()
+    page.get_by_label("Name", exact=True).fill("Five traces")
+    page.get_by_label("Reviewers per item (overlap)").fill("2")
+    page.get_by_label("Named reviewers", exact=True).check()
+    for user in reviewers:
+        page.get_by_label(user.email).check()
+    for request in requests:
+        page.locator(f"input[value='{request.request_id}']").check()
+    page.get_by_test_id("create-queue").click()
+    expect(page.get_by_test_id("queue-name")).to_have_text("Five traces")
+
+
+def review_with_the_keyboard(page, queue, thumbs: str, who: str):
+    page.goto(f"/queues/{queue.pk}/review/")
+    for done, key in enumerate(thumbs):
+        expect(page.get_by_test_id("review-progress")).to_have_text(f"{done} / 5 done")
+        page.keyboard.press("?")
+        expect(page.get_by_test_id("cheat-sheet")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.get_by_test_id("cheat-sheet")).to_be_hidden()
+        page.keyboard.press(key)
+        pressed = "thumbs-up" if key == "1" else "thumbs-down"
+        expect(page.get_by_test_id(pressed)).to_have_attribute("aria-pressed", "true")
+        # The first passage: focus it and mark it relevant; the second: not relevant, with a digit.
+        page.keyboard.press("f")
+        page.keyboard.press("r")
+        first = page.get_by_test_id("chunk").nth(0)
+        expect(first.get_by_test_id("chunk-relevant")).to_have_attribute("aria-pressed", "true")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("2")
+        second = page.get_by_test_id("chunk").nth(1)
+        expect(second.get_by_test_id("chunk-not-relevant")).to_have_attribute("aria-pressed", "true")
+        page.keyboard.press("Escape")
+        page.keyboard.press("c")
+        page.keyboard.type(f"{who} on item {done + 1}")
+        # Submit straight from the text field: what was typed must still reach the log.
+        page.keyboard.press("Control+Enter")
+    expect(page.get_by_test_id("queue-finished")).to_be_visible()
+
+
+def test_a_manager_builds_a_queue_two_reviewers_work_it_by_keyboard_and_the_manager_sees_kappa(
+    app, manager, querier, group_querier, page_for
+):
+    requests = [factories.make_request(app, question=f"Trace question {i}") for i in range(6)]
+    chosen = requests[:5]
+
+    owner = page_for(manager)
+    build_queue_in_the_ui(owner, chosen, [querier, group_querier])
+    queue = ReviewQueue.objects.get(name="Five traces")
+    assert queue.items.count() == 5 and queue.overlap == 2
+
+    review_with_the_keyboard(page_for(querier), queue, THUMBS["a"], "A")
+    review_with_the_keyboard(page_for(group_querier), queue, THUMBS["b"], "B")
+
+    assert Reservation.objects.done().filter(item__queue=queue).count() == 10
+    comments = set(Assessment.objects.effective().filter(queue=queue).values_list("comment", flat=True))
+    assert comments == {f"{who} on item {i}" for who in "AB" for i in range(1, 6)}
+
+    owner.reload()
+    expect(owner.get_by_test_id("queue-progress")).to_contain_text("10 / 10 reviews done")
+    rows = owner.get_by_test_id("reviewer-row")
+    expect(rows).to_have_count(2)
+    expect(owner.locator(f"[data-reviewer='{querier.email}'] [data-testid=reviewer-done]")).to_have_text("5")
+    thumbs = owner.get_by_test_id("agreement-thumbs")
+    expect(thumbs).to_contain_text("Cohen's kappa")
+    expect(thumbs.get_by_test_id("agreement-value")).to_have_text("0.62")
+    expect(owner.get_by_test_id("disagreement")).to_have_count(1)
+    expect(owner.get_by_test_id("disagreements")).to_contain_text(re.compile("Trace question 1"))
