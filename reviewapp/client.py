@@ -10,6 +10,8 @@ Only `requests` is needed; it does not import Django.
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -137,6 +139,135 @@ class Client:
         """{"version", "markdown", "html", ...}; `version` is None until instructions are written."""
         return self._call("GET", f"apps/{self._slug(app)}/instructions")
 
+    def send_feedback(
+        self, app: str | dict, request_id: str, assessment_id: str | None = None, **fields
+    ) -> dict:
+        """Feedback on one request (the Feedback API); returns the stored assessment.
+
+        `fields`: rating ("positive"|"negative"), reasons, other_reason, comment, corrected_response,
+        retrieval_assessments [{"position", "rating": "relevant"|"not_relevant", "comment"?}],
+        missing_sources [{"doc_uri"?, "content"?}]. Fields not given keep their earlier value.
+        An `assessment_id` (any UUID you choose) makes a retry store nothing twice; one is made
+        up here when not given, so this call is safe to retry as it is.
+        """
+        body = {"request_id": str(request_id), "assessment_id": str(assessment_id or uuid.uuid4()), **fields}
+        return self._call("POST", f"apps/{self._slug(app)}/feedback", json=body)
+
+    def list_assessments(self, app: str | dict, **filters) -> Iterator[dict]:
+        """Every assessment of the app, newest first, following the cursor (managers).
+
+        Filters: since, until (ISO 8601), source, app_version, rating ("positive"|"negative"|"none"),
+        reviewer (email), request_id, effective (True: only each reviewer's latest row).
+        """
+        params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in filters.items()}
+        path = f"apps/{self._slug(app)}/assessments"
+        while path:
+            page = self._call("GET", path, params=params)
+            yield from page["results"]
+            # `next` is an absolute URL carrying the cursor; keep the part after /api/v1/.
+            path = page["next"].split("/api/v1/", 1)[1] if page["next"] else None
+            params = None
+
     # --- traces and review queues (issue 5) ---
+
+    def import_traces(
+        self,
+        app: str | dict,
+        rows: list[dict] | None = None,
+        *,
+        experiment: str | None = None,
+        filter_string: str = "",
+        max_results: int | None = None,
+        wait: bool = True,
+        timeout: float = 3600.0,
+    ) -> dict:
+        """Import historical traces into the app's request log, as a background job (managers).
+
+        Either `rows` (inference-table rows: request_id, request (messages or text), response, and
+        optionally trace, timestamp, conversation_id, app_version) or `experiment` (an MLflow
+        experiment id or name, with an optional `mlflow.search_traces` filter). The same
+        request_id is stored once. With `wait`, returns the finished job, whose `result` holds
+        {"imported", "already_present", "bad_rows", "errors": [{"line", "reason"}]}; otherwise
+        the job as queued.
+        """
+        if (rows is None) == (experiment is None):
+            raise ValueError("give either rows or experiment")
+        if rows is not None:
+            body = {"rows": list(rows)}
+        else:
+            body = {"mlflow": {"experiment": str(experiment), "filter_string": filter_string}}
+            if max_results is not None:
+                body["mlflow"]["max_results"] = max_results
+        job = self._call("POST", f"apps/{self._slug(app)}/traces:import", json=body)["job"]
+        return self.wait_for_job(job["id"], timeout=timeout) if wait else job
+
+    def list_request_logs(self, app: str | dict, **filters) -> Iterator[dict]:
+        """The app's request log, newest first, following the cursor (managers).
+
+        Filters: since, until (ISO 8601), source, version, feedback ("yes"|"no"),
+        rating ("positive"|"negative"), q (text), page_size.
+        """
+        path = f"apps/{self._slug(app)}/request-logs"
+        params = dict(filters)
+        while path:
+            page = self._call("GET", path, params=params)
+            yield from page["results"]
+            path = page["next"].split("/api/v1/", 1)[1] if page["next"] else None
+            params = None
+
+    def enable_trace_reviews(
+        self,
+        app: str | dict,
+        request_ids: list[str],
+        queue: int | str | dict | None = None,
+        *,
+        name: str | None = None,
+        overlap: int = 1,
+        reviewers: list[str] | None = None,
+        assignment: str | None = None,
+        blind: bool = False,
+        instructions: str = "",
+    ) -> dict:
+        """Put logged requests in front of expert reviewers (the reference's `enable_trace_reviews`).
+
+        With `queue` (its id, name or dict) the requests are added to that queue; without it a new
+        queue is made (named `name`, or after today's date). Requests already in the queue are left
+        as they are. Returns {"queue": {...}, "items": {"added", "already_in_queue", "items"}}.
+        """
+        if queue is not None:
+            found = self.get_review_queue(app, queue)
+            items = self.add_to_review_queue(app, found, request_ids)
+            return {"queue": self.get_review_queue(app, found["id"]), "items": items}
+        body = {
+            "name": name or f"Trace reviews {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            "overlap": overlap,
+            "reviewers": list(reviewers or []),
+            "assignment": assignment or ("named" if reviewers else "open"),
+            "blind": blind,
+            "instructions": instructions,
+            "request_ids": [str(i) for i in request_ids],
+        }
+        return self._call("POST", f"apps/{self._slug(app)}/review-queues", json=body)
+
+    def list_review_queues(self, app: str | dict) -> list[dict]:
+        """The app's review queues, each with its `progress`."""
+        return self._call("GET", f"apps/{self._slug(app)}/review-queues")
+
+    def get_review_queue(self, app: str | dict, queue: int | str | dict) -> dict:
+        """One queue (by id, name or dict) with progress per reviewer and `agreement`."""
+        if isinstance(queue, dict):
+            queue = queue["id"]
+        if isinstance(queue, str) and not queue.isdigit():
+            named = [q for q in self.list_review_queues(app) if q["name"] == queue]
+            if not named:
+                raise ApiError(404, {"detail": f"no review queue named {queue!r}"})
+            queue = named[0]["id"]
+        return self._call("GET", f"apps/{self._slug(app)}/review-queues/{int(queue)}")
+
+    def add_to_review_queue(self, app: str | dict, queue: int | dict, request_ids: list[str]) -> dict:
+        """Add requests to a queue; {"added", "already_in_queue", "items"}."""
+        queue_id = queue["id"] if isinstance(queue, dict) else int(queue)
+        body = {"request_ids": [str(i) for i in request_ids]}
+        return self._call("POST", f"apps/{self._slug(app)}/review-queues/{queue_id}/items", json=body)
 
     # --- exports (issue 6) ---

@@ -258,7 +258,8 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_ALLOW_SIGNUPS = envbool("ALLOW_SIGNUPS", "false")
 ACCOUNT_ADAPTER = "reviewapp.accounts.sso.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "reviewapp.accounts.sso.SocialAccountAdapter"
-SOCIALACCOUNT_LOGIN_ON_GET = True
+# Sign-in starts with a POST (a CSRF-protected form); a GET shows a confirmation page.
+SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
 # Placeholders and local accounts are claimed by email in accounts.sso, with the allowed-domain
 # and deactivation checks first; allauth's own email matching would bypass those.

@@ -7,6 +7,7 @@ with an RS256-signed ID token), /jwks and /userinfo. Knobs for the unhappy paths
 """
 
 import base64
+import functools
 import hashlib
 import json
 import secrets
@@ -19,7 +20,9 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 
-def rsa_key(kid: str = "test-key") -> RSAKey:
+@functools.cache
+def rsa_key(kid: str = "test-key", variant: int = 0) -> RSAKey:
+    """A 2048-bit signing key, made once per (kid, variant) per test run: generating is slow."""
     return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
 
 
@@ -196,7 +199,7 @@ def sign_in(client, provider: OIDCProvider, start: str = "/accounts/oidc/oidc/lo
     """
     import requests
 
-    response = client.get(start)
+    response = client.post(start)
     for _ in range(10):
         location = response.get("Location", "") if response.status_code in (301, 302, 303) else ""
         if location.startswith(provider.issuer):

@@ -1,5 +1,6 @@
 import hmac
 import json
+import re
 from http import HTTPStatus
 
 from django.conf import settings
@@ -7,6 +8,9 @@ from django.http import HttpResponse
 
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 SCIM_CONTENT_TYPE = "application/scim+json"
+# Advertised as filter.maxResults in /ServiceProviderConfig.
+MAX_RESULTS = 200
+RESOURCE = re.compile(r"^(?:Users|Groups)(?:/(?P<id>[^/]+))?$")
 
 
 def scim_error(status: int, detail: str, scim_type: str | None = None) -> HttpResponse:
@@ -43,6 +47,13 @@ class SCIMAuthCheckMiddleware:
         ):
             return scim_error(401, "A valid SCIM bearer token is required")
         request.scim_authenticated = True
+        if self.wrong_target(request):
+            return scim_error(405, f"{request.method} is not allowed on {request.path}")
+        if "count" in request.GET:
+            clamped = self.clamp_count(request.GET["count"])
+            if clamped is not None:
+                request.GET = request.GET.copy()
+                request.GET["count"] = str(clamped)
         if request.method in {"POST", "PUT", "PATCH"}:
             problem = self.body_problem(request)
             if problem:
@@ -52,6 +63,24 @@ class SCIMAuthCheckMiddleware:
         if response.status_code >= 400 and not is_scim_body:
             return scim_error(response.status_code, HTTPStatus(response.status_code).phrase)
         return response
+
+    def wrong_target(self, request) -> bool:
+        """POST goes to a collection (or .search); PUT, PATCH and DELETE to one resource."""
+        resource = RESOURCE.match(request.path[len(self.prefix) :])
+        if not resource:
+            return False
+        one = bool(resource["id"]) and resource["id"] != ".search"
+        return (request.method == "POST" and one) or (
+            request.method in {"PUT", "PATCH", "DELETE"} and not one
+        )
+
+    @staticmethod
+    def clamp_count(value: str) -> int | None:
+        """RFC 7644 §3.4.2.4: a negative count means 0; we also cap it at MAX_RESULTS."""
+        try:
+            return min(max(int(value), 0), MAX_RESULTS)
+        except ValueError:
+            return None  # django-scim2 answers 400 for it
 
     @staticmethod
     def body_problem(request) -> str:

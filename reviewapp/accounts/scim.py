@@ -20,7 +20,7 @@ from django_scim import adapters, constants, exceptions
 from django_scim import middleware as scim_middleware
 from django_scim.models import SCIMServiceProviderConfig
 
-from .middleware import scim_error
+from .middleware import MAX_RESULTS, scim_error
 from .models import Group, User
 
 CORE_USER = constants.SchemaURI.USER
@@ -57,6 +57,8 @@ def parse_email(name: str, value) -> str:
         validate_email(email)
     except ValidationError:
         raise bad(f"{name} must be an email address, not {value!r}") from None
+    if len(email) > User._meta.get_field("email").max_length:
+        raise bad(f"{name} is longer than {User._meta.get_field('email').max_length} characters")
     return email
 
 
@@ -229,6 +231,8 @@ class SCIMUser(adapters.SCIMUser):
                     names[sub] = parse_optional_str(f"name.{sub}", value[sub], 200)
         elif key == "externalid":
             self.obj.scim_external_id = None if removing else parse_optional_str(path, value) or None
+        elif key == "id" and str(value) == self.id:
+            return  # Okta repeats the id in path-less replace operations
         elif key in {"groups", "id", "meta"} or key.startswith("groups"):
             raise bad(f"{path} is read-only here; change membership on the group", "mutability")
         elif key == "password":
@@ -346,6 +350,8 @@ class SCIMGroup(adapters.SCIMGroup):
             self.obj.name = self.parse_name(value)
         elif key == "externalid":
             self.obj.scim_external_id = None if op == "remove" else parse_optional_str(path, value) or None
+        elif key == "id" and str(value) == self.id:
+            return  # Okta repeats the id in path-less replace operations
         elif key in {"id", "meta"}:
             raise bad(f"{path} is read-only", "mutability")
         else:
@@ -388,7 +394,7 @@ class ServiceProviderConfig(SCIMServiceProviderConfig):
         config = super().to_dict()
         config.update(
             {
-                "filter": {"supported": True, "maxResults": 200},
+                "filter": {"supported": True, "maxResults": MAX_RESULTS},
                 "changePassword": {"supported": False},
                 "patch": {"supported": True},
                 "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},

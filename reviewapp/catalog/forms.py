@@ -118,7 +118,7 @@ class GrantForm(forms.Form):
 
     principals = forms.CharField(
         label="Users or groups",
-        help_text="Email addresses or group:<name>, separated by commas or new lines.",
+        help_text="Email addresses, or group:NAME for a group; separate several with commas or new lines.",
         widget=forms.TextInput(attrs={"placeholder": "someone@example.com, group:support-team"}),
     )
     level = forms.ChoiceField(choices=[*LEVEL_CHOICES, ("NONE", "NONE")], initial="CAN_QUERY")

@@ -45,12 +45,15 @@ class AppQuerySet(models.QuerySet):
             return self.annotate(
                 level=models.Value(int(Level.NONE), output_field=models.IntegerField())
             ).none()
+        qs = self.alive()
         if user.is_staff or user.is_superuser:
-            return self.annotate(
-                level=models.Value(int(Level.CAN_MANAGE), output_field=models.IntegerField())
-            )
+            return qs.annotate(level=models.Value(int(Level.CAN_MANAGE), output_field=models.IntegerField()))
         grant_filter = Q(grants__user=user) | Q(grants__group__user_set=user)
-        return self.annotate(level=Max("grants__level", filter=grant_filter))
+        return qs.annotate(level=Max("grants__level", filter=grant_filter))
+
+    def alive(self):
+        """Apps not deleted (a deleted app is hidden, its records kept)."""
+        return self.filter(deleted_at__isnull=True)
 
     def visible_to(self, user):
         qs = self.with_level(user)
@@ -83,6 +86,8 @@ class App(models.Model):
     created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Deleting hides the app but keeps its request log and feedback (records are never lost).
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = AppQuerySet.as_manager()
 
@@ -96,7 +101,7 @@ class App(models.Model):
         return self.instructions.order_by("-version").first()
 
     def level_for(self, user) -> Level:
-        if not user.is_authenticated or not user.is_active:
+        if not user.is_authenticated or not user.is_active or self.deleted_at:
             return Level.NONE
         if user.is_staff or user.is_superuser:
             return Level.CAN_MANAGE

@@ -251,11 +251,17 @@ def _record_version(app: App, actor: User) -> AppVersion:
 
 @transaction.atomic
 def delete_app(*, actor: User, app: App) -> None:
-    """Delete the app; the audit log keeps a removal row for every grant it had."""
+    """Delete the app for everyone: its grants go (each audited) and it is hidden everywhere.
+
+    The row stays, so its request log, feedback and exports are kept; its slug is freed for reuse.
+    """
     app = App.objects.select_for_update().get(pk=app.pk)
     for grant in app.grants.select_related("user", "group"):
         _audit(actor=actor, app=app, principal=grant.principal, before=Level(grant.level), after=Level.NONE)
-    app.delete()
+    app.grants.all().delete()
+    app.deleted_at = timezone.now()
+    app.slug = f"{app.slug}--deleted-{app.pk}"[:80]
+    app.save(update_fields=["deleted_at", "slug"])
 
 
 # --- permissions ---

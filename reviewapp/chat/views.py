@@ -74,8 +74,8 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
     ):
         conversation_id = services.new_conversation_id()
     template = "chat/chat.html"
-    if request.htmx and request.htmx.target == "conversation":
-        template += "#conversation"
+    if request.htmx and request.htmx.target == "chat":
+        template += "#chat"
     return TemplateResponse(request, template, _page_context(request, app, conversation_id))
 
 

@@ -1,1 +1,133 @@
-# Models for evaluation sets and judge few-shot examples live here (issue 6).
+"""Evaluation sets (named, versioned) and judge few-shot exports, both written by jobs."""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from reviewapp.accounts.models import User
+from reviewapp.catalog.models import App
+from reviewapp.jobs.models import Job
+
+# A set name is a path segment in URLs, folders and MLflow names: keep it plain.
+SET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+JUDGE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
+SET_NAME_HELP = "lower-case letters, digits, '-' and '_', starting with a letter or digit, at most 80"
+
+
+def validate_set_name(name: str) -> None:
+    if not SET_NAME_RE.match(name or ""):
+        raise ValidationError({"name": f"{name!r} is not a valid set name: use {SET_NAME_HELP}"})
+
+
+class MlflowStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Logged to MLflow"
+    FAILED = "failed", "MLflow step failed"
+
+
+class EvaluationSet(models.Model):
+    app = models.ForeignKey(App, models.CASCADE, related_name="evaluation_sets")
+    name = models.CharField(max_length=80)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["app", "name"], name="evalset_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MlflowLogged(models.Model):
+    """What an export's MLflow step did, or why it has not done it yet."""
+
+    mlflow_status = models.CharField(
+        max_length=10, choices=MlflowStatus.choices, default=MlflowStatus.PENDING
+    )
+    mlflow_attempts = models.PositiveIntegerField(default=0)
+    mlflow_error = models.TextField(blank=True)
+    mlflow_run_id = models.CharField(max_length=64, blank=True)
+    mlflow_experiment_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def directory(self):
+        return settings.EXPORT_DIR / self.relative_dir
+
+    def file_path(self, name: str):
+        if name not in self.files:
+            return None
+        return self.directory / name
+
+
+class EvaluationSetVersion(MlflowLogged):
+    """One complete, immutable version; the row exists only once its files are in place."""
+
+    evaluation_set = models.ForeignKey(EvaluationSet, models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    # The idempotency key: a retried job finds its version instead of writing another.
+    job = models.OneToOneField(Job, models.PROTECT, related_name="evaluation_set_version")
+    row_count = models.PositiveIntegerField()
+    # {file name: size in bytes}; the folder under EXPORT_DIR holds them and manifest.json.
+    files = models.JSONField(default=dict)
+    relative_dir = models.CharField(max_length=300)
+    manifest = models.JSONField(default=dict)
+    created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    mlflow_dataset_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["evaluation_set", "number"], name="evalset_unique_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.evaluation_set.name} v{self.number}"
+
+
+class CustomJudge(models.Model):
+    """A manager-defined judge (the reference's `assessment_judges`), fed by feedback reasons."""
+
+    class Type(models.TextChoices):
+        ANSWER = "ANSWER", "Answer (one verdict per request)"
+        RETRIEVAL = "RETRIEVAL", "Retrieval (one verdict per retrieved chunk)"
+
+    app = models.ForeignKey(App, models.CASCADE, related_name="custom_judges")
+    name = models.CharField(max_length=80)
+    type = models.CharField(max_length=10, choices=Type.choices)
+    definition = models.TextField()
+    # Feedback reasons that mean "this judge should say false".
+    reasons = models.JSONField(default=list)
+    created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["app", "name"], name="customjudge_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JudgeExport(MlflowLogged):
+    """One judge few-shot export: the YAML config, the table and the trace ids."""
+
+    app = models.ForeignKey(App, models.CASCADE, related_name="judge_exports")
+    job = models.OneToOneField(Job, models.PROTECT, related_name="judge_export")
+    example_count = models.PositiveIntegerField()
+    files = models.JSONField(default=dict)
+    relative_dir = models.CharField(max_length=300)
+    manifest = models.JSONField(default=dict)
+    # MLflow trace ids that carry the examples as HUMAN feedback (filled by the MLflow step).
+    trace_ids = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -77,6 +77,8 @@ class AssessmentOut(serializers.ModelSerializer):
 
     def get_mlflow_sync(self, row) -> str | None:
         """pending / done / failed / skipped; null when the request has no MLflow trace."""
+        if not row.request.mlflow_trace_id:
+            return None
         try:
             return row.mlflow_sync.status
         except Assessment.mlflow_sync.RelatedObjectDoesNotExist:

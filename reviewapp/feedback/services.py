@@ -217,23 +217,24 @@ def record(
         raise ValidationError({"queue": "This queue belongs to another app."})
     # One writer at a time per request, so two quick changes never merge into the same base.
     Request.objects.select_for_update(no_key=True).filter(pk=request.pk).values_list("pk").first()
-    if assessment_id is not None:
-        stored = Assessment.objects.filter(assessment_id=assessment_id).first()
-        if stored is not None:
-            return Recorded(_same_origin(stored, request, reviewer), created=False)
-    cleaned = clean_changes(request=request, changes=changes)
     current = (
         Assessment.objects.filter(request=request, reviewer=reviewer).order_by("-created_at", "-id").first()
     )
+    if assessment_id is not None and current is not None and current.assessment_id == assessment_id:
+        return Recorded(current, created=False)  # a retry of the latest call
+    cleaned = clean_changes(request=request, changes=changes)
     merged = _merge(_state(current), cleaned)
     if merged == _state(current) and (current is None or queue is None or queue.pk == current.queue_id):
+        stored = Assessment.objects.filter(assessment_id=assessment_id).first() if assessment_id else None
+        if stored is not None:
+            return Recorded(_same_origin(stored, request, reviewer), created=False)
         # Nothing changes: no row (and None when there is no feedback at all yet).
         return Recorded(current, created=False)
     instructions = request.app.current_instructions()
     row = Assessment(
         assessment_id=assessment_id or uuid.uuid4(),
         request=request,
-        app_id=request.app_id,
+        app=request.app,
         reviewer=reviewer,
         source_id=reviewer.email,
         created_at=_after(current),
@@ -246,12 +247,13 @@ def record(
         with transaction.atomic():
             row.save(force_insert=True)
     except IntegrityError:
-        # The same assessment_id raced in through another request.
+        # An assessment_id sent before (a retry of an older call), or racing in right now.
         stored = Assessment.objects.get(assessment_id=row.assessment_id)
         return Recorded(_same_origin(stored, request, reviewer), created=False)
     if request.mlflow_trace_id:
         sync = MlflowSync.objects.create(assessment=row)
         transaction.on_commit(lambda: _enqueue_sync(sync.pk))
+    row.is_effective = True  # the newest row; saves the serializer a query
     return Recorded(row, created=True)
 
 

@@ -78,5 +78,10 @@ class Job(models.Model):
         self.save(update_fields=["status", "error", "finished_at"])
 
     @property
+    def label(self) -> str:
+        """What the job does, for people: `import_traces` → "Import traces"."""
+        return self.kind.replace("_", " ").capitalize()
+
+    @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.catalog.models import App
+from reviewapp.chains import tracing
 
 from .models import Request
 
@@ -116,20 +117,13 @@ def parse_messages(value) -> list[dict]:
 
 
 def parse_response(value) -> str:
-    """A string, or an OpenAI chat-completion object (its first choice)."""
-    if isinstance(value, str):
-        return _limited(value, "response")
-    if isinstance(value, dict):
-        choices = value.get("choices")
-        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-            content = (choices[0].get("message") or {}).get("content")
-            if isinstance(content, str):
-                return _limited(content, "response")
-        if isinstance(value.get("content"), str):
-            return _limited(value["content"], "response")
+    """A string, an OpenAI chat-completion object (its first choice), or {"messages": [...]}."""
     if value is None:
         raise BadRow("response is missing")
-    raise BadRow("response must be text or a chat-completion object")
+    try:
+        return _limited(tracing.response_text(value), "response")
+    except (ValueError, TypeError, AttributeError):
+        raise BadRow("response must be text or a chat-completion object") from None
 
 
 def parse_timestamp(value) -> datetime:
@@ -231,71 +225,6 @@ def build_request(app: App, row) -> Request:
 # --- what a trace says ---------------------------------------------------------------------
 
 
-def _attr(span: dict, name: str):
-    """Span attributes are JSON-encoded in MLflow's trace dict."""
-    value = (span.get("attributes") or {}).get(name)
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _start_ns(span: dict) -> int:
-    return int(span.get("start_time_unix_nano") or span.get("start_time") or 0)
-
-
-def trace_chunks(trace: dict) -> list[dict]:
-    """Documents of the RETRIEVER spans, in the order the spans started."""
-    spans = sorted((trace.get("data") or {}).get("spans") or [], key=_start_ns)
-    chunks = []
-    for span in spans:
-        if _attr(span, "mlflow.spanType") != "RETRIEVER":
-            continue
-        documents = _attr(span, "mlflow.spanOutputs")
-        if not isinstance(documents, list):
-            continue
-        for document in documents:
-            if not isinstance(document, dict):
-                continue
-            metadata = document.get("metadata") or {}
-            chunks.append(
-                {
-                    "position": len(chunks),
-                    "doc_uri": str(metadata.get("doc_uri") or document.get("doc_uri") or ""),
-                    "content": str(document.get("page_content") or document.get("content") or ""),
-                }
-            )
-    return chunks
-
-
-def trace_tokens(trace: dict) -> dict:
-    """Token counts from the trace's usage (MLflow 3 `mlflow.trace.tokenUsage`), else the spans'."""
-    info = trace.get("info") or {}
-    usage = (info.get("trace_metadata") or {}).get("mlflow.trace.tokenUsage")
-    if isinstance(usage, str):
-        try:
-            usage = json.loads(usage)
-        except ValueError:
-            usage = None
-    if not isinstance(usage, dict):
-        usage = {}
-        for span in (trace.get("data") or {}).get("spans") or []:
-            span_usage = _attr(span, "mlflow.chat.tokenUsage")
-            if isinstance(span_usage, dict):
-                for key in ("input_tokens", "output_tokens", "total_tokens"):
-                    if isinstance(span_usage.get(key), int):
-                        usage[key] = usage.get(key, 0) + span_usage[key]
-    if not usage:
-        return {}
-    return {
-        "request_tokens": usage.get("input_tokens"),
-        "response_tokens": usage.get("output_tokens"),
-        "total_tokens": usage.get("total_tokens"),
-    }
-
-
 def trace_facts(trace: dict) -> dict:
     """Trace id, start time, latency, session, chunks and tokens of an MLflow trace dict."""
     info = trace.get("info") or {}
@@ -311,18 +240,17 @@ def trace_facts(trace: dict) -> dict:
     session = metadata.get("mlflow.trace.session")
     if isinstance(session, str) and session:
         facts["session"] = session[:100]
-    facts["chunks"] = trace_chunks(trace)
-    facts.update(trace_tokens(trace))
+    facts["chunks"] = tracing.chunks(trace)
+    facts.update(tracing.token_usage(trace))
     return facts
 
 
 def row_from_trace(trace: dict) -> dict:
     """An inference-table row from an MLflow trace dict (its root span's inputs and outputs)."""
     info = trace.get("info") or {}
-    spans = (trace.get("data") or {}).get("spans") or []
-    root = next((s for s in spans if not (s.get("parent_span_id") or s.get("parent_id"))), None)
-    inputs = _attr(root, "mlflow.spanInputs") if root else None
-    outputs = _attr(root, "mlflow.spanOutputs") if root else None
+    root = tracing.root_span(trace)
+    inputs = tracing.attribute(root, tracing.SPAN_INPUTS) if root else None
+    outputs = tracing.attribute(root, tracing.SPAN_OUTPUTS) if root else None
     if inputs is None:
         inputs = _loads(info.get("request_preview") or info.get("request"))
     if outputs is None:
@@ -372,11 +300,13 @@ def _messages_in(inputs):
 
 
 def _response_in(outputs):
-    if isinstance(outputs, str | dict) or outputs is None:
-        if isinstance(outputs, dict) and not outputs.get("choices") and "content" not in outputs:
-            return json.dumps(outputs)
-        return outputs
-    return json.dumps(outputs)
+    """The response text of a chain's outputs; other structured outputs are kept as JSON text."""
+    if outputs is None:
+        return None
+    try:
+        return tracing.response_text(outputs)
+    except (ValueError, TypeError, AttributeError):
+        return json.dumps(outputs, ensure_ascii=False, default=str)
 
 
 # --- many rows -----------------------------------------------------------------------------

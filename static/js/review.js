@@ -259,4 +259,6 @@
   });
 
   restoreDraft();
+  // For people and tests alike: the shortcuts work from here on.
+  root.dataset.keysReady = "1";
 })();

@@ -131,7 +131,7 @@ def test_an_allowed_domain_signs_in(provider, settings):
 
 
 def test_an_id_token_with_a_bad_signature_is_refused(provider):
-    provider.signing_key = rsa_key(kid=provider.key.kid)  # same kid, key the JWKS does not hold
+    provider.signing_key = rsa_key(provider.key.kid, variant=1)  # same kid, a key /jwks does not hold
 
     client = Client()
     response = sign_in(client, provider)
@@ -153,8 +153,16 @@ def test_a_discovery_document_for_another_issuer_is_refused(provider):
 
 def test_an_unreachable_provider_is_a_502_not_a_500(provider):
     provider.stop()
-    response = Client().get("/accounts/oidc/oidc/login/")
+    response = Client().post("/accounts/oidc/oidc/login/")
     assert response.status_code == 502
+
+
+def test_sign_in_starts_only_from_a_csrf_protected_post(provider):
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/accounts/oidc/oidc/login/")
+    assert page.status_code == 200 and b"Continue" in page.content
+    assert client.post("/accounts/oidc/oidc/login/").status_code == 403
+    assert provider.authorize_requests == []
 
 
 def test_an_unverified_email_is_refused(provider):

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from django.test import Client, override_settings
+from django.test import Client
 
 from reviewapp.accounts.models import ApiToken, Group, User
 from reviewapp.catalog.models import Level, PermissionAudit
@@ -101,7 +101,10 @@ def test_provisioned_group_grant_applies_until_the_user_is_deactivated(scim):
     user.save()
     _, raw_token = ApiToken.issue(user=user, name="laptop")
     session = Client()
-    assert session.post("/accounts/login/", {"login": "ada@example.com", "password": "pw-for-tests"}).status_code == 302
+    assert (
+        session.post("/accounts/login/", {"login": "ada@example.com", "password": "pw-for-tests"}).status_code
+        == 302
+    )
     assert session.get("/apps/").status_code == 200
     assert Client().get("/api/v1/apps", headers={"Authorization": f"Bearer {raw_token}"}).status_code == 200
 
@@ -123,7 +126,9 @@ def test_provisioned_group_grant_applies_until_the_user_is_deactivated(scim):
 
 
 def test_it_creates_a_user_from_username_name_and_external_id(scim):
-    doc = new_user(scim, "Grace@Example.com", externalId="ext-7", name={"givenName": "Grace", "familyName": "Hopper"})
+    doc = new_user(
+        scim, "Grace@Example.com", externalId="ext-7", name={"givenName": "Grace", "familyName": "Hopper"}
+    )
     user = User.objects.get(scim_id=doc["id"])
     assert user.email == "grace@example.com"
     assert user.name == "Grace Hopper"
@@ -169,7 +174,9 @@ def test_a_duplicate_username_is_a_409_and_changes_nothing(scim):
 def test_renaming_a_user_onto_another_users_email_is_a_409(scim):
     first = new_user(scim, "one@example.com")
     new_user(scim, "two@example.com")
-    status, doc = scim.patch(f"Users/{first['id']}", {"op": "replace", "path": "userName", "value": "two@example.com"})
+    status, doc = scim.patch(
+        f"Users/{first['id']}", {"op": "replace", "path": "userName", "value": "two@example.com"}
+    )
     assert_error(status, doc, 409, "uniqueness")
     assert User.objects.get(scim_id=first["id"]).email == "one@example.com"
 
@@ -180,9 +187,24 @@ def test_renaming_a_user_onto_another_users_email_is_a_409(scim):
         ({"schemas": [USER_SCHEMA]}, "invalidValue"),
         ({"schemas": [USER_SCHEMA], "userName": "not-an-email"}, "invalidValue"),
         ({"schemas": [USER_SCHEMA], "userName": 42}, "invalidValue"),
+        (
+            {"schemas": [USER_SCHEMA], "userName": "a" * 60 + "@" + "b" * 60 + "." + "c" * 150 + ".com"},
+            "invalidValue",
+        ),
+        (
+            {"schemas": [USER_SCHEMA], "userName": "a@example.com", "name": {"formatted": "x" * 201}},
+            "invalidValue",
+        ),
         ({"schemas": [USER_SCHEMA], "userName": "a@example.com", "active": "maybe"}, "invalidValue"),
         ({"schemas": [USER_SCHEMA], "userName": "a@example.com", "name": "Ada"}, "invalidValue"),
-        ({"schemas": [USER_SCHEMA], "userName": "a@example.com", "emails": [{"value": "b@example.com", "primary": True}]}, "invalidValue"),
+        (
+            {
+                "schemas": [USER_SCHEMA],
+                "userName": "a@example.com",
+                "emails": [{"value": "b@example.com", "primary": True}],
+            },
+            "invalidValue",
+        ),
         ({"schemas": [USER_SCHEMA], "userName": "a@example.com", "emails": "nope@"}, "invalidValue"),
         ({"schemas": [USER_SCHEMA], "userName": "a@example.com", "externalId": ["x"]}, "invalidValue"),
         ({"schemas": [USER_SCHEMA], "userName": "a@example.com", "password": "hunter2"}, "mutability"),
@@ -206,11 +228,20 @@ def test_put_replaces_the_user(scim):
     doc = new_user(scim, externalId="old")
     status, got = scim.put(
         f"Users/{doc['id']}",
-        {"schemas": [USER_SCHEMA], "userName": "ada.l@example.com", "name": {"givenName": "Ada", "familyName": "King"}},
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "ada.l@example.com",
+            "name": {"givenName": "Ada", "familyName": "King"},
+        },
     )
     assert status == 200, got
     user = User.objects.get(scim_id=doc["id"])
-    assert (user.email, user.name, user.scim_external_id, user.is_active) == ("ada.l@example.com", "Ada King", None, True)
+    assert (user.email, user.name, user.scim_external_id, user.is_active) == (
+        "ada.l@example.com",
+        "Ada King",
+        None,
+        True,
+    )
 
 
 @pytest.mark.parametrize(
@@ -221,10 +252,22 @@ def test_put_replaces_the_user(scim):
         ({"op": "Replace", "value": {"name.givenName": "Augusta"}}, "name", "Augusta Lovelace"),
         ({"op": "add", "path": "externalId", "value": "ext-9"}, "scim_external_id", "ext-9"),
         ({"op": "remove", "path": "name"}, "name", ""),
-        ({"op": "replace", "path": 'emails[type eq "work"].value', "value": "ada@new.example.com"}, "email", "ada@new.example.com"),
+        (
+            {"op": "replace", "path": 'emails[type eq "work"].value', "value": "ada@new.example.com"},
+            "email",
+            "ada@new.example.com",
+        ),
         ({"op": "replace", "path": "userName", "value": "ADA2@example.com"}, "email", "ada2@example.com"),
         ({"op": "replace", "value": {"active": "False"}}, "is_active", False),
-        ({"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "R&D"}, "name", "Ada Lovelace"),
+        (
+            {
+                "op": "add",
+                "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                "value": "R&D",
+            },
+            "name",
+            "Ada Lovelace",
+        ),
     ],
 )
 def test_patch_updates_one_attribute(scim, operation, field, expected):
@@ -249,7 +292,9 @@ def test_patch_updates_one_attribute(scim, operation, field, expected):
 )
 def test_a_bad_patch_is_a_400_and_changes_nothing(scim, operation, scim_type):
     doc = new_user(scim)
-    status, got = scim.patch(f"Users/{doc['id']}", {"op": "replace", "path": "displayName", "value": "Changed"}, operation)
+    status, got = scim.patch(
+        f"Users/{doc['id']}", {"op": "replace", "path": "displayName", "value": "Changed"}, operation
+    )
     assert_error(status, got, 400, scim_type)
     user = User.objects.get(scim_id=doc["id"])
     assert (user.name, user.email, user.is_active) == ("Ada Lovelace", "ada@example.com", True)
@@ -367,7 +412,9 @@ def test_group_membership_add_replace_and_remove(scim):
     assert members() == [c]
     scim.patch(f"Groups/{gid}", {"op": "replace", "path": "members", "value": [{"value": a}, {"value": b}]})
     assert members() == sorted([a, b])
-    status, doc = scim.patch(f"Groups/{gid}", {"op": "replace", "value": {"displayName": "team-renamed"}})
+    status, doc = scim.patch(
+        f"Groups/{gid}", {"op": "replace", "value": {"id": gid, "displayName": "team-renamed"}}
+    )
     assert status == 200 and doc["displayName"] == "team-renamed"
     scim.patch(f"Groups/{gid}", {"op": "remove", "path": "members"})
     assert members() == []
@@ -406,7 +453,9 @@ def test_creating_a_group_adopts_one_made_here_so_its_grants_apply(scim):
     assert doc["id"] == local.scim_id and local.source == Group.Source.SCIM
     assert app.level_for(User.objects.get(scim_id=user)) == Level.CAN_QUERY
     # A second SCIM group of that name is a conflict.
-    assert_error(*scim.post("Groups", {"schemas": [GROUP_SCHEMA], "displayName": "support-team"}), 409, "uniqueness")
+    assert_error(
+        *scim.post("Groups", {"schemas": [GROUP_SCHEMA], "displayName": "support-team"}), 409, "uniqueness"
+    )
 
 
 @pytest.mark.parametrize(
@@ -467,6 +516,37 @@ def test_service_provider_config_resource_types_and_schemas(scim):
     assert status == 200
     assert {USER_SCHEMA, GROUP_SCHEMA} <= {s["id"] for s in schemas["Resources"]}
     assert scim.get(f"Schemas/{USER_SCHEMA}")[1]["name"] == "User"
+
+
+def test_a_negative_count_means_none_and_a_huge_one_is_capped(scim):
+    new_user(scim)
+    _, doc = scim.get("Users", count=-5)
+    assert (doc["totalResults"], doc["itemsPerPage"], doc["Resources"]) == (1, 0, [])
+    _, doc = scim.get("Users", count=10**9)
+    assert doc["itemsPerPage"] == 1
+
+
+def test_search_by_post_finds_users(scim):
+    new_user(scim)
+    status, doc = scim.post(
+        "Users/.search",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'userName eq "ada@example.com"',
+        },
+    )
+    assert status == 200 and [r["userName"] for r in doc["Resources"]] == ["ada@example.com"]
+
+
+def test_methods_on_the_wrong_target_are_405(scim):
+    doc = new_user(scim)
+    before = User.objects.count()
+    assert_error(
+        *scim.post(f"Users/{doc['id']}", {"schemas": [USER_SCHEMA], "userName": "q@example.com"}), 405
+    )
+    assert_error(*scim.put("Users", {"schemas": [USER_SCHEMA], "userName": "q@example.com"}), 405)
+    assert_error(*scim.delete("Groups"), 405)
+    assert User.objects.count() == before
 
 
 def test_unsupported_endpoints_answer_in_the_error_schema(scim):

@@ -170,11 +170,25 @@ def test_deleting_an_app_keeps_an_audit_row_for_every_grant_it_had(
     as_user, app, manager, viewer, group_querier
 ):
     assert as_user(manager).delete("/api/v1/apps/support-bot").status_code == 204
-    assert not App.objects.filter(slug="support-bot").exists()
     rows = PermissionAudit.objects.filter(app_slug="support-bot")
     assert sorted(rows.values_list("principal", "before", "after")) == [
         ("group:support-team", "CAN_QUERY", "NONE"),
         ("manager@example.com", "CAN_MANAGE", "NONE"),
         ("viewer@example.com", "CAN_VIEW", "NONE"),
     ]
-    assert all(row.app_id is None and row.actor_email == "manager@example.com" for row in rows)
+    assert all(row.actor_email == "manager@example.com" for row in rows)
+
+
+def test_a_deleted_app_is_gone_for_everyone_but_its_records_are_kept(as_user, app, manager, staff):
+    logged = factories.make_request(app)
+    assert as_user(manager).delete("/api/v1/apps/support-bot").status_code == 204
+    for user in (manager, staff):
+        assert as_user(user).get("/api/v1/apps/support-bot").status_code == 404
+        assert as_user(user).get("/apps/support-bot/").status_code == 404
+        assert as_user(user).get("/api/v1/apps").json() == []
+    app.refresh_from_db()
+    assert app.deleted_at is not None and not app.grants.exists()
+    assert logged.__class__.objects.filter(pk=logged.pk, app=app).exists()
+    # The slug is free again.
+    created = as_user(staff).post("/api/v1/apps", {"name": "Support bot"}, content_type="application/json")
+    assert created.status_code == 201 and created.json()["slug"] == "support-bot"

@@ -21,6 +21,12 @@ def var_dir(tmp_path, demo_model_uri):
         yield tmp_path
 
 
+@pytest.fixture
+def few_conversations(monkeypatch):
+    """The first four conversations only, where the whole history is beside the point (speed)."""
+    monkeypatch.setattr(demo, "CONVERSATIONS", demo.CONVERSATIONS[:4])
+
+
 def counts() -> dict:
     return {model.__name__: model.objects.count() for model in MODELS}
 
@@ -44,7 +50,9 @@ def test_loading_the_demo_twice_leaves_the_same_row_counts(var_dir):
 
 
 @pytest.mark.django_db
-def test_the_demo_app_is_served_by_the_registered_chain_with_three_levels_of_access(var_dir):
+def test_the_demo_app_is_served_by_the_registered_chain_with_three_levels_of_access(
+    var_dir, few_conversations
+):
     demo.load_demo()
 
     app = App.objects.get(slug="docs-assistant")
@@ -79,18 +87,18 @@ def test_the_historical_turns_are_real_chain_answers_in_conversations_over_past_
 
 
 @pytest.mark.django_db
-def test_a_partly_loaded_history_is_completed_without_duplicates(var_dir):
+def test_a_partly_loaded_history_is_completed_without_duplicates(var_dir, few_conversations):
     demo.load_demo()
     Request.objects.filter(conversation_id=demo.history_ids(0, 0)[0]).delete()
 
     summary = demo.load_demo()
 
     assert summary.created == ["2 historical turns"]
-    assert Request.objects.count() == TURNS
+    assert Request.objects.count() == sum(len(questions) for questions in demo.CONVERSATIONS)
 
 
 @pytest.mark.django_db
-def test_the_generated_password_is_kept_so_every_run_prints_the_same(var_dir, client):
+def test_the_generated_password_is_kept_so_every_run_prints_the_same(var_dir, few_conversations, client):
     first = demo.load_demo().password
     second = demo.load_demo().password
 
@@ -99,7 +107,7 @@ def test_the_generated_password_is_kept_so_every_run_prints_the_same(var_dir, cl
 
 
 @pytest.mark.django_db
-def test_demo_password_sets_every_demo_users_password(var_dir, client):
+def test_demo_password_sets_every_demo_users_password(var_dir, few_conversations, client):
     demo.load_demo()
     with override_settings(DEMO_PASSWORD="chosen-by-the-admin"):
         summary = demo.load_demo()
@@ -110,7 +118,7 @@ def test_demo_password_sets_every_demo_users_password(var_dir, client):
 
 
 @pytest.mark.django_db
-def test_a_level_changed_after_loading_is_left_alone(var_dir):
+def test_a_level_changed_after_loading_is_left_alone(var_dir, few_conversations):
     demo.load_demo()
     Grant.objects.filter(user__email="viewer@example.com").update(level=Level.CAN_QUERY)
 

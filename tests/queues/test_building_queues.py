@@ -44,7 +44,9 @@ def test_add_items_rejects_the_whole_call_when_one_id_is_of_another_app(app, man
     assert not queue.items.exists()
 
 
-def test_the_api_creates_a_queue_with_its_first_requests(app, manager, querier, group_querier, requests_, as_user):
+def test_the_api_creates_a_queue_with_its_first_requests(
+    app, manager, querier, group_querier, requests_, as_user
+):
     body = {
         "name": "November traces",
         "overlap": 2,
@@ -68,7 +70,9 @@ def test_the_api_creates_a_queue_with_its_first_requests(app, manager, querier, 
 
 def test_adding_a_request_twice_through_the_api_is_a_reported_no_op(app, manager, requests_, as_user):
     client = as_user(manager)
-    queue_id = post(client, API, {"name": "Q", "request_ids": [str(requests_[0].request_id)]}).json()["queue"]["id"]
+    queue_id = post(client, API, {"name": "Q", "request_ids": [str(requests_[0].request_id)]}).json()[
+        "queue"
+    ]["id"]
 
     response = post(
         client, f"{API}/{queue_id}/items", {"request_ids": [str(r.request_id) for r in requests_[:2]]}

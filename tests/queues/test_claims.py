@@ -21,7 +21,11 @@ def reviewers(app, count):
 def make_queue(app, *, items=3, **options):
     requests = [factories.make_request(app, question=f"Q{i}") for i in range(items)]
     queue, _ = services.create_queue(
-        app=app, name=options.pop("name", "Q"), created_by=None, request_ids=[r.request_id for r in requests], **options
+        app=app,
+        name=options.pop("name", "Q"),
+        created_by=None,
+        request_ids=[r.request_id for r in requests],
+        **options,
     )
     return queue
 
@@ -56,7 +60,9 @@ def test_an_expired_reservation_frees_its_slot_for_another_reviewer(app):
     held = services.claim_next(queue=queue, reviewer=a, now=now)
 
     assert services.claim_next(queue=queue, reviewer=b, now=now + timedelta(minutes=29)) is None
-    taken = services.claim_next(queue=queue, reviewer=b, now=now + services.RESERVATION_TIME + timedelta(seconds=1))
+    taken = services.claim_next(
+        queue=queue, reviewer=b, now=now + services.RESERVATION_TIME + timedelta(seconds=1)
+    )
 
     assert taken.item_id == held.item_id and taken.reviewer == b
     assert Reservation.objects.count() == 1

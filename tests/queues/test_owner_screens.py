@@ -24,7 +24,9 @@ def test_the_create_form_starts_with_the_apps_instructions_and_lists_reviewers_a
     assert "Where is the billing page?" in page
 
 
-def test_creating_a_queue_through_the_form_picks_requests_and_reviewers(app, manager, querier, group_querier, as_user):
+def test_creating_a_queue_through_the_form_picks_requests_and_reviewers(
+    app, manager, querier, group_querier, as_user
+):
     picked = [factories.make_request(app, question=f"Q{i}") for i in range(3)]
     pasted = factories.make_request(app, question="pasted")
 
@@ -70,7 +72,9 @@ def test_too_few_named_reviewers_for_the_overlap_is_a_form_error(app, manager, q
     assert not ReviewQueue.objects.exists()
 
 
-def test_the_detail_page_shows_progress_kappa_and_the_disagreements(app, manager, querier, group_querier, as_user):
+def test_the_detail_page_shows_progress_kappa_and_the_disagreements(
+    app, manager, querier, group_querier, as_user
+):
     requests = [factories.make_request(app, question=f"Question {i}") for i in range(4)]
     queue, _ = services.create_queue(
         app=app,
@@ -81,7 +85,10 @@ def test_the_detail_page_shows_progress_kappa_and_the_disagreements(app, manager
         reviewers=[querier, group_querier],
         request_ids=[r.request_id for r in requests],
     )
-    votes = {querier: ["positive", "positive", "negative", "negative"], group_querier: ["positive", "negative", "negative", "negative"]}
+    votes = {
+        querier: ["positive", "positive", "negative", "negative"],
+        group_querier: ["positive", "negative", "negative", "negative"],
+    }
     for reviewer, ratings in votes.items():
         for request, rating in zip(requests, ratings, strict=True):
             record_feedback(request=request, reviewer=reviewer, changes={"rating": rating})
@@ -100,7 +107,9 @@ def test_adding_items_on_the_detail_page_reports_those_already_there(app, manage
     queue, _ = services.create_queue(app=app, name="Q", created_by=manager, request_ids=[first.request_id])
     client = as_user(manager)
 
-    response = client.post(f"{BASE}{queue.pk}/items/", {"request_ids": f"{first.request_id}, {second.request_id}"})
+    response = client.post(
+        f"{BASE}{queue.pk}/items/", {"request_ids": f"{first.request_id}, {second.request_id}"}
+    )
 
     assert response.status_code == 302
     assert "1 were already in the queue" in client.get(f"{BASE}{queue.pk}/").content.decode()
@@ -119,7 +128,9 @@ def test_adding_an_unknown_id_re_shows_the_form_with_the_error_and_the_text(app,
 
 
 def test_queriers_see_only_their_queues_and_cannot_open_the_owner_pages(app, manager, querier, as_user):
-    queue, _ = services.create_queue(app=app, name="Mine", created_by=manager, assignment="named", reviewers=[querier])
+    queue, _ = services.create_queue(
+        app=app, name="Mine", created_by=manager, assignment="named", reviewers=[querier]
+    )
     client = as_user(querier)
 
     listing = client.get(BASE).content.decode()

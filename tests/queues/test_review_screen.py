@@ -138,7 +138,9 @@ def test_a_draft_is_kept_on_the_server_and_handed_back(queue, querier, as_user):
     item = queue.items.order_by("position").first()
     client.get(review_url(queue, item))
 
-    saved = client.post(review_url(queue, item) + "draft/", {"data": json.dumps({"comment": "Half-typed thought"})})
+    saved = client.post(
+        review_url(queue, item) + "draft/", {"data": json.dumps({"comment": "Half-typed thought"})}
+    )
     page = client.get(review_url(queue, item)).content.decode()
 
     assert saved.status_code == 200
@@ -181,7 +183,9 @@ def test_people_outside_the_queue_cannot_review_it(app, queue, viewer, outsider,
     assert as_user(open_querier).get(review_url(queue)).status_code == 403
 
 
-def test_blind_mode_hides_others_feedback_until_the_reviewer_has_submitted(app, manager, querier, group_querier, as_user):
+def test_blind_mode_hides_others_feedback_until_the_reviewer_has_submitted(
+    app, manager, querier, group_querier, as_user
+):
     request = factories.make_request(app)
     blind, _ = services.create_queue(
         app=app,
@@ -194,7 +198,9 @@ def test_blind_mode_hides_others_feedback_until_the_reviewer_has_submitted(app, 
         request_ids=[request.request_id],
     )
     item = blind.items.get()
-    record_feedback(request=request, reviewer=querier, changes={"rating": "negative", "comment": "Secret view"})
+    record_feedback(
+        request=request, reviewer=querier, changes={"rating": "negative", "comment": "Secret view"}
+    )
     as_user(querier).post(review_url(blind, item) + "submit/")
     other = as_user(group_querier)
 
@@ -209,7 +215,9 @@ def test_blind_mode_hides_others_feedback_until_the_reviewer_has_submitted(app, 
 
 def test_without_blind_mode_others_feedback_is_shown_at_once(queue, querier, group_querier, as_user):
     item = queue.items.order_by("position").first()
-    record_feedback(request=item.request, reviewer=querier, changes={"rating": "negative", "comment": "Open view"})
+    record_feedback(
+        request=item.request, reviewer=querier, changes={"rating": "negative", "comment": "Open view"}
+    )
 
     page = as_user(group_querier).get(review_url(queue, item)).content.decode()
 

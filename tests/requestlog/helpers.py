@@ -34,13 +34,32 @@ def trace_dict(question: str, answer: str, trace_id: str | None = None, docs=(("
             "state": "OK",
             "execution_duration_ms": 120,
             "trace_metadata": {
-                "mlflow.trace.tokenUsage": json.dumps({"input_tokens": 11, "output_tokens": 7, "total_tokens": 18})
+                "mlflow.trace.tokenUsage": json.dumps(
+                    {"input_tokens": 11, "output_tokens": 7, "total_tokens": 18}
+                )
             },
         },
         "data": {
             "spans": [
-                span("root", "chain", "CHAIN", {"messages": [{"role": "user", "content": question}]}, answer, 0, 120_000_000),
-                span("ret", "retrieve", "RETRIEVER", {"query": question}, documents, 1_000_000, 5_000_000, parent="root"),
+                span(
+                    "root",
+                    "chain",
+                    "CHAIN",
+                    {"messages": [{"role": "user", "content": question}]},
+                    answer,
+                    0,
+                    120_000_000,
+                ),
+                span(
+                    "ret",
+                    "retrieve",
+                    "RETRIEVER",
+                    {"query": question},
+                    documents,
+                    1_000_000,
+                    5_000_000,
+                    parent="root",
+                ),
             ]
         },
     }

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.worker
 
 
 def ten_thousand_lines_with_three_bad() -> list:
-    lines: list = [row(i, trace=trace_dict(f"Q{i}", f"A{i}")) if i % 1000 == 0 else row(i) for i in range(10_000)]
+    lines: list = [
+        row(i, trace=trace_dict(f"Q{i}", f"A{i}")) if i % 1000 == 0 else row(i) for i in range(10_000)
+    ]
     lines[10] = '{"request_id": "broken json'
     lines[5000] = row(5000, response=None)
     lines[9998] = row(9998, request_id="nope")
@@ -29,7 +31,9 @@ def upload(client, app, content: bytes, name="traces.jsonl"):
     )
 
 
-def test_ten_thousand_rows_with_three_bad_lines_import_once_even_when_sent_twice(app, manager, as_user, celery_worker):
+def test_ten_thousand_rows_with_three_bad_lines_import_once_even_when_sent_twice(
+    app, manager, as_user, celery_worker
+):
     content = jsonl(ten_thousand_lines_with_three_bad())
     client = as_user(manager)
 
@@ -54,7 +58,11 @@ def test_ten_thousand_rows_with_three_bad_lines_import_once_even_when_sent_twice
     upload(client, app, content)
     again = wait_for(Job.objects.exclude(pk=job.pk).get(kind="import_traces").pk)
     assert again.status == "succeeded", again.error
-    assert (again.result["imported"], again.result["already_present"], again.result["bad_rows"]) == (0, 9_997, 3)
+    assert (again.result["imported"], again.result["already_present"], again.result["bad_rows"]) == (
+        0,
+        9_997,
+        3,
+    )
     assert Request.objects.filter(app=app).count() == 9_997
 
 
@@ -86,7 +94,9 @@ def test_the_api_imports_rows_as_a_job_and_reports_bad_rows_by_position(app, man
         (b"\x00\x01\x02\xff\xfe binary" * 20, "not UTF-8"),
     ],
 )
-def test_a_file_that_is_not_jsonl_is_refused_at_once_and_nothing_is_queued(app, manager, as_user, content, message):
+def test_a_file_that_is_not_jsonl_is_refused_at_once_and_nothing_is_queued(
+    app, manager, as_user, content, message
+):
     response = upload(as_user(manager), app, content, name="data.bin")
     assert response.status_code == 400
     assert message in " ".join(response.context["upload_form"].errors["file"])
@@ -129,8 +139,12 @@ def test_the_import_api_answers_bad_bodies_with_400_naming_the_field(app, manage
 @pytest.mark.parametrize("persona, status", [("outsider", 404), ("querier", 403), ("viewer", 403)])
 def test_only_managers_may_import(app, persona, status, as_user, request):
     client = as_user(request.getfixturevalue(persona))
-    api = client.post(reverse("api-traces-import", args=[app.slug]), {"rows": [row(0)]}, content_type="application/json")
-    page = client.post(reverse("request-import", args=[app.slug]), {"file": SimpleUploadedFile("t.jsonl", jsonl([row(0)]))})
+    api = client.post(
+        reverse("api-traces-import", args=[app.slug]), {"rows": [row(0)]}, content_type="application/json"
+    )
+    page = client.post(
+        reverse("request-import", args=[app.slug]), {"file": SimpleUploadedFile("t.jsonl", jsonl([row(0)]))}
+    )
     assert (api.status_code, page.status_code) == (status, status)
     assert not Job.objects.exists()
 

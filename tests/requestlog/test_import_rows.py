@@ -55,7 +55,11 @@ def test_a_request_id_of_another_app_is_a_bad_row_not_a_silent_skip(app):
     report = run(app, [row(0, request_id=str(taken.request_id))])
     assert report.imported == 0
     assert report.errors == [
-        {"line": 1, "reason": f"request_id {taken.request_id} already belongs to another app", "request_id": str(taken.request_id)}
+        {
+            "line": 1,
+            "reason": f"request_id {taken.request_id} already belongs to another app",
+            "request_id": str(taken.request_id),
+        }
     ]
     assert Request.objects.get(pk=taken.pk).app == other
 
@@ -83,7 +87,10 @@ def test_a_trace_already_logged_by_the_chat_screen_is_not_imported_again(app):
 
 def test_a_chat_completion_response_and_a_json_string_request_are_understood(app):
     completion = {"choices": [{"message": {"role": "assistant", "content": "From a completion"}}]}
-    run(app, [row(0, request='{"messages": [{"role": "user", "content": "as JSON text"}]}', response=completion)])
+    run(
+        app,
+        [row(0, request='{"messages": [{"role": "user", "content": "as JSON text"}]}', response=completion)],
+    )
     stored = Request.objects.get(app=app)
     assert stored.response == "From a completion"
     assert stored.messages == [{"role": "user", "content": "as JSON text"}]

@@ -43,11 +43,15 @@ def traced_experiment():
 
 
 def start(client, app, **mlflow):
-    return client.post(reverse("api-traces-import", args=[app.slug]), {"mlflow": mlflow}, content_type="application/json")
+    return client.post(
+        reverse("api-traces-import", args=[app.slug]), {"mlflow": mlflow}, content_type="application/json"
+    )
 
 
 @pytest.mark.worker
-def test_traces_of_an_experiment_become_imported_requests_with_their_chunks(app, manager, as_user, celery_worker, traced_experiment):
+def test_traces_of_an_experiment_become_imported_requests_with_their_chunks(
+    app, manager, as_user, celery_worker, traced_experiment
+):
     name, exp_id = traced_experiment
     client = as_user(manager)
     response = start(client, app, experiment=name)

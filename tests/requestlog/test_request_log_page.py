@@ -1,11 +1,9 @@
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
 
 from reviewapp.feedback.models import Assessment
-from reviewapp.requestlog.models import Request
 from tests import factories
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -31,7 +29,12 @@ def shown_ids(response) -> list[str]:
 
 def rate(request, reviewer, rating, when):
     return Assessment.objects.create(
-        request=request, app=request.app, reviewer=reviewer, source_id=reviewer.email, rating=rating, created_at=when
+        request=request,
+        app=request.app,
+        reviewer=reviewer,
+        source_id=reviewer.email,
+        rating=rating,
+        created_at=when,
     )
 
 
@@ -85,7 +88,9 @@ def test_it_pages_with_cursors_forwards_and_back_without_gaps_or_repeats(app, ma
 
 def test_it_filters_by_time_source_and_version(app, manager, as_user):
     early = factories.make_request(app, created_at=T0, app_version="1")
-    imported = factories.make_request(app, created_at=T0 + timedelta(hours=2), source="import", app_version="2")
+    imported = factories.make_request(
+        app, created_at=T0 + timedelta(hours=2), source="import", app_version="2"
+    )
     late = factories.make_request(app, created_at=T0 + timedelta(hours=5), source="rest_api", app_version="2")
     client = as_user(manager)
     window = {"since": (T0 + timedelta(hours=1)).isoformat(), "until": (T0 + timedelta(hours=3)).isoformat()}
@@ -146,7 +151,9 @@ def test_it_answers_bad_filters_with_400_naming_them(app, manager, as_user, para
 
 def test_an_htmx_request_gets_only_the_results_fragment(app, manager, as_user):
     make_rows(app, 2)
-    response = as_user(manager).get(log_url(app, source="review_app"), headers={"HX-Request": "true", "HX-Target": "log-results"})
+    response = as_user(manager).get(
+        log_url(app, source="review_app"), headers={"HX-Request": "true", "HX-Target": "log-results"}
+    )
     body = response.content.decode()
     assert response.status_code == 200
     assert body.lstrip().startswith('<section id="log-results"')
@@ -162,7 +169,9 @@ def test_an_htmx_request_gets_only_the_results_fragment(app, manager, as_user):
         {"rating": "negative", "q": "question"},
     ],
 )
-def test_a_page_takes_a_small_fixed_number_of_queries(app, manager, querier, as_user, django_assert_max_num_queries, params):
+def test_a_page_takes_a_small_fixed_number_of_queries(
+    app, manager, querier, as_user, django_assert_max_num_queries, params
+):
     rows = make_rows(app, 60, source="import")
     for row in rows[::3]:
         rate(row, querier, "negative", T0)

@@ -10,12 +10,16 @@ records a RETRIEVER span (the documents) and an LLM span with token counts.
 """
 
 import re
+import warnings
 
 import mlflow
 from mlflow.entities import Document, SpanType
 from mlflow.pyfunc import PythonModel
 from mlflow.tracing.constant import SpanAttributeKey
 from rank_bm25 import BM25Okapi
+
+# The input is a dict of messages, which MLflow's type-hint validation does not describe.
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
 
 TOP_K = 3
 SENTENCES_PER_PASSAGE = 2

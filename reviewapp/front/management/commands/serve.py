@@ -4,7 +4,8 @@ gunicorn rather than runserver: runserver is a development server (single proces
 timeouts, "do not use in production"); gunicorn's threaded workers serve the same WSGI app the
 Docker image runs, with static files from WhiteNoise, so `make run` behaves like a deployment.
 With REDIS_URL unset, jobs go through the embedded filesystem broker under var/, and this
-command starts the worker that consumes it, so background jobs never run inside a web request.
+command starts the worker that consumes it (with the periodic-task scheduler, `--beat`), so
+background jobs never run inside a web request.
 """
 
 import os
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -45,7 +47,8 @@ class Command(BaseCommand):
             children.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "celery", "-A", "reviewapp", "worker",
-                     "--loglevel=WARNING", "--concurrency=2", "--hostname=embedded@%h"],
+                     "--loglevel=WARNING", "--concurrency=2", "--hostname=embedded@%h",
+                     "--beat", f"--schedule={Path(settings.VAR_DIR) / 'celerybeat-schedule'}"],
                     env=env, cwd=settings.BASE_DIR,
                 )
             )  # fmt: skip

@@ -1,0 +1,292 @@
+"""Feedback API throughput and latency against gunicorn on PostgreSQL (a script printing a table).
+
+    .venv/bin/python benchmarks/feedback_api.py [--seconds 20] [--connections 16] [--workers 2]
+
+Creates a scratch database (BENCH_DATABASE_URL, default
+postgresql://postgres@127.0.0.1:5432/reviewapp_bench_feedback, dropped and created), migrates
+it, seeds an app, a reviewer with CAN_QUERY, an API token and 500 requests, starts gunicorn
+(sync workers) on a free loopback port, and has N client threads POST
+/api/v1/apps/<slug>/feedback for the given time, each with a fresh assessment_id (10 % are
+replays of an id already sent, which must answer 200 and store nothing). Afterwards it checks
+that every 201 is exactly one row, prints throughput, p50/p90/p99/max latency and errors, and
+drops the database. Targets (issue 4): p99 ≤ 50 ms, 0 lost rows.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_feedback"
+SLUG = "bench-bot"
+
+
+def recreate_database(url: str, drop_only: bool = False) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed(n_requests: int) -> tuple[str, list[str]]:
+    """Migrate and seed through the ORM; returns (raw token, request ids)."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from reviewapp.accounts.models import ApiToken, User
+    from reviewapp.catalog.models import App, Grant, Level
+    from reviewapp.requestlog.models import Request
+
+    app = App.objects.create(slug=SLUG, name="Bench bot")
+    user = User.objects.create_user("reviewer@example.com", "pw")
+    Grant.objects.create(app=app, user=user, level=Level.CAN_QUERY)
+    _, raw = ApiToken.issue(user=user, name="bench")
+    chunks = [
+        {"position": i, "doc_uri": f"docs://bench#{i}", "content": f"Passage {i} about tokens."}
+        for i in range(3)
+    ]
+    rows = Request.objects.bulk_create(
+        Request(
+            app=app,
+            app_version="1",
+            conversation_id=str(uuid.uuid4()),
+            source=Request.Source.REST_API,
+            user=user,
+            messages=[{"role": "user", "content": f"Question {i}"}],
+            response=f"Answer {i}",
+            chunks=chunks,
+        )
+        for i in range(n_requests)
+    )
+    return raw, [str(r.request_id) for r in rows]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/schema/")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("gunicorn did not come up")
+
+
+def body_for(request_id: str, rng: random.Random) -> dict:
+    body = {"request_id": request_id, "assessment_id": str(uuid.uuid4())}
+    kind = rng.randrange(4)
+    if kind == 0:
+        body["rating"] = rng.choice(["positive", "negative"])
+    elif kind == 1:
+        body.update(rating="negative", reasons=["inaccurate", "incomplete"], comment="Misses a step.")
+    elif kind == 2:
+        body["retrieval_assessments"] = [{"position": rng.randrange(3), "rating": "relevant"}]
+    else:
+        body.update(corrected_response=f"Corrected {rng.random()}", missing_sources=[{"doc_uri": "docs://x"}])
+    return body
+
+
+class Results:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.latencies: list[float] = []
+        self.created: list[str] = []
+        self.replays_ok = 0
+        self.errors: dict[str, int] = {}
+
+    def error(self, key: str) -> None:
+        with self.lock:
+            self.errors[key] = self.errors.get(key, 0) + 1
+
+
+def client_loop(port: int, token: str, request_ids: list[str], until: float, seed_n: int, out: Results):
+    rng = random.Random(seed_n)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    sent: list[dict] = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    while time.monotonic() < until:
+        replay = bool(sent) and rng.random() < 0.1
+        body = rng.choice(sent) if replay else body_for(rng.choice(request_ids), rng)
+        payload = json.dumps(body)
+        started = time.perf_counter()
+        try:
+            conn.request("POST", f"/api/v1/apps/{SLUG}/feedback", body=payload, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            out.error(type(exc).__name__)
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            continue
+        elapsed = time.perf_counter() - started
+        if response.getheader("Connection", "").lower() == "close":
+            conn.close()
+        expected = 200 if replay else 201
+        if response.status != expected:
+            out.error(f"HTTP {response.status}")
+            continue
+        stored = json.loads(data)["assessment_id"]
+        with out.lock:
+            out.latencies.append(elapsed)
+            if replay:
+                out.replays_ok += stored == body["assessment_id"]
+            else:
+                out.created.append(stored)
+        if not replay:
+            sent.append(body)
+    conn.close()
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
+    args = parser.parse_args()
+
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    recreate_database(url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DB_CONN_MAX_AGE": "600",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("REDIS_URL", None)  # no trace on these requests: no write-back is queued
+    os.environ.update({k: v for k, v in env.items() if k != "REDIS_URL"})
+    os.environ.pop("REDIS_URL", None)
+    server = None
+    try:
+        token, request_ids = seed(args.requests)
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "reviewapp.wsgi:application",
+                "--workers",
+                str(args.workers),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "--backlog",
+                "256",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        wait_until_up(port)
+        # Warm-up: each worker imports and connects before the clock starts.
+        warm = Results()
+        client_loop(port, token, request_ids, time.monotonic() + 2, 999, warm)
+
+        out = Results()
+        until = time.monotonic() + args.seconds
+        threads = [
+            threading.Thread(target=client_loop, args=(port, token, request_ids, until, n, out))
+            for n in range(args.connections)
+        ]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.monotonic() - started
+
+        from django.db import connection
+
+        from reviewapp.feedback.models import Assessment
+
+        connection.close()
+        created = set(out.created)
+        stored = set(
+            str(a) for a in Assessment.objects.filter(app__slug=SLUG).values_list("assessment_id", flat=True)
+        )
+        warm_ids = set(warm.created)
+        lost = len(created - stored)
+        extra = len(stored - created - warm_ids)
+        duplicates = len(out.created) - len(created)
+        n = len(out.latencies)
+        lat = out.latencies
+        rows = [
+            ("connections", args.connections),
+            ("gunicorn workers", args.workers),
+            ("duration (s)", f"{wall:.1f}"),
+            ("requests answered", n),
+            ("throughput (req/s)", f"{n / wall:.0f}"),
+            ("latency p50 (ms)", f"{pct(lat, 50):.1f}"),
+            ("latency p90 (ms)", f"{pct(lat, 90):.1f}"),
+            ("latency p99 (ms)", f"{pct(lat, 99):.1f}"),
+            ("latency max (ms)", f"{max(lat) * 1000:.1f}"),
+            ("latency mean (ms)", f"{statistics.mean(lat) * 1000:.1f}"),
+            ("201 created", len(out.created)),
+            ("idempotent replays (200, same row)", f"{out.replays_ok}"),
+            ("errors", sum(out.errors.values()) or 0),
+            ("rows lost (201 without a row)", lost),
+            ("rows extra / duplicated", f"{extra} / {duplicates}"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        print(f"\nFeedback API: POST /api/v1/apps/{SLUG}/feedback, gunicorn on PostgreSQL")
+        print("-" * (width + 14))
+        for key, value in rows:
+            print(f"{key:<{width}}  {value:>10}")
+        if out.errors:
+            print("error kinds:", out.errors)
+        p99 = pct(lat, 99)
+        verdict = "PASS" if p99 <= 50 and lost == 0 and extra == 0 and duplicates == 0 else "FAIL"
+        print(f"targets p99 <= 50 ms and 0 lost rows: {verdict}")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001 - Django may not be set up if seeding failed
+            pass
+        if not args.keep:
+            recreate_database(url, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()

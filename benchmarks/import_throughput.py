@@ -1,0 +1,130 @@
+"""Import throughput (rows/s) on PostgreSQL (a script printing a table).
+
+    .venv/bin/python benchmarks/import_throughput.py [--rows 50000]
+
+On a scratch database (BENCH_IMPORT_DATABASE_URL, default
+postgresql://postgres@127.0.0.1:5432/reviewapp_bench_import, dropped and created) it writes JSONL
+files and runs the import job's own work function (`importers.run_import` through
+`jobs.services.run_job`, as the Celery task does, minus the broker hop) on:
+plain rows, rows that each carry an MLflow trace (chunks and tokens extracted), the same file
+again (every row already present), and a file with 1 % bad lines.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_import"
+
+
+def trace_for(i: int) -> dict:
+    def span(span_id, name, kind, inputs, outputs, start, end, parent=None):
+        return {
+            "span_id": span_id,
+            "parent_span_id": parent,
+            "name": name,
+            "start_time_unix_nano": start,
+            "end_time_unix_nano": end,
+            "status": {"code": "STATUS_CODE_OK", "message": ""},
+            "attributes": {
+                "mlflow.spanType": json.dumps(kind),
+                "mlflow.spanInputs": json.dumps(inputs),
+                "mlflow.spanOutputs": json.dumps(outputs),
+            },
+        }
+
+    docs = [{"page_content": f"Passage {i}-{k} " * 20, "metadata": {"doc_uri": f"docs://{i}/{k}"}} for k in range(4)]
+    return {
+        "info": {
+            "trace_id": f"tr-{uuid.UUID(int=i + 10**9).hex}",
+            "request_time": "2026-03-01T10:00:00.000Z",
+            "execution_duration_ms": 240,
+            "trace_metadata": {"mlflow.trace.tokenUsage": json.dumps({"input_tokens": 50, "output_tokens": 90, "total_tokens": 140})},
+        },
+        "data": {
+            "spans": [
+                span("root", "chain", "CHAIN", {"messages": [{"role": "user", "content": f"Q{i}"}]}, f"A{i}", 0, 240_000_000),
+                span("ret", "retrieve", "RETRIEVER", {"query": f"Q{i}"}, docs, 1_000_000, 9_000_000, parent="root"),
+            ]
+        },
+    }
+
+
+def write_file(path: Path, rows: int, offset: int, with_trace: bool, bad_every: int = 0) -> None:
+    with open(path, "w") as out:
+        for i in range(offset, offset + rows):
+            if bad_every and i % bad_every == 0:
+                out.write('{"request_id": "broken\n')
+                continue
+            row = {
+                "request_id": str(uuid.UUID(int=i + 1)),
+                "request": {"messages": [{"role": "user", "content": f"How do I do thing number {i}?"}]},
+                "response": f"You do thing number {i} by opening Settings and pressing the button. " * 3,
+                "timestamp": 1767225600 + i,
+                "conversation_id": f"conv-{i // 4}",
+            }
+            if with_trace:
+                row["trace"] = trace_for(i)
+            out.write(json.dumps(row) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50_000)
+    args = parser.parse_args()
+    url = os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_URL)
+
+    from request_log_page import recreate_database, setup_django
+
+    recreate_database(url)
+    setup_django(url)
+
+    from reviewapp.jobs.models import Job
+    from reviewapp.jobs.services import run_job
+    from reviewapp.requestlog import importers
+    from reviewapp.requestlog.models import Request
+    from tests import factories
+
+    app = factories.make_app("bench-import", name="Bench import")
+    folder = Path(tempfile.mkdtemp(prefix="reviewapp-import-bench-"))
+    n = args.rows
+    runs = [
+        ("plain rows", n, 0, False, 0),
+        ("same file again (all present)", n, 0, False, 0),
+        ("rows with an MLflow trace each", n, 10 * n, True, 0),
+        ("plain rows, 1 % bad lines", n, 20 * n, False, 100),
+    ]
+    print(f"{'run':34}| {'rows':>8} | {'MB':>6} | {'seconds':>8} | {'rows/s':>8} | imported / present / bad")
+    print("-" * 100)
+    for name, rows, offset, with_trace, bad_every in runs:
+        path = folder / f"{offset}.jsonl"
+        if not path.exists():
+            write_file(path, rows, offset, with_trace, bad_every)
+        size_mb = path.stat().st_size / 1e6
+        # run_import deletes its input when done, as after an upload: give it a copy.
+        work = folder / f"work-{uuid.uuid4().hex}.jsonl"
+        work.write_bytes(path.read_bytes())
+        job = Job.objects.create(kind="import_traces", app=app, params={"source": "jsonl", "path": str(work)})
+        started = time.perf_counter()
+        job = run_job(str(job.pk), importers.run_import)
+        seconds = time.perf_counter() - started
+        assert job.status == "succeeded", job.error
+        r = job.result
+        print(
+            f"{name:34}| {rows:8d} | {size_mb:6.1f} | {seconds:8.2f} | {rows / seconds:8.0f} | "
+            f"{r['imported']} / {r['already_present']} / {r['bad_rows']}"
+        )
+    print(f"\nrows in the table: {Request.objects.filter(app=app).count():,}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+import itertools
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from reviewapp.catalog.permissions import get_app_for
+from reviewapp.jobs.services import eta_seconds
+
+from . import rows as R
+from . import services
+from .forms import CurationFilterForm, CustomJudgeForm, EvaluationSetForm, JudgeExportForm
+from .models import CustomJudge, EvaluationSet, EvaluationSetVersion, JudgeExport
+from .selection import curated_requests, iter_reviewed
+
+TABLE_ROWS = 100
+PREVIEW_ROWS = 5
+
+
+def _summary(item) -> dict:
+    ratings = [a["rating"] for a in item.assessments if a["rating"]]
+    reasons = sorted({r for a in item.assessments for r in a["reasons"] or []})
+    return {
+        "item": item,
+        "positive": ratings.count("positive"),
+        "negative": ratings.count("negative"),
+        "reasons": reasons,
+        "corrected": any(a["corrected_response"] for a in item.assessments),
+        "chunk_ratings": sum(len(a["retrieval_assessments"] or []) for a in item.assessments),
+        "reviewers": [a["source_id"] for a in item.assessments],
+    }
+
+
+def _curation_context(request: HttpRequest, app, filter_form, export_form=None, judge_form=None) -> dict:
+    filters = filter_form.to_filters() if filter_form.is_valid() else None
+    rule = request.GET.get("rule") if request.GET.get("rule") in R.RULES else "majority"
+    include_outputs = request.GET.get("include_outputs") == "on"
+    context = {
+        "app": app,
+        "nav": "apps",
+        "filter_form": filter_form,
+        "export_form": export_form
+        or EvaluationSetForm(initial={"rule": rule, "include_outputs": include_outputs}),
+        "judge_form": judge_form or JudgeExportForm(app=app, initial={"rule": rule}),
+        "rule": rule,
+        "query": request.GET.urlencode(),
+    }
+    if filters is not None:
+        items = list(itertools.islice(iter_reviewed(app=app, filters=filters), TABLE_ROWS))
+        context["matching"] = curated_requests(app=app, filters=filters).count()
+        context["rows"] = [_summary(item) for item in items]
+        preview = R.evaluation_rows(
+            iter_reviewed(app=app, filters=filters), rule=rule, include_outputs=include_outputs
+        )
+        context["preview"] = [
+            json.dumps(row, ensure_ascii=False) for _, row in itertools.islice(preview, PREVIEW_ROWS)
+        ]
+    return context
+
+
+@login_required
+def curate(request: HttpRequest, slug: str) -> HttpResponse:
+    """Filter reviewed requests, tick some (or take all that match), preview rows and export."""
+    app = get_app_for(request.user, slug, "monitor")
+    filter_form = CurationFilterForm(request.GET or None, app=app)
+    if not request.GET:
+        filter_form = CurationFilterForm({}, app=app)
+    template = "exports/curate.html"
+    if request.htmx and request.htmx.target == "curation-results":
+        template += "#curation-results"
+    return render(request, template, _curation_context(request, app, filter_form))
+
+
+def _start(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    app = get_app_for(request.user, slug, "monitor")
+    filter_form = CurationFilterForm(request.POST, app=app)
+    if kind == "evaluation_set":
+        form = EvaluationSetForm(request.POST)
+    else:
+        form = JudgeExportForm(request.POST, app=app)
+    job = None
+    if filter_form.is_valid() and form.is_valid():
+        filters = filter_form.to_filters(request_ids=form.picked_ids())
+        data = form.cleaned_data
+        try:
+            if kind == "evaluation_set":
+                job = services.start_evaluation_set_export(
+                    app=app,
+                    user=request.user,
+                    name=data["name"],
+                    filters=filters,
+                    rule=data["rule"],
+                    include_outputs=data["include_outputs"],
+                )
+            else:
+                job = services.start_judge_export(
+                    app=app,
+                    user=request.user,
+                    filters=filters,
+                    rule=data["rule"],
+                    judges=data["judges"],
+                    examples_per_judge=data["examples_per_judge"],
+                    holdout_set=data["holdout_set"],
+                    holdout_by=data["holdout_by"],
+                )
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, messages)
+    if request.htmx:
+        context = {"app": app, "job": job, "form": form, "filter_form": filter_form, "kind": kind}
+        if job is not None:
+            context["eta"] = eta_seconds(job)
+            context["result_template"] = f"jobs/result_{job.kind}.html"
+        return render(request, "exports/start_result.html", context, status=200 if job else 400)
+    if job is not None:
+        return redirect("job-progress", job_id=job.id)
+    forms = {"export_form": form} if kind == "evaluation_set" else {"judge_form": form}
+    context = _curation_context(request, app, filter_form, **forms)
+    return render(request, "exports/curate.html", context, status=400)
+
+
+@login_required
+@require_POST
+def start_evaluation_set(request: HttpRequest, slug: str) -> HttpResponse:
+    return _start(request, slug, "evaluation_set")
+
+
+@login_required
+@require_POST
+def start_judge_examples(request: HttpRequest, slug: str) -> HttpResponse:
+    return _start(request, slug, "judge_examples")
+
+
+@login_required
+def export_list(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every evaluation set with its versions, the judge exports and the custom judges."""
+    app = get_app_for(request.user, slug, "monitor")
+    form = CustomJudgeForm(app=app)
+    if request.method == "POST":
+        form = CustomJudgeForm(request.POST, app=app)
+        if form.is_valid():
+            try:
+                services.create_custom_judge(app=app, user=request.user, **form.cleaned_data)
+                return redirect("export-list", slug=app.slug)
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, messages)
+    context = {
+        "app": app,
+        "nav": "apps",
+        "sets": EvaluationSet.objects.filter(app=app).prefetch_related("versions"),
+        "judge_exports": JudgeExport.objects.filter(app=app)[:50],
+        "custom_judges": CustomJudge.objects.filter(app=app),
+        "judge_form": form,
+    }
+    return render(request, "exports/export_list.html", context, status=400 if form.errors else 200)
+
+
+def _version(user, slug: str, name: str, number: int) -> EvaluationSetVersion:
+    app = get_app_for(user, slug, "monitor")
+    return get_object_or_404(
+        EvaluationSetVersion.objects.select_related("evaluation_set__app", "created_by"),
+        evaluation_set__app=app,
+        evaluation_set__name=name,
+        number=number,
+    )
+
+
+@login_required
+def version_detail(request: HttpRequest, slug: str, name: str, number: int) -> HttpResponse:
+    version = _version(request.user, slug, name, number)
+    app = get_app_for(request.user, slug, "monitor")
+    return render(request, "exports/version_detail.html", {"app": app, "version": version, "nav": "apps"})
+
+
+def _file(obj, filename: str) -> FileResponse:
+    path = obj.file_path(filename)
+    if path is None or not path.exists():
+        raise Http404("No such file")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+
+
+@login_required
+def version_file(request: HttpRequest, slug: str, name: str, number: int, filename: str) -> FileResponse:
+    return _file(_version(request.user, slug, name, number), filename)
+
+
+def _judge_export(user, slug: str, pk: int) -> JudgeExport:
+    app = get_app_for(user, slug, "monitor")
+    return get_object_or_404(JudgeExport.objects.select_related("app", "created_by"), app=app, pk=pk)
+
+
+@login_required
+def judge_export_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    app = get_app_for(request.user, slug, "monitor")
+    export = _judge_export(request.user, slug, pk)
+    return render(request, "exports/judge_export_detail.html", {"app": app, "export": export, "nav": "apps"})
+
+
+@login_required
+def judge_export_file(request: HttpRequest, slug: str, pk: int, filename: str) -> FileResponse:
+    return _file(_judge_export(request.user, slug, pk), filename)

@@ -1,0 +1,102 @@
+"""Streaming writers: rows go to JSONL, CSV, Parquet (and the MLflow 3 form) as they come."""
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+CONTEXT_COLUMNS = ("expected_retrieved_context", "retrieved_context")
+PARQUET_BATCH = 5000
+
+
+def _context_type():
+    import pyarrow as pa
+
+    return pa.list_(pa.struct([("doc_uri", pa.string()), ("content", pa.string())]))
+
+
+def evaluation_schema(include_outputs: bool):
+    import pyarrow as pa
+
+    fields = [
+        ("request_id", pa.string()),
+        ("request", pa.string()),
+        ("expected_response", pa.string()),
+        ("expected_retrieved_context", _context_type()),
+    ]
+    if include_outputs:
+        fields += [("response", pa.string()), ("retrieved_context", _context_type())]
+    return pa.schema(fields)
+
+
+class TableWriter:
+    """Writes each row to `<stem>.jsonl`, `<stem>.csv` and `<stem>.parquet` in one pass."""
+
+    def __init__(self, folder: Path, stem: str, columns: list[str], schema=None):
+        import pyarrow.parquet as pq
+
+        self.folder, self.stem, self.columns = folder, stem, columns
+        self.jsonl = (folder / f"{stem}.jsonl").open("w", encoding="utf-8")
+        self.csv_file = (folder / f"{stem}.csv").open("w", encoding="utf-8", newline="")
+        self.csv = csv.DictWriter(self.csv_file, fieldnames=columns, extrasaction="ignore")
+        self.csv.writeheader()
+        self.schema = schema
+        self.parquet = pq.ParquetWriter(folder / f"{stem}.parquet", schema) if schema is not None else None
+        self.batch: list[dict] = []
+        self.count = 0
+
+    def write(self, row: dict) -> None:
+        self.jsonl.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self.csv.writerow(
+            {
+                k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
+                for k, v in row.items()
+            }
+        )
+        if self.parquet is not None:
+            self.batch.append(row)
+            if len(self.batch) >= PARQUET_BATCH:
+                self._flush()
+        self.count += 1
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self.batch:
+            self.parquet.write_table(pa.Table.from_pylist(self.batch, schema=self.schema))
+            self.batch = []
+
+    def close(self) -> list[str]:
+        self.jsonl.close()
+        self.csv_file.close()
+        names = [f"{self.stem}.jsonl", f"{self.stem}.csv"]
+        if self.parquet is not None:
+            self._flush()
+            self.parquet.close()
+            names.append(f"{self.stem}.parquet")
+        return names
+
+
+class JsonlWriter:
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = path.open("w", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self.file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+    def close(self) -> list[str]:
+        self.file.close()
+        return [self.path.name]
+
+
+def describe_files(folder: Path, names: list[str]) -> dict[str, dict]:
+    """{name: {"bytes", "sha256"}} for the manifest and the download list."""
+    out = {}
+    for name in names:
+        digest = hashlib.sha256()
+        with (folder / name).open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(block)
+        out[name] = {"bytes": (folder / name).stat().st_size, "sha256": digest.hexdigest()}
+    return out
