@@ -88,7 +88,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until_up(port: int, timeout: float = 60) -> None:
+def wait_until_up(port: int, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -102,12 +102,13 @@ def wait_until_up(port: int, timeout: float = 60) -> None:
 
 
 def body_for(request_id: str, rng: random.Random) -> dict:
-    body = {"request_id": request_id, "assessment_id": str(uuid.uuid4())}
+    # A fresh comment in every call makes each one a real change (an unchanged state answers 200).
+    body = {"request_id": request_id, "assessment_id": str(uuid.uuid4()), "comment": f"Note {rng.random()}"}
     kind = rng.randrange(4)
     if kind == 0:
         body["rating"] = rng.choice(["positive", "negative"])
     elif kind == 1:
-        body.update(rating="negative", reasons=["inaccurate", "incomplete"], comment="Misses a step.")
+        body.update(rating="negative", reasons=["inaccurate", "incomplete"])
     elif kind == 2:
         body["retrieval_assessments"] = [{"position": rng.randrange(3), "rating": "relevant"}]
     else:
@@ -210,6 +211,10 @@ def main() -> None:
                 "warning",
                 "--backlog",
                 "256",
+                "--timeout",
+                "120",
+                # Import the project once in the master, before forking the workers.
+                "--preload",
             ],
             cwd=ROOT,
             env=env,
@@ -238,9 +243,9 @@ def main() -> None:
 
         connection.close()
         created = set(out.created)
-        stored = set(
+        stored = {
             str(a) for a in Assessment.objects.filter(app__slug=SLUG).values_list("assessment_id", flat=True)
-        )
+        }
         warm_ids = set(warm.created)
         lost = len(created - stored)
         extra = len(stored - created - warm_ids)

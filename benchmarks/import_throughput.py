@@ -27,36 +27,11 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_import"
 
 
 def trace_for(i: int) -> dict:
-    def span(span_id, name, kind, inputs, outputs, start, end, parent=None):
-        return {
-            "span_id": span_id,
-            "parent_span_id": parent,
-            "name": name,
-            "start_time_unix_nano": start,
-            "end_time_unix_nano": end,
-            "status": {"code": "STATUS_CODE_OK", "message": ""},
-            "attributes": {
-                "mlflow.spanType": json.dumps(kind),
-                "mlflow.spanInputs": json.dumps(inputs),
-                "mlflow.spanOutputs": json.dumps(outputs),
-            },
-        }
+    """An MLflow 3 trace dict with a chain span and a RETRIEVER span of four documents."""
+    from tests.requestlog.helpers import trace_dict
 
-    docs = [{"page_content": f"Passage {i}-{k} " * 20, "metadata": {"doc_uri": f"docs://{i}/{k}"}} for k in range(4)]
-    return {
-        "info": {
-            "trace_id": f"tr-{uuid.UUID(int=i + 10**9).hex}",
-            "request_time": "2026-03-01T10:00:00.000Z",
-            "execution_duration_ms": 240,
-            "trace_metadata": {"mlflow.trace.tokenUsage": json.dumps({"input_tokens": 50, "output_tokens": 90, "total_tokens": 140})},
-        },
-        "data": {
-            "spans": [
-                span("root", "chain", "CHAIN", {"messages": [{"role": "user", "content": f"Q{i}"}]}, f"A{i}", 0, 240_000_000),
-                span("ret", "retrieve", "RETRIEVER", {"query": f"Q{i}"}, docs, 1_000_000, 9_000_000, parent="root"),
-            ]
-        },
-    }
+    docs = [(f"docs://{i}/{k}", f"Passage {i}-{k} " * 20) for k in range(4)]
+    return trace_dict(f"Q{i}", f"A{i}", trace_id=f"tr-{uuid.UUID(int=i + 10**9).hex}", docs=docs)
 
 
 def write_file(path: Path, rows: int, offset: int, with_trace: bool, bad_every: int = 0) -> None:

@@ -178,34 +178,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000", help="table sizes to measure at, ascending")
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--reuse", action="store_true", help="measure the database a previous run seeded")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    recreate_database(url)
+    if not args.reuse:
+        recreate_database(url)
     setup_django(url)
 
     from django.test import Client
 
-    from reviewapp.catalog.models import Level
+    from reviewapp.accounts.models import User
+    from reviewapp.catalog.models import App, Level
+    from reviewapp.requestlog.models import Request
     from tests import factories
 
-    app = factories.make_app("bench-app", name="Bench app")
-    other = factories.make_app("bench-other", name="Other app")
-    manager = factories.make_user("bench-manager@example.com")
-    factories.grant(app, manager, Level.CAN_MANAGE)
+    if args.reuse:
+        app, manager = App.objects.get(slug="bench-app"), User.objects.get(email="bench-manager@example.com")
+        sizes = [Request.objects.filter(app=app).count()]
+    else:
+        app = factories.make_app("bench-app", name="Bench app")
+        other = factories.make_app("bench-other", name="Other app")
+        manager = factories.make_user("bench-manager@example.com")
+        factories.grant(app, manager, Level.CAN_MANAGE)
+        seed_requests(other, 10_000_000, 10_050_000)  # another app's rows share the table
     client = Client()
     client.force_login(manager)
-    seed_requests(other, 10_000_000, 10_050_000)  # another app's rows share the table
 
     results: dict[str, dict[int, tuple]] = {}
     seeded = 0
     for size in sizes:
-        started = time.perf_counter()
-        seed_requests(app, seeded, size)
-        seed_feedback(app, manager, seeded, size)
-        analyze()
-        print(f"seeded {size:,} rows of the app in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        seeded = size
+        if not args.reuse:
+            started = time.perf_counter()
+            seed_requests(app, seeded, size)
+            seed_feedback(app, manager, seeded, size)
+            analyze()
+            print(
+                f"seeded {size:,} rows of the app in {time.perf_counter() - started:.1f} s", file=sys.stderr
+            )
+            seeded = size
         base = f"/apps/{app.slug}/requests/"
         for name, params in cases(app, size):
             results.setdefault(name, {})[size] = measure(client, f"{base}?{urlencode(params)}", args.runs)

@@ -131,6 +131,21 @@ class Client:
 
     # --- chat, feedback and instructions (issue 4) ---
 
+    def invoke(self, app: str | dict, messages: list[dict] | str, conversation_id: str | None = None) -> dict:
+        """One turn with the app's chain, logged to its request log.
+
+        `messages`: OpenAI-style chat messages, the whole conversation so far (a string is one user
+        message). Returns {"request_id", "conversation_id", "response", "retrieved_context":
+        [{"position", "doc_uri", "content"}]}. A failing chain raises ApiError 502 (504 when it
+        timed out) whose body holds the `detail` and the logged `request_id`.
+        """
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        body: dict[str, Any] = {"messages": list(messages)}
+        if conversation_id:
+            body["conversation_id"] = conversation_id
+        return self._call("POST", f"apps/{self._slug(app)}/invocations", json=body)
+
     def set_review_instructions(self, app: str | dict, markdown: str) -> dict:
         """A new version of the reviewer instructions (Markdown); returns it with its `version`."""
         return self._call("PUT", f"apps/{self._slug(app)}/instructions", json={"markdown": markdown})

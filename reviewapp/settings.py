@@ -245,7 +245,7 @@ OIDC_ISSUER = envurl("OIDC_ISSUER", "", {"http", "https"})
 OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
 OIDC_CLIENT_SECRET = envsecret("OIDC_CLIENT_SECRET")
 OIDC_NAME = os.environ.get("OIDC_NAME", "Single sign-on")
-OIDC_ALLOWED_DOMAINS = [d.lower() for d in envlist("OIDC_ALLOWED_DOMAINS", "")]
+OIDC_ALLOWED_DOMAINS = [d.lower().lstrip("@") for d in envlist("OIDC_ALLOWED_DOMAINS", "")]
 OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "")
 OIDC_ENABLED = bool(OIDC_ISSUER and OIDC_CLIENT_ID)
 if OIDC_ISSUER and not OIDC_CLIENT_ID:

@@ -73,6 +73,7 @@ class AppVersionOutput(serializers.ModelSerializer):
 class AppOutput(serializers.ModelSerializer):
     level = serializers.SerializerMethodField(help_text="The caller's effective level on the app")
     url = serializers.SerializerMethodField()
+    adapter_config = serializers.SerializerMethodField(help_text="The adapter settings; only for managers")
 
     class Meta:
         model = App
@@ -90,6 +91,10 @@ class AppOutput(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+    def get_adapter_config(self, app) -> dict | None:
+        # Endpoint addresses are infrastructure detail: reviewers have no need for them.
+        return app.adapter_config if (getattr(app, "level", None) or Level.NONE) >= Level.CAN_MANAGE else None
 
     def get_level(self, app) -> str:
         return Level(getattr(app, "level", None) or Level.NONE).label

@@ -14,6 +14,7 @@ from reviewapp.accounts.models import Group, User
 from .models import App, AppVersion, Grant, Level, PermissionAudit, ReviewInstructions
 
 MAX_INSTRUCTIONS_CHARS = 100_000
+MAX_DESCRIPTION_CHARS = 10_000
 MAX_REASONS = 30
 MAX_REASON_CHARS = 100
 MAX_TIMEOUT_SECONDS = 600
@@ -27,7 +28,7 @@ ADAPTER_KEYS = {
 }
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_MODEL_URI = re.compile(r"^(models:/[^/\s]+(/[^/\s]+|@[^/\s]+)|runs:/[^/\s]+/\S+)$")
+_MODEL_URI = re.compile(r"^(models:/[^/@]+(/[^/]+|@[^/]+)|runs:/[^/]+/.+)$")
 APP_FIELDS = ("name", "description", "adapter", "adapter_config", "version", "timeout_seconds", "reasons")
 
 
@@ -150,6 +151,8 @@ def _clean_app_fields(fields: dict) -> dict:
             errors["timeout_seconds"] = [f"a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}"]
     if "description" in fields:
         clean["description"] = (fields["description"] or "").strip()
+        if len(clean["description"]) > MAX_DESCRIPTION_CHARS:
+            errors["description"] = [f"at most {MAX_DESCRIPTION_CHARS} characters"]
     for key, check in (("reasons", clean_reasons),):
         if key in fields:
             try:
@@ -279,6 +282,8 @@ def parse_principal(text: str) -> tuple[str, str]:
     if sep and kind.lower() == "user":
         text = rest.strip()
     try:
+        if len(text) > 254:
+            raise ValidationError("too long")
         validate_email(text)
     except ValidationError:
         raise ValueError(

@@ -24,9 +24,10 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def spans(trace: dict) -> list[dict]:
+def spans(trace: dict | None) -> list[dict]:
     """The trace's spans in start order."""
-    found = ((trace or {}).get("data") or {}).get("spans") or trace.get("spans") or []
+    trace = trace or {}
+    found = (trace.get("data") or {}).get("spans") or trace.get("spans") or []
     return sorted(found, key=lambda s: int(s.get("start_time_unix_nano") or s.get("start_time_ns") or 0))
 
 
@@ -41,7 +42,7 @@ def span_type(span: dict) -> str:
     return str(attribute(span, SPAN_TYPE) or span.get("span_type") or "")
 
 
-def root_span(trace: dict) -> dict | None:
+def root_span(trace: dict | None) -> dict | None:
     return next((s for s in spans(trace) if not s.get("parent_span_id")), None)
 
 

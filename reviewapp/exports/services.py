@@ -214,6 +214,15 @@ def export_evaluation_set(job: Job) -> dict:
     job.report_progress(0, total)
 
     temp = _temp_dir(job)
+    try:
+        return _write_evaluation_set(job, temp, filters=filters, rule=rule, include_outputs=include_outputs)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)  # nothing partial is left behind
+        raise
+
+
+def _write_evaluation_set(job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs: bool) -> dict:
+    app, params = job.app, job.params
     columns = ["request_id", "request", "expected_response", "expected_retrieved_context"]
     if include_outputs:
         columns += ["response", "retrieved_context"]
@@ -222,6 +231,7 @@ def export_evaluation_set(job: Job) -> dict:
     request_ids, conversation_ids = [], set()
     app_versions, instructions_versions = Counter(), Counter()
     seen = left_out = 0
+    reported = time.monotonic()
     for item in iter_reviewed(app=app, filters=filters):
         seen += 1
         verdict = R.resolve(item, rule)
@@ -237,12 +247,12 @@ def export_evaluation_set(job: Job) -> dict:
             for a in item.assessments:
                 if a["instructions_version"] is not None:
                     instructions_versions[str(a["instructions_version"])] += 1
-        if seen % PROGRESS_EVERY == 0:
+        if seen % PROGRESS_EVERY == 0 or time.monotonic() - reported > 1:
             job.report_progress(seen)
+            reported = time.monotonic()
         _throttle(job)
     names = table.close() + mlflow_form.close()
     if not request_ids:
-        shutil.rmtree(temp, ignore_errors=True)
         raise ValueError(
             f"Nothing to export: the {seen} selected requests have no expected response or context "
             f"under the {rule!r} rule."

@@ -19,6 +19,8 @@ from django.utils import timezone
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App, Level
 from reviewapp.feedback.models import Assessment
+from reviewapp.feedback.panel import effective_for
+from reviewapp.feedback.services import record
 from reviewapp.requestlog.models import Request
 
 from . import agreement as agreement_lib
@@ -310,6 +312,48 @@ def complete_item(*, item: QueueItem, reviewer: User, now=None) -> Reservation:
         reservation.done_at = now
     Draft.objects.filter(item=item, reviewer=reviewer).delete()
     return reservation
+
+
+def typed_changes(*, request: Request, current: Assessment | None, typed: dict) -> dict:
+    """What the reviewer typed (the panel's text fields) that the feedback log does not hold yet.
+
+    The panel saves text after a pause in typing; "submit and next" may come sooner, so the
+    submit carries the fields and this turns them into `record_feedback` changes.
+    """
+    changes: dict = {}
+    for name in ("comment", "other_reason"):
+        value = typed.get(name)
+        if isinstance(value, str) and value != (getattr(current, name, "") or ""):
+            changes[name] = value
+    correction = typed.get("corrected_response")
+    saved = current.corrected_response if current and current.corrected_response is not None else None
+    if isinstance(correction, str) and correction != (request.response if saved is None else saved):
+        changes["corrected_response"] = correction
+    chunks = []
+    for chunk in (current.retrieval_assessments if current else None) or []:
+        value = typed.get(f"chunk_comment_{chunk.get('position')}")
+        if chunk.get("rating") and isinstance(value, str) and value != (chunk.get("comment") or ""):
+            chunks.append({"position": chunk["position"], "rating": chunk["rating"], "comment": value})
+    if chunks:
+        changes["retrieval_assessments"] = chunks
+    return changes
+
+
+@transaction.atomic
+def submit_review(*, item: QueueItem, reviewer: User, typed: dict | None = None, now=None) -> Reservation:
+    """ "Submit and next": record what was typed but not yet saved, then mark the item done.
+
+    The answer needs a thumbs up or down first; on any error nothing is recorded and the
+    reviewer's draft stays.
+    """
+    request = item.request
+    current = effective_for(request=request, reviewer=reviewer)
+    changes = typed_changes(request=request, current=current, typed=typed or {})
+    if changes:
+        current = record(request=request, reviewer=reviewer, changes=changes, queue=item.queue).assessment
+    if current is None or not current.rating:
+        raise ValidationError({"rating": ["Give the answer a thumbs up or down (1 or 2) before submitting."]})
+    return complete_item(item=item, reviewer=reviewer, now=now)
 
 
 @transaction.atomic

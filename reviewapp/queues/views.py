@@ -9,7 +9,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from reviewapp.catalog.permissions import can, get_app_for
 from reviewapp.feedback.models import Assessment
-from reviewapp.feedback.panel import effective_for
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.trace_view import span_tree
 
@@ -231,13 +230,16 @@ def review_submit(request: HttpRequest, queue_id: int, item_id: int) -> HttpResp
     """Submit and next: the item is done for this reviewer once they have rated the answer."""
     queue = _queue_for_reviewer(request.user, queue_id)
     item = get_object_or_404(queue.items.select_related("request"), pk=item_id)
-    latest = effective_for(request=item.request, reviewer=request.user)
+    try:
+        typed = json.loads(request.POST.get("typed") or "{}")
+    except ValueError:
+        typed = None
     error = ""
-    if latest is None or not latest.rating:
-        error = "Give the answer a thumbs up or down (1 or 2) before submitting."
+    if not isinstance(typed, dict):
+        error = "The typed fields did not arrive intact; your draft is kept, please submit again."
     else:
         try:
-            services.complete_item(item=item, reviewer=request.user)
+            services.submit_review(item=item, reviewer=request.user, typed=typed)
         except ValidationError as exc:
             error = " ".join(exc.messages)
     if error:

@@ -1,5 +1,7 @@
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -75,14 +77,24 @@ def _plain(errors) -> dict:
 class TracesImportApi(APIView):
     @extend_schema(
         request=TracesImportInput,
-        responses={202: TracesImportOutput},
+        responses={202: TracesImportOutput, 413: OpenApiTypes.OBJECT},
         summary="Import historical traces (rows or an MLflow experiment) as a background job",
         description="Always asynchronous: answers 202 with the job; its result holds the counts and a "
         "report of bad rows (row n of `rows` is reported as line n). The same request_id is stored once.",
     )
     def post(self, request, slug):
         app = get_app_for(request.user, slug, "monitor")
-        data = TracesImportInput(data=request.data)
+        try:
+            payload = request.data
+        except RequestDataTooBig:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return Response(
+                {
+                    "detail": f"the body is over {limit} bytes: send the rows in several calls, or upload a JSONL file"
+                },
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        data = TracesImportInput(data=payload)
         data.is_valid(raise_exception=True)
         if "rows" in data.validated_data:
             job = services.start_rows_import(app=app, user=request.user, rows=data.validated_data["rows"])

@@ -127,6 +127,9 @@ def page_of(
             qs.after(before.created_at, before.request_id).order_by("created_at", "request_id")[: size + 1]
         )
         more_newer = len(rows) > size
+        if not more_newer and len(rows) < size:
+            # Back at the top with a short page (rows arrived meanwhile): show a full first page.
+            return page_of(qs, size=size)
         rows = list(reversed(rows[:size]))
         return LogPage(
             rows=rows,

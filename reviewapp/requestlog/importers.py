@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from reviewapp.catalog.models import App
@@ -163,13 +163,31 @@ def _short_text(row: dict, name: str, default: str = "") -> str:
     return value
 
 
+MAX_COUNT = 2_147_483_647  # the database's integer column
+
+
 def _optional_count(row: dict, name: str) -> int | None:
     value = row.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadRow(f"{name} must be a whole number ≥ 0")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise BadRow(f"{name} must be a whole number from 0 to {MAX_COUNT}")
     return value
+
+
+def _count_or_none(value) -> int | None:
+    """A count read from a trace, or None when it is not one the database can hold."""
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT else None
+    )
+
+
+def _check_storable(request: Request) -> None:
+    """PostgreSQL cannot store NUL characters in text or JSON: say so for this row."""
+    texts = [request.response, request.error, request.conversation_id, request.app_version]
+    texts += [m["content"] for m in request.messages]
+    if any("\x00" in text for text in texts) or (request.trace and "\\u0000" in json.dumps(request.trace)):
+        raise BadRow("the row contains a NUL character (\\u0000), which cannot be stored")
 
 
 def build_request(app: App, row) -> Request:
@@ -191,7 +209,10 @@ def build_request(app: App, row) -> Request:
         trace = None
     elif not isinstance(trace, dict) or not isinstance(trace.get("info"), dict):
         raise BadRow("trace must be an MLflow trace object with 'info' and 'data'")
-    facts = trace_facts(trace) if trace else {}
+    try:
+        facts = trace_facts(trace) if trace else {}
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        raise BadRow(f"the trace cannot be read: {exc}") from None
     if row.get("timestamp") is not None:
         created_at = parse_timestamp(row["timestamp"])
     else:
@@ -203,7 +224,7 @@ def build_request(app: App, row) -> Request:
     tokens = {
         name: _optional_count(row, name) for name in ("request_tokens", "response_tokens", "total_tokens")
     }
-    return Request(
+    request = Request(
         request_id=request_id,
         app=app,
         app_version=_short_text(row, "app_version"),
@@ -217,9 +238,14 @@ def build_request(app: App, row) -> Request:
         trace=trace,
         mlflow_trace_id=facts.get("trace_id", ""),
         chunks=facts.get("chunks", []),
-        latency_ms=latency if latency is not None else facts.get("latency_ms"),
-        **{name: value if value is not None else facts.get(name) for name, value in tokens.items()},
+        latency_ms=latency if latency is not None else _count_or_none(facts.get("latency_ms")),
+        **{
+            name: value if value is not None else _count_or_none(facts.get(name))
+            for name, value in tokens.items()
+        },
     )
+    _check_storable(request)
+    return request
 
 
 # --- what a trace says ---------------------------------------------------------------------
@@ -378,9 +404,21 @@ def _store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport
         elif owner is not None or request.mlflow_trace_id in known_traces:
             report.already_present += 1
         else:
-            new.append(request)
-    Request.objects.bulk_create(new, ignore_conflicts=True)
-    report.imported += len(new)
+            new.append((line, request))
+    try:
+        with transaction.atomic():
+            Request.objects.bulk_create([request for _, request in new], ignore_conflicts=True)
+        report.imported += len(new)
+    except (DataError, IntegrityError):
+        # Something in the batch the checks above did not foresee: find the row, keep the others.
+        for line, request in new:
+            try:
+                with transaction.atomic():
+                    Request.objects.bulk_create([request], ignore_conflicts=True)
+                report.imported += 1
+            except (DataError, IntegrityError) as exc:
+                reason = str(exc).strip().splitlines()[0][:300]
+                report.bad(line, f"the database refused the row: {reason}", str(request.request_id))
 
 
 # --- sources -------------------------------------------------------------------------------

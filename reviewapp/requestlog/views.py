@@ -7,7 +7,6 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from reviewapp.catalog.permissions import get_app_for
 from reviewapp.feedback.models import Assessment
@@ -143,7 +142,10 @@ def request_import(request, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def add_to_queue(request, slug: str) -> HttpResponse:
-    """Add the selected requests, or every request matching the filters, to a review queue."""
+    """Add the selected requests, or every request matching the filters, to a review queue.
+
+    A plain form post (no htmx): the answer is the queue's page, or the log again with the reason.
+    """
     from reviewapp.queues import services as queue_services
 
     app = get_app_for(request.user, slug, "monitor")
@@ -175,17 +177,10 @@ def add_to_queue(request, slug: str) -> HttpResponse:
         except ValidationError as exc:
             problem = " ".join(exc.messages)
     if problem:
-        if request.htmx:
-            return render(
-                request, "requestlog/request_log.html#queue-message", {"problem": problem}, status=400
-            )
         messages.error(request, problem)
         return redirect(back)
     note = f"Added {len(result.added)} request(s) to “{queue.name}”"
     if result.already_in_queue:
         note += f"; {len(result.already_in_queue)} were already in it"
     messages.success(request, note + ".")
-    target = reverse("queue-detail", args=[app.slug, queue.pk])
-    if request.htmx:
-        return HttpResponseClientRedirect(target)
-    return redirect(target)
+    return redirect("queue-detail", app.slug, queue.pk)

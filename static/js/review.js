@@ -88,42 +88,35 @@
 
   // --- waiting for the panel's saves ----------------------------------------------------
   let inFlight = 0;
-  document.body.addEventListener("htmx:beforeRequest", (event) => {
+  document.body.addEventListener("htmx:beforeRequest", () => {
     inFlight += 1;
-    const elt = event.detail.elt;
-    if (elt && elt.matches && elt.matches(TEXT)) elt.dataset.sentValue = elt.value;
   });
   document.body.addEventListener("htmx:afterRequest", () => {
     inFlight = Math.max(0, inFlight - 1);
   });
+  // Idle twice in a row: a save queued behind another (hx-sync) starts just after the first ends.
   const idle = (timeoutMs = 10000) =>
     new Promise((resolve) => {
       const started = Date.now();
+      let quiet = 0;
       const check = () => {
-        if (inFlight === 0 || Date.now() - started > timeoutMs) resolve();
-        else setTimeout(check, 50);
+        quiet = inFlight === 0 ? quiet + 1 : 0;
+        if (quiet >= 2 || Date.now() - started > timeoutMs) resolve();
+        else setTimeout(check, 60);
       };
       setTimeout(check, 30);
     });
 
-  // Text the panel has not sent yet (its saves wait for a pause in typing) is sent now.
-  const flushPanel = () => {
-    const form = panel();
-    if (!form) return;
-    form.querySelectorAll(TEXT).forEach((field) => {
-      if (!field.hasAttribute("hx-post")) return;
-      const sent = field.dataset.sentValue !== undefined ? field.dataset.sentValue : field.defaultValue;
-      if (field.value !== sent) field.dispatchEvent(new Event("change", { bubbles: true }));
-    });
-  };
-
+  // The panel sends text after a pause in typing; "submit and next" may come sooner, so the
+  // submit carries the text fields and the server records what has not arrived yet.
   let submitting = false;
   const submitReview = async () => {
     if (submitting || !submitForm) return;
     submitting = true;
-    flushPanel();
     await saveDraft();
     await idle();
+    const typed = submitForm.querySelector("input[name=typed]");
+    if (typed) typed.value = JSON.stringify(draftData());
     submitForm.submit();
   };
   if (submitForm) {
@@ -258,7 +251,13 @@
     if (event.target.matches("[data-testid=feedback-panel]")) event.preventDefault();
   });
 
-  restoreDraft();
-  // For people and tests alike: the shortcuts work from here on.
-  root.dataset.keysReady = "1";
+  // After htmx has bound the panel (it starts on DOMContentLoaded), so restored text is sent.
+  const start = () =>
+    setTimeout(() => {
+      restoreDraft();
+      // For people and tests alike: the shortcuts work from here on.
+      root.dataset.keysReady = "1";
+    }, 0);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

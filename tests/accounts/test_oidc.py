@@ -175,6 +175,16 @@ def test_an_unverified_email_is_refused(provider):
     assert signed_in_user(client) is None
 
 
+@pytest.mark.parametrize("email", [None, "", "not-an-address", "a" * 250 + "@example.com"])
+def test_a_missing_or_broken_email_claim_is_refused(provider, email):
+    provider.user["email"] = email
+    client = Client()
+    response = sign_in(client, provider)
+    assert response.status_code == 403
+    assert b"did not send an email address" in response.content
+    assert not User.objects.exists()
+
+
 def test_a_deactivated_user_cannot_sign_in_with_sso(provider):
     sign_in(Client(), provider)
     User.objects.filter(email="ada@example.com").update(is_active=False)
@@ -197,3 +207,22 @@ def test_a_tampered_callback_state_is_refused(provider):
 def test_sso_routes_are_404_when_oidc_is_not_configured(settings):
     settings.OIDC_ENABLED = False
     assert Client().get("/accounts/oidc/oidc/login/").status_code == 404
+
+
+def test_a_user_provisioned_over_scim_signs_in_as_themselves(provider, settings):
+    from tests.accounts.test_scim import GROUP_SCHEMA, TOKEN, Scim, new_user
+
+    settings.SCIM_TOKEN = TOKEN
+    scim = Scim()
+    user_id = new_user(scim, "ada@example.com")["id"]
+    scim.post(
+        "Groups", {"schemas": [GROUP_SCHEMA], "displayName": "reviewers", "members": [{"value": user_id}]}
+    )
+    provider.id_token_only = {"groups": []}  # SCIM manages this group; sign-in must not undo it
+
+    client = Client()
+    sign_in(client, provider)
+
+    user = signed_in_user(client)
+    assert user.scim_id == user_id
+    assert [g.name for g in user.scim_groups.all()] == ["reviewers"]

@@ -79,6 +79,10 @@ def test_an_http_endpoint_keeps_only_the_name_of_the_secrets_variable(as_user, s
         ({"name": "X", "reasons": "wrong"}, "reasons"),
         ({"name": "X", "reasons": ["x" * 101]}, "reasons"),
         ({"name": "X", "owner": "me"}, "owner"),
+        ({"name": "X", "description": "d" * 10_001}, "description"),
+        ({"name": "X", "adapter_config": []}, "adapter_config"),
+        ({"name": "X", "adapter": "mlflow", "adapter_config": {"model_uri": {"nested": 1}}},
+         "adapter_config.model_uri"),
     ],
 )  # fmt: skip
 def test_bad_app_bodies_are_400_naming_the_field_and_create_nothing(as_user, app, staff, body, field):

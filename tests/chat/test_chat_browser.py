@@ -46,7 +46,6 @@ def test_a_querier_chats_two_turns_with_the_demo_chain(page_for, querier, app, d
 
     # A reload shows the same conversation; the chunk passage opens.
     page.reload()
-    page.screenshot(path="/tmp/h4/chat.png", full_page=False)  # H4TMP
     expect(page.get_by_test_id("turn")).to_have_count(2)
     chunk = page.get_by_test_id("turn").nth(0).get_by_test_id("chunk").first
     chunk.locator("summary").click()

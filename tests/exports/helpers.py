@@ -36,8 +36,11 @@ def reviewed(app, reviewer, rating="positive", question="How do I rotate an API 
 
 
 def relevant(*positions, not_relevant=()):
-    ratings = [{"position": p, "doc_uri": f"docs://{p}", "rating": "relevant", "comment": ""} for p in positions]
+    ratings = [
+        {"position": p, "doc_uri": f"docs://{p}", "rating": "relevant", "comment": ""} for p in positions
+    ]
     ratings += [
-        {"position": p, "doc_uri": f"docs://{p}", "rating": "not_relevant", "comment": "off"} for p in not_relevant
+        {"position": p, "doc_uri": f"docs://{p}", "rating": "not_relevant", "comment": "off"}
+        for p in not_relevant
     ]
     return ratings

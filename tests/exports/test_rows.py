@@ -59,7 +59,10 @@ def test_outputs_are_added_on_request(app, manager):
     request = reviewed(app, manager)
     [row] = rows_for(app, include_outputs=True)
     assert row["response"] == request.response
-    assert [c["doc_uri"] for c in row["retrieved_context"]] == ["docs://tokens#rotate", "docs://tokens#revoke"]
+    assert [c["doc_uri"] for c in row["retrieved_context"]] == [
+        "docs://tokens#rotate",
+        "docs://tokens#revoke",
+    ]
 
 
 def test_only_the_latest_feedback_of_a_reviewer_counts(app, manager):
@@ -172,13 +175,27 @@ def test_chunk_relevance_gives_one_example_per_rated_chunk(app, manager):
 
 def test_custom_judges_learn_from_the_reasons_mapped_to_them(app, manager):
     tone = CustomJudge.objects.create(
-        app=app, name="professional", type="ANSWER", definition="Professional tone?", reasons=["badly formatted"]
+        app=app,
+        name="professional",
+        type="ANSWER",
+        definition="Professional tone?",
+        reasons=["badly formatted"],
     )
     pii = CustomJudge.objects.create(
-        app=app, name="no_pii", type="RETRIEVAL", definition="No PII in {retrieved_context}", reasons=["harmful or unsafe"]
+        app=app,
+        name="no_pii",
+        type="RETRIEVAL",
+        definition="No PII in {retrieved_context}",
+        reasons=["harmful or unsafe"],
     )
     reviewed(app, manager, "negative", reasons=["badly formatted"])
-    reviewed(app, manager, "negative", reasons=["harmful or unsafe"], retrieval_assessments=relevant(not_relevant=[1]))
+    reviewed(
+        app,
+        manager,
+        "negative",
+        reasons=["harmful or unsafe"],
+        retrieval_assessments=relevant(not_relevant=[1]),
+    )
     reviewed(app, manager, "positive", retrieval_assessments=relevant(0))
     examples = [e for e in examples_for(app, [tone, pii]) if e.judge in ("professional", "no_pii")]
     assert sorted((e.judge, e.value, tuple(e.fields)) for e in examples) == [

@@ -196,3 +196,15 @@ def test_it_works_with_a_bearer_token(client, querier, req):
     )
     assert response.status_code == 201
     assert Assessment.objects.get().source_id == "querier@example.com"
+
+
+def test_a_first_call_holding_only_defaults_is_a_400(as_user, querier, req):
+    response = post(as_user(querier), {"request_id": str(req.pk), "comment": "", "rating": None})
+    assert response.status_code == 400 and "detail" in response.json()
+    assert Assessment.objects.count() == 0
+
+
+def test_the_feedback_api_is_in_the_openapi_schema(as_user, querier):
+    schema = as_user(querier).get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert "/api/v1/apps/{slug}/feedback" in schema["paths"]
+    assert "/api/v1/apps/{slug}/assessments" in schema["paths"]

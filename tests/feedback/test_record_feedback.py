@@ -148,3 +148,20 @@ def test_a_write_back_is_queued_only_for_requests_with_an_mlflow_trace(app, quer
     record_feedback(request=traced, reviewer=querier, changes={"rating": "positive"})
     record_feedback(request=untraced, reviewer=querier, changes={"rating": "positive"})
     assert list(MlflowSync.objects.values_list("assessment__request", "status")) == [(traced.pk, "pending")]
+
+
+def test_a_retry_of_an_older_call_returns_its_row_and_stores_nothing(req, querier):
+    key = uuid.uuid4()
+    old = record(request=req, reviewer=querier, changes={"rating": "negative"}, assessment_id=key)
+    record(request=req, reviewer=querier, changes={"comment": "later thought"})
+    retry = record(request=req, reviewer=querier, changes={"rating": "negative"}, assessment_id=key)
+
+    assert not retry.created and retry.assessment.pk == old.assessment.pk
+    assert Assessment.objects.count() == 2
+
+
+def test_first_feedback_holding_only_defaults_is_refused(req, querier):
+    with pytest.raises(ValidationError) as info:
+        record_feedback(request=req, reviewer=querier, changes={"comment": "", "reasons": []})
+    assert "detail" in info.value.message_dict
+    assert not Assessment.objects.exists()

@@ -1,5 +1,7 @@
 """The demo chain, loaded from the MLflow registry by URI through the MLflow-model adapter."""
 
+import uuid
+
 import pytest
 
 from reviewapp.chains import mlflow_model, tracing
@@ -85,17 +87,18 @@ def test_a_moved_alias_loads_the_version_it_now_points_at(demo_model_uri):
     client = configure().MlflowClient()
     champion = client.get_model_version_by_alias("reviewapp-demo", "champion")
     # Another registered model from the same logged model, so the shared alias stays put.
-    client.create_registered_model("alias-move-test")
-    first = client.create_model_version("alias-move-test", champion.source, run_id=champion.run_id)
-    second = client.create_model_version("alias-move-test", champion.source, run_id=champion.run_id)
-    client.set_registered_model_alias("alias-move-test", "live", first.version)
+    name = f"alias-move-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    first = client.create_model_version(name, champion.source, run_id=champion.run_id)
+    second = client.create_model_version(name, champion.source, run_id=champion.run_id)
+    client.set_registered_model_alias(name, "live", first.version)
 
-    assert mlflow_model.load("models:/alias-move-test@live")[0] == f"models:/alias-move-test/{first.version}"
-    client.set_registered_model_alias("alias-move-test", "live", second.version)
-    result = ask("models:/alias-move-test@live", "How do I pause sync?")
+    assert mlflow_model.load(f"models:/{name}@live")[0] == f"models:/{name}/{first.version}"
+    client.set_registered_model_alias(name, "live", second.version)
+    result = ask(f"models:/{name}@live", "How do I pause sync?")
 
     used = tracing.attribute(tracing.root_span(result.trace), "reviewapp.model_uri")
-    assert used == f"models:/alias-move-test/{second.version}"
+    assert used == f"models:/{name}/{second.version}"
     assert result.chunks
 
 

@@ -70,6 +70,7 @@ def test_chunks_accept_attributes_that_are_already_decoded():
 def test_a_trace_without_retriever_spans_has_no_chunks():
     assert tracing.chunks({"data": {"spans": [span("a", "CHAIN", 1)]}}) == []
     assert tracing.chunks(None) == []
+    assert tracing.root_span(None) is None
 
 
 def test_token_usage_prefers_the_trace_level_aggregate():

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from reviewapp.catalog.models import Level, ReviewInstructions
+from reviewapp.feedback.models import Assessment
 from reviewapp.feedback.services import record_feedback
 from reviewapp.queues import services
 from reviewapp.queues.models import Draft, Reservation
@@ -222,3 +223,38 @@ def test_without_blind_mode_others_feedback_is_shown_at_once(queue, querier, gro
     page = as_user(group_querier).get(review_url(queue, item)).content.decode()
 
     assert "Open view" in page
+
+
+def test_submit_records_text_the_panel_had_not_sent_yet(queue, querier, as_user):
+    item = queue.items.order_by("position").first()
+    record_feedback(request=item.request, reviewer=querier, changes={"rating": "positive", "comment": "Half"})
+    typed = {"comment": "Half a sentence, now whole", "corrected_response": item.request.response}
+
+    response = as_user(querier).post(review_url(queue, item) + "submit/", {"typed": json.dumps(typed)})
+
+    assert response.status_code == 302
+    latest = Assessment.objects.filter(request=item.request, reviewer=querier).effective().get()
+    assert latest.comment == "Half a sentence, now whole"
+    assert latest.corrected_response is None  # the untouched answer is no correction
+    assert latest.queue == queue and latest.rating == "positive"
+
+
+def test_a_submit_with_typed_text_but_no_rating_records_nothing_and_is_a_400(queue, querier, as_user):
+    item = queue.items.order_by("position").first()
+
+    response = as_user(querier).post(
+        review_url(queue, item) + "submit/", {"typed": json.dumps({"comment": "x"})}
+    )
+
+    assert response.status_code == 400
+    assert not Assessment.objects.exists()
+
+
+def test_a_garbled_submit_is_a_400_and_marks_nothing_done(queue, querier, as_user):
+    item = queue.items.order_by("position").first()
+    record_feedback(request=item.request, reviewer=querier, changes={"rating": "positive"})
+
+    response = as_user(querier).post(review_url(queue, item) + "submit/", {"typed": "{not json"})
+
+    assert response.status_code == 400
+    assert not Reservation.objects.filter(done_at__isnull=False).exists()

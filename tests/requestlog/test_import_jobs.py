@@ -153,3 +153,14 @@ def test_an_import_job_of_another_app_is_hidden_from_its_managers(app, manager, 
     other = factories.make_app("other-bot")
     job = Job.objects.create(kind="import_traces", app=other, params={})
     assert as_user(manager).get(reverse("api-job-detail", args=[job.pk])).status_code == 404
+
+
+def test_a_body_over_the_upload_limit_is_a_413_with_a_json_reason(app, manager, as_user, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = json.dumps({"rows": [row(i) for i in range(200)]})
+    response = as_user(manager).post(
+        reverse("api-traces-import", args=[app.slug]), body, content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert "upload a JSONL file" in response.json()["detail"]
+    assert not Job.objects.exists()

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from reviewapp.feedback.models import Assessment
+from reviewapp.requestlog.browse import Cursor
 from tests import factories
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -181,3 +182,13 @@ def test_a_page_takes_a_small_fixed_number_of_queries(
     with django_assert_max_num_queries(10):
         response = client.get(log_url(app, **params, **({"after": cursor} if cursor else {})))
     assert response.status_code == 200
+
+
+def test_going_back_to_the_top_shows_a_full_first_page(app, manager, as_user):
+    rows = make_rows(app, 6)
+    client = as_user(manager)
+    # A cursor on the second-newest row: only one row is newer than it.
+    cursor = Cursor.of(rows[4]).encode()
+    response = client.get(log_url(app, page_size=3, before=cursor))
+    assert shown_ids(response) == [str(r.request_id) for r in reversed(rows[3:])]
+    assert response.context["page"].previous_cursor is None

@@ -23,6 +23,8 @@ from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAu
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -111,6 +113,14 @@ def claims_of(sociallogin: SocialLogin) -> dict:
     return {**(data.get("id_token") or {}), **(data.get("userinfo") or {})}
 
 
+def is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return len(value) <= User._meta.get_field("email").max_length
+
+
 def name_from(claims: dict) -> str:
     name = claims.get("name") or " ".join(
         str(claims[k]) for k in ("given_name", "family_name") if claims.get(k)
@@ -164,9 +174,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         claims = claims_of(sociallogin)
         email = str(claims.get("email") or "").strip().lower()
         provider = settings.OIDC_NAME
-        if not email or "@" not in email:
+        if not is_email(email):
             raise refuse(request, f"{provider} did not send an email address, so we cannot tell who you are.")
-        if claims.get("email_verified") is False:
+        # Cognito sends the claim as the string "false".
+        if str(claims.get("email_verified")).lower() == "false":
             raise refuse(request, f"{provider} says the address {email} is not verified yet.")
         domain = email.rpartition("@")[2]
         allowed = settings.OIDC_ALLOWED_DOMAINS

@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from django.conf import settings
@@ -80,15 +82,24 @@ class Command(BaseCommand):
 
     def _wait_until_listening(self, host: str, port: int, web: subprocess.Popen) -> bool:
         target = "127.0.0.1" if host in ("0.0.0.0", "") else host.strip("[]")
-        for _ in range(120):
+        for _ in range(240):
             if web.poll() is not None:
                 return False
             try:
                 with socket.create_connection((target, port), timeout=0.5):
-                    return True
+                    break
             except OSError:
                 time.sleep(0.25)
-        return False
+        else:
+            return False
+        # The first request imports every view; make it now, so the printed URL answers at once.
+        try:
+            urllib.request.urlopen(f"http://{target}:{port}/healthz", timeout=120).close()
+        except urllib.error.HTTPError:
+            pass  # 503 (something is down) or 400 (host not allowed): the server still answers
+        except OSError:
+            return web.poll() is None
+        return True
 
     def _banner(self, host: str, port: int, *, worker: bool) -> None:
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host

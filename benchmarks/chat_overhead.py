@@ -1,0 +1,241 @@
+"""Chat overhead: invocation latency through the app minus the chain's own (a script printing a table).
+
+    .venv/bin/python benchmarks/chat_overhead.py [--calls 300] [--workers 2] [--sqlite]
+
+Starts a zero-latency chain, the small OpenAI-compatible server of the tests
+(tests/chains/openai_server.py), on a free loopback port. Creates a scratch database
+(BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/reviewapp_bench_chat, dropped
+and created; `--sqlite` uses a temporary SQLite file instead), migrates it, seeds an app whose
+HTTP adapter points at that chain, a querier and an API token, and starts gunicorn (sync workers)
+on another free port. Then, one call at a time and interleaved, it times N direct calls to the
+chain and N `POST /api/v1/apps/<slug>/invocations` through the app (each a logged turn), both
+non-streaming and streaming (`stream: true`, to the final event). Overhead = p50 through the app
+minus p50 direct. Target (issue 4): overhead <= 15 ms p50.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_chat"
+SLUG = "bench-chat"
+MESSAGES = [{"role": "user", "content": "How do I rotate an API token?"}]
+
+
+def recreate_database(url: str, drop_only: bool = False) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed(chain_url: str) -> str:
+    """Migrate and seed through the ORM; returns the querier's raw API token."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from reviewapp.accounts.models import ApiToken, User
+    from reviewapp.catalog.models import App, Grant, Level
+
+    app = App.objects.create(
+        slug=SLUG,
+        name="Bench chat",
+        adapter=App.Adapter.HTTP,
+        adapter_config={"url": chain_url, "kind": "openai"},
+    )
+    user = User.objects.create_user("querier@example.com", "pw")
+    Grant.objects.create(app=app, user=user, level=Level.CAN_QUERY)
+    return ApiToken.issue(user=user, name="bench")[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(port: int, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/schema/")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("gunicorn did not come up")
+
+
+class Caller:
+    """One keep-alive connection; `post` returns (seconds, status, body) for a whole answer."""
+
+    def __init__(self, port: int, headers: dict):
+        self.port = port
+        self.headers = {"Content-Type": "application/json", **headers}
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def post(self, path: str, body: dict) -> tuple[float, int, bytes]:
+        payload = json.dumps(body)
+        started = time.perf_counter()
+        self.conn.request("POST", path, body=payload, headers=self.headers)
+        response = self.conn.getresponse()
+        data = response.read()  # a stream is read to its end: the final event
+        elapsed = time.perf_counter() - started
+        if response.will_close:
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        return elapsed, response.status, data
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file, not PostgreSQL")
+    parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
+    args = parser.parse_args()
+
+    from tests.chains.openai_server import OpenAIServer
+
+    scratch = tempfile.mkdtemp(prefix="reviewapp-bench-chat-")
+    url = "" if args.sqlite else os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    if url:
+        recreate_database(url)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
+        "VAR_DIR": scratch,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DB_CONN_MAX_AGE": "600",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    if url:
+        env["DATABASE_URL"] = url
+    os.environ.clear()
+    os.environ.update(env)
+    server = None
+    with OpenAIServer() as chain:
+        try:
+            token = seed(chain.url)
+            port = free_port()
+            server = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "gunicorn"),
+                    "reviewapp.wsgi:application",
+                    "--workers",
+                    str(args.workers),
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--log-level",
+                    "warning",
+                    "--timeout",
+                    "120",
+                    "--preload",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+            wait_until_up(port)
+            direct = Caller(chain.server_address[1], {})
+            through = Caller(port, {"Authorization": f"Bearer {token}"})
+            api_path = f"/api/v1/apps/{SLUG}/invocations"
+            kinds = {
+                "answer": ({"model": "m", "messages": MESSAGES}, {"messages": MESSAGES}),
+                "stream": (
+                    {"model": "m", "messages": MESSAGES, "stream": True},
+                    {"messages": MESSAGES, "stream": True},
+                ),
+            }
+            times: dict[str, dict[str, list[float]]] = {k: {"direct": [], "app": []} for k in kinds}
+            errors = 0
+            for n in range(args.calls + 20):  # the first 20 warm up every worker and connection
+                for kind, (chain_body, app_body) in kinds.items():
+                    d, d_status, _ = direct.post("/v1/chat/completions", chain_body)
+                    a, a_status, data = through.post(api_path, app_body)
+                    ok = a_status == 200 and (
+                        b"event: done" in data if kind == "stream" else b'"response"' in data
+                    )
+                    if d_status != 200 or not ok:
+                        errors += 1
+                        continue
+                    if n >= 20:
+                        times[kind]["direct"].append(d)
+                        times[kind]["app"].append(a)
+
+            import django.db
+
+            from reviewapp.requestlog.models import Request
+
+            django.db.connections.close_all()
+            logged = Request.objects.filter(app__slug=SLUG, status="ok").count()
+            in_app = [
+                r / 1000 for r in Request.objects.filter(app__slug=SLUG).values_list("latency_ms", flat=True)
+            ]
+            print(
+                f"\nChat overhead: {api_path} on gunicorn ({args.workers} sync workers), "
+                f"{'SQLite' if not url else 'PostgreSQL'}, a zero-latency OpenAI-compatible chain"
+            )
+            print(f"{'':<34}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
+            print("-" * 74)
+            for kind in kinds:
+                for who in ("direct", "app"):
+                    values = times[kind][who]
+                    label = f"{kind}: {'chain alone' if who == 'direct' else 'through the app'}"
+                    print(
+                        f"{label:<34}{pct(values, 50):>10.2f}{pct(values, 90):>10.2f}"
+                        f"{pct(values, 99):>10.2f}{statistics.mean(values) * 1000:>10.2f}"
+                    )
+            print("-" * 74)
+            verdicts = []
+            for kind in kinds:
+                overhead = pct(times[kind]["app"], 50) - pct(times[kind]["direct"], 50)
+                verdicts.append(overhead <= 15)
+                print(f"{'overhead p50, ' + kind:<34}{overhead:>10.2f}")
+            print(f"{'chain latency logged by the app p50':<34}{pct(in_app, 50):>10.2f}")
+            print(f"calls per kind: {args.calls}; turns logged ok: {logged}; errors: {errors}")
+            print(f"target overhead <= 15 ms p50: {'PASS' if all(verdicts) and not errors else 'FAIL'}")
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
+            try:
+                from django.db import connections
+
+                connections.close_all()
+            except Exception:  # noqa: BLE001 - Django may not be set up if seeding failed
+                pass
+            if url and not args.keep:
+                recreate_database(url, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()

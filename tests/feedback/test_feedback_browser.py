@@ -1,0 +1,106 @@
+"""Issue 4 end to end in a real browser: chat with the demo chain, give every kind of feedback,
+reload, and the manager sees it in the request log."""
+
+import pytest
+from playwright.sync_api import expect
+
+from reviewapp.feedback.models import Assessment
+from reviewapp.requestlog.models import Request
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+
+def send(page, text):
+    page.get_by_label("Your question").fill(text)
+    page.get_by_test_id("send").click()
+
+
+def saved(page, action):
+    """Do `action` and wait for the panel's save to come back."""
+    with page.expect_response(lambda r: r.url.endswith("/feedback/") and r.request.method == "POST") as info:
+        action()
+    assert info.value.status == 200, info.value.text()
+
+
+def test_a_reviewer_gives_every_kind_of_feedback_in_the_chat_and_it_all_stays(
+    page_for, querier, manager, app, demo_model_uri
+):
+    page = page_for(querier)
+    page.goto("/apps/support-bot/chat/")
+    send(page, "How do I resolve a sync conflict between two devices?")
+    expect(page.get_by_test_id("turn").nth(0).get_by_test_id("feedback-panel")).to_be_visible(timeout=60_000)
+    send(page, "How long do sharing links stay valid?")
+    turn = page.get_by_test_id("turn").nth(1)
+    panel = turn.get_by_test_id("feedback-panel")
+    expect(panel).to_be_visible(timeout=60_000)
+    request_id = turn.get_attribute("data-request-id")
+    chunks = panel.get_by_test_id("chunk")
+    assert chunks.count() >= 2
+
+    saved(page, lambda: panel.get_by_test_id("thumbs-down").click())
+    expect(panel.get_by_test_id("thumbs-down")).to_have_attribute("aria-pressed", "true")
+    saved(page, lambda: panel.get_by_label("inaccurate", exact=True).check())
+    saved(page, lambda: panel.get_by_label("incomplete", exact=True).check())
+    saved(
+        page,
+        lambda: panel.get_by_test_id("feedback-comment").fill("Says nothing about <b>Business</b> plans."),
+    )
+    panel.get_by_text("Correct the answer").click()
+    correction = "Sharing links stay valid for 30 days; on Business plans an admin can change that."
+    saved(page, lambda: panel.get_by_test_id("feedback-correction").fill(correction))
+    expect(panel.get_by_test_id("correction-diff").locator("ins")).not_to_have_count(0)
+    saved(page, lambda: chunks.nth(0).get_by_test_id("chunk-relevant").click())
+    saved(page, lambda: chunks.nth(1).get_by_test_id("chunk-comment").fill("About folders, not links"))
+    saved(page, lambda: chunks.nth(1).get_by_test_id("chunk-not-relevant").click())
+    panel.get_by_test_id("missing-doc-uri").fill("docs://tidepool/business#links")
+    panel.get_by_test_id("missing-content").fill("Admins set the link lifetime.")
+    saved(page, lambda: panel.get_by_test_id("missing-add").click())
+    expect(panel.get_by_test_id("missing-source")).to_have_count(1)
+    expect(panel.get_by_test_id("missing-doc-uri")).to_have_value("")
+
+    page.reload()
+    panel = page.locator(f'[data-testid="feedback-panel"][data-request-id="{request_id}"]')
+    chunks = panel.get_by_test_id("chunk")
+    expect(panel.get_by_test_id("thumbs-down")).to_have_attribute("aria-pressed", "true")
+    expect(panel.get_by_test_id("thumbs-up")).to_have_attribute("aria-pressed", "false")
+    expect(panel.get_by_label("inaccurate", exact=True)).to_be_checked()
+    expect(panel.get_by_label("incomplete", exact=True)).to_be_checked()
+    expect(panel.get_by_label("irrelevant", exact=True)).not_to_be_checked()
+    expect(panel.get_by_test_id("feedback-comment")).to_have_value(
+        "Says nothing about <b>Business</b> plans."
+    )
+    expect(panel.get_by_test_id("feedback-correction")).to_have_value(correction)
+    expect(panel.get_by_test_id("correction-diff")).to_be_visible()
+    expect(chunks.nth(0).get_by_test_id("chunk-relevant")).to_have_attribute("aria-pressed", "true")
+    expect(chunks.nth(1).get_by_test_id("chunk-not-relevant")).to_have_attribute("aria-pressed", "true")
+    expect(chunks.nth(1).get_by_test_id("chunk-comment")).to_have_value("About folders, not links")
+    expect(panel.get_by_test_id("missing-source-uri")).to_have_text("docs://tidepool/business#links")
+
+    row = Assessment.objects.effective().get(request_id=request_id)
+    assert (row.rating, row.reasons, row.corrected_response) == (
+        "negative",
+        ["inaccurate", "incomplete"],
+        correction,
+    )
+    assert [(c["position"], c["rating"]) for c in row.retrieval_assessments] == [
+        (0, "relevant"),
+        (1, "not_relevant"),
+    ]
+    assert row.missing_sources == [
+        {"doc_uri": "docs://tidepool/business#links", "content": "Admins set the link lifetime."}
+    ]
+    # Each control wrote its own row; all of them are kept.
+    assert Assessment.objects.filter(request_id=request_id).count() == 8
+    assert Request.objects.get(pk=request_id).source == "review_app"
+
+    boss = page_for(manager)
+    boss.goto(f"/apps/support-bot/requests/{request_id}/")
+    effective = boss.get_by_test_id("assessment").filter(has_text="in force")
+    expect(effective).to_have_count(1)
+    expect(effective).to_contain_text("querier@example.com")
+    expect(effective).to_contain_text("thumbs down")
+    expect(effective).to_contain_text("inaccurate, incomplete")
+    expect(effective).to_contain_text("Says nothing about <b>Business</b> plans.")
+    expect(effective).to_contain_text("docs://tidepool/business#links")
+    boss.goto("/apps/support-bot/dashboard/")
+    expect(boss.get_by_test_id("version-row").get_by_test_id("reviewed")).to_have_text("1")
