@@ -286,3 +286,84 @@ class Client:
         return self._call("POST", f"apps/{self._slug(app)}/review-queues/{queue_id}/items", json=body)
 
     # --- exports (issue 6) ---
+
+    def export_evaluation_set(
+        self,
+        app: str,
+        name: str,
+        *,
+        filters: dict | None = None,
+        request_ids: list[str] | None = None,
+        rule: str = "majority",
+        include_outputs: bool = False,
+        wait: bool = True,
+        timeout: float = 600.0,
+    ) -> dict:
+        """Export the next version of evaluation set `name`; with `wait`, the finished version."""
+        body = {
+            "name": name,
+            "filters": filters or {},
+            "request_ids": list(request_ids or []),
+            "rule": rule,
+            "include_outputs": include_outputs,
+        }
+        started = self._call("POST", f"apps/{app}/evaluation-sets", json=body)
+        if not wait:
+            return started
+        job = self.wait_for_job(started["job_id"], timeout=timeout)
+        return self.get_evaluation_set_version(app, name, job["result"]["version"])
+
+    def list_evaluation_sets(self, app: str) -> list[dict]:
+        return self._call("GET", f"apps/{app}/evaluation-sets")
+
+    def get_evaluation_set_version(self, app: str, name: str, number: int) -> dict:
+        return self._call("GET", f"apps/{app}/evaluation-sets/{name}/versions/{number}")
+
+    def download_export_file(self, url: str, path) -> str:
+        """Save one file of an export (a URL from `files`) to `path`, streaming."""
+        with self.session.get(url, stream=True, timeout=self.timeout) as response:
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, response.text)
+            with open(path, "wb") as handle:
+                for block in response.iter_content(1 << 16):
+                    handle.write(block)
+        return str(path)
+
+    def export_judge_examples(
+        self,
+        app: str,
+        *,
+        judges: list[str] | None = None,
+        filters: dict | None = None,
+        request_ids: list[str] | None = None,
+        rule: str = "majority",
+        examples_per_judge: int = 10,
+        holdout_set: str = "",
+        holdout_by: str = "conversation",
+        wait: bool = True,
+        timeout: float = 600.0,
+    ) -> dict:
+        """Export judge few-shot examples; with `wait`, the finished export (files, trace ids)."""
+        body = {
+            "judges": list(judges or []),
+            "filters": filters or {},
+            "request_ids": list(request_ids or []),
+            "rule": rule,
+            "examples_per_judge": examples_per_judge,
+            "holdout_set": holdout_set,
+            "holdout_by": holdout_by,
+        }
+        started = self._call("POST", f"apps/{app}/judge-examples", json=body)
+        if not wait:
+            return started
+        job = self.wait_for_job(started["job_id"], timeout=timeout)
+        return self._call("GET", f"apps/{app}/judge-examples/{job['result']['judge_export_id']}")
+
+    def list_judge_exports(self, app: str) -> list[dict]:
+        return self._call("GET", f"apps/{app}/judge-examples")
+
+    def create_custom_judge(
+        self, app: str, name: str, type: str, definition: str, reasons: list[str] | None = None
+    ) -> dict:
+        body = {"name": name, "type": type, "definition": definition, "reasons": list(reasons or [])}
+        return self._call("POST", f"apps/{app}/custom-judges", json=body)

@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from reviewapp.accounts.sso import email_is_identity
+
 # Each app owns two lists in its urls.py: `urlpatterns` (HTML) and `api_urlpatterns` (under /api/v1/).
 APPS = ["accounts", "catalog", "chat", "requestlog", "feedback", "queues", "jobs", "exports", "front"]
 
@@ -13,6 +15,8 @@ for name in APPS:
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before allauth's own: nobody changes their email here (see accounts.sso.email_is_identity).
+    path("accounts/email/", email_is_identity),
     path("accounts/", include("allauth.urls")),
     path("scim/v2/", include("django_scim.urls", namespace="scim")),
     path("api/v1/", include(api_patterns)),

@@ -32,3 +32,7 @@ STORAGES = {
 # Playwright's sync API runs an event loop in the test thread; the ORM calls made there are
 # still synchronous, so Django's async-safety guard would be a false alarm in tests.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# allauth limits sign-ins per IP (30/min) in the cache; every test client is 127.0.0.1 and
+# parallel runs share the cache, so the limits would make sign-in tests fail at random.
+ACCOUNT_RATE_LIMITS = False

@@ -24,7 +24,7 @@ class AppForm(forms.Form):
         help_text="The app's address, e.g. docs-assistant. Left empty, it is made from the name.",
     )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    adapter = forms.ChoiceField(choices=App.Adapter.choices, label="Chain")
+    adapter = forms.ChoiceField(choices=App.Adapter.choices, label="Runs as")
     model_uri = forms.CharField(
         required=False,
         label="MLflow model URI",

@@ -221,7 +221,9 @@ def export_evaluation_set(job: Job) -> dict:
         raise
 
 
-def _write_evaluation_set(job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs: bool) -> dict:
+def _write_evaluation_set(
+    job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs: bool
+) -> dict:
     app, params = job.app, job.params
     columns = ["request_id", "request", "expected_response", "expected_retrieved_context"]
     if include_outputs:

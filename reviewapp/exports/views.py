@@ -114,7 +114,8 @@ def _start(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         if job is not None:
             context["eta"] = eta_seconds(job)
             context["result_template"] = f"jobs/result_{job.kind}.html"
-        return render(request, "exports/start_result.html", context, status=200 if job else 400)
+        # htmx swaps only 2xx answers; the fragment itself says the export was refused.
+        return render(request, "exports/start_result.html", context)
     if job is not None:
         return redirect("job-progress", job_id=job.id)
     forms = {"export_form": form} if kind == "evaluation_set" else {"judge_form": form}

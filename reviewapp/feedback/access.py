@@ -29,9 +29,27 @@ def requests_visible_to(user, app: App) -> QuerySet[Request]:
 
 
 def visible_request(user, app: App, request_id) -> Request | None:
-    """The request `request_id` of `app` if `user` may see it, else None (also for a malformed id)."""
+    """The request `request_id` of `app` if `user` may see it, else None (also for a malformed id).
+
+    The same rule as requests_visible_to, checked on one row: cheaper on the Feedback API's hot path.
+    """
     try:
         request_id = uuid.UUID(str(request_id))
     except ValueError:
         return None
-    return requests_visible_to(user, app).filter(request_id=request_id).select_related("app").first()
+    req = Request.objects.filter(app=app, request_id=request_id).first()
+    if req is None:
+        return None
+    req.app = app
+    if can(app, "monitor") or (req.user_id == user.pk and can(app, "feedback")):
+        return req
+    if not can(app, "feedback"):
+        return None
+    from reviewapp.queues.models import QueueItem, ReviewQueue
+
+    in_open_queue = (
+        QueueItem.objects.filter(request=req, queue__app=app)
+        .filter(Q(queue__reviewers=user) | Q(queue__assignment=ReviewQueue.Assignment.OPEN))
+        .exists()
+    )
+    return req if in_open_queue else None

@@ -188,6 +188,11 @@ def _check_storable(request: Request) -> None:
     texts += [m["content"] for m in request.messages]
     if any("\x00" in text for text in texts) or (request.trace and "\\u0000" in json.dumps(request.trace)):
         raise BadRow("the row contains a NUL character (\\u0000), which cannot be stored")
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRow("the row's text is not valid Unicode (an unpaired surrogate escape)") from None
 
 
 def build_request(app: App, row) -> Request:

@@ -164,19 +164,9 @@
     next.focus();
     next.scrollIntoView({ block: "nearest" });
   };
-  const rateChunk = (chunk, value) => {
-    const position = chunk.dataset.position;
+  // Only the rating buttons are swapped by the save, so the focus stays on the passage.
+  const rateChunk = (chunk, value) =>
     click(value === "relevant" ? "[data-testid=chunk-relevant]" : "[data-testid=chunk-not-relevant]", chunk);
-    // The rating buttons are swapped by the save; keep the focus on the passage.
-    document.body.addEventListener(
-      "htmx:afterSettle",
-      () => {
-        const again = root.querySelector(`[data-testid=chunk][data-position="${position}"]`);
-        if (again && document.activeElement !== again) again.focus();
-      },
-      { once: true },
-    );
-  };
   const toggleHelp = () => {
     if (!help) return;
     if (help.open) help.close();

@@ -134,3 +134,19 @@ def test_a_staff_admin_manages_users_groups_and_tokens_in_the_admin(staff, outsi
     staff.refresh_from_db()
     assert (outsider.is_active, staff.is_active) == (False, True)  # never locks yourself out
     assert User.objects.filter(pk=outsider.pk).exists()
+
+
+def test_nobody_changes_their_own_email(outsider, as_user):
+    client = as_user(outsider)
+    assert client.get("/accounts/email/").status_code == 404
+    response = client.post("/accounts/email/", {"action_add": "", "email": "ceo@example.com"})
+    assert response.status_code == 404
+    outsider.refresh_from_db()
+    assert outsider.email == "outsider@example.com"
+
+
+def test_a_password_reset_without_a_mail_server_is_not_a_500(outsider, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens on the discard port
+    response = Client().post("/accounts/password/reset/", {"email": "outsider@example.com"})
+    assert response.status_code == 302

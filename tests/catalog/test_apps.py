@@ -233,3 +233,13 @@ def test_the_tabs_follow_the_users_level(as_user, app, viewer, manager):
         assert link not in viewer_page
         assert link in manager_page
     assert 'href="/apps/support-bot/" aria-current="page"' in viewer_page
+
+
+def test_reviewers_get_the_chat_and_queue_tabs_and_managers_the_rest(as_user, app, querier, manager):
+    querier_page = as_user(querier).get("/apps/support-bot/").content.decode()
+    manager_page = as_user(manager).get("/apps/support-bot/").content.decode()
+    for tab in ("chat/", "queues/"):
+        assert f'href="/apps/support-bot/{tab}"' in querier_page
+    for tab in ("requests/", "dashboard/", "curate/"):
+        assert f'href="/apps/support-bot/{tab}"' not in querier_page
+        assert f'href="/apps/support-bot/{tab}"' in manager_page

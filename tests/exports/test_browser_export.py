@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -17,7 +18,7 @@ def test_a_manager_filters_ticks_exports_watches_progress_and_downloads_the_rows
     page.goto(f"/apps/{app.slug}/curate/")
     expect(page.get_by_test_id("matching-count")).to_have_text("4")
 
-    page.get_by_label("Rating").select_option("positive")
+    page.get_by_label("Rating:", exact=True).select_option("positive")
     page.get_by_role("button", name="Apply filters").click()
     expect(page.get_by_test_id("matching-count")).to_have_text("3")
     preview = page.get_by_test_id("preview")
@@ -28,7 +29,7 @@ def test_a_manager_filters_ticks_exports_watches_progress_and_downloads_the_rows
     picks.nth(0).check()
     picks.nth(2).check()
     page.get_by_label("The requests I ticked").check()
-    page.get_by_label("Name").fill("golden")
+    page.get_by_label("Name:", exact=True).fill("golden")
     page.get_by_role("button", name="Export evaluation set").click()
 
     progress = page.locator("#export-result .job-progress")
@@ -38,10 +39,19 @@ def test_a_manager_filters_ticks_exports_watches_progress_and_downloads_the_rows
 
     with page.expect_download() as download_info:
         page.get_by_role("link", name="evaluation_set.jsonl").click()
-    rows = [json.loads(line) for line in open(download_info.value.path()).read().splitlines()]
+    rows = [json.loads(line) for line in Path(download_info.value.path()).read_text().splitlines()]
     assert [r["request_id"] for r in rows] == [str(good[0].request_id), str(good[2].request_id)]
     # The preview showed the first row exactly as it was exported.
     assert json.dumps(rows[0], ensure_ascii=False) in preview.inner_text()
+
+    # The MLflow step follows on the worker; the version page says when it is done.
+    page.get_by_role("link", name="Details").click()
+    for _ in range(60):
+        if "logged" in page.get_by_test_id("mlflow-status").inner_text():
+            break
+        page.wait_for_timeout(2000)
+        page.reload()
+    expect(page.get_by_test_id("mlflow-status")).to_contain_text("logged")
 
 
 def test_an_export_with_nothing_ticked_says_so_and_starts_nothing(app, manager, page_for):
@@ -51,7 +61,7 @@ def test_an_export_with_nothing_ticked_says_so_and_starts_nothing(app, manager, 
     page = page_for(manager)
     page.goto(f"/apps/{app.slug}/curate/")
     page.get_by_label("The requests I ticked").check()
-    page.get_by_label("Name").fill("golden")
+    page.get_by_label("Name:", exact=True).fill("golden")
     page.get_by_role("button", name="Export evaluation set").click()
     expect(page.get_by_test_id("export-errors")).to_contain_text("Tick at least one request")
     assert not Job.objects.exists()

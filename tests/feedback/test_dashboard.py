@@ -51,7 +51,8 @@ def test_quality_is_counted_per_version_from_the_effective_feedback(app, reviewe
 def test_the_dashboard_page_shows_the_figures_with_links_to_the_request_log(as_user, manager, reviewed):
     html = as_user(manager).get(URL).content.decode()
     assert 'data-version="1"' in html and "33.3%" in html and "inaccurate (2)" in html
-    assert 'href="/apps/support-bot/requests/?app_version=1"' in html
+    assert 'href="/apps/support-bot/requests/?version=1"' in html
+    assert 'href="/apps/support-bot/requests/?version=1&amp;rating=negative">2 negative</a>' in html
 
 
 def test_a_version_without_feedback_shows_dashes(as_user, manager, app):

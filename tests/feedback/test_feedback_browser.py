@@ -104,3 +104,42 @@ def test_a_reviewer_gives_every_kind_of_feedback_in_the_chat_and_it_all_stays(
     expect(effective).to_contain_text("docs://tidepool/business#links")
     boss.goto("/apps/support-bot/dashboard/")
     expect(boss.get_by_test_id("version-row").get_by_test_id("reviewed")).to_have_text("1")
+
+
+def test_a_comment_typed_while_the_server_is_unreachable_is_kept_and_sent_again(page_for, querier, app):
+    from tests import factories
+
+    req = factories.make_request(app, user=querier)
+    page = page_for(querier)
+    page.goto(f"/apps/support-bot/requests/{req.pk}/feedback/")
+    panel = page.get_by_test_id("feedback-panel")
+
+    page.route(
+        "**/feedback/", lambda route: route.abort() if route.request.method == "POST" else route.continue_()
+    )
+    panel.get_by_test_id("feedback-comment").fill("Typed during an outage")
+    expect(panel.get_by_test_id("feedback-offline")).to_be_visible()
+    expect(panel.get_by_test_id("feedback-comment")).to_have_value("Typed during an outage")
+    assert not Assessment.objects.exists()
+
+    page.unroute("**/feedback/")
+    expect(panel.get_by_test_id("saved")).to_be_visible(timeout=15_000)
+    expect(panel.get_by_test_id("feedback-offline")).to_be_hidden()
+    assert Assessment.objects.get().comment == "Typed during an outage"
+
+
+def test_an_error_is_shown_beside_the_field_and_the_text_stays(page_for, querier, app):
+    from tests import factories
+
+    req = factories.make_request(app, user=querier)
+    page = page_for(querier)
+    page.goto(f"/apps/support-bot/requests/{req.pk}/feedback/")
+    panel = page.get_by_test_id("feedback-panel")
+
+    panel.get_by_label("other", exact=True).check()
+    expect(panel.get_by_test_id("feedback-error")).to_contain_text("other")
+    panel.get_by_test_id("other-reason").fill("Wrong product line")
+    expect(panel.get_by_test_id("other-reason")).to_have_value("Wrong product line")
+    expect(panel.locator(".fb-rating [data-testid=saved]")).to_be_visible()
+    row = Assessment.objects.get()
+    assert (row.reasons, row.other_reason) == (["other"], "Wrong product line")

@@ -162,3 +162,24 @@ def test_the_api_gives_status_progress_eta_and_result(app, manager, as_user):
     )
     assert (body["progress_done"], body["progress_total"]) == (20, 100)
     assert 10 < body["eta_seconds"] < 20
+
+
+def test_a_job_left_running_by_a_dead_worker_is_finished_by_the_redelivered_task(app, tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(
+        '{"request_id": "00000000-0000-0000-0000-000000000001", "request": "hi", "response": "hello"}\n'
+    )
+    job = make_job(app, status="running", heartbeat_at=timezone.now() - timedelta(minutes=5), attempts=1)
+    Job.objects.filter(pk=job.pk).update(params={"source": "jsonl", "path": str(path)})
+    assert import_traces.apply(args=[str(job.pk)]).get() == "succeeded"
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.result["imported"]) == ("succeeded", 2, 1)
+
+
+def test_a_task_that_finds_its_job_held_by_a_live_worker_retries_later_and_leaves_it_alone(app):
+    job = make_job(app, status="running", heartbeat_at=timezone.now(), attempts=1)
+    result = import_traces.apply(args=[str(job.pk)])
+    # Eagerly, each retry runs at once; all of them find the job held and give up in the end.
+    assert result.failed()
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("running", 1)

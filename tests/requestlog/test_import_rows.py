@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from django.db import connection
 
 from reviewapp.requestlog import importers
 from reviewapp.requestlog.models import Request
@@ -119,3 +120,32 @@ def test_a_file_that_is_not_jsonl_is_recognised_from_its_start(head, problem):
 
 def test_a_jsonl_start_passes_the_sniff():
     assert importers.sniff_jsonl(b'{"request_id": "x"}\n{"request_id": "y"}\n') is None
+
+
+def test_rows_the_database_could_not_store_are_reported_not_fatal(app):
+    rows = [
+        row(0, response="null \x00 inside"),
+        row(1, request="lone \ud800 surrogate"),
+        row(2, total_tokens=2**40),
+        row(3, trace={"info": {"trace_id": "tr-1"}, "data": {"spans": ["not a span"]}}),
+        row(4),
+    ]
+    report = run(app, rows)
+    reasons = {e["line"]: e["reason"] for e in report.errors}
+    assert reasons[1] == "the row contains a NUL character (\\u0000), which cannot be stored"
+    assert reasons[2] == "the row's text is not valid Unicode (an unpaired surrogate escape)"
+    assert reasons[3].startswith("total_tokens must be a whole number from 0 to")
+    assert reasons[4].startswith("the trace cannot be read")
+    assert report.imported == 1
+
+
+def test_a_row_the_database_refuses_leaves_the_rest_of_its_batch_stored(app):
+    # An unpaired surrogate escape inside the trace JSON: PostgreSQL's jsonb refuses it.
+    odd_trace = {"info": {"trace_id": "tr-odd", "note": "\ud800"}, "data": {"spans": []}}
+    report = run(app, [row(0), row(1, trace=odd_trace), row(2)])
+    stored = set(Request.objects.filter(app=app).values_list("request_id", flat=True))
+    assert {uuid.UUID(row(0)["request_id"]), uuid.UUID(row(2)["request_id"])} <= stored
+    assert report.imported + report.bad_rows == 3
+    if connection.vendor == "postgresql":
+        assert report.errors[0]["line"] == 2
+        assert report.errors[0]["reason"].startswith("the database refused the row")

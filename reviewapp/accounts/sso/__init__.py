@@ -10,6 +10,7 @@
 """
 
 import logging
+import smtplib
 
 import requests
 from allauth.account.adapter import DefaultAccountAdapter
@@ -143,9 +144,25 @@ def group_names(claims: dict) -> list[str] | None:
     return [item.strip().lstrip("/") for item in value if isinstance(item, str) and item.strip()]
 
 
+@login_not_required
+def email_is_identity(request: HttpRequest) -> HttpResponse:
+    """Replaces allauth's email management: the email is who you are here (grants, SSO and SCIM
+    match on it), so changing your own would let you take over someone else's future access."""
+    raise Http404("Email addresses are managed by single sign-on or an administrator")
+
+
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request):
         return settings.ACCOUNT_ALLOW_SIGNUPS
+
+    def send_mail(self, template_prefix, email, context):
+        # No mail server is part of the install; a password-reset request must not become a 500.
+        try:
+            super().send_mail(template_prefix, email, context)
+        except (OSError, smtplib.SMTPException) as exc:
+            logger.warning(
+                "could not send %s mail to %s: %r (configure EMAIL_* settings)", template_prefix, email, exc
+            )
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
