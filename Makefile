@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test worker lint format install browser clean benchmark
+.PHONY: run test worker beat lint format install browser clean benchmark
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ run: install
 
 worker: install
 	$(VENV)/bin/celery -A reviewapp worker --loglevel=INFO
+
+# The periodic tasks (e.g. retrying MLflow write-back); run exactly one.
+beat: install
+	$(VENV)/bin/celery -A reviewapp beat --loglevel=INFO --schedule var/celerybeat-schedule
 
 test: install browser
 	$(PY) -m ruff check .

@@ -1,5 +1,6 @@
 import json
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .services import CONVERSATION_ID, MAX_MESSAGE_BYTES, MAX_MESSAGES, ROLES, conversation_taken
@@ -19,8 +20,24 @@ def _content_ok(content) -> bool:
     )
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_MESSAGES,
+        "items": {
+            "type": "object",
+            "required": ["role", "content"],
+            "properties": {"role": {"type": "string", "enum": list(ROLES)}, "content": {"type": "string"}},
+        },
+    }
+)
+class MessagesField(serializers.JSONField):
+    """OpenAI-style chat messages; checked in InvocationIn.validate_messages."""
+
+
 class InvocationIn(serializers.Serializer):
-    messages = serializers.JSONField(
+    messages = MessagesField(
         help_text='OpenAI-style chat messages, e.g. [{"role": "user", "content": "..."}]; '
         "the whole conversation so far, the last one the user's."
     )

@@ -100,15 +100,9 @@ def curated_requests(*, app: App, filters: Filters) -> QuerySet:
         assessments = assessments.filter(reviewer__email__iexact=filters.reviewer)
     if filters.queue:
         assessments = assessments.filter(queue_id=filters.queue)
-    requests = Request.objects.filter(app=app, request_id__in=assessments.values("request_id"))
-    if filters.app_version:
-        requests = requests.filter(app_version=filters.app_version)
-    if filters.since:
-        requests = requests.filter(created_at__gte=filters.since)
-    if filters.until:
-        requests = requests.filter(created_at__lte=filters.until)
-    if filters.request_ids:
-        requests = requests.filter(request_id__in=list(filters.request_ids))
+    requests = Request.objects.filter(
+        app=app, request_id__in=assessments.values("request_id"), **_request_lookups(filters)
+    )
     if filters.agreement:
         requests = requests.annotate(n_pos=_rating_count("positive"), n_neg=_rating_count("negative"))
         disagree = Q(n_pos__gt=0, n_neg__gt=0)
@@ -116,6 +110,31 @@ def curated_requests(*, app: App, filters: Filters) -> QuerySet:
             requests.filter(disagree) if filters.agreement == "disagree" else requests.exclude(disagree)
         )
     return requests.order_by("created_at", "request_id")
+
+
+def _filters_on_assessments(filters: Filters) -> bool:
+    return bool(
+        filters.rating
+        or filters.reasons
+        or filters.has_correction is not None
+        or filters.has_chunk_ratings is not None
+        or filters.reviewer
+        or filters.queue
+        or filters.agreement
+    )
+
+
+def _request_lookups(filters: Filters, prefix: str = "") -> dict:
+    lookups = {}
+    if filters.app_version:
+        lookups[f"{prefix}app_version"] = filters.app_version
+    if filters.since:
+        lookups[f"{prefix}created_at__gte"] = filters.since
+    if filters.until:
+        lookups[f"{prefix}created_at__lte"] = filters.until
+    if filters.request_ids:
+        lookups[f"{prefix}request_id__in"] = list(filters.request_ids)
+    return lookups
 
 
 def _json_contains_ok() -> bool:
@@ -178,14 +197,17 @@ def iter_reviewed(
     *, app: App, filters: Filters, chunk_size: int = CHUNK_SIZE, with_judge_results: bool = False
 ) -> Iterator[Reviewed]:
     """Each selected request once, with its effective assessments, streamed in request order."""
-    selected = curated_requests(app=app, filters=filters)
     fields = {alias: F(path) for alias, path in REQUEST_FIELDS.items()}
     if with_judge_results:
         fields["req_judges"] = KeyTransform("assessments", KeyTransform("info", "request__trace"))
+    rows = effective_assessments(app)
+    if _filters_on_assessments(filters):
+        rows = rows.filter(request_id__in=curated_requests(app=app, filters=filters).values("request_id"))
+    else:
+        # Only request-level filters: join them directly instead of a second pass over the feedback.
+        rows = rows.filter(**_request_lookups(filters, prefix="request__"))
     rows = (
-        effective_assessments(app)
-        .filter(request_id__in=selected.values("request_id"))
-        .order_by("request__created_at", "request_id", "created_at", "id")
+        rows.order_by("request__created_at", "request_id", "created_at", "id")
         .values(*ASSESSMENT_FIELDS, **fields)
         .iterator(chunk_size=chunk_size)
     )

@@ -53,6 +53,9 @@ def test_the_dashboard_page_shows_the_figures_with_links_to_the_request_log(as_u
     assert 'data-version="1"' in html and "33.3%" in html and "inaccurate (2)" in html
     assert 'href="/apps/support-bot/requests/?version=1"' in html
     assert 'href="/apps/support-bot/requests/?version=1&amp;rating=negative">2 negative</a>' in html
+    # The request log understands those filters.
+    log = as_user(manager).get("/apps/support-bot/requests/", {"version": "1", "rating": "negative"})
+    assert log.status_code == 200
 
 
 def test_a_version_without_feedback_shows_dashes(as_user, manager, app):

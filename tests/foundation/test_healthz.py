@@ -49,6 +49,13 @@ def test_it_answers_503_naming_mlflow_when_the_tracking_server_is_unreachable(cl
     assert response.json()["down"] == ["mlflow"]
 
 
+def test_the_mlflow_check_reports_a_database_store_that_refuses_connections():
+    result = health.check_mlflow(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/mlflow")
+
+    assert result["status"] == "down"
+    assert "OperationalError" in result["error"]
+
+
 @pytest.mark.django_db
 def test_it_answers_503_when_the_mlflow_sqlite_folder_is_gone(client, tmp_path):
     with override_settings(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/missing/mlflow.db"):
