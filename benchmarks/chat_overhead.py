@@ -95,10 +95,10 @@ class Caller:
         self.headers = {"Content-Type": "application/json", **headers}
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
-    def post(self, path: str, body: dict) -> tuple[float, int, bytes]:
-        payload = json.dumps(body)
+    def post(self, path: str, body: dict | None, method: str = "POST") -> tuple[float, int, bytes]:
+        payload = json.dumps(body) if body is not None else None
         started = time.perf_counter()
-        self.conn.request("POST", path, body=payload, headers=self.headers)
+        self.conn.request(method, path, body=payload, headers=self.headers)
         response = self.conn.getresponse()
         data = response.read()  # a stream is read to its end: the final event
         elapsed = time.perf_counter() - started
@@ -177,7 +177,14 @@ def main() -> None:
             }
             times: dict[str, dict[str, list[float]]] = {k: {"direct": [], "app": []} for k in kinds}
             errors = 0
+            baseline: list[float] = []
             for n in range(args.calls + 20):  # the first 20 warm up every worker and connection
+                # For scale: an authenticated API call of the same app that calls no chain.
+                b, b_status, _ = through.post(f"/api/v1/apps/{SLUG}", None, method="GET")
+                if b_status != 200:
+                    errors += 1
+                elif n >= 20:
+                    baseline.append(b)
                 for kind, (chain_body, app_body) in kinds.items():
                     d, d_status, _ = direct.post("/v1/chat/completions", chain_body)
                     a, a_status, data = through.post(api_path, app_body)
@@ -214,6 +221,11 @@ def main() -> None:
                         f"{label:<34}{pct(values, 50):>10.2f}{pct(values, 90):>10.2f}"
                         f"{pct(values, 99):>10.2f}{statistics.mean(values) * 1000:>10.2f}"
                     )
+            label = "no chain: GET /apps/<slug>"
+            print(
+                f"{label:<34}{pct(baseline, 50):>10.2f}{pct(baseline, 90):>10.2f}"
+                f"{pct(baseline, 99):>10.2f}{statistics.mean(baseline) * 1000:>10.2f}"
+            )
             print("-" * 74)
             verdicts = []
             for kind in kinds:

@@ -46,8 +46,8 @@ def recreate_database(url: str, drop_only: bool = False) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def seed(n_requests: int) -> tuple[str, list[str]]:
-    """Migrate and seed through the ORM; returns (raw token, request ids)."""
+def seed(n_requests: int, n_tokens: int = 1) -> tuple[list[str], list[str]]:
+    """Migrate and seed through the ORM; returns (raw tokens, request ids)."""
     import django
 
     django.setup()
@@ -61,7 +61,7 @@ def seed(n_requests: int) -> tuple[str, list[str]]:
     app = App.objects.create(slug=SLUG, name="Bench bot")
     user = User.objects.create_user("reviewer@example.com", "pw")
     Grant.objects.create(app=app, user=user, level=Level.CAN_QUERY)
-    _, raw = ApiToken.issue(user=user, name="bench")
+    raw = [ApiToken.issue(user=user, name=f"bench-{n}")[1] for n in range(n_tokens)]
     chunks = [
         {"position": i, "doc_uri": f"docs://bench#{i}", "content": f"Passage {i} about tokens."}
         for i in range(3)
@@ -177,7 +177,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (> 1: gunicorn's gthread worker)"
+    )
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument(
+        "--tokens", type=int, default=1, help="API tokens shared round-robin by the client threads"
+    )
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
     args = parser.parse_args()
 
@@ -197,7 +203,7 @@ def main() -> None:
     os.environ.pop("REDIS_URL", None)
     server = None
     try:
-        token, request_ids = seed(args.requests)
+        tokens, request_ids = seed(args.requests, args.tokens)
         port = free_port()
         server = subprocess.Popen(
             [
@@ -205,6 +211,8 @@ def main() -> None:
                 "reviewapp.wsgi:application",
                 "--workers",
                 str(args.workers),
+                "--threads",
+                str(args.threads),
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--log-level",
@@ -222,12 +230,14 @@ def main() -> None:
         wait_until_up(port)
         # Warm-up: each worker imports and connects before the clock starts.
         warm = Results()
-        client_loop(port, token, request_ids, time.monotonic() + 2, 999, warm)
+        client_loop(port, tokens[0], request_ids, time.monotonic() + 2, 999, warm)
 
         out = Results()
         until = time.monotonic() + args.seconds
         threads = [
-            threading.Thread(target=client_loop, args=(port, token, request_ids, until, n, out))
+            threading.Thread(
+                target=client_loop, args=(port, tokens[n % len(tokens)], request_ids, until, n, out)
+            )
             for n in range(args.connections)
         ]
         started = time.monotonic()
@@ -254,7 +264,8 @@ def main() -> None:
         lat = out.latencies
         rows = [
             ("connections", args.connections),
-            ("gunicorn workers", args.workers),
+            ("gunicorn workers x threads", f"{args.workers} x {args.threads}"),
+            ("API tokens", args.tokens),
             ("duration (s)", f"{wall:.1f}"),
             ("requests answered", n),
             ("throughput (req/s)", f"{n / wall:.0f}"),

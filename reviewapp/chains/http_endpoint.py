@@ -226,12 +226,14 @@ class HttpEndpointAdapter:
                     raise ChainError(
                         f"The chain streamed something that is not JSON: {event[:200]}"
                     ) from None
-                if isinstance(chunk, dict) and chunk.get("error"):
+                if not isinstance(chunk, dict):
+                    raise ChainError(f"The chain streamed something that is not a chunk: {event[:200]}")
+                if chunk.get("error"):
                     raise ChainError(f"The chain failed while answering: {chunk['error']}")
                 usage = chunk.get("usage") or usage
                 for choice in chunk.get("choices") or []:
-                    delta = (choice.get("delta") or {}).get("content")
-                    if delta:
+                    delta = ((choice if isinstance(choice, dict) else {}).get("delta") or {}).get("content")
+                    if isinstance(delta, str) and delta:
                         parts.append(delta)
                         yield delta
         except (PoolTimeout, TimeoutError):

@@ -1,5 +1,7 @@
+from django.core.exceptions import RequestDataTooBig
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -9,7 +11,7 @@ from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import Turn, run_turn
 
 from .serializers import InvocationError, InvocationIn, InvocationOut
-from .services import result_body, turn_events
+from .services import MAX_MESSAGE_BYTES, result_body, turn_events
 
 
 def event_stream(events) -> StreamingHttpResponse:
@@ -42,7 +44,13 @@ class InvocationsApi(APIView):
     )
     def post(self, request, slug):
         app = get_app_for(request.user, slug, "query")
-        form = InvocationIn(data=request.data, context={"app": app, "user": request.user})
+        try:
+            data = request.data
+        except RequestDataTooBig:
+            raise ValidationError(
+                {"messages": [f"the request is too large; messages are limited to {MAX_MESSAGE_BYTES} bytes"]}
+            ) from None
+        form = InvocationIn(data=data, context={"app": app, "user": request.user})
         form.is_valid(raise_exception=True)
         turn = {
             "app": app,

@@ -42,14 +42,21 @@ def _checked_form(app: App, user, data) -> ChatForm:
 
 
 def _page_context(request: HttpRequest, app: App, conversation_id: str, form: ChatForm | None = None):
+    turns = services.conversation_turns(app, request.user, conversation_id)
+    if form is None:
+        initial = {"conversation_id": conversation_id}
+        if turns and turns[-1].status == Request.Status.ERROR:
+            # The question that failed waits in the box, ready to send again.
+            initial["message"] = turns[-1].request_text
+        form = ChatForm(initial=initial)
     return {
         "app": app,
         "nav": "apps",
         "conversation_id": conversation_id,
-        "turns": services.conversation_turns(app, request.user, conversation_id),
+        "turns": turns,
         "conversations": services.conversations(app, request.user),
         "instructions": app.current_instructions(),
-        "form": form or ChatForm(initial={"conversation_id": conversation_id}),
+        "form": form,
     }
 
 

@@ -167,9 +167,10 @@ class Reviewed:
         return ""
 
 
+# Ordered by time in SQL; the assessment's own timestamp is not needed in Python (parsing
+# datetimes is a measurable share of a 100,000-row export).
 ASSESSMENT_FIELDS = (
     "request_id",
-    "created_at",
     "id",
     "rating",
     "reasons",

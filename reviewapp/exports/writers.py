@@ -1,6 +1,7 @@
 """Streaming writers: rows go to JSONL, CSV, Parquet (and the MLflow 3 form) as they come."""
 
 import csv
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -29,6 +30,15 @@ def evaluation_schema(include_outputs: bool):
     return pa.schema(fields)
 
 
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+@functools.cache
+def _key(name: str) -> str:
+    return json.dumps(name)
+
+
 class TableWriter:
     """Writes each row to `<stem>.jsonl`, `<stem>.csv` and `<stem>.parquet` in one pass."""
 
@@ -42,29 +52,30 @@ class TableWriter:
         self.csv.writeheader()
         self.schema = schema
         self.parquet = pq.ParquetWriter(folder / f"{stem}.parquet", schema) if schema is not None else None
-        self.batch: list[dict] = []
+        self.batch = {name: [] for name in schema.names} if schema is not None else {}
+        self.pending = 0
         self.count = 0
 
     def write(self, row: dict) -> None:
-        self.jsonl.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        self.csv.writerow(
-            {
-                k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
-                for k, v in row.items()
-            }
-        )
+        # Each value is encoded once and reused by the JSONL line and the CSV cell.
+        encoded = {k: _dumps(v) for k, v in row.items()}
+        self.jsonl.write("{" + ", ".join(f"{_key(k)}: {v}" for k, v in encoded.items()) + "}\n")
+        self.csv.writerow({k: encoded[k] if isinstance(v, list | dict) else v for k, v in row.items()})
         if self.parquet is not None:
-            self.batch.append(row)
-            if len(self.batch) >= PARQUET_BATCH:
+            for name in self.schema.names:
+                self.batch[name].append(row.get(name))
+            self.pending += 1
+            if self.pending >= PARQUET_BATCH:
                 self._flush()
         self.count += 1
 
     def _flush(self) -> None:
         import pyarrow as pa
 
-        if self.batch:
-            self.parquet.write_table(pa.Table.from_pylist(self.batch, schema=self.schema))
-            self.batch = []
+        if self.pending:
+            self.parquet.write_table(pa.Table.from_pydict(self.batch, schema=self.schema))
+            self.batch = {name: [] for name in self.schema.names}
+            self.pending = 0
 
     def close(self) -> list[str]:
         self.jsonl.close()
@@ -83,7 +94,7 @@ class JsonlWriter:
         self.file = path.open("w", encoding="utf-8")
 
     def write(self, record: dict) -> None:
-        self.file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self.file.write(_dumps(record) + "\n")
 
     def close(self) -> list[str]:
         self.file.close()

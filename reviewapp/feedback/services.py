@@ -1,5 +1,6 @@
 """Recording feedback: validation, the append-only effective-row rule, idempotency."""
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -275,8 +276,7 @@ def _enqueue_sync(sync_id: int) -> None:
     from .tasks import sync_to_mlflow
 
     try:
-        sync_to_mlflow.delay(sync_id)
-    except Exception:  # noqa: BLE001 - a broker outage must not fail the reviewer; the sweep retries
-        import logging
-
+        # No publish retries: with the broker down the reviewer must not wait; the sweep retries.
+        sync_to_mlflow.apply_async((sync_id,), retry=False)
+    except Exception:  # noqa: BLE001 - the row stays pending and the periodic sweep queues it
         logging.getLogger(__name__).warning("Could not queue MLflow sync %s; the sweep will", sync_id)

@@ -1,12 +1,13 @@
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.views.decorators.http import require_http_methods
 
-from reviewapp.catalog.permissions import get_app_for
+from reviewapp.catalog.permissions import can, get_app_for
 
 from . import dashboard as dashboard_data
 from .access import visible_request
@@ -25,20 +26,16 @@ def app_nav() -> str | None:
 
 
 def _queue_from_post(request, app):
-    queue_id = request.POST.get("queue")
+    """The review queue the panel was used in: one of this app's, open to this reviewer."""
+    queue_id = request.POST.get("queue", "")
     if not queue_id:
         return None
-    from django.db.models import Q
-
     from reviewapp.queues.models import ReviewQueue
 
-    queue = (
-        ReviewQueue.objects.filter(app=app, pk=queue_id if queue_id.isdigit() else -1)
-        .filter(Q(reviewers=request.user) | Q(assignment=ReviewQueue.Assignment.OPEN))
-        .first()
-    )
-    if queue is None and request.user.is_staff:
-        queue = ReviewQueue.objects.filter(app=app, pk=queue_id if queue_id.isdigit() else -1).first()
+    queues = ReviewQueue.objects.filter(app=app)
+    if not can(app, "monitor"):
+        queues = queues.filter(Q(reviewers=request.user) | Q(assignment=ReviewQueue.Assignment.OPEN))
+    queue = queues.filter(pk=int(queue_id)).first() if queue_id.isdigit() else None
     if queue is None:
         raise ValidationError({"queue": "No such review queue open to you."})
     return queue

@@ -50,7 +50,13 @@ class QueueForm(forms.Form):
     def __init__(self, *args, app: App, recent_requests=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["reviewers"].queryset = reviewer_choices(app)
-        self.fields["requests"].choices = [(str(r.request_id), r.request_text) for r in recent_requests]
+        self.fields["requests"].choices = [
+            (
+                str(r.request_id),
+                f"{r.request_text[:120]} · {r.created_at:%Y-%m-%d %H:%M} · {str(r.request_id)[:8]}",
+            )
+            for r in recent_requests
+        ]
 
     def all_request_ids(self) -> list[str]:
         pasted = self.cleaned_data.get("request_ids", "").replace(",", " ").split()

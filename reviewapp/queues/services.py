@@ -249,25 +249,40 @@ def _take_slot(*, item: QueueItem, overlap: int, reviewer: User, now) -> Reserva
 
 
 @transaction.atomic
-def claim_next(*, queue: ReviewQueue, reviewer: User, now=None) -> Reservation | None:
+def claim_next(
+    *, queue: ReviewQueue, reviewer: User, after: QueueItem | None = None, now=None
+) -> Reservation | None:
     """The reservation of the item this reviewer should look at next, or None when nothing is left.
 
-    A reviewer with an unfinished reservation in the queue gets it back (renewed); otherwise
-    the first open item in queue order is reserved for them.
+    Their own unfinished reservations come first (renewed), then the first open item, in queue
+    order. With `after` (skipping ahead with "next"), items past it are tried first, then the
+    search wraps round to the start of the queue.
     """
     now = now or timezone.now()
-    mine = (
+    unfinished = (
         Reservation.objects.filter(item__queue=queue, reviewer=reviewer, done_at__isnull=True)
         .select_related("item")
-        .order_by("claimed_at", "id")
-        .first()
+        .order_by("item__position", "item_id")
     )
-    if mine is not None:
-        Reservation.objects.filter(pk=mine.pk).update(expires_at=now + RESERVATION_TIME)
-        mine.expires_at = now + RESERVATION_TIME
-        return mine
+    floors = [after.position, None] if after is not None else [None]
+    for floor in floors:
+        mine = (unfinished if floor is None else unfinished.filter(item__position__gt=floor)).first()
+        if mine is not None:
+            Reservation.objects.filter(pk=mine.pk).update(expires_at=now + RESERVATION_TIME)
+            mine.expires_at = now + RESERVATION_TIME
+            return mine
+        reservation = _claim_open(queue=queue, reviewer=reviewer, floor=floor, now=now)
+        if reservation is not None:
+            return reservation
+    return None
+
+
+def _claim_open(*, queue: ReviewQueue, reviewer: User, floor: int | None, now) -> Reservation | None:
     for _attempt in range(3):
-        candidates = list(open_items_for(queue=queue, user=reviewer, now=now)[:_CLAIM_CANDIDATES])
+        items = open_items_for(queue=queue, user=reviewer, now=now)
+        if floor is not None:
+            items = items.filter(position__gt=floor)
+        candidates = list(items[:_CLAIM_CANDIDATES])
         if not candidates:
             return None
         for item in candidates:

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviewapp.catalog.permissions import can, get_app_for
@@ -149,7 +150,9 @@ def _queue_for_reviewer(user, queue_id: int) -> ReviewQueue:
 @login_required
 def review_next(request: HttpRequest, queue_id: int) -> HttpResponse:
     queue = _queue_for_reviewer(request.user, queue_id)
-    reservation = services.claim_next(queue=queue, reviewer=request.user)
+    after_id = request.GET.get("after", "")
+    after = queue.items.filter(pk=int(after_id)).first() if after_id.isdigit() else None
+    reservation = services.claim_next(queue=queue, reviewer=request.user, after=after)
     if reservation is not None:
         return redirect("review-item", queue.pk, reservation.item_id)
     context = {
@@ -246,7 +249,7 @@ def review_submit(request: HttpRequest, queue_id: int, item_id: int) -> HttpResp
         reservation = Reservation.objects.filter(item=item, reviewer=request.user).first()
         context = _review_context(request, queue, item, reservation) | {"submit_error": error}
         return render(request, "queues/review.html", context, status=400)
-    return redirect("review-next", queue.pk)
+    return redirect(f"{reverse('review-next', args=[queue.pk])}?after={item.pk}")
 
 
 @login_required

@@ -1,3 +1,4 @@
+import logging
 import re
 import time
 import uuid
@@ -13,6 +14,8 @@ from reviewapp.chains.base import ChainError, ChainResult
 from reviewapp.jobs.models import Job
 
 from .models import Request
+
+logger = logging.getLogger(__name__)
 
 # Imports of historical traces (issue 5): see importers.py for the rows they take.
 IMPORT_KIND = "import_traces"
@@ -149,6 +152,11 @@ def stream_turn(
             result = adapter.invoke(messages, timeout=timeout)
     except ChainError as exc:
         yield Turn(log_turn(**log, error=str(exc)), exc)
+        return
+    except Exception as exc:  # a bug in an adapter or a chain: still a logged, readable failure
+        logger.exception("chain call failed unexpectedly for app %s", app.slug)
+        error = ChainError(f"The chain failed unexpectedly: {type(exc).__name__}: {exc}")
+        yield Turn(log_turn(**log, error=str(error)), error)
         return
     except GeneratorExit:
         # The reader went away mid-answer: the turn is still logged, as failed.

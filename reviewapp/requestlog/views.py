@@ -67,7 +67,7 @@ def request_detail(request, slug: str, request_id) -> HttpResponse:
     assessments = list(
         Assessment.objects.filter(request=turn)
         .select_related("reviewer")
-        .order_by("reviewer_id", "-created_at")
+        .order_by("reviewer_id", "-created_at", "-id")
     )
     # The newest row per reviewer is in force; older rows are the history.
     seen = set()

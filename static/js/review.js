@@ -55,6 +55,11 @@
     clearTimeout(draftTimer);
     draftTimer = setTimeout(saveDraft, 500);
   });
+  // A save may clear fields (an added missing source): keep the draft in step with the page.
+  document.body.addEventListener("htmx:afterSettle", () => {
+    clearTimeout(draftTimer);
+    draftTimer = setTimeout(saveDraft, 500);
+  });
   window.addEventListener("pagehide", () => saveDraft(true));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") saveDraft(true);

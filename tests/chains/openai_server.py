@@ -3,7 +3,8 @@
 It answers `POST /v1/chat/completions` with "Echo (<n> messages): <last user message>", as one
 JSON object or, with `"stream": true`, as SSE chunks of one word each. Knobs on the instance:
 `delay` (seconds before answering), `chunk_delay` (between streamed words), `fail_status` (answer
-that HTTP error instead), `required_header` ((name, value) to demand). `requests` keeps what came in.
+that HTTP error instead), `stream_garbage` (stream a non-chunk), `required_header` ((name, value)
+to demand). `requests` keeps what came in.
 """
 
 import json
@@ -84,6 +85,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
+        if owner.stream_garbage:
+            self.wfile.write(b"data: [1, 2, 3]\n\n")
+            self.close_connection = True
+            return
         words = text.split(" ")
         for n, word in enumerate(words):
             piece = word if n == 0 else " " + word
@@ -111,6 +116,7 @@ class OpenAIServer(ThreadingHTTPServer):
         self.delay = 0.0
         self.chunk_delay = 0.0
         self.fail_status = 0
+        self.stream_garbage = False
         self.required_header: tuple[str, str] | None = None
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 

@@ -97,6 +97,13 @@ def test_a_failing_server_is_a_chain_error_with_its_status_and_message(server):
         list(adapter_for(server.url).stream(MESSAGES, timeout=5))
 
 
+def test_a_stream_of_something_else_than_chunks_is_a_chain_error(server):
+    server.stream_garbage = True
+
+    with pytest.raises(ChainError, match="not a chunk"):
+        list(adapter_for(server.url).stream(MESSAGES, timeout=5))
+
+
 def test_a_slow_server_times_out_with_a_clear_message(server):
     server.delay = 2.0
     started = time.monotonic()

@@ -200,6 +200,19 @@ def test_without_javascript_the_form_runs_the_turn_and_shows_the_conversation(as
     assert "Echo (1 messages): Plain post" in client.get(response["Location"]).content.decode()
 
 
+def test_without_javascript_a_failed_turn_keeps_the_question_in_the_box(as_user, querier, http_app, server):
+    server.fail_status = 500
+    client = as_user(querier)
+
+    response = client.post("/apps/support-bot/chat/", {"message": "Keep <this>", "conversation_id": "nojs"})
+
+    html = client.get(response["Location"]).content.decode()
+    assert 'data-testid="turn-error"' in html and "HTTP 500" in html
+    assert 'data-testid="chat-message"' in html
+    assert ">Keep &lt;this&gt;</textarea>" in html
+    assert 'data-testid="retry"' in html
+
+
 def test_without_javascript_a_bad_post_keeps_what_was_typed(as_user, querier, http_app):
     long_text = "keep me " * 12_501
 

@@ -184,6 +184,16 @@ def test_a_body_that_is_not_json_is_a_400(as_user, querier, http_app):
     assert Request.objects.count() == 0
 
 
+def test_a_body_over_the_upload_limit_is_a_400_naming_messages(as_user, querier, http_app, server):
+    body = {"messages": [{"role": "user", "content": "x" * 11_000_000}]}
+
+    response = invoke(as_user(querier), body)
+
+    assert response.status_code == 400
+    assert "too large" in response.json()["messages"][0]
+    assert Request.objects.count() == 0 and server.requests == []
+
+
 def test_a_body_that_is_a_list_is_a_400(as_user, querier, http_app):
     response = invoke(as_user(querier), QUESTION)
 

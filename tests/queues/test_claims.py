@@ -136,3 +136,16 @@ def test_reviewer_progress_counts_what_they_did_and_what_they_could_still_get(ap
 
     # One done, one still open; the third is reserved by b.
     assert (progress.done, progress.total) == (1, 2)
+
+
+def test_next_skips_ahead_keeping_the_skipped_item_and_wraps_round_at_the_end(app):
+    queue = make_queue(app, items=3)
+    (a,) = reviewers(app, 1)
+    first = services.claim_next(queue=queue, reviewer=a)
+
+    skipped_to = services.claim_next(queue=queue, reviewer=a, after=first.item)
+    last = services.claim_next(queue=queue, reviewer=a, after=skipped_to.item)
+    wrapped = services.claim_next(queue=queue, reviewer=a, after=last.item)
+
+    assert [r.item.position for r in (first, skipped_to, last, wrapped)] == [0, 1, 2, 0]
+    assert Reservation.objects.filter(reviewer=a, done_at__isnull=True).count() == 3

@@ -110,3 +110,22 @@ def test_what_a_reviewer_typed_comes_back_after_the_tab_is_closed(app, querier, 
 
     expect(again.get_by_test_id("missing-doc-uri")).to_have_value("docs://tokens#expiry")
     expect(again.get_by_test_id("missing-content")).to_have_value("Tokens expire after 90 days")
+
+
+def test_a_draft_comment_that_never_reached_the_log_is_put_back_and_sent(app, querier, page_for):
+    request = factories.make_request(app)
+    queue, _ = services.create_queue(
+        app=app, name="Lost text", created_by=None, request_ids=[request.request_id]
+    )
+    item = queue.items.get()
+    services.claim_item(item=item, reviewer=querier)
+    # As left by a tab closed before the panel's save went out.
+    services.save_draft(item=item, reviewer=querier, data={"comment": "Typed just before the crash"})
+
+    page = page_for(querier)
+    page.goto(f"/queues/{queue.pk}/review/{item.pk}/")
+
+    expect(page.get_by_test_id("feedback-comment")).to_have_value("Typed just before the crash")
+    expect(page.get_by_test_id("draft-status")).to_have_text("Restored your unsent draft")
+    expect(page.get_by_test_id("saved").first).to_be_visible()
+    assert Assessment.objects.get(request=request, reviewer=querier).comment == "Typed just before the crash"

@@ -110,8 +110,8 @@ def test_submit_and_next_marks_the_item_done_and_moves_on(queue, querier, as_use
     services.save_draft(item=first, reviewer=querier, data={"comment": "typed"})
 
     response = client.post(review_url(queue, first) + "submit/")
-    assert response.status_code == 302 and response["Location"] == review_url(queue)
-    response = client.get(review_url(queue))
+    assert response.status_code == 302 and response["Location"] == f"{review_url(queue)}?after={first.pk}"
+    response = client.get(response["Location"])
 
     assert response["Location"] == review_url(queue, second)
     assert Reservation.objects.get(reviewer=querier, item=first).done_at is not None
@@ -258,3 +258,14 @@ def test_a_garbled_submit_is_a_400_and_marks_nothing_done(queue, querier, as_use
 
     assert response.status_code == 400
     assert not Reservation.objects.filter(done_at__isnull=False).exists()
+
+
+def test_next_on_an_unfinished_item_skips_to_the_following_one(queue, querier, as_user):
+    client = as_user(querier)
+    first, second = queue.items.order_by("position")[:2]
+    page = client.get(review_url(queue, first)).content.decode()
+    assert f'id="review-next" href="{review_url(queue)}?after={first.pk}"' in page
+
+    response = client.get(f"{review_url(queue)}?after={first.pk}")
+
+    assert response["Location"] == review_url(queue, second)
