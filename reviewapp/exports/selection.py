@@ -100,8 +100,8 @@ def curated_requests(*, app: App, filters: Filters) -> QuerySet:
         assessments = assessments.filter(reviewer__email__iexact=filters.reviewer)
     if filters.queue:
         assessments = assessments.filter(queue_id=filters.queue)
-    requests = Request.objects.filter(
-        app=app, request_id__in=assessments.values("request_id"), **_request_lookups(filters)
+    requests = Request.objects.filter(app=app, request_id__in=assessments.values("request_id")).filter(
+        **_request_lookups(filters)
     )
     if filters.agreement:
         requests = requests.annotate(n_pos=_rating_count("positive"), n_neg=_rating_count("negative"))

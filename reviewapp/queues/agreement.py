@@ -11,10 +11,6 @@ from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
-import krippendorff
-import numpy as np
-from sklearn.metrics import cohen_kappa_score
-
 COHEN_KAPPA = "Cohen's kappa"
 KRIPPENDORFF_ALPHA = "Krippendorff's alpha"
 
@@ -40,12 +36,18 @@ def agreement(ratings: Ratings) -> Agreement:
     if len(values) == 1:
         # Chance agreement is total, so both statistics divide by zero.
         return Agreement(metric, None, len(units), len(raters), f"every review said {values[0]!r}")
+    # Imported here: scikit-learn and krippendorff cost seconds at web start-up.
     if metric == COHEN_KAPPA:
+        from sklearn.metrics import cohen_kappa_score
+
         first, second = raters
         value = cohen_kappa_score(
             [labels[first] for labels in units.values()], [labels[second] for labels in units.values()]
         )
     else:
+        import krippendorff
+        import numpy as np
+
         codes = {label: index for index, label in enumerate(values)}
         matrix = np.full((len(raters), len(units)), np.nan)
         for column, labels in enumerate(units.values()):

@@ -183,10 +183,14 @@ def _count_or_none(value) -> int | None:
 
 
 def _check_storable(request: Request) -> None:
-    """PostgreSQL cannot store NUL characters in text or JSON: say so for this row."""
+    """PostgreSQL cannot store NUL characters or unpaired surrogates in text: say so for this row.
+
+    The trace is not walked here (it can be large); the database refuses such a trace and the
+    batch is then stored row by row, reporting that one (see `_store_batch`).
+    """
     texts = [request.response, request.error, request.conversation_id, request.app_version]
     texts += [m["content"] for m in request.messages]
-    if any("\x00" in text for text in texts) or (request.trace and "\\u0000" in json.dumps(request.trace)):
+    if any("\x00" in text for text in texts):
         raise BadRow("the row contains a NUL character (\\u0000), which cannot be stored")
     for text in texts:
         try:

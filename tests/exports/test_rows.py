@@ -4,7 +4,7 @@ import pytest
 
 from reviewapp.exports import rows as R
 from reviewapp.exports.models import CustomJudge
-from reviewapp.exports.selection import Filters, iter_reviewed
+from reviewapp.exports.selection import Filters, curated_requests, iter_reviewed
 from tests import factories
 from tests.exports.helpers import relevant, review, reviewed
 
@@ -125,6 +125,8 @@ def test_filters_select_by_rating_reason_correction_reviewer_and_agreement(app, 
     assert ids(agreement="disagree") == {str(disputed.request_id)}
     assert ids(agreement="all_agree") == {str(good.request_id), str(bad.request_id)}
     assert ids(request_ids=(str(good.request_id),)) == {str(good.request_id)}
+    picked = Filters(request_ids=(str(good.request_id),), rating="positive")
+    assert curated_requests(app=app, filters=picked).count() == 1
 
 
 def examples_for(app, custom=(), rule="majority"):

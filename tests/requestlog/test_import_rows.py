@@ -149,3 +149,13 @@ def test_a_row_the_database_refuses_leaves_the_rest_of_its_batch_stored(app):
     if connection.vendor == "postgresql":
         assert report.errors[0]["line"] == 2
         assert report.errors[0]["reason"].startswith("the database refused the row")
+
+
+def test_a_nul_inside_a_trace_is_reported_on_postgresql_and_kept_on_sqlite(app):
+    trace = {"info": {"trace_id": "tr-nul", "note": "a\x00b"}, "data": {"spans": []}}
+    report = run(app, [row(0, trace=trace), row(1)])
+    if connection.vendor == "postgresql":
+        assert (report.imported, report.bad_rows) == (1, 1)
+        assert report.errors[0]["line"] == 1
+    else:
+        assert (report.imported, report.bad_rows) == (2, 0)
