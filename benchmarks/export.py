@@ -238,13 +238,14 @@ def main() -> int:
     print(
         f"seeded {args.rows:,} requests (+ assessments) in {seed_seconds:.1f} s on {urlparse(url).path[1:]}"
     )
-    print(
-        f"{'step':<26} {'selected':>9} {'rows':>8} {'job s':>7} {'wall s':>7} {'idle MB':>8} {'peak MB':>8} {'files MB':>9}"
-    )
+    header = f"{'step':<26} {'selected':>9} {'rows':>8} {'job s':>7} {'wall s':>7}"
+    print(header + f" {'idle MB':>8} {'peak MB':>8} {'growth MB':>9} {'files MB':>9}")
     for name, selected, rows, work, wall, idle, peak, size in results:
         print(
-            f"{name:<26} {selected:>9,} {rows:>8,} {work:>7.2f} {wall:>7.2f} {idle:>8.0f} {peak:>8.0f} {size / 1e6:>9.1f}"
+            f"{name:<26} {selected:>9,} {rows:>8,} {work:>7.2f} {wall:>7.2f}"
+            f" {idle:>8.0f} {peak:>8.0f} {peak - idle:>9.0f} {size / 1e6:>9.1f}"
         )
+    print("idle MB: the worker before the job (Django, Celery and every tasks module it imports)")
     print("target: <= 10 s and <= 300 MB peak RSS in the worker for 100,000 rows")
     return 0
 

@@ -4,6 +4,7 @@ Every variable goes through a small typed helper that fails loudly, naming the v
 when its value cannot be used.
 """
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -330,6 +331,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# WhiteNoise warns on every request while STATIC_ROOT is missing (before the first collectstatic).
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
