@@ -58,7 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     url = os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_URL)
 
-    from request_log_page import recreate_database, setup_django
+    from _scratch import recreate_database
+    from request_log_page import setup_django
 
     recreate_database(url)
     setup_django(url)

@@ -185,6 +185,9 @@ CELERY_FS_BROKER_DIR = Path(os.environ.get("CELERY_FS_BROKER_DIR") or VAR_DIR / 
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
+    # A task of a killed worker comes back after this many seconds (Redis' default is an hour).
+    # Jobs claim themselves with a heartbeat, so an early redelivery of a live task does nothing.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "900")}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     for sub in ("in", "processed", "control"):
