@@ -546,6 +546,9 @@ def _find_or_start_run(mlflow, experiment_id: str, tag_value: str, run_name: str
     runs = mlflow.MlflowClient().search_runs(
         [experiment_id], filter_string=f"tags.reviewapp_export = '{tag_value}'", max_results=1
     )
+    # The fluent API refuses to resume a run of another experiment than the process' active one
+    # (an earlier task in this worker may have set it), so make this experiment the active one.
+    mlflow.set_experiment(experiment_id=experiment_id)
     if runs:
         return mlflow.start_run(run_id=runs[0].info.run_id)
     return mlflow.start_run(
@@ -571,7 +574,8 @@ def log_evaluation_set(*, version_id: int, final_attempt: bool = False) -> Evalu
         exp_id = experiment_id(experiment_name(app))
         dataset_name = f"{version.evaluation_set.name}-v{version.number}"
         folder = version.directory
-        tag = f"evaluation_set:{version.pk}"
+        # The job id, not the row id: row ids repeat when a database is rebuilt, MLflow runs stay.
+        tag = f"evaluation_set:{version.job_id}"
         with _find_or_start_run(mlflow, exp_id, tag, dataset_name) as run:
             dataset = MetaDataset(
                 source=LocalArtifactDatasetSource(str(folder / "evaluation_set.parquet")),
@@ -652,7 +656,7 @@ def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExp
         mlflow = configure()
         exp_id = experiment_id(experiment_name(export.app))
         mlflow.set_experiment(experiment_id=exp_id)
-        marker = f"judge_export:{export.pk}"
+        marker = f"judge_export:{export.job_id}"
         with _find_or_start_run(mlflow, exp_id, marker, f"judge-examples-{export.pk}") as run:
             mlflow.log_artifacts(str(export.directory), artifact_path="judge_examples")
             run_id = run.info.run_id
