@@ -4,6 +4,9 @@ manager, querier, viewer: direct grants on `app`; group_querier: CAN_QUERY only 
 outsider: signed in, no grant; anonymous: not signed in.
 """
 
+import os
+import shutil
+
 import pytest
 from django.test import Client
 
@@ -11,6 +14,12 @@ from reviewapp.catalog.models import Level
 from tests import factories
 
 PASSWORD = "pw-for-tests"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove this run's temporary folder (MLflow store, broker, exports, SQLite test database)."""
+    if os.environ.get("REVIEWAPP_TEST_RUN_DIR_OWNER") == str(os.getpid()):
+        shutil.rmtree(os.environ["REVIEWAPP_TEST_RUN_DIR"], ignore_errors=True)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ _run_dir = os.environ.get("REVIEWAPP_TEST_RUN_DIR")
 if not _run_dir:
     _run_dir = tempfile.mkdtemp(prefix="reviewapp-test-")
     os.environ["REVIEWAPP_TEST_RUN_DIR"] = _run_dir
+    # Processes started by tests inherit the folder; only the pytest process that made it removes it.
+    os.environ["REVIEWAPP_TEST_RUN_DIR_OWNER"] = str(os.getpid())
 os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{_run_dir}/mlflow.db")
 os.environ.setdefault("MLFLOW_ARTIFACT_ROOT", f"{_run_dir}/mlartifacts")
 os.environ.setdefault("CELERY_FS_BROKER_DIR", f"{_run_dir}/broker")
