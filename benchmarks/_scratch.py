@@ -36,3 +36,24 @@ def wait_until_up(port: int, timeout: float = 240, path: str = "/api/schema/") -
         except OSError:
             time.sleep(0.3)
     raise RuntimeError(f"nothing answered on port {port} within {timeout} s")
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile of latencies in seconds, in milliseconds (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+
+def tear_down(server, url: str | None, keep: bool) -> None:
+    """Stop the server process, close Django's connections and drop the scratch database."""
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=30)
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:  # noqa: BLE001 - Django may not be set up if seeding failed
+        pass
+    if url and not keep:
+        recreate_database(url, drop_only=True)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _scratch import free_port, recreate_database, wait_until_up  # noqa: E402
+from _scratch import free_port, pct, recreate_database, tear_down, wait_until_up  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_chat"
 SLUG = "bench-chat"
@@ -76,11 +76,6 @@ class Caller:
             self.conn.close()
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         return elapsed, response.status, data
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
 
 def main() -> None:
@@ -206,17 +201,7 @@ def main() -> None:
             print(f"calls per kind: {args.calls}; turns logged ok: {logged}; errors: {errors}")
             print(f"target overhead <= 15 ms p50: {'PASS' if all(verdicts) and not errors else 'FAIL'}")
         finally:
-            if server is not None:
-                server.terminate()
-                server.wait(timeout=30)
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except Exception:  # noqa: BLE001 - Django may not be set up if seeding failed
-                pass
-            if url and not args.keep:
-                recreate_database(url, drop_only=True)
+            tear_down(server, url, args.keep)
 
 
 if __name__ == "__main__":

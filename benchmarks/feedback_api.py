@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _scratch import free_port, recreate_database, wait_until_up  # noqa: E402
+from _scratch import free_port, pct, recreate_database, tear_down, wait_until_up  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_feedback"
 SLUG = "bench-bot"
@@ -135,11 +135,6 @@ def client_loop(port: int, token: str, request_ids: list[str], until: float, see
         if not replay:
             sent.append(body)
     conn.close()
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
 
 def main() -> None:
@@ -261,17 +256,7 @@ def main() -> None:
         verdict = "PASS" if p99 <= 50 and lost == 0 and extra == 0 and duplicates == 0 else "FAIL"
         print(f"targets p99 <= 50 ms and 0 lost rows: {verdict}")
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: BLE001 - Django may not be set up if seeding failed
-            pass
-        if not args.keep:
-            recreate_database(url, drop_only=True)
+        tear_down(server, url, args.keep)
 
 
 if __name__ == "__main__":

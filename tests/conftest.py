@@ -74,6 +74,19 @@ def client_for(user) -> Client:
 
 
 @pytest.fixture
+def client_as(live_server):
+    """`client_as(user)` → reviewapp.client.Client on the live server with a new token of that user."""
+    from reviewapp.accounts.models import ApiToken
+    from reviewapp.client import Client
+
+    def make(user) -> Client:
+        _token, raw = ApiToken.issue(user=user, name="client test")
+        return Client(live_server.url, token=raw, timeout=30)
+
+    return make
+
+
+@pytest.fixture
 def as_user():
     """`as_user(user)` → a test client signed in as that user (None → anonymous)."""
     return client_for

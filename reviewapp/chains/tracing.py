@@ -15,7 +15,8 @@ SPAN_USAGE = "mlflow.chat.tokenUsage"
 TRACE_USAGE = "mlflow.trace.tokenUsage"
 
 
-def _decode(value: Any) -> Any:
+def decode_json(value: Any) -> Any:
+    """MLflow stores span attributes and previews as JSON strings; anything else is kept."""
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -35,7 +36,7 @@ def attribute(span: dict, key: str) -> Any:
     attributes = span.get("attributes") or {}
     if isinstance(attributes, list):  # OTLP JSON: [{"key": ..., "value": {"stringValue": ...}}]
         attributes = {a.get("key"): next(iter((a.get("value") or {}).values()), None) for a in attributes}
-    return _decode(attributes.get(key))
+    return decode_json(attributes.get(key))
 
 
 def span_type(span: dict) -> str:
@@ -85,7 +86,7 @@ def token_usage(trace: dict | None) -> dict:
     The trace-level aggregate MLflow writes is preferred; otherwise the spans' usage is summed.
     """
     info = (trace or {}).get("info") or {}
-    usage = _decode((info.get("trace_metadata") or {}).get(TRACE_USAGE)) or info.get("token_usage")
+    usage = decode_json((info.get("trace_metadata") or {}).get(TRACE_USAGE)) or info.get("token_usage")
     if not isinstance(usage, dict):
         usage = None
         for span in spans(trace or {}):

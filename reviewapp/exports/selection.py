@@ -15,7 +15,8 @@ from django.db.models.functions import Coalesce
 
 from reviewapp.catalog.models import App
 from reviewapp.feedback.models import Assessment
-from reviewapp.requestlog.models import Request
+from reviewapp.feedback.services import FIELDS as FEEDBACK_FIELDS
+from reviewapp.requestlog.models import Request, last_user_message
 
 AGREEMENT_CHOICES = ("all_agree", "disagree")
 CHUNK_SIZE = 2000
@@ -161,10 +162,7 @@ class Reviewed:
 
     @property
     def request_text(self) -> str:
-        for message in reversed(self.messages or []):
-            if message.get("role") == "user":
-                return str(message.get("content", ""))
-        return ""
+        return last_user_message(self.messages)
 
 
 # Ordered by time in SQL; the assessment's own timestamp is not needed in Python (parsing
@@ -172,13 +170,7 @@ class Reviewed:
 ASSESSMENT_FIELDS = (
     "request_id",
     "id",
-    "rating",
-    "reasons",
-    "other_reason",
-    "comment",
-    "corrected_response",
-    "retrieval_assessments",
-    "missing_sources",
+    *FEEDBACK_FIELDS,
     "app_version",
     "instructions_version",
     "source_id",

@@ -287,9 +287,9 @@ def row_from_trace(trace: dict) -> dict:
     inputs = tracing.attribute(root, tracing.SPAN_INPUTS) if root else None
     outputs = tracing.attribute(root, tracing.SPAN_OUTPUTS) if root else None
     if inputs is None:
-        inputs = _loads(info.get("request_preview") or info.get("request"))
+        inputs = tracing.decode_json(info.get("request_preview") or info.get("request"))
     if outputs is None:
-        outputs = _loads(info.get("response_preview") or info.get("response"))
+        outputs = tracing.decode_json(info.get("response_preview") or info.get("response"))
     client_id = info.get("client_request_id")
     trace_id = str(info.get("trace_id") or info.get("request_id") or "")
     try:
@@ -306,15 +306,6 @@ def row_from_trace(trace: dict) -> dict:
         "response": _response_in(outputs),
         "trace": trace,
     }
-
-
-def _loads(value):
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
 def _messages_in(inputs):

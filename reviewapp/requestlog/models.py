@@ -125,8 +125,12 @@ class Request(models.Model):
 
     @property
     def request_text(self) -> str:
-        """The last user message: what this turn asked."""
-        for message in reversed(self.messages or []):
-            if message.get("role") == "user":
-                return str(message.get("content", ""))
-        return ""
+        return last_user_message(self.messages)
+
+
+def last_user_message(messages: list[dict] | None) -> str:
+    """The last user message of a chat: what that turn asked."""
+    for message in reversed(messages or []):
+        if message.get("role") == "user":
+            return str(message.get("content", ""))
+    return ""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from reviewapp.chains import tracing
+
 # Inputs/outputs longer than this are cut in the page (the full trace stays in the record).
 MAX_SHOWN_CHARS = 20_000
 
@@ -32,15 +34,6 @@ class SpanNode:
         return self.status == "ERROR"
 
 
-def _decoded(value):
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _shown(value) -> str:
     if value is None:
         return ""
@@ -59,19 +52,18 @@ def _status(span: dict) -> tuple[str, str]:
 
 
 def _node(span: dict) -> SpanNode:
-    attributes = span.get("attributes") or {}
     start = span.get("start_time_unix_nano", span.get("start_time")) or 0
     end = span.get("end_time_unix_nano", span.get("end_time"))
     status, message = _status(span)
     return SpanNode(
         span_id=str(span.get("span_id") or (span.get("context") or {}).get("span_id") or ""),
         name=str(span.get("name") or "(unnamed span)"),
-        span_type=str(_decoded(attributes.get("mlflow.spanType")) or "UNKNOWN"),
+        span_type=str(tracing.attribute(span, tracing.SPAN_TYPE) or "UNKNOWN"),
         status=status,
         start_ns=int(start),
         duration_ms=round((int(end) - int(start)) / 1e6, 2) if end else None,
-        inputs=_shown(_decoded(attributes.get("mlflow.spanInputs"))),
-        outputs=_shown(_decoded(attributes.get("mlflow.spanOutputs"))),
+        inputs=_shown(tracing.attribute(span, tracing.SPAN_INPUTS)),
+        outputs=_shown(tracing.attribute(span, tracing.SPAN_OUTPUTS)),
         error=message,
     )
 

@@ -4,25 +4,9 @@ import json
 
 import pytest
 
-from reviewapp.catalog.models import App, ReviewInstructions
+from reviewapp.catalog.models import ReviewInstructions
 from reviewapp.requestlog.models import Request
 from tests import factories
-from tests.chains.openai_server import OpenAIServer
-
-
-@pytest.fixture
-def server():
-    with OpenAIServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def http_app(app, server):
-    app.adapter = App.Adapter.HTTP
-    app.adapter_config = {"url": server.url}
-    app.timeout_seconds = 5
-    app.save()
-    return app
 
 
 def events_of(response) -> list[tuple[str, dict]]:

@@ -6,13 +6,6 @@ from reviewapp.accounts.models import ApiToken
 from reviewapp.catalog.models import App
 from reviewapp.client import ApiError, Client
 from reviewapp.requestlog.models import Request
-from tests.chains.openai_server import OpenAIServer
-
-
-@pytest.fixture
-def server():
-    with OpenAIServer() as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -7,15 +7,8 @@ import pytest
 
 from reviewapp.catalog.models import App
 from reviewapp.requestlog.models import Request
-from tests.chains.openai_server import OpenAIServer
 
 QUESTION = [{"role": "user", "content": "How do I rotate a token?"}]
-
-
-@pytest.fixture
-def server():
-    with OpenAIServer() as srv:
-        yield srv
 
 
 @pytest.fixture

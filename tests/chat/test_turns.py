@@ -2,31 +2,13 @@
 
 import time
 
-import pytest
-
 from reviewapp.catalog.models import App
 from reviewapp.chains.adapters import ChainTimeout
 from reviewapp.chains.base import ChainError
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import Turn, approximate_tokens, run_turn, stream_turn
-from tests.chains.openai_server import OpenAIServer
 
 QUESTION = [{"role": "user", "content": "How do I rotate a token?"}]
-
-
-@pytest.fixture
-def server():
-    with OpenAIServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def http_app(app, server):
-    app.adapter = App.Adapter.HTTP
-    app.adapter_config = {"url": server.url}
-    app.timeout_seconds = 5
-    app.save()
-    return app
 
 
 def test_a_turn_is_logged_with_the_answer_the_tokens_and_the_latency(http_app, querier, server):

@@ -7,15 +7,6 @@ from reviewapp.catalog.models import Level
 from reviewapp.client import ApiError, Client, PermissionLevel
 
 
-@pytest.fixture
-def client_as(live_server):
-    def make(user) -> Client:
-        _token, raw = ApiToken.issue(user=user, name="client test")
-        return Client(live_server.url, token=raw, timeout=30)
-
-    return make
-
-
 def test_a_manager_lists_reads_and_updates_apps(client_as, app, manager, transactional_db):
     client = client_as(manager)
     assert [(a["slug"], a["level"]) for a in client.list_apps()] == [

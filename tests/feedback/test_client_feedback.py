@@ -4,19 +4,9 @@ import uuid
 
 import pytest
 
-from reviewapp.accounts.models import ApiToken
-from reviewapp.client import ApiError, Client
+from reviewapp.client import ApiError
 from reviewapp.feedback.models import Assessment
 from tests import factories
-
-
-@pytest.fixture
-def client_as(live_server):
-    def make(user) -> Client:
-        _, raw = ApiToken.issue(user=user, name="test")
-        return Client(live_server.url, token=raw, timeout=30)
-
-    return make
 
 
 def test_send_feedback_stores_once_even_when_retried(client_as, app, querier, transactional_db):

@@ -2,19 +2,9 @@
 
 import pytest
 
-from reviewapp.accounts.models import ApiToken
-from reviewapp.client import ApiError, Client
+from reviewapp.client import ApiError
 from reviewapp.queues.models import ReviewQueue
 from tests import factories
-
-
-@pytest.fixture
-def client_as(live_server):
-    def make(user) -> Client:
-        _token, raw = ApiToken.issue(user=user, name="queue client test")
-        return Client(live_server.url, token=raw, timeout=30)
-
-    return make
 
 
 def test_enable_trace_reviews_makes_a_queue_and_then_adds_to_it(

@@ -2,18 +2,8 @@
 
 import pytest
 
-from reviewapp.accounts.models import ApiToken
-from reviewapp.client import ApiError, Client
+from reviewapp.client import ApiError
 from tests.requestlog.helpers import row
-
-
-@pytest.fixture
-def client_as(live_server):
-    def make(user) -> Client:
-        _token, raw = ApiToken.issue(user=user, name="client test")
-        return Client(live_server.url, token=raw, timeout=30)
-
-    return make
 
 
 @pytest.mark.worker
