@@ -100,6 +100,8 @@ def main() -> None:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DB_CONN_MAX_AGE": "600",
         "LOG_LEVEL": "WARNING",
+        # The benchmark's chain listens on loopback, which the egress policy refuses unless listed.
+        "CHAIN_URL_ALLOW": "127.0.0.1",
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)

@@ -199,8 +199,9 @@ class Client:
         """Import historical traces into the app's request log, as a background job (managers).
 
         Either `rows` (inference-table rows: request_id, request (messages or text), response, and
-        optionally trace, timestamp, conversation_id, app_version) or `experiment` (an MLflow
-        experiment id or name, with an optional `mlflow.search_traces` filter). The same
+        optionally trace, timestamp, conversation_id, app_version) or `experiment` (the id or name
+        of the app's own MLflow experiment or one staff linked to it, with an optional
+        `mlflow.search_traces` filter). The same
         request_id is stored once. With `wait`, returns the finished job, whose `result` holds
         {"imported", "already_present", "bad_rows", "errors": [{"line", "reason"}]}; otherwise
         the job as queued.

@@ -6,12 +6,15 @@ when its value cannot be used.
 
 import contextlib
 import os
+import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
@@ -66,6 +69,26 @@ def envsecret(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+# The placeholder of docker/.env.example, refused so that no installation signs with a public key.
+_PLACEHOLDER_SECRET_KEYS = {"change-me-to-a-long-random-string"}
+_GENERATE_A_KEY = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def check_secret_key(key: str, *, debug: bool) -> None:
+    """Refuse the example's placeholder always, and outside DEBUG a key `check --deploy` calls weak."""
+    if key in _PLACEHOLDER_SECRET_KEYS:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is the placeholder of docker/.env.example; {_GENERATE_A_KEY} "
+            "(or leave SECRET_KEY unset on a single machine to have one generated into VAR_DIR)"
+        )
+    # The rule of Django's security.W009: at least 50 characters, 5 different, no django-insecure-.
+    if not debug and (len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is too weak for DEBUG=false (it needs at least 50 characters, 5 of them "
+            f"different, and no django-insecure- prefix); {_GENERATE_A_KEY}"
+        )
+
+
 def _secret_key() -> str:
     key = envsecret("SECRET_KEY")
     if key:
@@ -78,8 +101,9 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
 DEBUG = envbool("DEBUG", "false")
+SECRET_KEY = _secret_key()
+check_secret_key(SECRET_KEY, debug=DEBUG)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -95,6 +119,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_htmx",
     "django_scim",
+    "axes",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -113,6 +138,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,6 +149,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last: turns a sign-in refused by django-axes into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reviewapp.urls"
@@ -137,6 +165,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "reviewapp.front.context_processors.site",
@@ -167,6 +196,9 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out sign-in before any password is checked (django-axes'
+    # AxesStandaloneBackend; ModelBackend below already answers permission checks).
+    "reviewapp.accounts.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -176,6 +208,34 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+
+# Login lockout (django-axes) on every password form: allauth's sign-in and the admin's.
+# Attempts are rows in the database, so a lockout survives restarts and a Redis outage.
+# Locked per email + IP: by email alone, anyone could lock a colleague out.
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")
+LOGIN_COOLOFF_MINUTES = envint("LOGIN_COOLOFF_MINUTES", "15")
+for _name, _value in (
+    ("LOGIN_FAILURE_LIMIT", LOGIN_FAILURE_LIMIT),
+    ("LOGIN_COOLOFF_MINUTES", LOGIN_COOLOFF_MINUTES),
+):
+    if _value < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1, not {_value}")
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "email"
+AXES_USERNAME_CALLABLE = "reviewapp.accounts.lockout.username_of"
+AXES_CLIENT_IP_CALLABLE = "reviewapp.accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "reviewapp.accounts.lockout.lockout_response"
+# Attempts made while locked out do not push the end of the lockout further, so the time the
+# lockout page names holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner at every start; failures are still logged
+# allauth's own failed-login limit (in the cache) would also pause an email from every address
+# after 5 failures: keep only its per-address part; the lockout above is the per-account one.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip"}
 
 # Redis: Celery broker, result backend and cache. Unset → the embedded default: a
 # filesystem broker under var/ that a worker process started by `make run` consumes,
@@ -233,6 +293,15 @@ os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
 
 # Chains
 CHAIN_TIMEOUT_SECONDS = envint("CHAIN_TIMEOUT_SECONDS", "60")
+# Variables an app's secret_env may name besides CHAIN_SECRET_*; our own settings are refused
+# at start-up (reviewapp.chains.egress.check_settings).
+CHAIN_SECRET_ENV = envlist("CHAIN_SECRET_ENV", "")
+# Non-public hosts / host:port / *.domain / IPs / CIDRs chains may reach; public ones always may.
+CHAIN_URL_ALLOW = envlist("CHAIN_URL_ALLOW", "")
+# Who may create apps: "staff", or "managers" (staff and anyone who manages an app).
+APP_CREATORS = os.environ.get("APP_CREATORS", "staff").strip().lower()
+if APP_CREATORS not in {"staff", "managers"}:
+    raise ImproperlyConfigured(f"APP_CREATORS must be staff or managers, not {APP_CREATORS!r}")
 
 # The demo users' password (`manage.py load_demo`); unset → generated once into var/demo_password.
 DEMO_PASSWORD = envsecret("DEMO_PASSWORD")
@@ -304,17 +373,50 @@ SCIM_SERVICE_PROVIDER = {
     ],
 }
 
+_RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+
+
+def envrate(name: str, default: str) -> str | None:
+    """A throttle rate such as `60/min` (`N/s|min|hour|day`); `off` → no limit."""
+    value = os.environ.get(name, default).strip().lower()
+    if value == "off":
+        return None
+    count, _, period = value.partition("/")
+    known = period in _RATE_PERIODS or period.removesuffix("s") in _RATE_PERIODS
+    if not (count.isdigit() and int(count) > 0 and known):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate like 60/min (N/s, /min, /hour, /day) or off, not {value!r}"
+        )
+    return value
+
+
+# API throttles (reviewapp.accounts.throttling): `user` is every user's whole API budget, all
+# tokens and the session together; the others limit costly actions per API token (per user for
+# session requests).
+API_THROTTLE_RATES = {
+    "user": envrate("API_THROTTLE_USER", "1200/min"),
+    "feedback": envrate("API_THROTTLE_FEEDBACK", "600/min"),
+    "invocations": envrate("API_THROTTLE_INVOCATIONS", "60/min"),
+    "imports": envrate("API_THROTTLE_IMPORTS", "20/hour"),
+    "exports": envrate("API_THROTTLE_EXPORTS", "30/hour"),
+}
+
 REST_FRAMEWORK = {
+    "DEFAULT_THROTTLE_CLASSES": [
+        "reviewapp.accounts.throttling.UserThrottle",
+        "reviewapp.accounts.throttling.ActionThrottle",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "reviewapp.accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
+    # JSON in, JSON out: any other body is a 415, and /api/docs/ is the page to browse the API.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["reviewapp.front.parsers.JSONParser"],
+    # Any Accept header gets the JSON answer (or the stream the body asked for), never a 406.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "reviewapp.front.parsers.JSONNegotiation",
     "EXCEPTION_HANDLER": "reviewapp.front.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -324,6 +426,14 @@ SPECTACULAR_SETTINGS = {
     "request logs, review queues and exports.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get schemas of their own, so a required text says it may not be blank (minLength).
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Each operation lists the errors it can answer, in one shape (front.api_errors).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "reviewapp.front.api_schema.document_errors",
+    ],
+    "ENUM_NAME_OVERRIDES": {"RatingEnum": ["positive", "negative"]},
 }
 
 LANGUAGE_CODE = "en-us"
@@ -343,16 +453,83 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# Security headers. Behind TLS: SSL_REDIRECT, HSTS_SECONDS and SESSION_COOKIE_SECURE on (with
+# BEHIND_TLS_PROXY when a proxy terminates TLS); docker/.env.example shows the production values.
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "false")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_TLS_PROXY", "false") else None
 )
+SECURE_SSL_REDIRECT = envbool("SSL_REDIRECT", "false")
+# Load balancers probe over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = envint("HSTS_SECONDS", "0")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HSTS_INCLUDE_SUBDOMAINS", "false")
+SECURE_HSTS_PRELOAD = envbool("HSTS_PRELOAD", "false")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+
+def envhosts(name: str, default: str) -> list[str]:
+    """Comma-separated host names, each with an optional :port (no scheme, path or wildcard)."""
+    hosts = [host.lower() for host in envlist(name, default)]
+    for host in hosts:
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?", host):
+            raise ImproperlyConfigured(
+                f"{name} must list host names such as images.example.com, not {host!r}"
+            )
+    return hosts
+
+
+# Hosts besides our own that images in instructions' Markdown may load from; other images
+# become links (reviewapp.catalog.markdown), so text cannot carry a tracking pixel.
+MARKDOWN_IMAGE_HOSTS = envhosts("MARKDOWN_IMAGE_HOSTS", "")
+# Hosts besides OIDC_ISSUER's that the sign-in form may end up on: browsers check every redirect
+# that follows a form against form-action, e.g. an IdP that sends you straight on to another.
+SIGN_IN_REDIRECT_HOSTS = envhosts("SIGN_IN_REDIRECT_HOSTS", "")
+
+
+def _origin(url: str) -> list[str]:
+    parts = urlparse(url)
+    return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else []
+
+
+# No inline script or style anywhere: htmx's own indicator style is off (base.html) and its CSS
+# is in static/css/app.css. data: images are Pico's icons. Sign-in posts to our own URL, which
+# redirects to the identity provider; browsers check that redirect against form-action.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", *_origin(SITE_URL), *MARKDOWN_IMAGE_HOSTS],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF, *_origin(OIDC_ISSUER), *SIGN_IN_REDIRECT_HOSTS],
+    "frame-ancestors": [CSP.NONE],
+}
+# /api/docs/ only: Swagger UI still comes from drf-spectacular's default CDN, and its page has an
+# inline <style>. No inline script: the split view serves its start-up script from our URL.
+_SWAGGER_UI_CDN = "https://cdn.jsdelivr.net"
+SWAGGER_UI_CSP = {
+    **SECURE_CSP,
+    "script-src": [CSP.SELF, _SWAGGER_UI_CDN],
+    "style-src": [CSP.SELF, _SWAGGER_UI_CDN, CSP.UNSAFE_INLINE],
+    "img-src": [*SECURE_CSP["img-src"], _SWAGGER_UI_CDN],
+}
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"alembic": {"level": "WARNING"}, "mlflow": {"level": "WARNING"}},
+    "loggers": {
+        "alembic": {"level": "WARNING"},
+        "mlflow": {"level": "WARNING"},
+        # Failures and lockouts are warnings; every successful sign-in would be four lines.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.decorators.csp import csp_override
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from reviewapp.accounts.sso import email_is_identity
 
@@ -21,10 +22,20 @@ urlpatterns = [
     path("scim/v2/", include("django_scim.urls", namespace="scim")),
     path("api/v1/", include(api_patterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        csp_override(settings.SWAGGER_UI_CSP)(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
 ]
 for name in APPS:
     urlpatterns.append(path("", include(f"reviewapp.{name}.urls")))
+
+# JSON under /api/, the usual pages elsewhere.
+handler400 = "reviewapp.front.api_errors.bad_request"
+handler403 = "reviewapp.front.api_errors.permission_denied"
+handler404 = "reviewapp.front.api_errors.page_not_found"
+handler500 = "reviewapp.front.api_errors.server_error"
 
 if settings.DEBUG:
     from django.conf.urls.static import static

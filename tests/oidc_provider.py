@@ -188,6 +188,9 @@ def use_provider(settings, provider: OIDCProvider, **overrides) -> None:
     settings.OIDC_NAME = "Example IdP"
     settings.OIDC_ALLOWED_DOMAINS = []
     settings.OIDC_GROUPS_CLAIM = "groups"
+    # As settings.py does from OIDC_ISSUER: browsers check the sign-in form's redirect to the
+    # provider against form-action.
+    settings.SECURE_CSP = {**settings.SECURE_CSP, "form-action": ["'self'", provider.issuer]}
     for name, value in overrides.items():
         setattr(settings, name, value)
 

@@ -18,6 +18,8 @@ os.environ.setdefault("MLFLOW_ARTIFACT_ROOT", f"{_run_dir}/mlartifacts")
 os.environ.setdefault("CELERY_FS_BROKER_DIR", f"{_run_dir}/broker")
 os.environ.setdefault("EXPORT_DIR", f"{_run_dir}/exports")
 os.environ.setdefault("MEDIA_ROOT", f"{_run_dir}/media")
+# The chain servers tests start listen on loopback; tests of the egress policy override this.
+os.environ.setdefault("CHAIN_URL_ALLOW", "127.0.0.1,localhost,[::1]")
 
 from reviewapp.settings import *  # noqa: E402,F403
 from reviewapp.settings import DATABASES  # noqa: E402
@@ -38,3 +40,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # allauth limits sign-ins per IP (30/min) in the cache; every test client is 127.0.0.1 and
 # parallel runs share the cache, so the limits would make sign-in tests fail at random.
 ACCOUNT_RATE_LIMITS = False
+
+# The same goes for the API throttles: parallel workers' users and tokens share primary keys, so
+# they would share counts. tests/accounts/test_throttling.py turns them on with its own key prefix.
+API_THROTTLE_RATES = dict.fromkeys(API_THROTTLE_RATES)  # noqa: F405

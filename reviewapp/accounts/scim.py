@@ -20,6 +20,8 @@ from django_scim import adapters, constants, exceptions
 from django_scim import middleware as scim_middleware
 from django_scim.models import SCIMServiceProviderConfig
 
+from reviewapp.front.parsers import problem_in
+
 from .middleware import MAX_RESULTS, scim_error
 from .models import Group, User
 
@@ -95,7 +97,15 @@ def strip_core_urn(path: str, urn: str) -> str:
     return path
 
 
+def check_text(body) -> None:
+    """Text the database cannot store (NUL, unpaired surrogates) is a SCIM 400, as in the API."""
+    problem = problem_in(body)
+    if problem:
+        raise bad(problem)
+
+
 def check_operations(operations) -> list[dict]:
+    check_text(operations)
     if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
         raise bad("Operations must be a list of objects with op, path and value", "invalidSyntax")
     for operation in operations:
@@ -156,6 +166,7 @@ class SCIMUser(adapters.SCIMUser):
     def validate_dict(self, d) -> None:
         if not isinstance(d, dict):
             raise bad("the body must be a JSON object", "invalidSyntax")
+        check_text(d)
         schemas = d.get("schemas")
         if schemas is not None and (not isinstance(schemas, list) or CORE_USER not in schemas):
             raise bad(f"schemas must list {CORE_USER}", "invalidSyntax")
@@ -293,6 +304,7 @@ class SCIMGroup(adapters.SCIMGroup):
     def validate_dict(self, d) -> None:
         if not isinstance(d, dict):
             raise bad("the body must be a JSON object", "invalidSyntax")
+        check_text(d)
         schemas = d.get("schemas")
         if schemas is not None and (not isinstance(schemas, list) or CORE_GROUP not in schemas):
             raise bad(f"schemas must list {CORE_GROUP}", "invalidSyntax")

@@ -29,11 +29,11 @@ class AppListApi(APIView):
     @extend_schema(
         request=AppCreateInput,
         responses={201: AppDetailOutput},
-        summary="Register an app (staff, or a manager of another app); you become its manager",
+        summary="Register an app (staff; with APP_CREATORS=managers also app managers); you become its manager",
     )
     def post(self, request):
         if not services.can_create_apps(request.user):
-            raise PermissionDenied("Only staff and managers of an app can create apps")
+            raise PermissionDenied(services.who_may_create_apps())
         data = AppCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)

@@ -1,7 +1,16 @@
 from django import forms
 
 from .models import App, Level
-from .services import ENDPOINT_KINDS, MAX_INSTRUCTIONS_CHARS, MAX_TIMEOUT_SECONDS
+from .services import (
+    ENDPOINT_KINDS,
+    MAX_DESCRIPTION_CHARS,
+    MAX_INSTRUCTIONS_CHARS,
+    MAX_PRINCIPALS,
+    MAX_REASON_CHARS,
+    MAX_REASONS_GIVEN,
+    MAX_SETTING_CHARS,
+    MAX_TIMEOUT_SECONDS,
+)
 
 # Form field ← key in App.adapter_config (services report errors as "adapter_config.<key>").
 CONFIG_FIELDS = {
@@ -23,34 +32,47 @@ class AppForm(forms.Form):
         required=False,
         help_text="The app's address, e.g. docs-assistant. Left empty, it is made from the name.",
     )
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=MAX_DESCRIPTION_CHARS
+    )
     adapter = forms.ChoiceField(choices=App.Adapter.choices, label="Runs as")
     model_uri = forms.CharField(
         required=False,
+        max_length=MAX_SETTING_CHARS,
         label="MLflow model URI",
         help_text="models:/name/version, models:/name@alias or runs:/run_id/path",
     )
-    endpoint_url = forms.CharField(required=False, label="Endpoint URL")
+    endpoint_url = forms.CharField(
+        required=False,
+        max_length=MAX_SETTING_CHARS,
+        label="Endpoint URL",
+        help_text="Public addresses only, unless the operator lists the host in CHAIN_URL_ALLOW.",
+    )
     endpoint_kind = forms.ChoiceField(
         choices=[(k, {"openai": "OpenAI-compatible chat completions", "mlflow": "MLflow scoring server"}[k])
                  for k in ENDPOINT_KINDS],
         required=False,
         label="Endpoint kind",
     )  # fmt: skip
-    endpoint_model = forms.CharField(required=False, label="Model name (OpenAI-compatible servers)")
+    endpoint_model = forms.CharField(
+        required=False, max_length=MAX_SETTING_CHARS, label="Model name (OpenAI-compatible servers)"
+    )
     secret_header = forms.CharField(
-        required=False, label="Secret header name", help_text="e.g. Authorization; optional"
+        required=False, max_length=200, label="Secret header name", help_text="e.g. Authorization; optional"
     )
     secret_env = forms.CharField(
         required=False,
+        max_length=200,
         label="Environment variable holding the secret",
-        help_text="Its NAME, e.g. DOCS_BOT_TOKEN; the secret itself is never stored here.",
+        help_text="Its NAME, starting with CHAIN_SECRET_ (e.g. CHAIN_SECRET_DOCS_BOT) or listed by the "
+        "operator in CHAIN_SECRET_ENV; the secret itself is never stored here.",
     )
     version = forms.CharField(max_length=100, initial="1", label="Version label")
     timeout_seconds = forms.IntegerField(min_value=1, max_value=MAX_TIMEOUT_SECONDS, initial=60)
     reasons = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6}),
         required=False,
+        max_length=MAX_REASONS_GIVEN * (MAX_REASON_CHARS + 1),
         label="Feedback reasons",
         help_text='One per line; reviewers can always pick "other" and type their own.',
     )
@@ -117,6 +139,7 @@ class GrantForm(forms.Form):
     """Add or change principals' level; `NONE` removes (the remove buttons send it)."""
 
     principals = forms.CharField(
+        max_length=MAX_PRINCIPALS * 300,
         label="Users or groups",
         help_text="Email addresses, or group:NAME for a group; separate several with commas or new lines.",
         widget=forms.TextInput(attrs={"placeholder": "someone@example.com, group:support-team"}),
@@ -129,7 +152,7 @@ class GrantForm(forms.Form):
 
 
 class DeleteAppForm(forms.Form):
-    confirm = forms.CharField(label="Type the app's slug to confirm")
+    confirm = forms.CharField(max_length=80, label="Type the app's slug to confirm")
 
     def __init__(self, *args, app: App, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -35,6 +36,19 @@ DEFAULT_REASONS = [
 
 def default_reasons() -> list[str]:
     return list(DEFAULT_REASONS)
+
+
+MAX_LINKED_EXPERIMENTS = 50
+
+
+def validate_experiment_refs(value) -> None:
+    """A list of MLflow experiment ids or names, each given once."""
+    if not isinstance(value, list) or not all(isinstance(ref, str) and ref.strip() for ref in value):
+        raise ValidationError("give a list of experiment ids or names")
+    if len(value) > MAX_LINKED_EXPERIMENTS:
+        raise ValidationError(f"at most {MAX_LINKED_EXPERIMENTS} experiments")
+    if any(len(ref) > 500 for ref in value):
+        raise ValidationError("an experiment id or name is at most 500 characters")
 
 
 class AppQuerySet(models.QuerySet):
@@ -88,6 +102,14 @@ class App(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     # Deleting hides the app but keeps its request log and feedback (records are never lost).
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # MLflow experiments (ids or names) this app may import traces from besides its own; set by staff
+    # only, since an experiment can hold other apps' conversations.
+    linked_experiments = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_experiment_refs],
+        help_text="MLflow experiment ids or names this app may import traces from, besides its own.",
+    )
 
     objects = AppQuerySet.as_manager()
 
@@ -96,6 +118,14 @@ class App(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def mlflow_experiment_name(self) -> str:
+        """The app's own MLflow experiment (exports are logged there; imports may read it)."""
+        return f"reviewapp/{self.slug}"
+
+    def importable_experiment_refs(self) -> list[str]:
+        """The experiments, by id or name as given, this app may import from: its own, then linked ones."""
+        return list(dict.fromkeys([self.mlflow_experiment_name(), *(self.linked_experiments or [])]))
 
     def current_instructions(self) -> "ReviewInstructions | None":
         return self.instructions.order_by("-version").first()

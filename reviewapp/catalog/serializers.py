@@ -1,13 +1,24 @@
+from django.core.validators import RegexValidator
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .markdown import render_markdown
 from .models import App, AppVersion, Level, ReviewInstructions
-from .services import MAX_INSTRUCTIONS_CHARS, MAX_TIMEOUT_SECONDS
+from .services import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_INSTRUCTIONS_CHARS,
+    MAX_PRINCIPALS,
+    MAX_REASON_CHARS,
+    MAX_REASONS_GIVEN,
+    MAX_TIMEOUT_SECONDS,
+)
 
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a typo is a 400 instead of a silent no-op."""
+
+    refuses_unknown_fields = True  # the schema says additionalProperties: false (front.api_schema)
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -28,12 +39,28 @@ class Text(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "string", "enum": Level.names})
+class LevelName(Text):
+    """A level by name; Level.parse (in the service) says what is wrong with another."""
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 300,
+        "anyOf": [{"format": "email"}, {"pattern": r"^(?:[Gg][Rr][Oo][Uu][Pp]):\s*\S"}],
+    }
+)
+class PrincipalName(Text):
+    """An email address or group:<name>; parse_principal (in the service) says what is wrong."""
+
+
 # --- input ---
 
 
 class AppUpdateInput(StrictSerializer):
     name = Text(max_length=200, required=False)
-    description = Text(allow_blank=True, required=False)
+    description = Text(allow_blank=True, required=False, max_length=MAX_DESCRIPTION_CHARS)
     adapter = serializers.ChoiceField(choices=App.Adapter.choices, required=False)
     adapter_config = serializers.DictField(required=False, help_text=(
         'mlflow: {"model_uri"}; http: {"url", "kind": "openai"|"mlflow", "model"?, "secret_header"?, '
@@ -41,20 +68,30 @@ class AppUpdateInput(StrictSerializer):
     ))  # fmt: skip
     version = Text(max_length=100, required=False)
     timeout_seconds = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_SECONDS, required=False)
-    reasons = serializers.ListField(child=Text(allow_blank=True), required=False)
+    reasons = serializers.ListField(
+        child=Text(allow_blank=True, max_length=MAX_REASON_CHARS),
+        required=False,
+        max_length=MAX_REASONS_GIVEN,
+    )
 
 
 class AppCreateInput(AppUpdateInput):
     slug = Text(max_length=80, required=False, allow_blank=True,
-                                 help_text="URL key; made from the name when left out")  # fmt: skip
+                validators=[RegexValidator(r"^\s*[-a-zA-Z0-9_]+\s*$",
+                                           "letters, digits, hyphens and underscores only, e.g. docs-assistant")],
+                help_text="URL key; made from the name when left out")  # fmt: skip
     name = Text(max_length=200)
 
 
 class PermissionsInput(StrictSerializer):
     principals = serializers.ListField(
-        child=Text(), allow_empty=False, help_text="Email addresses or group:<name>"
+        child=PrincipalName(max_length=300),
+        allow_empty=False,
+        min_length=1,  # allow_empty alone does not reach the schema
+        max_length=MAX_PRINCIPALS,
+        help_text="Email addresses or group:<name>",
     )
-    level = Text(help_text="CAN_VIEW, CAN_QUERY, CAN_MANAGE, or NONE to remove")
+    level = LevelName(max_length=20, help_text="CAN_VIEW, CAN_QUERY, CAN_MANAGE, or NONE to remove")
 
 
 class InstructionsInput(StrictSerializer):
@@ -118,13 +155,13 @@ class AppDetailOutput(AppOutput):
 
 
 class GrantOutput(serializers.Serializer):
-    principal = serializers.CharField(help_text="An email address, or group:<name>")
+    principal = Text(help_text="An email address, or group:<name>")
     type = serializers.ChoiceField(choices=["user", "group"])
-    level = serializers.CharField()
+    level = Text()
 
 
 class PermissionsOutput(serializers.Serializer):
-    app = serializers.CharField()
+    app = Text()
     permissions = GrantOutput(many=True)
 
     @staticmethod
@@ -141,12 +178,12 @@ class PermissionsOutput(serializers.Serializer):
 
 
 class InstructionsOutput(serializers.Serializer):
-    app = serializers.CharField()
+    app = Text()
     version = serializers.IntegerField(allow_null=True, help_text="null until instructions are written")
-    markdown = serializers.CharField()
-    html = serializers.CharField(help_text="The Markdown rendered and sanitised")
+    markdown = Text()
+    html = Text(help_text="The Markdown rendered and sanitised")
     created_at = serializers.DateTimeField(allow_null=True)
-    created_by = serializers.CharField(allow_null=True)
+    created_by = Text(allow_null=True)
 
     @staticmethod
     def build(app, instructions: ReviewInstructions | None) -> dict:

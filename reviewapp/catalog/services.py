@@ -3,6 +3,7 @@
 import re
 from urllib.parse import urlparse
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
@@ -10,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from reviewapp.accounts.models import Group, User
+from reviewapp.chains import egress
 
 from .models import App, AppVersion, Grant, Level, PermissionAudit, ReviewInstructions
 
@@ -17,7 +19,12 @@ MAX_INSTRUCTIONS_CHARS = 100_000
 MAX_DESCRIPTION_CHARS = 10_000
 MAX_REASONS = 30
 MAX_REASON_CHARS = 100
+# What a reasons list may hold before cleaning (blank lines, duplicates, "other" are dropped).
+MAX_REASONS_GIVEN = 200
+MAX_PRINCIPALS = 200
 MAX_TIMEOUT_SECONDS = 600
+MAX_ADAPTER_SETTINGS = 10
+MAX_SETTING_CHARS = 2000
 # /apps/new/ is the create page, so "new" cannot be an app's slug.
 RESERVED_SLUGS = {"new"}
 ENDPOINT_KINDS = ("openai", "mlflow")
@@ -36,11 +43,22 @@ APP_FIELDS = ("name", "description", "adapter", "adapter_config", "version", "ti
 
 
 def can_create_apps(user) -> bool:
-    """Staff, and anyone who already manages an app: a setting-free rule that lets app owners
-    register their next chain without asking an admin, while a new sign-in cannot add apps."""
+    """Staff; with APP_CREATORS=managers also anyone who already manages an app.
+
+    Staff only by default: every app is a place to point the server's outbound requests from.
+    """
     if not user.is_authenticated or not user.is_active:
         return False
-    return user.is_staff or user.is_superuser or App.objects.managed_by(user).exists()
+    if user.is_staff or user.is_superuser:
+        return True
+    return settings.APP_CREATORS == "managers" and App.objects.managed_by(user).exists()
+
+
+def who_may_create_apps() -> str:
+    """The rule in words, for a refusal."""
+    if settings.APP_CREATORS == "managers":
+        return "Only staff and managers of an app can create apps"
+    return "Only staff can create apps"
 
 
 # --- validation shared by the forms and the API ---
@@ -48,6 +66,11 @@ def can_create_apps(user) -> bool:
 
 def clean_adapter_config(adapter: str, config: dict | None) -> dict:
     """The adapter settings, normalised; errors are keyed `adapter_config.<key>`."""
+    if not isinstance(config, dict | None):
+        raise ValidationError({"adapter_config": ["must be an object of settings"]})
+    # Sizes before anything else: the keys are echoed back in errors.
+    if config and len(config) > MAX_ADAPTER_SETTINGS:
+        raise ValidationError({"adapter_config": [f"at most {MAX_ADAPTER_SETTINGS} settings"]})
     config = dict(config or {})
     errors: dict[str, list[str]] = {}
     if adapter not in App.Adapter.values:
@@ -71,6 +94,9 @@ def clean_adapter_config(adapter: str, config: dict | None) -> dict:
         if not isinstance(value, str):
             errors[f"adapter_config.{key}"] = ["must be a string"]
             continue
+        if len(value) > MAX_SETTING_CHARS:
+            errors[f"adapter_config.{key}"] = [f"at most {MAX_SETTING_CHARS} characters"]
+            continue
         if value.strip():
             clean[key] = value.strip()
     if adapter == App.Adapter.MLFLOW:
@@ -88,6 +114,8 @@ def clean_adapter_config(adapter: str, config: dict | None) -> dict:
             errors.setdefault("adapter_config.url", ["an HTTP endpoint needs a URL"])
         elif parsed.scheme not in {"http", "https"} or not parsed.netloc:
             errors["adapter_config.url"] = ["must be an http:// or https:// URL"]
+        elif refusal := egress.url_refusal(url):
+            errors["adapter_config.url"] = [f"this server may not call that address: {refusal}"]
         clean.setdefault("kind", "openai")
         if clean["kind"] not in ENDPOINT_KINDS:
             errors["adapter_config.kind"] = [f"use one of {', '.join(ENDPOINT_KINDS)}"]
@@ -98,6 +126,8 @@ def clean_adapter_config(adapter: str, config: dict | None) -> dict:
             errors["adapter_config.secret_env"] = [
                 "the NAME of an environment variable (letters, digits, underscore), not the secret"
             ]
+        elif env and (refusal := egress.secret_name_refusal(env)):
+            errors["adapter_config.secret_env"] = [refusal]
         if bool(header) != bool(env):
             key = "adapter_config.secret_env" if header else "adapter_config.secret_header"
             errors.setdefault(
@@ -109,12 +139,21 @@ def clean_adapter_config(adapter: str, config: dict | None) -> dict:
 
 
 def clean_reasons(reasons) -> list[str]:
-    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+    # Sizes first, so an oversized list is refused before any work per item.
+    if not isinstance(reasons, list):
         raise ValidationError({"reasons": ["must be a list of strings"]})
+    if len(reasons) > MAX_REASONS_GIVEN:
+        raise ValidationError({"reasons": [f"at most {MAX_REASONS} reasons ({len(reasons):,} given)"]})
+    if not all(isinstance(r, str) for r in reasons):
+        raise ValidationError({"reasons": ["must be a list of strings"]})
+    if sum(map(len, reasons)) > MAX_REASONS_GIVEN * MAX_REASON_CHARS:
+        raise ValidationError({"reasons": [f"each reason has at most {MAX_REASON_CHARS} characters"]})
     clean: list[str] = []
+    seen: set[str] = set()
     for reason in (r.strip() for r in reasons):
-        if not reason or reason in clean:
+        if not reason or reason in seen:
             continue
+        seen.add(reason)
         if len(reason) > MAX_REASON_CHARS:
             raise ValidationError({"reasons": [f"each reason has at most {MAX_REASON_CHARS} characters"]})
         if reason.lower() == "other":
@@ -334,6 +373,9 @@ def set_permissions(*, actor: User, app: App, principals: list[str], level: Leve
         errors["level"] = [str(exc)]
     if not isinstance(principals, list | tuple) or not principals:
         errors["principals"] = ["give at least one principal: an email address or group:<name>"]
+        raise ValidationError(errors)
+    if len(principals) > MAX_PRINCIPALS:
+        errors["principals"] = [f"at most {MAX_PRINCIPALS} principals at once ({len(principals):,} given)"]
         raise ValidationError(errors)
     parsed = []
     for text in principals:

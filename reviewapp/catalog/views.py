@@ -24,7 +24,7 @@ def app_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def app_create(request: HttpRequest) -> HttpResponse:
     if not services.can_create_apps(request.user):
-        raise PermissionDenied("Only staff and managers of an app can create apps")
+        raise PermissionDenied(services.who_may_create_apps())
     form = AppForm(request.POST or None, creating=True, initial={"reasons": "\n".join(App().reasons)})
     if request.method == "POST" and form.is_valid():
         fields = form.service_fields()

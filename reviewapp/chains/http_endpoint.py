@@ -2,11 +2,15 @@
 
 adapter_config: {"url": ..., "kind": "openai" | "mlflow", "model": ..., "secret_header": ...,
 "secret_env": ...}. The secret itself is never stored: `secret_env` names the environment
-variable that holds it, read at call time.
+variable that holds it, read at call time, and only if the egress policy allows that name
+(egress.py). Every connection goes through the egress policy too, and redirects are refused, not
+followed. A chain's unexpected answer is described (status, type, size), never echoed: the
+endpoint may be someone else's service, and errors are shown to users and kept in the request log.
 """
 
+import contextlib
 import json
-import os
+import re
 import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
@@ -15,6 +19,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as PoolTimeout
 
+from . import egress
 from .base import ChainError, ChainResult
 
 
@@ -27,7 +32,7 @@ MLFLOW = "mlflow"
 
 # urllib3 rather than requests: a fraction of the per-call cost, and its pool is thread-safe.
 # Keep-alive connections per host; no retries, so a failure is reported as it happened.
-_pool = urllib3.PoolManager(num_pools=50, maxsize=16, block=False, retries=False)
+_pool = egress.pool_manager(num_pools=50, maxsize=16, block=False, retries=False)
 
 
 def kind_for(config: dict) -> str:
@@ -60,11 +65,7 @@ def secret_headers(config: dict) -> dict:
     env_name = (config.get("secret_env") or "").strip()
     if not header or not env_name:
         return {}
-    value = os.environ.get(env_name)
-    if not value:
-        raise ChainError(
-            f"The app's endpoint needs the secret in environment variable {env_name}, which is not set"
-        )
+    value = egress.secret_value(env_name)
     # An API key alone in an Authorization header means a bearer token (OpenAI-style servers).
     if header.lower() == "authorization" and " " not in value.strip():
         value = f"Bearer {value.strip()}"
@@ -92,10 +93,7 @@ def response_text(payload) -> str:
         for key in ("content", "response", "output", "text"):
             if isinstance(payload.get(key), str):
                 return payload[key]
-    raise ChainError(
-        "The chain's answer was neither a string nor a chat completion: "
-        + json.dumps(payload, default=str)[:300]
-    )
+    raise ChainError(f"The chain's answer was neither a string nor a chat completion: {json_shape(payload)}")
 
 
 def usage_counts(usage) -> dict:
@@ -111,27 +109,77 @@ def usage_counts(usage) -> dict:
     return {k: int(v) for k, v in out.items() if isinstance(v, int | float)}
 
 
-def _error_text(response: urllib3.BaseHTTPResponse) -> str:
-    text = response.data.decode("utf-8", "replace")
-    try:
-        body = json.loads(text)
-        if isinstance(body, dict):
-            body = body.get("message") or body.get("error") or body.get("detail") or body
-            if isinstance(body, dict) and isinstance(body.get("message"), str):
-                body = body["message"]  # OpenAI: {"error": {"message": ...}}
-        text = body if isinstance(body, str) else json.dumps(body)
-    except ValueError:
-        pass
-    return text.strip()[:500]
+# Control and bidirectional-formatting characters: a message must not rewrite the line it is shown in.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]+")
+MAX_MESSAGE_CHARS = 200
+
+
+def clean_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _content_type(response: urllib3.BaseHTTPResponse) -> str:
+    return clean_text((response.headers.get("Content-Type") or "").split(";", 1)[0].lower(), 60)
+
+
+def describe_body(data: bytes, content_type: str = "") -> str:
+    """What a body is, never what it says: "an HTML page of 12,345 bytes"."""
+    if not data:
+        return "an empty body"
+    size = f"{len(data):,} byte{'' if len(data) == 1 else 's'}"
+    head = data[:256].lstrip().lower()
+    if "html" in content_type or head.startswith((b"<!doctype html", b"<html")):
+        return f"an HTML page of {size}"
+    if "json" in content_type:
+        return f"JSON of {size}"
+    return f"a {content_type} body of {size}" if content_type else f"a body of {size}"
+
+
+def json_shape(value) -> str:
+    """The shape of a JSON value without its content: keys of an object, the length of a list."""
+    if isinstance(value, dict):
+        keys = [clean_text(str(key), 40) for key in list(value)[:5]]
+        more = ", …" if len(value) > 5 else ""
+        return f"a JSON object with keys {', '.join(keys)}{more}" if keys else "an empty JSON object"
+    if isinstance(value, list):
+        return f"a JSON list of {len(value)} item{'' if len(value) == 1 else 's'}"
+    if isinstance(value, str):
+        return f"a string of {len(value):,} characters"
+    return {bool: "a boolean", int: "a number", float: "a number"}.get(type(value), "null")
+
+
+def error_message(body) -> str:
+    """The short message a JSON error carries (OpenAI {"error": {"message"}}, MLflow, FastAPI), or ""."""
+    if not isinstance(body, dict):
+        return ""
+    for holder in (body.get("error"), body):
+        if isinstance(holder, str):
+            return clean_text(holder)
+        if isinstance(holder, dict):
+            for key in ("message", "detail", "error_description"):
+                if isinstance(holder.get(key), str):
+                    return clean_text(holder[key])
+    return ""
+
+
+def _error_summary(response: urllib3.BaseHTTPResponse) -> str:
+    data = response.data or b""  # reads a streamed body too
+    content_type = _content_type(response)
+    message = ""
+    if "json" in content_type or data.lstrip()[:1] == b"{":
+        with contextlib.suppress(ValueError, RecursionError):
+            message = error_message(json.loads(data))
+    summary = f"HTTP {response.status} with {describe_body(data, content_type)}"
+    return f"{summary}: {message}" if message else summary
 
 
 def _json(response: urllib3.BaseHTTPResponse):
     try:
         return json.loads(response.data)
-    except ValueError:
-        raise ChainError(
-            f"The chain's answer was not JSON: {response.data[:300].decode('utf-8', 'replace')}"
-        ) from None
+    except (ValueError, RecursionError):
+        described = describe_body(response.data or b"", _content_type(response))
+        raise ChainError(f"The chain's answer was not JSON but {described}") from None
 
 
 class HttpEndpointAdapter:
@@ -172,12 +220,21 @@ class HttpEndpointAdapter:
             raise ChainTimeout(f"The chain did not answer within {timeout:g} s") from None
         except (HTTPError, OSError) as exc:
             raise ChainError(f"Could not reach the chain at {self.url}: {_reason(exc)}") from None
-        if response.status >= 400:
-            if stream:
-                response.read()
-            detail = _error_text(response)
+        if 300 <= response.status < 400:
+            # Not followed: the next hop would need the same checks, and the secret header must not go
+            # to another host. The app's URL should name the endpoint itself.
+            location = urlparse(response.headers.get("Location") or "")
+            target = clean_text(location.hostname or urlparse(self.url).hostname or "", 100)
+            response.drain_conn()
             response.release_conn()
-            raise ChainError(f"The chain answered HTTP {response.status}: {detail}")
+            raise ChainError(
+                f"The chain answered a redirect (HTTP {response.status}) to {target}; redirects are not "
+                "followed, so set the app's URL to the endpoint itself"
+            )
+        if response.status >= 400:
+            summary = _error_summary(response)
+            response.release_conn()
+            raise ChainError(f"The chain answered {summary}")
         return response
 
     def invoke(self, messages: list[dict], *, timeout: float) -> ChainResult:
@@ -222,14 +279,15 @@ class HttpEndpointAdapter:
                     break
                 try:
                     chunk = json.loads(event)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise ChainError(
-                        f"The chain streamed something that is not JSON: {event[:200]}"
+                        f"The chain streamed something that is not JSON ({len(event):,} characters)"
                     ) from None
                 if not isinstance(chunk, dict):
-                    raise ChainError(f"The chain streamed something that is not a chunk: {event[:200]}")
+                    raise ChainError(f"The chain streamed something that is not a chunk: {json_shape(chunk)}")
                 if chunk.get("error"):
-                    raise ChainError(f"The chain failed while answering: {chunk['error']}")
+                    message = error_message(chunk) or "no message"
+                    raise ChainError(f"The chain failed while answering: {message}")
                 usage = chunk.get("usage") or usage
                 for choice in chunk.get("choices") or []:
                     delta = ((choice if isinstance(choice, dict) else {}).get("delta") or {}).get("content")

@@ -13,6 +13,16 @@ from reviewapp.requestlog.services import Turn, run_turn
 from .serializers import InvocationError, InvocationIn, InvocationOut
 from .services import MAX_MESSAGE_BYTES, result_body, turn_events
 
+# One server-sent event.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["delta", "done", "error"]},
+        "data": {"type": "string", "description": "The event's object as JSON text"},
+    },
+    "required": ["event", "data"],
+}
+
 
 def event_stream(events) -> StreamingHttpResponse:
     response = StreamingHttpResponse(events, content_type="text/event-stream")
@@ -28,13 +38,16 @@ def http_status(turn: Turn) -> int:
 
 
 class InvocationsApi(APIView):
+    throttle_scope = "invocations"  # POST; see accounts.throttling
+
     @extend_schema(
         request=InvocationIn,
         responses={
-            200: OpenApiResponse(
-                InvocationOut,
-                description="The answer; with `stream`, text/event-stream: `delta` events {text}, "
-                "then `done` with this object (or `error` with the error object).",
+            (200, "application/json"): OpenApiResponse(InvocationOut, description="The answer"),
+            (200, "text/event-stream"): OpenApiResponse(
+                SSE_EVENT,
+                description="With `stream`: `delta` events {text}, then `done` with the answer object "
+                "(or `error` with the error object).",
             ),
             400: OpenApiResponse(description="Bad input; the body names each field at fault"),
             502: OpenApiResponse(InvocationError, description="The chain failed; the turn is logged"),

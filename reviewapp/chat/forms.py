@@ -12,6 +12,7 @@ class ChatForm(forms.Form):
     )
     conversation_id = forms.RegexField(
         regex=CONVERSATION_ID,
+        max_length=100,
         error_messages={"invalid": "This conversation id is not valid; start a new conversation."},
         widget=forms.HiddenInput,
     )

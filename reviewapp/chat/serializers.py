@@ -1,7 +1,10 @@
 import json
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from reviewapp.catalog.serializers import Text
 
 from .services import CONVERSATION_ID, MAX_MESSAGE_BYTES, MAX_MESSAGES, ROLES, conversation_taken
 
@@ -41,10 +44,15 @@ class InvocationIn(serializers.Serializer):
         help_text='OpenAI-style chat messages, e.g. [{"role": "user", "content": "..."}]; '
         "the whole conversation so far, the last one the user's."
     )
-    conversation_id = serializers.CharField(
+    conversation_id = Text(
         required=False,
         allow_blank=False,
         max_length=100,
+        validators=[
+            RegexValidator(
+                CONVERSATION_ID, "use up to 100 letters, digits and . _ : - (starting with a letter or digit)"
+            )
+        ],
         help_text="Groups turns; a new one is made if absent.",
     )
     stream = serializers.BooleanField(
@@ -89,18 +97,18 @@ class InvocationIn(serializers.Serializer):
 
 class ChunkOut(serializers.Serializer):
     position = serializers.IntegerField()
-    doc_uri = serializers.CharField()
-    content = serializers.CharField()
+    doc_uri = Text()
+    content = Text()
 
 
 class InvocationOut(serializers.Serializer):
     request_id = serializers.UUIDField()
-    conversation_id = serializers.CharField()
-    response = serializers.CharField()
+    conversation_id = Text()
+    response = Text()
     retrieved_context = ChunkOut(many=True)
 
 
 class InvocationError(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong with the chain")
+    detail = Text(help_text="What went wrong with the chain")
     request_id = serializers.UUIDField(help_text="The failed turn, logged with status error")
-    conversation_id = serializers.CharField()
+    conversation_id = Text()

@@ -41,6 +41,8 @@ def _started(request, job) -> Response:
 
 
 class EvaluationSetListApi(APIView):
+    throttle_scope = "exports"  # POST; see accounts.throttling
+
     @extend_schema(responses=EvaluationSetOutput(many=True), summary="The app's evaluation sets and versions")
     def get(self, request, slug):
         app = get_app_for(request.user, slug, "monitor")
@@ -85,7 +87,10 @@ def _download(obj, filename):
     path = obj.file_path(filename)
     if path is None or not path.exists():
         raise Http404("No such file")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+    # The type the schema documents, whatever the file's extension suggests.
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=filename, content_type="application/octet-stream"
+    )
 
 
 class VersionFileApi(APIView):
@@ -101,6 +106,8 @@ class VersionFileApi(APIView):
 
 
 class JudgeExportListApi(APIView):
+    throttle_scope = "exports"  # POST; see accounts.throttling
+
     @extend_schema(responses=JudgeExportOutput(many=True), summary="The app's judge few-shot exports")
     def get(self, request, slug):
         app = get_app_for(request.user, slug, "monitor")
@@ -148,6 +155,8 @@ class JudgeExportFileApi(APIView):
 
 
 class CustomJudgeListApi(APIView):
+    throttle_scope = "exports"  # POST; see accounts.throttling
+
     @extend_schema(responses=CustomJudgeSerializer(many=True), summary="The app's custom judges")
     def get(self, request, slug):
         app = get_app_for(request.user, slug, "monitor")

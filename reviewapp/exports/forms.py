@@ -130,7 +130,7 @@ class JudgeExportForm(SelectionForm):
 class CustomJudgeForm(forms.Form):
     name = forms.CharField(max_length=80, help_text="lower-case letters, digits and '_'")
     type = forms.ChoiceField(choices=CustomJudge.Type.choices)
-    definition = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    definition = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000)
     reasons = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,

@@ -1,18 +1,36 @@
+from django.core.validators import RegexValidator
 from django.urls import reverse
 from rest_framework import serializers
 
+from reviewapp.catalog.serializers import Text
+
 from . import rows as R
-from .models import CustomJudge, EvaluationSetVersion, JudgeExport
+from .models import (
+    JUDGE_NAME_RE,
+    SET_NAME_HELP,
+    SET_NAME_RE,
+    CustomJudge,
+    EvaluationSetVersion,
+    JudgeExport,
+)
+
+# Sizes are checked here, before any work: ids fit a 64-bit column, lists and texts stay small.
+MAX_ID = 2**63 - 1
+MAX_LIST = 1000
 
 
 class FiltersInput(serializers.Serializer):
     rating = serializers.ChoiceField(choices=["", "positive", "negative"], required=False, default="")
-    reasons = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    reasons = serializers.ListField(
+        child=Text(max_length=200), required=False, default=list, max_length=MAX_LIST
+    )
     has_correction = serializers.BooleanField(required=False, allow_null=True, default=None)
     has_chunk_ratings = serializers.BooleanField(required=False, allow_null=True, default=None)
-    reviewer = serializers.EmailField(required=False, default="")
-    app_version = serializers.CharField(required=False, default="")
-    queue = serializers.IntegerField(required=False, allow_null=True, default=None)
+    reviewer = serializers.EmailField(required=False, default="", max_length=254)
+    app_version = Text(required=False, default="", max_length=100)
+    queue = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=MAX_ID
+    )
     agreement = serializers.ChoiceField(choices=["", "all_agree", "disagree"], required=False, default="")
     since = serializers.DateTimeField(required=False, allow_null=True, default=None)
     until = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -24,34 +42,41 @@ class SelectionInput(serializers.Serializer):
         child=serializers.UUIDField(),
         required=False,
         default=list,
+        max_length=100_000,
         help_text="Only these (empty: all that match)",
     )
     rule = serializers.ChoiceField(choices=list(R.RULES), default="majority", help_text=str(R.RULE_HELP))
 
 
 class EvaluationSetExportInput(SelectionInput):
-    name = serializers.CharField(max_length=200)
+    name = Text(
+        max_length=80,
+        # The service's words (models.validate_set_name), with the name given.
+        validators=[RegexValidator(SET_NAME_RE, "%(value)r is not a valid set name: use " + SET_NAME_HELP)],
+    )
     include_outputs = serializers.BooleanField(default=False)
 
 
 class JudgeExportInput(SelectionInput):
-    judges = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    judges = serializers.ListField(
+        child=Text(max_length=80), required=False, default=list, max_length=MAX_LIST
+    )
     examples_per_judge = serializers.IntegerField(min_value=1, max_value=1000, default=10)
-    holdout_set = serializers.CharField(required=False, default="", allow_blank=True)
+    holdout_set = Text(required=False, default="", allow_blank=True, max_length=80)
     holdout_by = serializers.ChoiceField(choices=["request", "conversation"], default="conversation")
 
 
 class JobStartedOutput(serializers.Serializer):
     job_id = serializers.UUIDField()
-    status = serializers.CharField()
-    status_url = serializers.CharField()
-    progress_url = serializers.CharField()
+    status = Text()
+    status_url = Text()
+    progress_url = Text()
 
 
 class VersionOutput(serializers.ModelSerializer):
-    name = serializers.CharField(source="evaluation_set.name")
+    name = Text(source="evaluation_set.name")
     files = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.email", default=None)
+    created_by = Text(source="created_by.email", default=None)
     job_id = serializers.UUIDField(source="job.id")
 
     class Meta:
@@ -93,7 +118,7 @@ class VersionBriefOutput(serializers.ModelSerializer):
 
 
 class EvaluationSetOutput(serializers.Serializer):
-    name = serializers.CharField()
+    name = Text()
     versions = VersionBriefOutput(many=True)
 
 
@@ -124,6 +149,23 @@ class JudgeExportOutput(serializers.ModelSerializer):
 
 
 class CustomJudgeSerializer(serializers.ModelSerializer):
+    name = Text(
+        max_length=80,
+        validators=[
+            RegexValidator(
+                JUDGE_NAME_RE, "Use lower-case letters, digits and '_', starting with a letter (at most 80)."
+            )
+        ],
+    )
+    definition = Text(max_length=10_000)
+    reasons = serializers.ListField(
+        child=Text(max_length=200),
+        required=False,
+        default=list,
+        max_length=MAX_LIST,
+        help_text="Feedback reasons that mean this judge should say false",
+    )
+
     class Meta:
         model = CustomJudge
         fields = ["name", "type", "definition", "reasons"]

@@ -48,7 +48,7 @@ DEFAULT_EXAMPLES_PER_JUDGE = 10
 
 
 def experiment_name(app: App) -> str:
-    return f"reviewapp/{app.slug}"
+    return app.mlflow_experiment_name()
 
 
 # --- starting jobs -------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from .services import record
 
 
 class FeedbackApi(APIView):
+    throttle_scope = "feedback"  # POST; see accounts.throttling
+
     @extend_schema(
         request=FeedbackIn,
         responses={201: AssessmentOut, 200: AssessmentOut},
@@ -60,7 +62,8 @@ class AssessmentListApi(APIView):
     )
     def get(self, request, slug: str):
         app = get_app_for(request.user, slug, "monitor")
-        filters = AssessmentFilter(data=request.query_params)
+        # A plain dict: DRF reads an absent boolean in a QueryDict as false.
+        filters = AssessmentFilter(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         rows = (
             Assessment.objects.filter(app=app)

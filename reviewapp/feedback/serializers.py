@@ -1,24 +1,34 @@
 from rest_framework import serializers
 
+from reviewapp.catalog.serializers import Text
+
 from .models import Assessment
-from .services import FIELDS, SHORT_TEXT_LIMIT
+from .services import FIELDS, LIST_LIMIT, SHORT_TEXT_LIMIT, TEXT_LIMIT_BYTES
+
+# Sizes are checked here, before any work; the service still measures texts in bytes.
+MAX_POSITION = 100_000
 
 
 class RetrievalAssessmentIn(serializers.Serializer):
-    position = serializers.IntegerField(min_value=0)
+    position = serializers.IntegerField(min_value=0, max_value=MAX_POSITION)
     rating = serializers.ChoiceField(
         choices=["relevant", "not_relevant"], allow_null=True, help_text="null removes this chunk's rating"
     )
-    comment = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    comment = Text(required=False, allow_blank=True, trim_whitespace=False, max_length=TEXT_LIMIT_BYTES)
 
 
 class MissingSourceIn(serializers.Serializer):
-    doc_uri = serializers.CharField(required=False, allow_blank=True, max_length=SHORT_TEXT_LIMIT)
-    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    any_of_required = ("doc_uri", "content")  # the schema says so too (front.api_schema)
+
+    doc_uri = Text(required=False, allow_blank=True, max_length=SHORT_TEXT_LIMIT)
+    content = Text(required=False, allow_blank=True, trim_whitespace=False, max_length=TEXT_LIMIT_BYTES)
 
 
 class FeedbackIn(serializers.Serializer):
     """Fields absent are left as they are in the reviewer's effective feedback."""
+
+    refuses_unknown_fields = True  # see validate; the schema says additionalProperties: false
+    any_of_required = FIELDS  # "Nothing to record" otherwise (services.record); the schema says so too
 
     request_id = serializers.UUIDField()
     assessment_id = serializers.UUIDField(
@@ -27,14 +37,16 @@ class FeedbackIn(serializers.Serializer):
     rating = serializers.ChoiceField(
         choices=["positive", "negative"], required=False, allow_null=True, allow_blank=True
     )
-    reasons = serializers.ListField(child=serializers.CharField(), required=False)
-    other_reason = serializers.CharField(required=False, allow_blank=True, max_length=SHORT_TEXT_LIMIT)
-    comment = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    corrected_response = serializers.CharField(
-        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    reasons = serializers.ListField(
+        child=Text(max_length=SHORT_TEXT_LIMIT), required=False, max_length=LIST_LIMIT
     )
-    retrieval_assessments = RetrievalAssessmentIn(many=True, required=False)
-    missing_sources = MissingSourceIn(many=True, required=False)
+    other_reason = Text(required=False, allow_blank=True, max_length=SHORT_TEXT_LIMIT)
+    comment = Text(required=False, allow_blank=True, trim_whitespace=False, max_length=TEXT_LIMIT_BYTES)
+    corrected_response = Text(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False, max_length=TEXT_LIMIT_BYTES
+    )
+    retrieval_assessments = RetrievalAssessmentIn(many=True, required=False, max_length=LIST_LIMIT)
+    missing_sources = MissingSourceIn(many=True, required=False, max_length=LIST_LIMIT)
 
     def validate(self, attrs):
         unknown = set(self.initial_data) - set(self.fields)
@@ -89,10 +101,12 @@ class AssessmentFilter(serializers.Serializer):
     since = serializers.DateTimeField(required=False, help_text="assessments made at or after")
     until = serializers.DateTimeField(required=False, help_text="assessments made before")
     source = serializers.ChoiceField(choices=["review_app", "rest_api", "import"], required=False)
-    app_version = serializers.CharField(required=False)
+    app_version = Text(required=False, max_length=100)
     rating = serializers.ChoiceField(choices=["positive", "negative", "none"], required=False)
-    reviewer = serializers.EmailField(required=False)
+    reviewer = serializers.EmailField(required=False, max_length=254)
     request_id = serializers.UUIDField(required=False)
     effective = serializers.BooleanField(
-        required=False, allow_null=True, default=None, help_text="true: only each reviewer's latest row"
+        required=False, default=None, help_text="true: only each reviewer's latest row; absent: all rows"
     )
+    # Read by the paginator (feedback.api.NewestFirst), which would silently ignore a bad one.
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=500, help_text="default 50")

@@ -4,8 +4,13 @@ from django.db.models import Q
 
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App, Level
+from reviewapp.catalog.services import MAX_INSTRUCTIONS_CHARS
 
 from .models import ReviewQueue
+from .services import MAX_OVERLAP
+
+# A pasted list of request ids: up to 10,000 UUIDs with separators.
+MAX_PASTED_IDS_CHARS = 10_000 * 40
 
 
 def reviewer_choices(app: App):
@@ -21,10 +26,12 @@ class QueueForm(forms.Form):
     instructions = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6}),
         required=False,
+        max_length=MAX_INSTRUCTIONS_CHARS,
         help_text="Markdown. Starts as the app's instructions; left empty, the app's instructions are shown.",
     )
     overlap = forms.IntegerField(
         min_value=1,
+        max_value=MAX_OVERLAP,
         initial=1,
         label="Reviewers per item (overlap)",
         help_text="How many reviewers see each item",
@@ -43,6 +50,7 @@ class QueueForm(forms.Form):
     request_ids = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
+        max_length=MAX_PASTED_IDS_CHARS,
         label="More request ids",
         help_text="One per line (or separated by spaces or commas).",
     )
@@ -66,6 +74,7 @@ class QueueForm(forms.Form):
 class AddItemsForm(forms.Form):
     request_ids = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=MAX_PASTED_IDS_CHARS,
         label="Request ids to add",
         help_text="One per line (or separated by spaces or commas).",
     )

@@ -1,22 +1,43 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from reviewapp.catalog.serializers import Text
+from reviewapp.catalog.services import MAX_INSTRUCTIONS_CHARS
+
 from .models import ReviewQueue
+from .services import MAX_OVERLAP
+
+# Sizes are checked here, before any work.
+MAX_REVIEWERS = 1000
+MAX_REQUEST_IDS = 10_000
+
+
+@extend_schema_field({"type": "string", "format": "uuid"})
+class RequestId(Text):
+    """A request's UUID, as text; the service parses it and says which ones are not."""
 
 
 class QueueCreateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    instructions = serializers.CharField(required=False, allow_blank=True, default="")
-    overlap = serializers.IntegerField(required=False, default=1, min_value=1)
+    # Text: a number is refused, not turned into a name.
+    name = Text(max_length=200)
+    instructions = Text(required=False, allow_blank=True, default="", max_length=MAX_INSTRUCTIONS_CHARS)
+    overlap = serializers.IntegerField(required=False, default=1, min_value=1, max_value=MAX_OVERLAP)
     assignment = serializers.ChoiceField(
         choices=ReviewQueue.Assignment.choices, required=False, default=ReviewQueue.Assignment.OPEN
     )
     blind = serializers.BooleanField(required=False, default=False)
-    reviewers = serializers.ListField(child=serializers.EmailField(), required=False, default=list)
-    request_ids = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    reviewers = serializers.ListField(
+        child=serializers.EmailField(max_length=254), required=False, default=list, max_length=MAX_REVIEWERS
+    )
+    request_ids = serializers.ListField(
+        child=RequestId(max_length=100), required=False, default=list, max_length=MAX_REQUEST_IDS
+    )
 
 
 class QueueItemsInput(serializers.Serializer):
-    request_ids = serializers.ListField(child=serializers.CharField(), allow_empty=False)
+    request_ids = serializers.ListField(
+        child=RequestId(max_length=100), allow_empty=False, min_length=1, max_length=MAX_REQUEST_IDS
+    )
 
 
 class AddResultOutput(serializers.Serializer):
@@ -42,17 +63,17 @@ class ProgressOutput(serializers.Serializer):
 
 
 class AgreementOutput(serializers.Serializer):
-    metric = serializers.CharField()
+    metric = Text()
     value = serializers.FloatField(allow_null=True)
     units = serializers.IntegerField()
     raters = serializers.IntegerField()
-    note = serializers.CharField()
+    note = Text()
 
 
 class DisagreementOutput(serializers.Serializer):
     request_id = serializers.UUIDField(source="item.request_id")
     score = serializers.FloatField()
-    rating = serializers.DictField(child=serializers.CharField())
+    rating = serializers.DictField(child=Text())
     chunks = serializers.DictField()
 
 

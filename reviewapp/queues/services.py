@@ -27,6 +27,8 @@ from . import agreement as agreement_lib
 from .models import Draft, QueueItem, Reservation, ReviewQueue
 
 RESERVATION_TIME = timedelta(minutes=30)
+# Reviewers per item; claiming an item tries each slot, so the bound also bounds the work.
+MAX_OVERLAP = 100
 # Candidate items looked at per claim; more than enough to get past those lost to a race.
 _CLAIM_CANDIDATES = 20
 _ID_CHUNK = 1000
@@ -135,8 +137,8 @@ def create_queue(
         errors["name"] = ["at most 200 characters"]
     elif ReviewQueue.objects.filter(app=app, name=name).exists():
         errors["name"] = [f"this app already has a queue named {name!r}"]
-    if not isinstance(overlap, int) or isinstance(overlap, bool) or overlap < 1:
-        errors["overlap"] = ["overlap must be a whole number of at least 1"]
+    if not isinstance(overlap, int) or isinstance(overlap, bool) or not 1 <= overlap <= MAX_OVERLAP:
+        errors["overlap"] = [f"overlap must be a whole number from 1 to {MAX_OVERLAP}"]
     if assignment not in ReviewQueue.Assignment.values:
         errors["assignment"] = [f"one of {', '.join(ReviewQueue.Assignment.values)}"]
     elif assignment != ReviewQueue.Assignment.OPEN and "overlap" not in errors and len(reviewers) < overlap:
@@ -246,6 +248,29 @@ def _take_slot(*, item: QueueItem, overlap: int, reviewer: User, now) -> Reserva
             if taken_over:
                 return Reservation.objects.get(pk=current.pk)
     return None
+
+
+def held_item(*, queue: ReviewQueue, reviewer: User, after: QueueItem | None = None) -> Reservation | None:
+    """The unfinished reservation this reviewer already holds in the queue (past `after` first).
+
+    A read only: showing a page must not reserve or renew anything, so links a browser or a
+    prefetcher follows on its own change nothing.
+    """
+    unfinished = (
+        Reservation.objects.filter(item__queue=queue, reviewer=reviewer, done_at__isnull=True)
+        .select_related("item")
+        .order_by("item__position", "item_id")
+    )
+    if after is not None:
+        past = unfinished.filter(item__position__gt=after.position).first()
+        if past is not None:
+            return past
+    return unfinished.first()
+
+
+def may_claim(*, queue: ReviewQueue, reviewer: User, item: QueueItem) -> bool:
+    """Whether `claim_item` would hand this item to the reviewer now (a read only)."""
+    return open_items_for(queue=queue, user=reviewer).filter(pk=item.pk).exists()
 
 
 @transaction.atomic
@@ -372,9 +397,14 @@ def submit_review(*, item: QueueItem, reviewer: User, typed: dict | None = None,
 
 
 @transaction.atomic
-def save_draft(*, item: QueueItem, reviewer: User, data: dict) -> Draft:
+def save_draft(*, item: QueueItem, reviewer: User, data: dict, now=None) -> Draft:
+    """Keep what the reviewer typed; typing also renews their reservation, as they are at work on it."""
+    now = now or timezone.now()
     draft, _ = Draft.objects.update_or_create(
-        item=item, reviewer=reviewer, defaults={"data": data, "updated_at": timezone.now()}
+        item=item, reviewer=reviewer, defaults={"data": data, "updated_at": now}
+    )
+    Reservation.objects.filter(item=item, reviewer=reviewer, done_at__isnull=True).update(
+        expires_at=now + RESERVATION_TIME
     )
     return draft
 

@@ -5,7 +5,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviewapp.catalog.permissions import can, get_app_for
@@ -147,21 +146,36 @@ def _queue_for_reviewer(user, queue_id: int) -> ReviewQueue:
     return queue
 
 
-@login_required
-def review_next(request: HttpRequest, queue_id: int) -> HttpResponse:
-    queue = _queue_for_reviewer(request.user, queue_id)
-    after_id = request.GET.get("after", "")
-    after = queue.items.filter(pk=int(after_id)).first() if after_id.isdigit() else None
-    reservation = services.claim_next(queue=queue, reviewer=request.user, after=after)
-    if reservation is not None:
-        return redirect("review-item", queue.pk, reservation.item_id)
-    context = {
-        "queue": queue,
-        "app": queue.app,
-        "progress": services.reviewer_progress(queue=queue, user=request.user),
-        "nav": "queues",
-    }
+def _after(queue: ReviewQueue, raw: str) -> QueueItem | None:
+    return queue.items.filter(pk=int(raw)).first() if raw.isdigit() else None
+
+
+def _done_or_start(request: HttpRequest, queue: ReviewQueue, after: QueueItem | None) -> HttpResponse:
+    progress = services.reviewer_progress(queue=queue, user=request.user)
+    context = {"queue": queue, "app": queue.app, "progress": progress, "after": after, "nav": "queues"}
+    if progress.remaining:
+        return render(request, "queues/review_start.html", context)
     return render(request, "queues/review_done.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def review_next(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """GET: the item the reviewer already holds, else a page to start (or "all done"); changes nothing.
+    POST: reserve the next item (after `after`, when skipping ahead) and go to it."""
+    queue = _queue_for_reviewer(request.user, queue_id)
+    if request.method == "POST":
+        reservation = services.claim_next(
+            queue=queue, reviewer=request.user, after=_after(queue, request.POST.get("after", ""))
+        )
+        if reservation is not None:
+            return redirect("review-item", queue.pk, reservation.item_id)
+        return redirect("review-next", queue.pk)
+    after = _after(queue, request.GET.get("after", ""))
+    held = services.held_item(queue=queue, reviewer=request.user, after=after)
+    if held is not None:
+        return redirect("review-item", queue.pk, held.item_id)
+    return _done_or_start(request, queue, after)
 
 
 def _neighbours(queue: ReviewQueue, user, item: QueueItem) -> tuple[int | None, int | None]:
@@ -217,14 +231,22 @@ def _review_context(request: HttpRequest, queue: ReviewQueue, item: QueueItem, r
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def review_item(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+    """GET shows the item to a reviewer who holds it (or a button to take it); POST reserves it."""
     queue = _queue_for_reviewer(request.user, queue_id)
     item = get_object_or_404(queue.items.select_related("request"), pk=item_id)
-    reservation = services.claim_item(item=item, reviewer=request.user)
-    if reservation is None:
-        context = {"queue": queue, "app": queue.app, "item": item, "nav": "queues"}
-        return render(request, "queues/review_full.html", context, status=409)
-    return render(request, "queues/review.html", _review_context(request, queue, item, reservation))
+    full = {"queue": queue, "app": queue.app, "item": item, "nav": "queues"}
+    if request.method == "POST":
+        if services.claim_item(item=item, reviewer=request.user) is None:
+            return render(request, "queues/review_full.html", full, status=409)
+        return redirect("review-item", queue.pk, item.pk)
+    reservation = Reservation.objects.filter(item=item, reviewer=request.user).first()
+    if reservation is not None:
+        return render(request, "queues/review.html", _review_context(request, queue, item, reservation))
+    if services.may_claim(queue=queue, reviewer=request.user, item=item):
+        return render(request, "queues/review_start.html", full)
+    return render(request, "queues/review_full.html", full, status=409)
 
 
 @login_required
@@ -249,7 +271,10 @@ def review_submit(request: HttpRequest, queue_id: int, item_id: int) -> HttpResp
         reservation = Reservation.objects.filter(item=item, reviewer=request.user).first()
         context = _review_context(request, queue, item, reservation) | {"submit_error": error}
         return render(request, "queues/review.html", context, status=400)
-    return redirect(f"{reverse('review-next', args=[queue.pk])}?after={item.pk}")
+    following = services.claim_next(queue=queue, reviewer=request.user, after=item)
+    if following is not None:
+        return redirect("review-item", queue.pk, following.item_id)
+    return redirect("review-next", queue.pk)
 
 
 @login_required

@@ -20,7 +20,7 @@ LOG_PARAMETERS = [
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="Only rows at or after this time"),
     OpenApiParameter("until", OpenApiTypes.DATETIME, description="Only rows before this time"),
     OpenApiParameter("source", OpenApiTypes.STR, enum=["review_app", "rest_api", "import"]),
-    OpenApiParameter("version", OpenApiTypes.STR, description="App version"),
+    OpenApiParameter("version", {"type": "string", "maxLength": 100}, description="App version"),
     OpenApiParameter("feedback", OpenApiTypes.STR, enum=["yes", "no"], description="Has feedback or not"),
     OpenApiParameter(
         "rating",
@@ -28,11 +28,26 @@ LOG_PARAMETERS = [
         enum=["positive", "negative"],
         description="Some reviewer's effective rating",
     ),
-    OpenApiParameter("q", OpenApiTypes.STR, description="Text in the request messages or the response"),
-    OpenApiParameter("after", OpenApiTypes.STR, description="Cursor: the page of rows older than it"),
-    OpenApiParameter("before", OpenApiTypes.STR, description="Cursor: the page of rows newer than it"),
-    OpenApiParameter("page_size", OpenApiTypes.INT, description=f"1–{browse.MAX_PAGE_SIZE}, default 50"),
+    OpenApiParameter(
+        "q", {"type": "string", "maxLength": 200}, description="Text in the request messages or the response"
+    ),
+    OpenApiParameter(
+        "after", {"type": "string", "maxLength": 200}, description="Cursor: the page of rows older than it"
+    ),
+    OpenApiParameter(
+        "before",
+        {"type": "string", "maxLength": 200},
+        description="Cursor: the page of rows newer than it (not with `after`)",
+    ),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": browse.MAX_PAGE_SIZE},
+        description="default 50",
+    ),
 ]
+
+for _parameter in LOG_PARAMETERS:  # read through LogFilterForm: `name=` means no filter
+    _parameter.extensions = {"x-empty-is-absent": True}
 
 
 class RequestLogApi(APIView):
@@ -75,6 +90,8 @@ def _plain(errors) -> dict:
 
 
 class TracesImportApi(APIView):
+    throttle_scope = "imports"  # POST; see accounts.throttling
+
     @extend_schema(
         request=TracesImportInput,
         responses={202: TracesImportOutput, 413: OpenApiTypes.OBJECT},

@@ -1,4 +1,7 @@
+from datetime import UTC
+
 from django import forms
+from django.utils.html import format_html, format_html_join
 
 from reviewapp.feedback.models import Assessment
 
@@ -36,6 +39,22 @@ class LogFilterForm(forms.Form):
             return Cursor.decode(value)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+    def _in_utc(self, name: str):
+        # The database takes offsets of at most ±15:59; "+23:02" is a valid ISO time all the same.
+        value = self.cleaned_data.get(name)
+        if value is None or value.tzinfo is None:
+            return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("is out of range") from None
+
+    def clean_since(self):
+        return self._in_utc("since")
+
+    def clean_until(self):
+        return self._in_utc("until")
 
     def clean_after(self):
         return self._cursor("after")
@@ -78,8 +97,24 @@ class JsonlImportForm(forms.Form):
     )
 
 
+class DatalistInput(forms.TextInput):
+    """A text input that suggests values (an HTML datalist); any text may still be typed."""
+
+    def __init__(self, attrs=None, suggestions=()):
+        super().__init__(attrs)
+        self.suggestions = list(suggestions)
+
+    def render(self, name, value, attrs=None, renderer=None):
+        list_id = f"{(attrs or {}).get('id') or name}-suggestions"
+        field = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}"></option>', ((s,) for s in self.suggestions))
+        return format_html('{}<datalist id="{}">{}</datalist>', field, list_id, options)
+
+
 class MlflowImportForm(forms.Form):
-    experiment = forms.CharField(max_length=500, label="Experiment (id or name)")
+    """With `app`, the field suggests the experiments that app may import from."""
+
+    experiment = forms.CharField(max_length=500, label="Experiment (id or name)", widget=DatalistInput)
     filter_string = forms.CharField(
         max_length=1000,
         required=False,
@@ -89,6 +124,18 @@ class MlflowImportForm(forms.Form):
     max_results = forms.IntegerField(
         required=False, min_value=1, max_value=1_000_000, label="At most this many traces"
     )
+
+    def __init__(self, *args, app=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if app is None:
+            return
+        own, *linked = app.importable_experiment_refs()
+        field = self.fields["experiment"]
+        field.widget.suggestions = [own, *linked]
+        hint = f"This app may import from its own experiment {own}"
+        if linked:
+            hint += " and from those an administrator linked to it: " + ", ".join(linked)
+        field.help_text = hint + ". Ask an administrator to link another experiment."
 
 
 class AddToQueueForm(forms.Form):

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from reviewapp.catalog.models import App
 from reviewapp.chains import tracing
+from reviewapp.front.parsers import loads_checked
 
 from .models import Request
 
@@ -211,9 +212,11 @@ def build_request(app: App, row) -> Request:
     trace = row.get("trace")
     if isinstance(trace, str) and trace.strip():
         try:
-            trace = json.loads(trace)
-        except ValueError:
+            trace = loads_checked(trace)
+        except json.JSONDecodeError:
             raise BadRow("trace is not valid JSON") from None
+        except ValueError as exc:
+            raise BadRow(f"trace: {exc}") from None
     if trace in ("", None):
         trace = None
     elif not isinstance(trace, dict) or not isinstance(trace.get("info"), dict):
@@ -452,9 +455,13 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, object]]:
             if not text:
                 continue
             try:
-                row = json.loads(text)
-            except ValueError as exc:
+                # Too deep a nesting, a NUL or an unpaired surrogate anywhere: this row's error.
+                row = loads_checked(text)
+            except json.JSONDecodeError as exc:
                 yield number, BadRow(f"not valid JSON: {exc}")
+                continue
+            except ValueError as exc:
+                yield number, BadRow(str(exc))
                 continue
             if not isinstance(row, dict):
                 yield number, BadRow(f"a line must be a JSON object, not {type(row).__name__}")
@@ -479,28 +486,64 @@ def sniff_jsonl(head: bytes) -> str | None:
     if "\n" in text.strip():
         try:
             json.loads(first)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             return f"The file is not JSONL: line 1 is not valid JSON ({exc})."
     return None
 
 
-def resolve_experiment(experiment: str) -> str:
-    """The id of an MLflow experiment given by id or name; LookupError if there is none."""
+class ExperimentNotLinked(LookupError):
+    """The app may not import from this experiment; the message is the same whether it exists or not."""
+
+    def __init__(self, experiment: str):
+        shown = experiment if len(experiment) <= 100 else experiment[:100] + "…"
+        super().__init__(f"No experiment {shown!r} is linked to this app; ask an administrator to link it")
+
+
+def _find_experiment(client, mlflow, ref: str):
+    """The live experiment with this id or name, or None; other tracking-store errors propagate."""
+    if ref.isdigit():
+        try:
+            found = client.get_experiment(ref)
+        except mlflow.exceptions.MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        else:
+            if found is not None and found.lifecycle_stage != "deleted":
+                return found
+    found = client.get_experiment_by_name(ref)
+    return found if found is not None and found.lifecycle_stage != "deleted" else None
+
+
+def importable_experiments(app: App) -> list:
+    """The MLflow experiments `app` may import from: its own and those staff linked to it.
+
+    Only these are looked up, never what the user typed, so nothing is learnt about the others.
+    """
     from reviewapp.chains.mlflow_setup import configure
 
     mlflow = configure()
     client = mlflow.MlflowClient()
-    found = None
-    if experiment.isdigit():
-        try:
-            found = client.get_experiment(experiment)
-        except mlflow.exceptions.MlflowException:
-            found = None
-    if found is None:
-        found = client.get_experiment_by_name(experiment)
-    if found is None or found.lifecycle_stage == "deleted":
-        raise LookupError(f"No MLflow experiment with id or name {experiment!r}")
-    return found.experiment_id
+    found = {}
+    for ref in app.importable_experiment_refs():
+        experiment = _find_experiment(client, mlflow, ref)
+        if experiment is not None:
+            found.setdefault(experiment.experiment_id, experiment)
+    return list(found.values())
+
+
+def resolve_experiment(app: App, experiment: str) -> str:
+    """The id of an experiment `app` may import from, given by id or name; ExperimentNotLinked if none."""
+    experiment = experiment.strip()
+    for candidate in importable_experiments(app):
+        if experiment in (candidate.experiment_id, candidate.name):
+            return candidate.experiment_id
+    raise ExperimentNotLinked(experiment)
+
+
+def check_experiment_linked(app: App, experiment_id: str, shown_as: str) -> None:
+    """Refuse a queued import whose experiment the app may no longer read (links can be removed)."""
+    if experiment_id not in {e.experiment_id for e in importable_experiments(app)}:
+        raise ExperimentNotLinked(shown_as)
 
 
 def iter_mlflow(
@@ -548,6 +591,9 @@ def run_import(job) -> dict:
         import_rows(app=app, rows=iter_jsonl(path), report=report, on_batch=job.report_progress)
         path.unlink(missing_ok=True)
     elif source == "mlflow":
+        check_experiment_linked(
+            app, params["experiment_id"], params.get("experiment") or params["experiment_id"]
+        )
         job.report_progress(0, params.get("max_results"))
         rows = iter_mlflow(
             params["experiment_id"], params.get("filter_string", ""), params.get("max_results")

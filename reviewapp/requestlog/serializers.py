@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from reviewapp.catalog.serializers import Text
 from reviewapp.jobs.serializers import JobSerializer
 
 from .models import Request
@@ -31,25 +32,28 @@ class RequestLogRowOutput(serializers.ModelSerializer):
 
 class RequestLogPageOutput(serializers.Serializer):
     results = RequestLogRowOutput(many=True)
-    next_cursor = serializers.CharField(allow_null=True, help_text="Pass as `after` for older rows")
-    previous_cursor = serializers.CharField(allow_null=True, help_text="Pass as `before` for newer rows")
-    next = serializers.CharField(allow_null=True, help_text="URL of the next (older) page")
-    previous = serializers.CharField(allow_null=True, help_text="URL of the previous (newer) page")
+    next_cursor = Text(allow_null=True, help_text="Pass as `after` for older rows")
+    previous_cursor = Text(allow_null=True, help_text="Pass as `before` for newer rows")
+    next = Text(allow_null=True, help_text="URL of the next (older) page")
+    previous = Text(allow_null=True, help_text="URL of the previous (newer) page")
 
 
 class MlflowSourceInput(serializers.Serializer):
-    experiment = serializers.CharField(max_length=500, help_text="Experiment id or name")
-    filter_string = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    experiment = Text(max_length=500, help_text="Experiment id or name")
+    filter_string = Text(max_length=1000, required=False, allow_blank=True, default="")
     max_results = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
 
 
 class TracesImportInput(serializers.Serializer):
     """Either `rows` (inference-table rows, as in a JSONL upload) or `mlflow` (an experiment)."""
 
+    one_of_required = ("rows", "mlflow")  # the schema says so too (front.api_schema)
+
     rows = serializers.ListField(
         child=serializers.JSONField(),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=100_000,
         help_text="Objects with request_id, request (messages or text), response, and optionally "
         "trace, timestamp, conversation_id, app_version; a bad row is reported, not fatal",
@@ -66,5 +70,5 @@ class TracesImportInput(serializers.Serializer):
 
 class TracesImportOutput(serializers.Serializer):
     job_id = serializers.UUIDField()
-    status_url = serializers.CharField(help_text="GET it for progress and, when done, the per-row report")
+    status_url = Text(help_text="GET it for progress and, when done, the per-row report")
     job = JobSerializer()

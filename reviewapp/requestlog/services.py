@@ -235,21 +235,22 @@ def start_rows_import(*, app: App, user, rows: list) -> Job:
 def start_mlflow_import(
     *, app: App, user, experiment: str, filter_string: str = "", max_results: int | None = None
 ) -> Job:
-    """Queue the import of an MLflow experiment's traces; a missing experiment or a filter the
-    tracking store refuses is a ValidationError naming the field, and nothing is queued."""
+    """Queue the import of an MLflow experiment's traces; an experiment the app may not import from
+    (not its own nor linked by staff, or missing: the same answer) or a filter the tracking store
+    refuses is a ValidationError naming the field, and nothing is queued."""
     from django.core.exceptions import ValidationError
 
     from reviewapp.chains.mlflow_setup import configure
 
-    from .importers import resolve_experiment
+    from .importers import ExperimentNotLinked, resolve_experiment
 
     experiment = (experiment or "").strip()
     if not experiment:
         raise ValidationError({"experiment": ["give an experiment id or name"]})
     mlflow = configure()
     try:
-        experiment_id = resolve_experiment(experiment)
-    except LookupError as exc:
+        experiment_id = resolve_experiment(app, experiment)
+    except ExperimentNotLinked as exc:
         raise ValidationError({"experiment": [str(exc)]}) from None
     except mlflow.exceptions.MlflowException as exc:
         raise ValidationError({"experiment": [f"the tracking store answered: {exc.message}"]}) from None

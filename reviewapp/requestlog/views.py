@@ -93,7 +93,7 @@ def _import_context(app, upload_form=None, mlflow_form=None, job=None) -> dict:
         "app": app,
         "nav": "apps",
         "upload_form": upload_form or JsonlImportForm(),
-        "mlflow_form": mlflow_form or MlflowImportForm(),
+        "mlflow_form": mlflow_form or MlflowImportForm(app=app),
         "job": job,
         "eta": eta_seconds(job) if job else None,
         "result_template": "jobs/result_import_traces.html",
@@ -114,7 +114,7 @@ def request_import(request, slug: str) -> HttpResponse:
     upload_form, mlflow_form, job = None, None, None
     if request.method == "POST":
         if request.POST.get("source") == "mlflow":
-            form = mlflow_form = MlflowImportForm(request.POST)
+            form = mlflow_form = MlflowImportForm(request.POST, app=app)
             if form.is_valid():
                 try:
                     job = services.start_mlflow_import(app=app, user=request.user, **form.cleaned_data)

@@ -144,12 +144,13 @@
     if (el) el.click();
     return !!el;
   };
+  // "Next" is a link along the reviewer's own path, or a form that reserves the next item (a POST).
   const go = (id) => {
     const link = document.getElementById(id);
-    if (link) {
-      saveDraft(true);
-      window.location.assign(link.href);
-    }
+    if (!link) return;
+    saveDraft(true);
+    if (link.form) link.form.requestSubmit(link);
+    else window.location.assign(link.href);
   };
   const focusField = (testid) => {
     const field = root.querySelector(`[data-testid=${testid}]`);

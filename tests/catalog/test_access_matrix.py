@@ -17,7 +17,8 @@ PERSONAS = ["anonymous", "outsider", "viewer", "querier", "group_querier", "mana
 SIGNED_IN = dict.fromkeys(PERSONAS[1:], 200)
 VIEW = {"outsider": 404, "viewer": 200, "querier": 200, "group_querier": 200, "manager": 200, "staff": 200}
 MANAGE = {"outsider": 404, "viewer": 403, "querier": 403, "group_querier": 403, "manager": 200, "staff": 200}
-CREATE = {"outsider": 403, "viewer": 403, "querier": 403, "group_querier": 403, "manager": 200, "staff": 200}
+# Staff only by default (APP_CREATORS=staff); tests/catalog/test_app_creators.py covers "managers".
+CREATE = {"outsider": 403, "viewer": 403, "querier": 403, "group_querier": 403, "manager": 403, "staff": 200}
 
 
 def _expect(rule: dict, persona: str, anonymous: int, ok: int = 200) -> int:

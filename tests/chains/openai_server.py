@@ -4,7 +4,8 @@ It answers `POST /v1/chat/completions` with "Echo (<n> messages): <last user mes
 JSON object or, with `"stream": true`, as SSE chunks of one word each. Knobs on the instance:
 `delay` (seconds before answering), `chunk_delay` (between streamed words), `fail_status` (answer
 that HTTP error instead), `stream_garbage` (stream a non-chunk), `required_header` ((name, value)
-to demand). `requests` keeps what came in.
+to demand), `raw_answer` ((status, headers, body) to send instead of any chat answer, e.g. a
+redirect or an HTML error page). `requests` keeps what came in.
 """
 
 import json
@@ -47,6 +48,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         owner = self.server
         owner.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if owner.raw_answer:
+            status, headers, data = owner.raw_answer
+            self.send_response(status)
+            for name, value in {"Content-Length": str(len(data)), **headers}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+            return None
         if self.path.rstrip("/") != "/v1/chat/completions":
             return self._json(404, {"error": {"message": f"no route {self.path}"}})
         if owner.required_header:
@@ -118,6 +127,7 @@ class OpenAIServer(ThreadingHTTPServer):
         self.fail_status = 0
         self.stream_garbage = False
         self.required_header: tuple[str, str] | None = None
+        self.raw_answer: tuple[int, dict, bytes] | None = None
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property

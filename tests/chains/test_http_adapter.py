@@ -63,26 +63,26 @@ def test_it_streams_tokens_as_the_server_sends_them(server):
 
 def test_it_sends_the_secret_header_from_the_environment_variable_named_in_the_config(server, monkeypatch):
     server.required_header = ("Authorization", "Bearer sk-test-123")
-    monkeypatch.setenv("SUPPORT_BOT_KEY", "sk-test-123")
+    monkeypatch.setenv("CHAIN_SECRET_SUPPORT_BOT", "sk-test-123")
 
-    adapter = adapter_for(server.url, secret_header="Authorization", secret_env="SUPPORT_BOT_KEY")
+    adapter = adapter_for(server.url, secret_header="Authorization", secret_env="CHAIN_SECRET_SUPPORT_BOT")
 
     assert adapter.invoke(MESSAGES, timeout=5).response.startswith("Echo")
 
 
 def test_a_missing_secret_variable_is_a_chain_error_naming_the_variable(server, monkeypatch):
-    monkeypatch.delenv("SUPPORT_BOT_KEY", raising=False)
-    adapter = adapter_for(server.url, secret_header="Authorization", secret_env="SUPPORT_BOT_KEY")
+    monkeypatch.delenv("CHAIN_SECRET_SUPPORT_BOT", raising=False)
+    adapter = adapter_for(server.url, secret_header="Authorization", secret_env="CHAIN_SECRET_SUPPORT_BOT")
 
-    with pytest.raises(ChainError, match="SUPPORT_BOT_KEY"):
+    with pytest.raises(ChainError, match="CHAIN_SECRET_SUPPORT_BOT"):
         adapter.invoke(MESSAGES, timeout=5)
     assert server.requests == []
 
 
 def test_a_wrong_secret_is_a_chain_error_with_the_servers_message(server, monkeypatch):
     server.required_header = ("Authorization", "Bearer right")
-    monkeypatch.setenv("SUPPORT_BOT_KEY", "wrong")
-    adapter = adapter_for(server.url, secret_header="Authorization", secret_env="SUPPORT_BOT_KEY")
+    monkeypatch.setenv("CHAIN_SECRET_SUPPORT_BOT", "wrong")
+    adapter = adapter_for(server.url, secret_header="Authorization", secret_env="CHAIN_SECRET_SUPPORT_BOT")
 
     with pytest.raises(ChainError, match="HTTP 401.*missing or wrong API key"):
         adapter.invoke(MESSAGES, timeout=5)

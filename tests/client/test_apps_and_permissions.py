@@ -17,7 +17,8 @@ def test_a_manager_lists_reads_and_updates_apps(client_as, app, manager, transac
     assert client.get_app(updated)["versions"][0]["version"] == "2"
 
 
-def test_a_manager_creates_and_deletes_an_app(client_as, app, manager, transactional_db):
+def test_a_manager_creates_and_deletes_an_app(client_as, app, manager, transactional_db, settings):
+    settings.APP_CREATORS = "managers"
     client = client_as(manager)
     created = client.create_app(
         "Docs assistant",

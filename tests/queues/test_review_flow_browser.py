@@ -31,7 +31,8 @@ def build_queue_in_the_ui(page, requests, reviewers):
 
 
 def review_with_the_keyboard(page, queue, thumbs: str, who: str):
-    page.goto(f"/queues/{queue.pk}/review/")
+    page.goto("/queues/")
+    page.locator(f"[data-queue-id='{queue.pk}']").get_by_test_id("start-review").click()
     for done, key in enumerate(thumbs):
         expect(page.get_by_test_id("review-progress")).to_have_text(f"{done} / 5 done")
         expect(page.locator("#review[data-keys-ready]")).to_have_count(1)
@@ -98,6 +99,7 @@ def test_what_a_reviewer_typed_comes_back_after_the_tab_is_closed(app, querier, 
     )
     page = page_for(querier)
     page.goto(f"/queues/{queue.pk}/review/")
+    page.get_by_test_id("start-review").click()
     expect(page.locator("#review[data-keys-ready]")).to_have_count(1)
     # The missing-source fields are only sent on "Add"; until then the draft is all that keeps them.
     page.get_by_test_id("missing-doc-uri").fill("docs://tokens#expiry")
@@ -129,3 +131,23 @@ def test_a_draft_comment_that_never_reached_the_log_is_put_back_and_sent(app, qu
     expect(page.get_by_test_id("draft-status")).to_have_text("Restored your unsent draft")
     expect(page.get_by_test_id("saved").first).to_be_visible()
     assert Assessment.objects.get(request=request, reviewer=querier).comment == "Typed just before the crash"
+
+
+def test_next_by_keyboard_reserves_the_following_item_and_previous_goes_back(app, querier, page_for):
+    requests = [factories.make_request(app, question=f"Skip question {i}") for i in range(2)]
+    queue, _ = services.create_queue(
+        app=app, name="Skipping", created_by=None, request_ids=[r.request_id for r in requests]
+    )
+    first, second = queue.items.order_by("position")
+    page = page_for(querier)
+    page.goto(f"/queues/{queue.pk}/review/")
+    assert not Reservation.objects.exists()  # opening the page reserved nothing
+    page.get_by_test_id("start-review").click()
+    expect(page.locator(f"#review[data-item-id='{first.pk}'][data-keys-ready]")).to_have_count(1)
+
+    page.keyboard.press("j")  # a POST: it reserves the next item
+    expect(page.locator(f"#review[data-item-id='{second.pk}'][data-keys-ready]")).to_have_count(1)
+    page.keyboard.press("k")  # a link back along the reviewer's own path
+
+    expect(page.locator(f"#review[data-item-id='{first.pk}']")).to_have_count(1)
+    assert set(Reservation.objects.values_list("item_id", flat=True)) == {first.pk, second.pk}

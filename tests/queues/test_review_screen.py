@@ -77,7 +77,9 @@ def test_my_queues_lists_the_queues_a_reviewer_may_review_with_progress(queue, q
 def test_starting_a_queue_reserves_the_first_item_and_shows_the_whole_turn(queue, querier, as_user):
     client = as_user(querier)
 
-    response = client.get(review_url(queue))
+    start = client.get(review_url(queue))
+    assert start.status_code == 200 and 'data-testid="start-review"' in start.content.decode()
+    response = client.post(review_url(queue))
     item = queue.items.order_by("position").first()
     assert response.status_code == 302 and response["Location"] == review_url(queue, item)
     page = client.get(review_url(queue, item)).content.decode()
@@ -93,7 +95,7 @@ def test_starting_a_queue_reserves_the_first_item_and_shows_the_whole_turn(queue
 def test_submitting_without_a_rating_is_refused_with_a_form_error(queue, querier, as_user):
     client = as_user(querier)
     item = queue.items.order_by("position").first()
-    client.get(review_url(queue, item))
+    client.post(review_url(queue, item))
 
     response = client.post(review_url(queue, item) + "submit/")
 
@@ -105,15 +107,14 @@ def test_submitting_without_a_rating_is_refused_with_a_form_error(queue, querier
 def test_submit_and_next_marks_the_item_done_and_moves_on(queue, querier, as_user):
     client = as_user(querier)
     first, second = queue.items.order_by("position")[:2]
-    client.get(review_url(queue, first))
+    client.post(review_url(queue, first))
     record_feedback(request=first.request, reviewer=querier, changes={"rating": "positive"}, queue=queue)
     services.save_draft(item=first, reviewer=querier, data={"comment": "typed"})
 
     response = client.post(review_url(queue, first) + "submit/")
-    assert response.status_code == 302 and response["Location"] == f"{review_url(queue)}?after={first.pk}"
-    response = client.get(response["Location"])
 
-    assert response["Location"] == review_url(queue, second)
+    assert response.status_code == 302 and response["Location"] == review_url(queue, second)
+    assert Reservation.objects.get(reviewer=querier, item=second).done_at is None
     assert Reservation.objects.get(reviewer=querier, item=first).done_at is not None
     assert not Draft.objects.filter(item=first).exists()
     assert "1 / 3 done" in client.get("/queues/").content.decode()
@@ -122,10 +123,9 @@ def test_submit_and_next_marks_the_item_done_and_moves_on(queue, querier, as_use
 def test_previous_and_next_links_follow_the_reviewers_own_path(queue, querier, as_user):
     client = as_user(querier)
     first, second = queue.items.order_by("position")[:2]
-    client.get(review_url(queue, first))
+    client.post(review_url(queue, first))
     record_feedback(request=first.request, reviewer=querier, changes={"rating": "negative"})
     client.post(review_url(queue, first) + "submit/")
-    client.get(review_url(queue))
 
     page = client.get(review_url(queue, second)).content.decode()
     back = client.get(review_url(queue, first)).content.decode()
@@ -137,7 +137,7 @@ def test_previous_and_next_links_follow_the_reviewers_own_path(queue, querier, a
 def test_a_draft_is_kept_on_the_server_and_handed_back(queue, querier, as_user):
     client = as_user(querier)
     item = queue.items.order_by("position").first()
-    client.get(review_url(queue, item))
+    client.post(review_url(queue, item))
 
     saved = client.post(
         review_url(queue, item) + "draft/", {"data": json.dumps({"comment": "Half-typed thought"})}
@@ -166,13 +166,15 @@ def test_an_item_with_all_its_reviewers_is_not_handed_to_a_third(app, queue, que
     factories.grant(app, third, Level.CAN_QUERY)
     queue.reviewers.add(third)
     item = queue.items.order_by("position").first()
-    as_user(querier).get(review_url(queue, item))
-    as_user(group_querier).get(review_url(queue, item))
+    as_user(querier).post(review_url(queue, item))
+    as_user(group_querier).post(review_url(queue, item))
 
-    response = as_user(third).get(review_url(queue, item))
+    shown = as_user(third).get(review_url(queue, item))
+    taken = as_user(third).post(review_url(queue, item))
 
-    assert response.status_code == 409
-    assert "already has its 2 reviewers" in response.content.decode()
+    assert shown.status_code == taken.status_code == 409
+    assert "already has its 2 reviewers" in taken.content.decode()
+    assert not Reservation.objects.filter(reviewer=third).exists()
 
 
 def test_people_outside_the_queue_cannot_review_it(app, queue, viewer, outsider, as_user):
@@ -204,6 +206,7 @@ def test_blind_mode_hides_others_feedback_until_the_reviewer_has_submitted(
     )
     as_user(querier).post(review_url(blind, item) + "submit/")
     other = as_user(group_querier)
+    other.post(review_url(blind, item))
 
     before = other.get(review_url(blind, item)).content.decode()
     record_feedback(request=request, reviewer=group_querier, changes={"rating": "positive"})
@@ -220,7 +223,9 @@ def test_without_blind_mode_others_feedback_is_shown_at_once(queue, querier, gro
         request=item.request, reviewer=querier, changes={"rating": "negative", "comment": "Open view"}
     )
 
-    page = as_user(group_querier).get(review_url(queue, item)).content.decode()
+    client = as_user(group_querier)
+    client.post(review_url(queue, item))
+    page = client.get(review_url(queue, item)).content.decode()
 
     assert "Open view" in page
 
@@ -263,9 +268,10 @@ def test_a_garbled_submit_is_a_400_and_marks_nothing_done(queue, querier, as_use
 def test_next_on_an_unfinished_item_skips_to_the_following_one(queue, querier, as_user):
     client = as_user(querier)
     first, second = queue.items.order_by("position")[:2]
+    client.post(review_url(queue, first))
     page = client.get(review_url(queue, first)).content.decode()
-    assert f'id="review-next" href="{review_url(queue)}?after={first.pk}"' in page
+    assert f'action="{review_url(queue)}"' in page and f'name="after" value="{first.pk}"' in page
 
-    response = client.get(f"{review_url(queue)}?after={first.pk}")
+    response = client.post(review_url(queue), {"after": first.pk})
 
     assert response["Location"] == review_url(queue, second)

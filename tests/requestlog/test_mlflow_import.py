@@ -11,8 +11,11 @@ from tests.requestlog.helpers import wait_for
 
 
 @pytest.fixture
-def traced_experiment():
-    """An experiment with three traced chain calls (a RETRIEVER span each); two are tagged billing."""
+def traced_experiment(app):
+    """An experiment with three traced chain calls (a RETRIEVER span each); two are tagged billing.
+
+    Linked to `app`, as staff would link it in the admin: apps import only linked experiments.
+    """
     mlflow = configure()
     from mlflow.entities import Document, SpanType
 
@@ -39,6 +42,8 @@ def traced_experiment():
         chain([{"role": "user", "content": f"Tell me about {topic}"}])
     if hasattr(mlflow, "flush_trace_async_logging"):
         mlflow.flush_trace_async_logging()
+    app.linked_experiments = [name]
+    app.save(update_fields=["linked_experiments"])
     return name, exp_id
 
 

@@ -1,0 +1,208 @@
+"""schemathesis against a live server, with a manager's token: no 5xx, and every answer as the schema says.
+
+Bounded: a few examples per operation and generation mode, a fixed seed (derandomize), so a run takes
+about a minute and fails the same way twice. DELETEs go to a throwaway app and a throwaway token; the
+other writes to a sandbox app, so the app under test keeps its chain and the token keeps working.
+"""
+
+import itertools
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from reviewapp.accounts.models import ApiToken
+from reviewapp.catalog.models import App, Level
+from reviewapp.feedback.services import record
+from reviewapp.jobs.models import Job
+from reviewapp.queues.services import create_queue
+from tests import factories
+from tests.chains.openai_server import OpenAIServer
+
+EXAMPLES = 6
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    positive_data_acceptance,
+    negative_data_rejection,
+]
+
+# A schema-valid request is answered 2xx, a schema-violating one 400; the exceptions, each with its reason.
+CONFIG = {
+    # The parser refuses NUL and unpaired surrogates in any text (documented on every 400).
+    "generation": {"deterministic": True, "allow-x00": False, "codec": "utf-8"},
+    "checks": {
+        "positive_data_acceptance": {"expected-statuses": ["2xx"]},
+        "negative_data_rejection": {"expected-statuses": ["400"]},
+    },
+    "operations": [
+        {
+            # Their paths name exports and files the generator makes up: a missing object is a 404, and a
+            # malformed name or number matches no route at all.
+            "include-path-regex": r"/(versions|judge-examples)/\{",
+            "checks": {
+                "positive_data_acceptance": {"expected-statuses": ["2xx", "404"]},
+                "negative_data_rejection": {"expected-statuses": ["400", "404"]},
+            },
+        },
+        {
+            # The first example deletes the throwaway object; the next ones find it gone.
+            "include-method": "DELETE",
+            "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404"]}},
+        },
+    ],
+}
+
+
+@pytest.fixture
+def world(live_server, settings):
+    """The manager's token and the ids the generated requests are pointed at."""
+    # Throttling is documented (429) but would starve the run of real answers.
+    settings.API_THROTTLE_RATES = dict.fromkeys(getattr(settings, "API_THROTTLE_RATES", {}), "100000/min")
+    settings.APP_CREATORS = "managers"
+    with OpenAIServer() as server:
+        manager = factories.make_user("manager@example.com")
+        app = factories.make_app(
+            "support-bot", adapter=App.Adapter.HTTP, adapter_config={"url": server.url}, timeout_seconds=5
+        )
+        sandbox = factories.make_app("sandbox")
+        throwaway = factories.make_app("throwaway")
+        for each in (app, sandbox, throwaway):
+            factories.grant(each, manager, Level.CAN_MANAGE)
+        requests = [factories.make_request(app, user=manager) for _ in range(3)]
+        queue, _ = create_queue(
+            app=app, name="Week 1", created_by=manager, request_ids=[r.pk for r in requests]
+        )
+        # Reviewed, so the exports have something to select.
+        record(request=requests[0], reviewer=manager, changes={"rating": "positive"})
+        job = Job.objects.create(kind="import_traces", app=app, created_by=manager, params={})
+        _token, raw = ApiToken.issue(user=manager, name="schemathesis")
+        spare, _raw = ApiToken.issue(user=manager, name="to revoke")
+        yield {
+            "base_url": live_server.url,
+            "headers": {"Authorization": f"Bearer {raw}"},
+            "slug": {"GET": app.slug, "POST": app.slug, "PUT": sandbox.slug, "PATCH": sandbox.slug},
+            "throwaway": throwaway.slug,
+            "ids": {"queue_id": queue.pk, "job_id": str(job.pk), "token_id": spare.pk},
+            "request_ids": [str(r.pk) for r in requests],
+            "email": manager.email,
+            "serial": itertools.count(),
+        }
+
+
+def operations(url: str):
+    config = schemathesis.Config.from_dict(CONFIG)
+    for result in schemathesis.openapi.from_url(url, config=config).get_all_operations():
+        yield result.ok()
+
+
+def path_parameters(operation, world) -> dict:
+    names = {p.name for p in operation.path_parameters}
+    fixed = {name: value for name, value in world["ids"].items() if name in names}
+    if "slug" in names:
+        method = operation.method.upper()
+        fixed["slug"] = world["throwaway"] if method == "DELETE" else world["slug"][method]
+    return fixed
+
+
+def made_valid(case, world):
+    """A positive case, with the rules a JSON schema cannot state made true.
+
+    Cursors are opaque tokens the server issued (a made-up one is a 400); `until` must come after
+    `since`; a conversation ends with a non-empty user message; ids, emails and filters name objects
+    that exist; an adapter takes the settings of its own kind; the MLflow experiments an app may
+    import from are linked by staff, so an import sends rows.
+    """
+    if isinstance(case.query, dict):
+        for name in ("cursor", "after", "before"):
+            case.query.pop(name, None)
+        if "since" in case.query:
+            case.query.pop("until", None)
+    body = case.body if isinstance(case.body, dict) else None
+    if body is None:
+        return case
+    path = case.path
+    if path.endswith("/invocations"):
+        body["messages"][-1] = {"role": "user", "content": "How do I rotate a token?"}
+    elif path.endswith("/feedback"):
+        body.update(request_id=world["request_ids"][0], comment="Checked by schemathesis")
+        if body.get("reasons"):  # each app lists its own
+            body["reasons"] = ["inaccurate"]
+        if body.get("retrieval_assessments"):  # the request's chunks are at positions 0 and 1
+            body["retrieval_assessments"] = [{**body["retrieval_assessments"][0], "position": 0}]
+    elif path.endswith("/apps") or {"adapter", "adapter_config"} & set(body):
+        body.update(adapter="demo", adapter_config={})
+        if path.endswith("/apps"):  # slugs are unique: another example may have taken this one
+            body["slug"] = f"made-{next(world['serial'])}"
+    elif path.endswith(("/evaluation-sets", "/judge-examples")):
+        for name in ("filters", "request_ids", "judges", "holdout_set"):
+            body.pop(name, None)
+    elif path.endswith(("/review-queues", "/items")):
+        if "request_ids" in body:
+            body["request_ids"] = world["request_ids"]
+        if "reviewers" in body:
+            body["reviewers"] = [world["email"]]
+        if body.get("assignment") == "round_robin":  # each item needs `overlap` named reviewers
+            body["overlap"] = 1
+    elif path.endswith("/traces:import") and "mlflow" in body:
+        del body["mlflow"]
+        body["rows"] = [{"request_id": "imported-1", "request": "question", "response": "answer"}]
+    return case
+
+
+def first_failure(operation, mode, world) -> str | None:
+    """Runs the operation's generated cases; the first failure, as text, or None."""
+    strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters(operation, world))
+    if mode == GenerationMode.POSITIVE:
+        strategy = strategy.map(lambda case: made_valid(case, world))
+
+    @hypothesis.settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # no shrinking: the report shows the case as sent
+        suppress_health_check=list(HealthCheck),
+    )
+    @hypothesis.given(case=strategy)
+    def run(case):
+        case.call_and_validate(
+            base_url=world["base_url"], headers=world["headers"], checks=CHECKS, timeout=30
+        )
+
+    try:
+        run()
+    # FailureGroup is a BaseExceptionGroup: it names each problem, with the curl to replay.
+    except (Exception, FailureGroup) as failure:
+        return f"{operation.label} ({mode.value}): {failure}"
+    return None
+
+
+def test_the_api_answers_as_its_schema_says(world, live_server):
+    failures = []
+    seen = 0
+    for operation in operations(f"{live_server.url}/api/schema/?format=json"):
+        seen += 1
+        modes = [GenerationMode.POSITIVE]
+        generated = {p.name for p in operation.path_parameters} - set(path_parameters(operation, world))
+        if generated or operation.query or operation.body:
+            modes.append(GenerationMode.NEGATIVE)
+        for mode in modes:
+            failure = first_failure(operation, mode, world)
+            if failure:
+                failures.append(failure)
+    assert seen > 25, "the schema lists fewer operations than the API has"
+    assert not failures, "\n\n".join(failures)
