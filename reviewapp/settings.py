@@ -293,6 +293,13 @@ os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
 
 # Chains
 CHAIN_TIMEOUT_SECONDS = envint("CHAIN_TIMEOUT_SECONDS", "60")
+# Largest answer read from an HTTP chain (a whole body, or a stream in total): a chain is not
+# trusted, and a larger answer would be held in the web process's memory.
+CHAIN_MAX_RESPONSE_BYTES = envint("CHAIN_MAX_RESPONSE_BYTES", "10485760")  # 10 MiB
+if CHAIN_MAX_RESPONSE_BYTES < 1024:
+    raise ImproperlyConfigured(
+        f"CHAIN_MAX_RESPONSE_BYTES must be at least 1024, not {CHAIN_MAX_RESPONSE_BYTES}"
+    )
 # Variables an app's secret_env may name besides CHAIN_SECRET_*; our own settings are refused
 # at start-up (reviewapp.chains.egress.check_settings).
 CHAIN_SECRET_ENV = envlist("CHAIN_SECRET_ENV", "")

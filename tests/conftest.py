@@ -4,8 +4,10 @@ manager, querier, viewer: direct grants on `app`; group_querier: CAN_QUERY only 
 outsider: signed in, no grant; anonymous: not signed in.
 """
 
+import copy
 import os
 import shutil
+import uuid
 
 import pytest
 from django.test import Client
@@ -165,3 +167,14 @@ def page_for(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def throttle_rates(settings):
+    """Throttles on (all rates off until a test sets one: `throttle_rates["feedback"] = "2/min"`),
+    counting under a cache key prefix of this test's own, since parallel runs share Redis."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"throttle-test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
+    settings.API_THROTTLE_RATES = dict.fromkeys(("user", "feedback", "invocations", "imports", "exports"))
+    return settings.API_THROTTLE_RATES

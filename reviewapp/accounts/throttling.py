@@ -8,6 +8,7 @@ counted per user.
 """
 
 import logging
+from types import SimpleNamespace
 
 from django.conf import settings
 from rest_framework import exceptions
@@ -87,3 +88,17 @@ class ActionThrottle(RateThrottle):
         if isinstance(request.auth, ApiToken):
             return f"token-{request.auth.pk}"
         return super().ident(request)
+
+
+def page_refusal(request, scope: str) -> exceptions.Throttled | None:
+    """The API's per-user budget for `scope`, applied to an HTML view's write (the web chat runs
+    chains as the invocations API does); the refusal to show, or None when within the budget."""
+    # The throttles read only these attributes; a page request has no API token.
+    counted = SimpleNamespace(user=request.user, auth=None, method=request.method, META=request.META)
+    view = SimpleNamespace(throttle_scope=scope)
+    try:
+        for throttle in (UserThrottle(), ActionThrottle()):
+            throttle.allow_request(counted, view)
+    except exceptions.Throttled as refusal:
+        return refusal
+    return None

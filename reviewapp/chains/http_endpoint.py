@@ -6,6 +6,8 @@ variable that holds it, read at call time, and only if the egress policy allows 
 (egress.py). Every connection goes through the egress policy too, and redirects are refused, not
 followed. A chain's unexpected answer is described (status, type, size), never echoed: the
 endpoint may be someone else's service, and errors are shown to users and kept in the request log.
+An answer is read up to CHAIN_MAX_RESPONSE_BYTES (a whole body, or a stream in total), an error body
+only far enough to describe it: a hostile or broken endpoint cannot fill the web process's memory.
 """
 
 import contextlib
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import urllib3
+from django.conf import settings
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as PoolTimeout
 
@@ -33,6 +36,9 @@ MLFLOW = "mlflow"
 # urllib3 rather than requests: a fraction of the per-call cost, and its pool is thread-safe.
 # Keep-alive connections per host; no retries, so a failure is reported as it happened.
 _pool = egress.pool_manager(num_pools=50, maxsize=16, block=False, retries=False)
+# An error body is read this far at most: enough for its message, whatever its size.
+ERROR_BODY_BYTES = 64 * 1024
+_READ_BLOCK = 64 * 1024
 
 
 def kind_for(config: dict) -> str:
@@ -123,11 +129,13 @@ def _content_type(response: urllib3.BaseHTTPResponse) -> str:
     return clean_text((response.headers.get("Content-Type") or "").split(";", 1)[0].lower(), 60)
 
 
-def describe_body(data: bytes, content_type: str = "") -> str:
-    """What a body is, never what it says: "an HTML page of 12,345 bytes"."""
+def describe_body(data: bytes, content_type: str = "", *, cut: bool = False) -> str:
+    """What a body is, never what it says: "an HTML page of 12,345 bytes" ("of at least" when `cut`)."""
     if not data:
         return "an empty body"
     size = f"{len(data):,} byte{'' if len(data) == 1 else 's'}"
+    if cut:
+        size = f"at least {size}"
     head = data[:256].lstrip().lower()
     if "html" in content_type or head.startswith((b"<!doctype html", b"<html")):
         return f"an HTML page of {size}"
@@ -163,23 +171,101 @@ def error_message(body) -> str:
     return ""
 
 
+def byte_size(n: int) -> str:
+    """A limit as people write it: "10 MiB", "4 KiB", else "5,000 bytes"."""
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n:,} bytes"
+
+
+def _too_large(limit: int, what_happened: str) -> ChainError:
+    return ChainError(
+        f"The chain's answer was larger than {byte_size(limit)} (CHAIN_MAX_RESPONSE_BYTES); {what_happened}"
+    )
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    # Closed, not just released: a connection with part of a body still unread must not be reused.
+    response.close()
+    response.release_conn()
+
+
+def _content_length(response: urllib3.BaseHTTPResponse) -> int | None:
+    try:
+        return int(response.headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+
+
+def _read_at_most(response: urllib3.BaseHTTPResponse, limit: int) -> bytes:
+    """The body up to `limit` + 1 bytes, so that the caller can tell it was longer than `limit`."""
+    data = bytearray()
+    while len(data) <= limit:
+        block = response.read(min(_READ_BLOCK, limit + 1 - len(data)))
+        if not block:
+            break
+        data += block
+    return bytes(data)
+
+
+def _read_answer(response: urllib3.BaseHTTPResponse) -> bytes:
+    """A success's whole body; refused past CHAIN_MAX_RESPONSE_BYTES, unread if announced larger."""
+    limit = settings.CHAIN_MAX_RESPONSE_BYTES
+    try:
+        if (_content_length(response) or 0) > limit:
+            raise _too_large(limit, "nothing of it was kept")
+        data = _read_at_most(response, limit)
+        if len(data) > limit:
+            raise _too_large(limit, "nothing of it was kept")
+    except BaseException:
+        _discard(response)
+        raise
+    response.release_conn()
+    return data
+
+
 def _error_summary(response: urllib3.BaseHTTPResponse) -> str:
-    data = response.data or b""  # reads a streamed body too
+    """The error body described, from its first ERROR_BODY_BYTES at most; the connection is let go."""
+    limit = min(ERROR_BODY_BYTES, settings.CHAIN_MAX_RESPONSE_BYTES)
+    try:
+        data = _read_at_most(response, limit)
+    except BaseException:
+        _discard(response)
+        raise
+    cut = len(data) > limit
+    if cut:
+        _discard(response)
+    else:
+        response.release_conn()
     content_type = _content_type(response)
     message = ""
-    if "json" in content_type or data.lstrip()[:1] == b"{":
+    # A cut body would not parse anyway.
+    if not cut and ("json" in content_type or data.lstrip()[:1] == b"{"):
         with contextlib.suppress(ValueError, RecursionError):
             message = error_message(json.loads(data))
-    summary = f"HTTP {response.status} with {describe_body(data, content_type)}"
+    summary = f"HTTP {response.status} with {describe_body(data, content_type, cut=cut)}"
     return f"{summary}: {message}" if message else summary
 
 
-def _json(response: urllib3.BaseHTTPResponse):
+def _json(data: bytes, content_type: str):
     try:
-        return json.loads(response.data)
+        return json.loads(data)
     except (ValueError, RecursionError):
-        described = describe_body(response.data or b"", _content_type(response))
-        raise ChainError(f"The chain's answer was not JSON but {described}") from None
+        raise ChainError(f"The chain's answer was not JSON but {describe_body(data, content_type)}") from None
+
+
+@contextlib.contextmanager
+def _reaching(url: str, timeout: float) -> Iterator[None]:
+    """urllib3's and the socket's errors, while sending or reading an answer, as ChainErrors."""
+    try:
+        yield
+    except NewConnectionError as exc:  # a subclass of the timeout error, for history's sake
+        raise ChainError(f"Could not reach the chain at {url}: {_reason(exc)}") from None
+    except (PoolTimeout, TimeoutError):
+        raise ChainTimeout(f"The chain did not answer within {timeout:g} s") from None
+    except (HTTPError, OSError) as exc:
+        raise ChainError(f"Could not reach the chain at {url}: {_reason(exc)}") from None
 
 
 class HttpEndpointAdapter:
@@ -204,42 +290,41 @@ class HttpEndpointAdapter:
         headers = {"Content-Type": "application/json", **secret_headers(self.config)}
         if stream:
             headers["Accept"] = "text/event-stream"
-        try:
+        with _reaching(self.url, timeout):
             response = _pool.request(
                 "POST",
                 self.url,
                 body=json.dumps(self._payload(messages, stream)).encode(),
                 headers=headers,
                 timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                preload_content=not stream,
+                # Never preloaded: the body is read with a bound (_read_answer, _error_summary, _lines).
+                preload_content=False,
                 redirect=False,
             )
-        except NewConnectionError as exc:  # a subclass of the timeout error, for history's sake
-            raise ChainError(f"Could not reach the chain at {self.url}: {_reason(exc)}") from None
-        except (PoolTimeout, TimeoutError):
-            raise ChainTimeout(f"The chain did not answer within {timeout:g} s") from None
-        except (HTTPError, OSError) as exc:
-            raise ChainError(f"Could not reach the chain at {self.url}: {_reason(exc)}") from None
-        if 300 <= response.status < 400:
-            # Not followed: the next hop would need the same checks, and the secret header must not go
-            # to another host. The app's URL should name the endpoint itself.
-            location = urlparse(response.headers.get("Location") or "")
-            target = clean_text(location.hostname or urlparse(self.url).hostname or "", 100)
-            response.drain_conn()
-            response.release_conn()
-            raise ChainError(
-                f"The chain answered a redirect (HTTP {response.status}) to {target}; redirects are not "
-                "followed, so set the app's URL to the endpoint itself"
-            )
-        if response.status >= 400:
-            summary = _error_summary(response)
-            response.release_conn()
-            raise ChainError(f"The chain answered {summary}")
+            if 300 <= response.status < 400:
+                # Not followed: the next hop would need the same checks, and the secret header must not go
+                # to another host. The app's URL should name the endpoint itself.
+                location = urlparse(response.headers.get("Location") or "")
+                target = clean_text(location.hostname or urlparse(self.url).hostname or "", 100)
+                _discard(response)  # not drained: its body may be endless
+                raise ChainError(
+                    f"The chain answered a redirect (HTTP {response.status}) to {target}; redirects are not "
+                    "followed, so set the app's URL to the endpoint itself"
+                )
+            if response.status >= 400:
+                raise ChainError(f"The chain answered {_error_summary(response)}")
         return response
+
+    def _whole_answer(self, response: urllib3.BaseHTTPResponse, *, timeout: float):
+        """The JSON of a non-streamed answer."""
+        with _reaching(self.url, timeout):
+            data = _read_answer(response)
+        return _json(data, _content_type(response))
 
     def invoke(self, messages: list[dict], *, timeout: float) -> ChainResult:
         started = time.monotonic()
-        payload = _json(self._post(messages, timeout=timeout, stream=False))
+        response = self._post(messages, timeout=timeout, stream=False)
+        payload = self._whole_answer(response, timeout=timeout)
         usage = payload.get("usage") if isinstance(payload, dict) else None
         return ChainResult(
             response=response_text(payload),
@@ -259,8 +344,7 @@ class HttpEndpointAdapter:
         response = self._post(messages, timeout=timeout, stream=True)
         if "text/event-stream" not in response.headers.get("Content-Type", ""):
             # The server chose not to stream; take its whole answer.
-            response.read()
-            payload = _json(response)
+            payload = self._whole_answer(response, timeout=timeout)
             text = response_text(payload)
             yield text
             yield ChainResult(
@@ -271,8 +355,9 @@ class HttpEndpointAdapter:
             return
         parts: list[str] = []
         usage = None
+        finished = False
         try:
-            for event in _sse_events(response):
+            for event in _sse_events(response, settings.CHAIN_MAX_RESPONSE_BYTES):
                 if time.monotonic() > deadline:
                     raise ChainTimeout(f"The chain did not finish answering within {timeout:g} s")
                 if event == "[DONE]":
@@ -294,11 +379,14 @@ class HttpEndpointAdapter:
                     if isinstance(delta, str) and delta:
                         parts.append(delta)
                         yield delta
+            finished = True
         except (PoolTimeout, TimeoutError):
             raise ChainTimeout(f"The chain did not finish answering within {timeout:g} s") from None
         except (HTTPError, OSError) as exc:
             raise ChainError(f"The chain's stream broke off: {_reason(exc)}") from None
         finally:
+            if not finished:
+                response.close()  # broken off, refused or abandoned: the rest must not reach the pool
             response.release_conn()
         yield ChainResult(
             response="".join(parts),
@@ -307,25 +395,37 @@ class HttpEndpointAdapter:
         )
 
 
-def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[str]:
-    """The body's lines as they arrive (read1: whatever has come, without waiting to fill a buffer)."""
-    pending = b""
-    while True:
-        block = response.read1(65536)
-        if not block:
-            break
-        pending += block
-        *complete, pending = pending.split(b"\n")
+def _lines(response: urllib3.BaseHTTPResponse, limit: int) -> Iterator[str]:
+    """The body's lines as they arrive (read1: whatever has come, without waiting to fill a buffer).
+
+    Refused once more than `limit` bytes came in all, after the lines within them; that also bounds
+    a line that never ends.
+    """
+    pending = bytearray()
+    received = 0
+    while block := response.read1(min(_READ_BLOCK, limit + 1 - received)):
+        received += len(block)
+        # Only the new block is split, so a long line costs its length, not its length squared.
+        *complete, rest = block.split(b"\n")
         for line in complete:
-            yield line.rstrip(b"\r").decode("utf-8")
+            pending += line
+            yield _line_text(pending)
+            pending.clear()
+        pending += rest
+        if received > limit:
+            raise _too_large(limit, "its stream was stopped there")
     if pending:
-        yield pending.rstrip(b"\r").decode("utf-8")
+        yield _line_text(pending)
 
 
-def _sse_events(response: urllib3.BaseHTTPResponse) -> Iterator[str]:
+def _line_text(line: bytearray) -> str:
+    return line.rstrip(b"\r").decode("utf-8")
+
+
+def _sse_events(response: urllib3.BaseHTTPResponse, limit: int) -> Iterator[str]:
     """The `data:` payloads of a server-sent event stream, one per event."""
     data: list[str] = []
-    for line in _lines(response):
+    for line in _lines(response, limit):
         if line == "":
             if data:
                 yield "\n".join(data)

@@ -4,13 +4,17 @@ The form posts normally (the whole turn, then a redirect) and chat.js upgrades i
 `chat_stream`, shows the deltas as they come, then swaps in the finished turn from `chat_turn`.
 """
 
+import math
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework.exceptions import Throttled
 
+from reviewapp.accounts.throttling import page_refusal
 from reviewapp.catalog.models import App
 from reviewapp.catalog.permissions import get_app_for
 from reviewapp.requestlog.models import Request
@@ -34,11 +38,26 @@ def _turn_kwargs(app: App, user, form: ChatForm) -> dict:
     }
 
 
-def _checked_form(app: App, user, data) -> ChatForm:
-    form = ChatForm(data)
-    if form.is_valid() and services.conversation_taken(app, user, form.cleaned_data["conversation_id"]):
+def _checked_form(request: HttpRequest, app: App) -> tuple[ChatForm, Throttled | None]:
+    """The posted turn, checked; and the refusal when it is over the budget the invocations API
+    has too (the web chat runs the same chains)."""
+    form = ChatForm(request.POST)
+    if form.is_valid() and services.conversation_taken(
+        app, request.user, form.cleaned_data["conversation_id"]
+    ):
         form.add_error("conversation_id", "This conversation is someone else's; start a new one.")
-    return form
+    if form.is_valid() and (refusal := page_refusal(request, "invocations")):
+        form.add_error(None, str(refusal.detail))
+        return form, refusal
+    return form, None
+
+
+def _refused(response: HttpResponse, refusal: Throttled | None) -> HttpResponse:
+    """A form error's answer: 400, or 429 with Retry-After when over the budget."""
+    if refusal is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(math.ceil(refusal.wait or 1))
+    return response
 
 
 def _page_context(request: HttpRequest, app: App, conversation_id: str, form: ChatForm | None = None):
@@ -66,13 +85,13 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
     app = get_app_for(request.user, slug, "query")
     if request.method == "POST":
         # Without JavaScript: run the whole turn, then show the conversation.
-        form = _checked_form(app, request.user, request.POST)
+        form, refusal = _checked_form(request, app)
         if not form.is_valid():
             conversation_id = request.POST.get("conversation_id", "")
             if not services.CONVERSATION_ID.match(conversation_id):
                 conversation_id = services.new_conversation_id()
             context = _page_context(request, app, conversation_id, form)
-            return render(request, "chat/chat.html", context, status=400)
+            return _refused(render(request, "chat/chat.html", context, status=400), refusal)
         turn = run_turn(**_turn_kwargs(app, request.user, form))
         return redirect(f"{reverse('chat', args=[app.slug])}?c={turn.request.conversation_id}")
     conversation_id = request.GET.get("c", "")
@@ -91,10 +110,10 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
 def chat_stream(request: HttpRequest, slug: str) -> HttpResponse:
     """One turn as server-sent events (see services.turn_events); bad input → 400 JSON by field."""
     app = get_app_for(request.user, slug, "query")
-    form = _checked_form(app, request.user, request.POST)
+    form, refusal = _checked_form(request, app)
     if not form.is_valid():
         errors = {field: " ".join(messages) for field, messages in form.errors.items()}
-        return JsonResponse({"errors": errors}, status=400)
+        return _refused(JsonResponse({"errors": errors}, status=400), refusal)
     return event_stream(services.turn_events(**_turn_kwargs(app, request.user, form)))
 
 

@@ -95,7 +95,7 @@
         headers: { "X-CSRFToken": body.get("csrfmiddlewaretoken"), Accept: "text/event-stream" },
         credentials: "same-origin",
       });
-      if (response.status === 400) {
+      if (response.status === 400 || response.status === 429) {
         const errors = (await response.json()).errors || {};
         article.remove();
         showError(Object.values(errors).join(" "));

@@ -4,7 +4,6 @@ Budgets: `user` counts all of a user's API calls (every token and the session to
 action scopes count per API token (per user for session calls), writes only.
 """
 
-import copy
 import json
 import subprocess
 import sys
@@ -22,17 +21,11 @@ pytestmark = pytest.mark.django_db
 
 FEEDBACK = "/api/v1/apps/support-bot/feedback"
 ME = "/api/v1/me"
-OFF = {"user": None, "feedback": None, "invocations": None, "imports": None, "exports": None}
 
 
 @pytest.fixture(autouse=True)
-def rates(settings):
-    """Throttles on, counting under a cache key prefix of this test's own (parallel runs share Redis)."""
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"throttle-test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
-    settings.API_THROTTLE_RATES = dict(OFF)
-    return settings.API_THROTTLE_RATES
+def rates(throttle_rates):
+    return throttle_rates
 
 
 def token_client(user) -> Client:

@@ -116,18 +116,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class OpenAIServer(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
+    """A test server on 127.0.0.1, served from a thread while inside `with`."""
+
     daemon_threads = True
 
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[dict] = []
-        self.delay = 0.0
-        self.chunk_delay = 0.0
-        self.fail_status = 0
-        self.stream_garbage = False
-        self.required_header: tuple[str, str] | None = None
-        self.raw_answer: tuple[int, dict, bytes] | None = None
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        super().__init__(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
@@ -141,3 +136,15 @@ class OpenAIServer(ThreadingHTTPServer):
     def __exit__(self, *exc):
         self.shutdown()
         self.server_close()
+
+
+class OpenAIServer(LoopbackServer):
+    def __init__(self):
+        super().__init__(_Handler)
+        self.requests: list[dict] = []
+        self.delay = 0.0
+        self.chunk_delay = 0.0
+        self.fail_status = 0
+        self.stream_garbage = False
+        self.required_header: tuple[str, str] | None = None
+        self.raw_answer: tuple[int, dict, bytes] | None = None

@@ -236,3 +236,26 @@ def test_an_anonymous_visitor_is_sent_to_sign_in(as_user, http_app):
 
 def test_a_group_querier_can_chat(as_user, group_querier, http_app):
     assert events_of(stream(as_user(group_querier), "hi"))[-1][0] == "done"
+
+
+def test_the_web_chat_past_the_invocations_budget_is_a_429_that_keeps_the_question(
+    as_user, querier, http_app, throttle_rates
+):
+    throttle_rates["invocations"] = "1/min"
+    client = as_user(querier)
+    first = stream(client, "First question")
+    assert first.status_code == 200 and events_of(first)[-1][0] == "done"
+
+    streamed = stream(client, "Second question")
+    posted = client.post(
+        "/apps/support-bot/chat/", {"message": "Third question", "conversation_id": "conv-1"}
+    )
+
+    assert streamed.status_code == 429 and int(streamed["Retry-After"]) >= 1
+    assert (
+        "Too many invocations requests: the limit is 1/min per user" in streamed.json()["errors"]["__all__"]
+    )
+    assert posted.status_code == 429 and int(posted["Retry-After"]) >= 1
+    html = posted.content.decode()
+    assert "Too many invocations requests" in html and "Third question" in html
+    assert Request.objects.filter(app=http_app).count() == 1  # the refused turns ran no chain
