@@ -1,5 +1,5 @@
 from django.utils.text import slugify
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -28,7 +28,7 @@ class AppListApi(APIView):
 
     @extend_schema(
         request=AppCreateInput,
-        responses={201: AppDetailOutput},
+        responses={201: AppDetailOutput, 409: OpenApiResponse(description="The slug is taken")},
         summary="Register an app (staff; with APP_CREATORS=managers also app managers); you become its manager",
     )
     def post(self, request):

@@ -39,6 +39,16 @@ class Text(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class Flag(serializers.BooleanField):
+    """A JSON true or false (null where allowed), not 0, "1" or "yes": in a JSON body the schema's
+    boolean is the whole contract. (Query parameters, which are text, keep BooleanField.)"""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 @extend_schema_field({"type": "string", "enum": Level.names})
 class LevelName(Text):
     """A level by name; Level.parse (in the service) says what is wrong with another."""

@@ -236,7 +236,7 @@ def create_app(
     elif len(slug) > 80:
         errors["slug"] = ["at most 80 characters"]
     elif App.objects.filter(slug=slug).exists():
-        errors["slug"] = [f"an app with slug {slug!r} already exists"]
+        errors["slug"] = [ValidationError(f"an app with slug {slug!r} already exists", code="conflict")]
     fields = {
         "name": name,
         "description": description,

@@ -4,7 +4,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reviewapp.catalog.serializers import Text
+from reviewapp.catalog.serializers import Flag, Text
 
 from .services import CONVERSATION_ID, MAX_MESSAGE_BYTES, MAX_MESSAGES, ROLES, conversation_taken
 
@@ -55,7 +55,7 @@ class InvocationIn(serializers.Serializer):
         ],
         help_text="Groups turns; a new one is made if absent.",
     )
-    stream = serializers.BooleanField(
+    stream = Flag(
         required=False, default=False, help_text="Answer as server-sent events: `delta`s, then `done`."
     )
 

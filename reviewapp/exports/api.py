@@ -2,7 +2,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -163,7 +163,9 @@ class CustomJudgeListApi(APIView):
         return Response(CustomJudgeSerializer(CustomJudge.objects.filter(app=app), many=True).data)
 
     @extend_schema(
-        request=CustomJudgeSerializer, responses={201: CustomJudgeSerializer}, summary="Define a custom judge"
+        request=CustomJudgeSerializer,
+        responses={201: CustomJudgeSerializer, 409: OpenApiResponse(description="The judge name is taken")},
+        summary="Define a custom judge",
     )
     def post(self, request, slug):
         app = get_app_for(request.user, slug, "update")

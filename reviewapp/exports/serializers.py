@@ -2,7 +2,7 @@ from django.core.validators import RegexValidator
 from django.urls import reverse
 from rest_framework import serializers
 
-from reviewapp.catalog.serializers import Text
+from reviewapp.catalog.serializers import Flag, Text
 
 from . import rows as R
 from .models import (
@@ -24,8 +24,8 @@ class FiltersInput(serializers.Serializer):
     reasons = serializers.ListField(
         child=Text(max_length=200), required=False, default=list, max_length=MAX_LIST
     )
-    has_correction = serializers.BooleanField(required=False, allow_null=True, default=None)
-    has_chunk_ratings = serializers.BooleanField(required=False, allow_null=True, default=None)
+    has_correction = Flag(required=False, allow_null=True, default=None)
+    has_chunk_ratings = Flag(required=False, allow_null=True, default=None)
     reviewer = serializers.EmailField(required=False, default="", max_length=254)
     app_version = Text(required=False, default="", max_length=100)
     queue = serializers.IntegerField(
@@ -54,7 +54,7 @@ class EvaluationSetExportInput(SelectionInput):
         # The service's words (models.validate_set_name), with the name given.
         validators=[RegexValidator(SET_NAME_RE, "%(value)r is not a valid set name: use " + SET_NAME_HELP)],
     )
-    include_outputs = serializers.BooleanField(default=False)
+    include_outputs = Flag(default=False)
 
 
 class JudgeExportInput(SelectionInput):

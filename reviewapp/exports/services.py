@@ -153,7 +153,7 @@ def create_custom_judge(
     if not JUDGE_NAME_RE.match(name or ""):
         errors["name"] = "Use lower-case letters, digits and '_', starting with a letter (at most 80)."
     elif name in R.BUILTIN_JUDGES or CustomJudge.objects.filter(app=app, name=name).exists():
-        errors["name"] = f"A judge named {name!r} already exists."
+        errors["name"] = ValidationError(f"A judge named {name!r} already exists.", code="conflict")
     if type not in CustomJudge.Type.values:
         errors["type"] = "Use ANSWER or RETRIEVAL."
     if not (definition or "").strip():

@@ -20,10 +20,17 @@ def too_large_detail() -> str:
     return f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
 
 
+def _status_of(exc: DjangoValidationError) -> int:
+    """409 when every error is a taken name (code "conflict"), else 400."""
+    errors = exc.error_dict.values() if hasattr(exc, "error_dict") else [exc.error_list]
+    codes = {error.code for field_errors in errors for error in field_errors}
+    return status.HTTP_409_CONFLICT if codes == {"conflict"} else status.HTTP_400_BAD_REQUEST
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+        return Response(detail, status=_status_of(exc))
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": too_large_detail()}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     response = drf_exception_handler(exc, context)

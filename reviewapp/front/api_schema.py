@@ -2,7 +2,8 @@
 and a request body that refuses unknown keys says so.
 """
 
-from drf_spectacular.extensions import OpenApiSerializerExtension
+from django.core.validators import RegexValidator
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 
 ERROR = {
     "type": "object",
@@ -28,6 +29,7 @@ _WHY = {
     403: ("Error", "Your level on the app does not allow this"),
     404: ("Error", "No such object, or one you may not see"),
     413: ("Error", "The body is over the upload limit (DATA_UPLOAD_MAX_MEMORY_SIZE)"),
+    409: ("ValidationError", "The name is taken: the body names the field"),
     415: ("Error", "The body is not application/json"),
     429: ("Error", "Too many requests; see the Retry-After header"),
 }
@@ -64,6 +66,29 @@ class RequestBodyRules(OpenApiSerializerExtension):
                     {"required": [name], "properties": {name: {"pattern": r"\S"}}}
                     for name in self.target.any_of_required
                 ]
+        return schema
+
+
+class NonBlankText(OpenApiSerializerFieldExtension):
+    """A text that may not be blank may not be all white space either (DRF trims it first): the
+    request schema says so with a pattern, where the field has no pattern or enum of its own."""
+
+    target_class = "reviewapp.catalog.serializers.Text"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        field = self.target
+        trimmed_yet_required = not field.allow_blank and field.trim_whitespace
+        # A RegexValidator's pattern is added after this, and only where no pattern is yet.
+        own_pattern = any(isinstance(v, RegexValidator) for v in field.validators)
+        if (
+            direction == "request"
+            and trimmed_yet_required
+            and not own_pattern
+            and not {"pattern", "enum"} & set(schema)
+        ):
+            schema["pattern"] = r"\S"
         return schema
 
 
@@ -109,7 +134,9 @@ def document_errors(result, generator, request, public):
             _mark_empty_values(operation)
             _require_body_with_alternatives(operation, schemas)
             responses = operation["responses"]
-            for code in _statuses(operation):
+            # A view that can answer 409 lists it (OpenApiResponse); its body is filled in here.
+            named = {int(code) for code in responses if code.isdigit() and int(code) in _WHY}
+            for code in sorted(set(_statuses(operation)) | named):
                 name, description = _WHY[code]
                 answer = responses.setdefault(str(code), {"description": description})
                 answer.setdefault("description", description)

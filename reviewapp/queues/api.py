@@ -1,5 +1,5 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,7 +44,8 @@ class QueueListApi(APIView):
     @extend_schema(
         request=QueueCreateInput,
         responses={
-            201: inline_serializer("QueueCreated", {"queue": QueueOutput(), "items": AddResultOutput()})
+            201: inline_serializer("QueueCreated", {"queue": QueueOutput(), "items": AddResultOutput()}),
+            409: OpenApiResponse(description="The app already has a queue of that name"),
         },
         summary="Create a review queue, optionally with its first requests",
     )

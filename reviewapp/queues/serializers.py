@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reviewapp.catalog.serializers import Text
+from reviewapp.catalog.serializers import Flag, Text
 from reviewapp.catalog.services import MAX_INSTRUCTIONS_CHARS
 
 from .models import ReviewQueue
@@ -25,7 +25,7 @@ class QueueCreateInput(serializers.Serializer):
     assignment = serializers.ChoiceField(
         choices=ReviewQueue.Assignment.choices, required=False, default=ReviewQueue.Assignment.OPEN
     )
-    blind = serializers.BooleanField(required=False, default=False)
+    blind = Flag(required=False, default=False)
     reviewers = serializers.ListField(
         child=serializers.EmailField(max_length=254), required=False, default=list, max_length=MAX_REVIEWERS
     )

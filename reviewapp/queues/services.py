@@ -136,7 +136,7 @@ def create_queue(
     elif len(name) > 200:
         errors["name"] = ["at most 200 characters"]
     elif ReviewQueue.objects.filter(app=app, name=name).exists():
-        errors["name"] = [f"this app already has a queue named {name!r}"]
+        errors["name"] = [ValidationError(f"this app already has a queue named {name!r}", code="conflict")]
     if not isinstance(overlap, int) or isinstance(overlap, bool) or not 1 <= overlap <= MAX_OVERLAP:
         errors["overlap"] = [f"overlap must be a whole number from 1 to {MAX_OVERLAP}"]
     if assignment not in ReviewQueue.Assignment.values:

@@ -50,7 +50,7 @@ class TracesImportInput(serializers.Serializer):
     one_of_required = ("rows", "mlflow")  # the schema says so too (front.api_schema)
 
     rows = serializers.ListField(
-        child=serializers.JSONField(),
+        child=serializers.DictField(),
         required=False,
         allow_empty=False,
         min_length=1,

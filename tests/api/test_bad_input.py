@@ -269,3 +269,69 @@ def test_a_request_log_time_that_leaves_the_calendar_in_utc_is_a_400(app, manage
 
     assert response.status_code == 400
     assert response.json() == {"until": ["is out of range"]}
+
+
+# --- found by a deeper schemathesis run: the answer and the schema agree ---
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/apps", {"name": "Second", "slug": "support-bot", "adapter": "demo"}, "slug"),
+        ("/api/v1/apps/support-bot/review-queues", {"name": "Week 1"}, "name"),
+        (
+            "/api/v1/apps/support-bot/custom-judges",
+            {"name": "tone", "type": "ANSWER", "definition": "x"},
+            "name",
+        ),
+    ],
+)
+def test_a_taken_name_is_a_409_naming_the_field(app, staff, as_user, path, body, field):
+    factories.grant(app, staff, Level.CAN_MANAGE)
+    client = as_user(staff)
+    ReviewQueue.objects.create(app=app, name="Week 1")
+    CustomJudge.objects.create(app=app, name="tone", type="ANSWER", definition="polite?")
+
+    response = post(client, path, json.dumps(body))
+
+    assert response.status_code == 409, response.content
+    assert "already" in " ".join(response.json()[field])
+
+
+def test_the_schema_documents_409_where_a_name_can_be_taken(staff, as_user):
+    paths = as_user(staff).get("/api/schema/?format=json").json()["paths"]
+
+    for path in ("/api/v1/apps", "/api/v1/apps/{slug}/review-queues", "/api/v1/apps/{slug}/custom-judges"):
+        conflict = paths[path]["post"]["responses"]["409"]
+        assert conflict["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ValidationError"
+        }
+
+
+def test_a_name_of_white_space_is_a_400_and_the_schema_says_so(app, manager, as_user):
+    client = as_user(manager)
+
+    response = post(client, "/api/v1/apps/support-bot/review-queues", json.dumps({"name": "\t\x1e "}))
+    schema = client.get("/api/schema/?format=json").json()["components"]["schemas"]["QueueCreateInputRequest"]
+
+    assert response.status_code == 400 and "name" in response.json()
+    assert schema["properties"]["name"]["pattern"] == r"\S"
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 1, "true", "no"])
+def test_a_body_boolean_must_be_true_false_or_null(app, manager, as_user, value):
+    body = {"name": "set-1", "rule": "latest", "filters": {"has_chunk_ratings": value}}
+
+    response = post(as_user(manager), "/api/v1/apps/support-bot/evaluation-sets", json.dumps(body))
+
+    assert response.status_code == 400
+    assert "has_chunk_ratings" in response.json()["filters"]
+
+
+def test_an_imported_row_that_is_not_an_object_is_a_400_naming_it(app, manager, as_user):
+    rows = [{"request_id": str(uuid.uuid4()), "request": "q", "response": "a"}, None, ["/"]]
+
+    response = post(as_user(manager), "/api/v1/apps/support-bot/traces:import", json.dumps({"rows": rows}))
+
+    assert response.status_code == 400
+    assert set(response.json()["rows"]) == {"1", "2"}

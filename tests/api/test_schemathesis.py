@@ -127,7 +127,8 @@ def made_valid(case, world):
     Cursors are opaque tokens the server issued (a made-up one is a 400); `until` must come after
     `since`; a conversation ends with a non-empty user message; ids, emails and filters name objects
     that exist; an adapter takes the settings of its own kind; the MLflow experiments an app may
-    import from are linked by staff, so an import sends rows.
+    import from are linked by staff, so an import sends rows; names are unique per app (a taken one is
+    a 409, tested in test_bad_input); a queue's assignment needs as many reviewers as its overlap.
     """
     if isinstance(case.query, dict):
         for name in ("cursor", "after", "before"):
@@ -158,8 +159,12 @@ def made_valid(case, world):
             body["request_ids"] = world["request_ids"]
         if "reviewers" in body:
             body["reviewers"] = [world["email"]]
-        if body.get("assignment") == "round_robin":  # each item needs `overlap` named reviewers
-            body["overlap"] = 1
+        if body.get("assignment") in ("round_robin", "named"):  # `overlap` needs as many reviewers
+            body.update(overlap=1, reviewers=[world["email"]])
+        if "name" in body:  # names are unique per app (a taken one is a 409, tested on its own)
+            body["name"] = f"queue-{next(world['serial'])}"
+    elif path.endswith("/custom-judges"):
+        body["name"] = f"judge_{next(world['serial'])}"
     elif path.endswith("/traces:import") and "mlflow" in body:
         del body["mlflow"]
         body["rows"] = [{"request_id": "imported-1", "request": "question", "response": "answer"}]

@@ -55,7 +55,6 @@ def test_an_http_endpoint_keeps_only_the_name_of_the_secrets_variable(as_user, s
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"name": "Support bot", "slug": "support-bot"}, "slug"),
         ({"name": "New", "slug": "new"}, "slug"),
         ({"name": "Bad slug", "slug": "has spaces"}, "slug"),
         ({"slug": "nameless"}, "name"),
@@ -89,6 +88,13 @@ def test_bad_app_bodies_are_400_naming_the_field_and_create_nothing(as_user, app
     response = post_json(as_user(staff), "/api/v1/apps", body)
     assert response.status_code == 400
     assert field in response.json(), response.json()
+    assert App.objects.count() == 1
+
+
+def test_a_taken_slug_is_a_409_naming_it_and_creates_nothing(as_user, app, staff):
+    response = post_json(as_user(staff), "/api/v1/apps", {"name": "Support bot", "slug": "support-bot"})
+    assert response.status_code == 409
+    assert "already exists" in response.json()["slug"][0]
     assert App.objects.count() == 1
 
 

@@ -135,5 +135,5 @@ def test_managers_define_custom_judges_with_field_errors_for_bad_ones(app, manag
     }
     assert post(as_user(manager), url, body).status_code == 201
     again = post(as_user(manager), url, body)
-    assert again.status_code == 400 and "already exists" in again.json()["name"][0]
+    assert again.status_code == 409 and "already exists" in again.json()["name"][0]
     assert as_user(manager).get(url).json()[0]["name"] == "professional"

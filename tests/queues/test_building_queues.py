@@ -142,13 +142,13 @@ def test_an_empty_list_of_items_is_a_400(app, manager, as_user):
     assert "request_ids" in response.json()
 
 
-def test_a_second_queue_with_the_same_name_is_refused(app, manager, as_user):
+def test_a_second_queue_with_the_same_name_is_a_409(app, manager, as_user):
     client = as_user(manager)
     assert post(client, API, {"name": "Q"}).status_code == 201
 
     response = post(client, API, {"name": "Q"})
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "name" in response.json()
 
 
