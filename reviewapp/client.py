@@ -70,7 +70,7 @@ class Client:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)
 
-    # --- apps and permissions (issue 3) ---
+    # --- apps and permissions ---
 
     @staticmethod
     def _slug(app: str | dict) -> str:
@@ -129,7 +129,7 @@ class Client:
         body = {"principals": list(principals), "level": level}
         return self._call("PUT", f"apps/{self._slug(app)}/permissions", json=body)["permissions"]
 
-    # --- chat, feedback and instructions (issue 4) ---
+    # --- chat, feedback and instructions ---
 
     def invoke(self, app: str | dict, messages: list[dict] | str, conversation_id: str | None = None) -> dict:
         """One turn with the app's chain, logged to its request log.
@@ -183,7 +183,7 @@ class Client:
             path = page["next"].split("/api/v1/", 1)[1] if page["next"] else None
             params = None
 
-    # --- traces and review queues (issue 5) ---
+    # --- traces and review queues ---
 
     def import_traces(
         self,
@@ -286,7 +286,7 @@ class Client:
         body = {"request_ids": [str(i) for i in request_ids]}
         return self._call("POST", f"apps/{self._slug(app)}/review-queues/{queue_id}/items", json=body)
 
-    # --- exports (issue 6) ---
+    # --- exports ---
 
     def export_evaluation_set(
         self,

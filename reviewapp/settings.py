@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "django_scim",
     "axes",
@@ -441,6 +442,10 @@ SPECTACULAR_SETTINGS = {
         "reviewapp.front.api_schema.document_errors",
     ],
     "ENUM_NAME_OVERRIDES": {"RatingEnum": ["positive", "negative"]},
+    # Swagger UI from our own static files (drf-spectacular-sidecar): /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LANGUAGE_CODE = "en-us"
@@ -518,15 +523,9 @@ SECURE_CSP = {
     "form-action": [CSP.SELF, *_origin(OIDC_ISSUER), *SIGN_IN_REDIRECT_HOSTS],
     "frame-ancestors": [CSP.NONE],
 }
-# /api/docs/ only: Swagger UI still comes from drf-spectacular's default CDN, and its page has an
-# inline <style>. No inline script: the split view serves its start-up script from our URL.
-_SWAGGER_UI_CDN = "https://cdn.jsdelivr.net"
-SWAGGER_UI_CSP = {
-    **SECURE_CSP,
-    "script-src": [CSP.SELF, _SWAGGER_UI_CDN],
-    "style-src": [CSP.SELF, _SWAGGER_UI_CDN, CSP.UNSAFE_INLINE],
-    "img-src": [*SECURE_CSP["img-src"], _SWAGGER_UI_CDN],
-}
+# /api/docs/ only: Swagger UI (served from our static files) has an inline <style> in its page.
+# No inline script: the split view serves its start-up script from our URL.
+SWAGGER_UI_CSP = {**SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
 
 LOGGING = {
     "version": 1,

@@ -17,7 +17,7 @@ from .models import Request
 
 logger = logging.getLogger(__name__)
 
-# Imports of historical traces (issue 5): see importers.py for the rows they take.
+# Imports of historical traces: see importers.py for the rows they take.
 IMPORT_KIND = "import_traces"
 MAX_API_ROWS = 100_000
 
@@ -170,7 +170,7 @@ def stream_turn(
     yield Turn(log_turn(**log, result=_with_counts(result, messages, latency_ms)))
 
 
-# --- imports of historical traces (issue 5) ---------------------------------------------------
+# --- imports of historical traces ----------------------------------------------------------
 
 
 def _import_file(job_key: uuid.UUID) -> Path:

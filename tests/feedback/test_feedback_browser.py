@@ -1,4 +1,4 @@
-"""Issue 4 end to end in a real browser: chat with the demo chain, give every kind of feedback,
+"""Chat and feedback end to end in a real browser: chat with the demo chain, give every kind of feedback,
 reload, and the manager sees it in the request log."""
 
 import pytest

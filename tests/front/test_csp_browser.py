@@ -150,3 +150,12 @@ def test_the_sign_in_pages_keep_to_the_policy_and_to_our_host(watch, db):
     w.visit("/accounts/login/")
     expect(w.page.get_by_role("button", name="Sign in")).to_be_visible()
     w.visit("/admin/login/")
+
+
+def test_the_api_docs_render_from_our_own_files_under_their_policy(watch, manager):
+    w = watch(manager)
+    w.visit("/api/docs/")
+    # Swagger UI drew the schema: its bundle, styles and start-up script all came from this site.
+    expect(w.page.locator(".swagger-ui .info .title")).to_contain_text("reviewapp API", timeout=20_000)
+    expect(w.page.locator(".opblock").first).to_be_visible()
+    w.check()
