@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test worker beat lint format install browser clean benchmark
+.PHONY: run test worker beat lint format install browser clean benchmark secret-key
 
 install: $(VENV)/.installed
 
@@ -25,18 +25,24 @@ browser:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	@command -v chromium >/dev/null 2>&1 || { echo "chromium could not be installed"; exit 1; }
 
-run: install
+# The signing key, made once into VAR_DIR: settings only read it (SECRET_KEY in the environment wins).
+secret-key: install
+	@d="$${VAR_DIR:-var}"; test -s "$$d/secret_key" || (mkdir -p "$$d" && umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' >"$$d/secret_key")
+
+# `serve` collects the static files and starts a worker when there is no Redis.
+run: secret-key
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-worker: install
+worker: secret-key
 	$(VENV)/bin/celery -A reviewapp worker --loglevel=INFO
 
 # The periodic tasks (e.g. retrying MLflow write-back); run exactly one.
-beat: install
+beat: secret-key
 	$(VENV)/bin/celery -A reviewapp beat --loglevel=INFO --schedule var/celerybeat-schedule
 
+# In parallel (pyproject.toml's addopts); PYTEST_ARGS="-n 0" runs it in one process.
 test: install browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)

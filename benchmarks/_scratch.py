@@ -1,9 +1,18 @@
 """Helpers shared by the benchmark scripts: scratch databases and local servers."""
 
 import http.client
+import os
+import secrets
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+# Settings only read a key (`make run` writes one): each benchmark run signs with a throwaway one.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 
 def recreate_database(url: str, drop_only: bool = False) -> None:
@@ -36,6 +45,13 @@ def wait_until_up(port: int, timeout: float = 240, path: str = "/api/schema/") -
         except OSError:
             time.sleep(0.3)
     raise RuntimeError(f"nothing answered on port {port} within {timeout} s")
+
+
+def start_gunicorn(port: int, env: dict, *options: str) -> subprocess.Popen:
+    """gunicorn serving the project on loopback, the project imported once before forking workers."""
+    command = [str(Path(sys.executable).parent / "gunicorn"), "reviewapp.wsgi:application"]
+    command += [*options, "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "120"]
+    return subprocess.Popen([*command, "--preload"], cwd=ROOT, env=env)
 
 
 def pct(values: list[float], p: float) -> float:

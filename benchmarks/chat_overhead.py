@@ -18,7 +18,6 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _scratch import free_port, pct, recreate_database, tear_down, wait_until_up  # noqa: E402
+from _scratch import free_port, pct, recreate_database, start_gunicorn, tear_down, wait_until_up  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_chat"
 SLUG = "bench-chat"
@@ -114,23 +113,7 @@ def main() -> None:
         try:
             token = seed(chain.url)
             port = free_port()
-            server = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "gunicorn"),
-                    "reviewapp.wsgi:application",
-                    "--workers",
-                    str(args.workers),
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "--log-level",
-                    "warning",
-                    "--timeout",
-                    "120",
-                    "--preload",
-                ],
-                cwd=ROOT,
-                env=env,
-            )
+            server = start_gunicorn(port, env, "--workers", str(args.workers))
             wait_until_up(port)
             direct = Caller(chain.server_address[1], {})
             through = Caller(port, {"Authorization": f"Bearer {token}"})

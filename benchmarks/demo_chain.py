@@ -11,6 +11,7 @@ latency as the adapter reports it, the trace size, and the /healthz checks.
 import argparse
 import json
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -41,6 +42,7 @@ def main() -> None:
 
     var = tempfile.mkdtemp(prefix="reviewapp-bench-demo-")
     os.environ.update(VAR_DIR=var, DJANGO_SETTINGS_MODULE="reviewapp.settings")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # settings never write one
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_ROOT", "DATABASE_URL"):
         os.environ.pop(name, None)
     import django

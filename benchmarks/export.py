@@ -138,18 +138,6 @@ def memory_mb(pid: int, field: str) -> float:
     return float("nan")
 
 
-def wait_job(job_id, timeout: float = 600):
-    from reviewapp.jobs.models import Job
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if job.is_finished:
-            return job
-        time.sleep(0.05)
-    raise SystemExit(f"job {job_id} did not finish in {timeout} s")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
@@ -173,6 +161,7 @@ def main() -> int:
     from reviewapp.exports import services
     from reviewapp.exports.models import EvaluationSetVersion
     from reviewapp.exports.selection import Filters
+    from tests.requestlog.helpers import wait_for
 
     started = time.monotonic()
     app, manager = seed(args.rows)
@@ -188,7 +177,8 @@ def main() -> int:
         idle_rss = memory_mb(worker.pid, "VmRSS")
         queued = time.monotonic()
         job = services.start_evaluation_set_export(app=app, user=manager, name="bench", filters=Filters())
-        job = wait_job(job.pk)
+        # A fine poll: the wall-clock figure includes the wait's last sleep.
+        job = wait_for(job.pk, timeout=600, poll=0.05)
         wall = time.monotonic() - queued
         peak = memory_mb(worker.pid, "VmHWM")  # read at once, before the MLflow step gets going
         if job.status != "succeeded":
@@ -211,7 +201,7 @@ def main() -> int:
             job = services.start_evaluation_set_export(
                 app=app, user=manager, name="bench-mlflow", filters=Filters(request_ids=tuple(ids))
             )
-            job = wait_job(job.pk)
+            job = wait_for(job.pk, timeout=600, poll=0.05)
             version = EvaluationSetVersion.objects.get(job=job)
             t0 = time.monotonic()
             while True:

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _scratch import free_port, pct, recreate_database, tear_down, wait_until_up  # noqa: E402
+from _scratch import free_port, pct, recreate_database, start_gunicorn, tear_down, wait_until_up  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_feedback"
 SLUG = "bench-bot"
@@ -170,27 +169,8 @@ def main() -> None:
     try:
         tokens, request_ids = seed(args.requests, args.tokens)
         port = free_port()
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "reviewapp.wsgi:application",
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "--backlog",
-                "256",
-                "--timeout",
-                "120",
-                # Import the project once in the master, before forking the workers.
-                "--preload",
-            ],
-            cwd=ROOT,
-            env=env,
+        server = start_gunicorn(
+            port, env, "--workers", str(args.workers), "--threads", str(args.threads), "--backlog", "256"
         )
         wait_until_up(port)
         # Warm-up: each worker imports and connects before the clock starts.

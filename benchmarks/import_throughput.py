@@ -4,7 +4,7 @@
 
 On a scratch database (BENCH_IMPORT_DATABASE_URL, default
 postgresql://postgres@127.0.0.1:5432/reviewapp_bench_import, dropped and created) it writes JSONL
-files and runs the import job's own work function (`importers.run_import` through
+files and runs the import job's own work function (`requestlog.services.run_import` through
 `jobs.services.run_job`, as the Celery task does, minus the broker hop) on:
 plain rows, rows that each carry an MLflow trace (chunks and tokens extracted), the same file
 again (every row already present), and a file with 1 % bad lines.
@@ -66,8 +66,8 @@ def main() -> None:
 
     from reviewapp.jobs.models import Job
     from reviewapp.jobs.services import run_job
-    from reviewapp.requestlog import importers
     from reviewapp.requestlog.models import Request
+    from reviewapp.requestlog.services import run_import
     from tests import factories
 
     app = factories.make_app("bench-import", name="Bench import")
@@ -91,7 +91,7 @@ def main() -> None:
         work.write_bytes(path.read_bytes())
         job = Job.objects.create(kind="import_traces", app=app, params={"source": "jsonl", "path": str(work)})
         started = time.perf_counter()
-        job = run_job(str(job.pk), importers.run_import)
+        job = run_job(str(job.pk), run_import)
         seconds = time.perf_counter() - started
         assert job.status == "succeeded", job.error
         r = job.result

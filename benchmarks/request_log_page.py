@@ -15,6 +15,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -32,31 +33,39 @@ def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+    # Pages are rendered as in production (DEBUG off): hashed static files need a manifest.
+    os.environ.setdefault("STATIC_ROOT", tempfile.mkdtemp(prefix="reviewapp-bench-static-"))
     import django
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
 
 
-def _constant_columns(model, skip: set[str]):
-    """Columns not set by the seed SQL, with their default as one parameter for every row."""
+def _insert_series(model, seeded: dict, params: list, start: int, stop: int, where: str = "") -> None:
+    """INSERT … SELECT over generate_series(start, stop - 1): `seeded` maps columns to SQL of `i`
+    (its %s placeholders take `params`); every other column gets its default, one value for all rows."""
     from django.db import connection
 
-    columns, params = [], []
+    columns, expressions, defaults = [f'"{c}"' for c in seeded], list(seeded.values()), []
     for field in model._meta.concrete_fields:
-        if field.column in skip:
+        if field.column in seeded or field.primary_key and field.column == "id":
             continue
         columns.append(f'"{field.column}"')
-        value = None if field.null else field.get_default()
-        params.append(field.get_db_prep_save(value, connection))
-    return columns, params
+        expressions.append("%s")
+        defaults.append(field.get_db_prep_save(None if field.null else field.get_default(), connection))
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(expressions)} FROM generate_series(%s, %s) AS i {where}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *defaults, start, stop - 1])
 
 
 def seed_requests(app, start: int, stop: int) -> None:
     """Rows start..stop-1 of `app`: one per second from 2026-01-01, newest = highest number."""
-    from django.db import connection
 
     from reviewapp.requestlog.models import Request
 
@@ -77,20 +86,11 @@ def seed_requests(app, start: int, stop: int) -> None:
         "response_tokens": "20 + i %% 40",
         "total_tokens": "30 + i %% 60",
     }
-    rest, params = _constant_columns(Request, set(seeded))
-    columns = [f'"{c}"' for c in seeded] + rest
-    expressions = list(seeded.values()) + ["%s"] * len(rest)
-    sql = (
-        f"INSERT INTO requestlog_request ({', '.join(columns)}) "
-        f"SELECT {', '.join(expressions)} FROM generate_series(%s, %s) AS i"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [app.pk, *params, start, stop - 1])
+    _insert_series(Request, seeded, [app.pk], start, stop)
 
 
 def seed_feedback(app, reviewer, start: int, stop: int) -> None:
     """Feedback on 1 % of the rows (every 100th), a third of it negative."""
-    from django.db import connection
 
     from reviewapp.feedback.models import Assessment
 
@@ -103,15 +103,8 @@ def seed_feedback(app, reviewer, start: int, stop: int) -> None:
         "created_at": "timestamptz '2026-06-01 00:00:00+00' + i * interval '1 second'",
         "rating": "CASE WHEN i %% 300 = 0 THEN 'negative' ELSE 'positive' END",
     }
-    rest, params = _constant_columns(Assessment, set(seeded) | {"id"})
-    columns = [f'"{c}"' for c in seeded] + rest
-    expressions = list(seeded.values()) + ["%s"] * len(rest)
-    sql = (
-        f"INSERT INTO feedback_assessment ({', '.join(columns)}) "
-        f"SELECT {', '.join(expressions)} FROM generate_series(%s, %s) AS i WHERE i %% 100 = 0"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [app.pk, reviewer.pk, reviewer.email, *params, start, stop - 1])
+    params = [app.pk, reviewer.pk, reviewer.email]
+    _insert_series(Assessment, seeded, params, start, stop, where="WHERE i %% 100 = 0")
 
 
 def analyze() -> None:

@@ -172,14 +172,17 @@ class Client:
         """Every assessment of the app, newest first, following the cursor (managers).
 
         Filters: since, until (ISO 8601), source, app_version, rating ("positive"|"negative"|"none"),
-        reviewer (email), request_id, effective (True: only each reviewer's latest row).
+        reviewer (email), request_id, effective (True: only each reviewer's latest row), page_size.
         """
+        return self._every_page(f"apps/{self._slug(app)}/assessments", filters)
+
+    def _every_page(self, path: str, filters: dict) -> Iterator[dict]:
+        """The rows of a list, page after page, following its `next` links."""
         params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in filters.items()}
-        path = f"apps/{self._slug(app)}/assessments"
         while path:
             page = self._call("GET", path, params=params)
             yield from page["results"]
-            # `next` is an absolute URL carrying the cursor; keep the part after /api/v1/.
+            # `next` is an absolute URL carrying the cursor and the filters; keep the part after /api/v1/.
             path = page["next"].split("/api/v1/", 1)[1] if page["next"] else None
             params = None
 
@@ -220,16 +223,10 @@ class Client:
     def list_request_logs(self, app: str | dict, **filters) -> Iterator[dict]:
         """The app's request log, newest first, following the cursor (managers).
 
-        Filters: since, until (ISO 8601), source, version, feedback ("yes"|"no"),
+        Filters: since, until (ISO 8601), source, app_version, feedback ("yes"|"no"),
         rating ("positive"|"negative"), q (text), page_size.
         """
-        path = f"apps/{self._slug(app)}/request-logs"
-        params = dict(filters)
-        while path:
-            page = self._call("GET", path, params=params)
-            yield from page["results"]
-            path = page["next"].split("/api/v1/", 1)[1] if page["next"] else None
-            params = None
+        return self._every_page(f"apps/{self._slug(app)}/request-logs", filters)
 
     def enable_trace_reviews(
         self,
@@ -301,18 +298,24 @@ class Client:
         timeout: float = 600.0,
     ) -> dict:
         """Export the next version of evaluation set `name`; with `wait`, the finished version."""
-        body = {
-            "name": name,
-            "filters": filters or {},
-            "request_ids": list(request_ids or []),
-            "rule": rule,
-            "include_outputs": include_outputs,
-        }
-        started = self._call("POST", f"apps/{app}/evaluation-sets", json=body)
-        if not wait:
+        selection = {"filters": filters, "request_ids": request_ids, "rule": rule}
+        body = {"name": name, "include_outputs": include_outputs}
+        started, job = self._export(f"apps/{app}/evaluation-sets", selection, body, wait, timeout)
+        if job is None:
             return started
-        job = self.wait_for_job(started["job_id"], timeout=timeout)
         return self.get_evaluation_set_version(app, name, job["result"]["version"])
+
+    def _export(self, path: str, selection: dict, body: dict, wait: bool, timeout: float):
+        """Start an export of `selection` (filters, request_ids, rule); the answer, and with `wait`
+        the finished job (else None)."""
+        body = {
+            "filters": selection["filters"] or {},
+            "request_ids": list(selection["request_ids"] or []),
+            "rule": selection["rule"],
+            **body,
+        }
+        started = self._call("POST", path, json=body)
+        return started, (self.wait_for_job(started["job_id"], timeout=timeout) if wait else None)
 
     def list_evaluation_sets(self, app: str) -> list[dict]:
         return self._call("GET", f"apps/{app}/evaluation-sets")
@@ -345,19 +348,16 @@ class Client:
         timeout: float = 600.0,
     ) -> dict:
         """Export judge few-shot examples; with `wait`, the finished export (files, trace ids)."""
+        selection = {"filters": filters, "request_ids": request_ids, "rule": rule}
         body = {
             "judges": list(judges or []),
-            "filters": filters or {},
-            "request_ids": list(request_ids or []),
-            "rule": rule,
             "examples_per_judge": examples_per_judge,
             "holdout_set": holdout_set,
             "holdout_by": holdout_by,
         }
-        started = self._call("POST", f"apps/{app}/judge-examples", json=body)
-        if not wait:
+        started, job = self._export(f"apps/{app}/judge-examples", selection, body, wait, timeout)
+        if job is None:
             return started
-        job = self.wait_for_job(started["job_id"], timeout=timeout)
         return self._call("GET", f"apps/{app}/judge-examples/{job['result']['judge_export_id']}")
 
     def list_judge_exports(self, app: str) -> list[dict]:

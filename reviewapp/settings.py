@@ -4,10 +4,7 @@ Every variable goes through a small typed helper that fails loudly, naming the v
 when its value cannot be used.
 """
 
-import contextlib
 import os
-import re
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -16,93 +13,50 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from reviewapp.lib.env import (
+    GENERATE_A_KEY,
+    check_secret_key,
+    envbool,
+    envhosts,
+    envint,
+    envlist,
+    envrate,
+    envsecret,
+    envurl,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Local state. Importing settings writes nothing (it must work in a read-only container): the
+# folder is made by `make run` and by the commands that write into it.
 VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def envbool(name: str, default: str) -> bool:
-    value = os.environ.get(name, default).strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no/on/off, not {value!r}")
+# A fixed key for DEBUG only, so a development server starts with nothing set up; its prefix
+# makes `check --deploy` flag it, and check_secret_key refuses it with DEBUG=false.
+_DEBUG_ONLY_SECRET_KEY = "django-insecure-reviewapp-development-only-never-use-in-production"
 
 
-def envint(name: str, default: str) -> int:
-    value = os.environ.get(name, default).strip()
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
-
-
-def envlist(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def envurl(name: str, default: str, schemes: set[str]) -> str:
-    value = os.environ.get(name, default).strip()
-    if not value:
-        return ""
-    scheme = urlparse(value).scheme
-    if scheme not in schemes:
-        allowed = ", ".join(sorted(schemes))
-        raise ImproperlyConfigured(f"{name} must be a URL with scheme {allowed}, not {value!r}")
-    return value
-
-
-def envsecret(name: str, default: str = "") -> str:
-    """A secret from NAME, or from the file named by NAME_FILE (Docker secrets)."""
-    path = os.environ.get(f"{name}_FILE")
-    if path:
-        try:
-            return Path(path).read_text().strip()
-        except OSError as exc:
-            raise ImproperlyConfigured(
-                f"{name}_FILE points at {path!r}, which cannot be read: {exc}"
-            ) from None
-    return os.environ.get(name, default)
-
-
-# The placeholder of docker/.env.example, refused so that no installation signs with a public key.
-_PLACEHOLDER_SECRET_KEYS = {"change-me-to-a-long-random-string"}
-_GENERATE_A_KEY = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
-
-
-def check_secret_key(key: str, *, debug: bool) -> None:
-    """Refuse the example's placeholder always, and outside DEBUG a key `check --deploy` calls weak."""
-    if key in _PLACEHOLDER_SECRET_KEYS:
-        raise ImproperlyConfigured(
-            f"SECRET_KEY is the placeholder of docker/.env.example; {_GENERATE_A_KEY} "
-            "(or leave SECRET_KEY unset on a single machine to have one generated into VAR_DIR)"
-        )
-    # The rule of Django's security.W009: at least 50 characters, 5 different, no django-insecure-.
-    if not debug and (len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")):
-        raise ImproperlyConfigured(
-            "SECRET_KEY is too weak for DEBUG=false (it needs at least 50 characters, 5 of them "
-            f"different, and no django-insecure- prefix); {_GENERATE_A_KEY}"
-        )
-
-
-def _secret_key() -> str:
+def _secret_key(*, debug: bool) -> str:
+    """SECRET_KEY (or SECRET_KEY_FILE), else VAR_DIR/secret_key, which `make run` generates."""
     key = envsecret("SECRET_KEY")
+    path = VAR_DIR / "secret_key"
+    if not key and path.exists():
+        try:
+            key = path.read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"SECRET_KEY: {path} cannot be read: {exc}") from None
     if key:
         return key
-    # Generated once per installation and kept out of git (var/ is ignored).
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    if debug:
+        return _DEBUG_ONLY_SECRET_KEY
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is not set and {path} is missing or empty. Set SECRET_KEY (or "
+        f"SECRET_KEY_FILE), or write a key into that file ({GENERATE_A_KEY}); `make run` "
+        "generates the file on its first run."
+    )
 
 
 DEBUG = envbool("DEBUG", "false")
-SECRET_KEY = _secret_key()
+SECRET_KEY = _secret_key(debug=DEBUG)
 check_secret_key(SECRET_KEY, debug=DEBUG)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
@@ -119,6 +73,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "django_filters",
     "django_scim",
     "axes",
     "allauth",
@@ -247,12 +202,11 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     # A task of a killed worker comes back after this many seconds (Redis' default is an hour).
-    # Jobs claim themselves with a heartbeat, so an early redelivery of a live task does nothing.
+    # Jobs are claimed for a lease the worker renews, so an early redelivery of a live task does nothing.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "900")}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    for sub in ("in", "processed", "control"):
-        (CELERY_FS_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    # The folders are made by reviewapp.celery when Celery is configured, not here.
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_FS_BROKER_DIR / "in"),
@@ -381,23 +335,6 @@ SCIM_SERVICE_PROVIDER = {
     ],
 }
 
-_RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
-
-
-def envrate(name: str, default: str) -> str | None:
-    """A throttle rate such as `60/min` (`N/s|min|hour|day`); `off` → no limit."""
-    value = os.environ.get(name, default).strip().lower()
-    if value == "off":
-        return None
-    count, _, period = value.partition("/")
-    known = period in _RATE_PERIODS or period.removesuffix("s") in _RATE_PERIODS
-    if not (count.isdigit() and int(count) > 0 and known):
-        raise ImproperlyConfigured(
-            f"{name} must be a rate like 60/min (N/s, /min, /hour, /day) or off, not {value!r}"
-        )
-    return value
-
-
 # API throttles (reviewapp.accounts.throttling): `user` is every user's whole API budget, all
 # tokens and the session together; the others limit costly actions per API token (per user for
 # session requests).
@@ -422,9 +359,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # JSON in, JSON out: any other body is a 415, and /api/docs/ is the page to browse the API.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["reviewapp.front.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["reviewapp.lib.parsers.JSONParser"],
     # Any Accept header gets the JSON answer (or the stream the body asked for), never a 406.
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "reviewapp.front.parsers.JSONNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "reviewapp.lib.parsers.JSONNegotiation",
     "EXCEPTION_HANDLER": "reviewapp.front.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -456,13 +393,16 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
-# WhiteNoise warns on every request while STATIC_ROOT is missing (before the first collectstatic).
-with contextlib.suppress(OSError):
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Filled by collectstatic: at image build in Docker, and by `manage.py serve` before it starts.
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Outside DEBUG: hashed names (cached for ever by browsers) and gzip/brotli copies.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
 
 # Security headers. Behind TLS: SSL_REDIRECT, HSTS_SECONDS and SESSION_COOKIE_SECURE on (with
@@ -482,17 +422,6 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-
-
-def envhosts(name: str, default: str) -> list[str]:
-    """Comma-separated host names, each with an optional :port (no scheme, path or wildcard)."""
-    hosts = [host.lower() for host in envlist(name, default)]
-    for host in hosts:
-        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?", host):
-            raise ImproperlyConfigured(
-                f"{name} must list host names such as images.example.com, not {host!r}"
-            )
-    return hosts
 
 
 # Hosts besides our own that images in instructions' Markdown may load from; other images

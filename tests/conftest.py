@@ -4,18 +4,57 @@ manager, querier, viewer: direct grants on `app`; group_querier: CAN_QUERY only 
 outsider: signed in, no grant; anonymous: not signed in.
 """
 
+import contextlib
 import copy
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 import uuid
+from pathlib import Path
 
 import pytest
+import requests
 from django.test import Client
 
 from reviewapp.catalog.models import Level
 from tests import factories
 
 PASSWORD = "pw-for-tests"
+
+
+# The files that take longest, mostly waiting (a heartbeat going stale, browsers, a fuzzer):
+# under xdist they are handed out first, so they overlap the rest instead of ending the run.
+SLOW_FILES = [
+    "tests/exports/test_worker_killed.py",
+    "tests/queues/test_review_flow_browser.py",
+    "tests/foundation/test_load_demo.py",
+    "tests/feedback/test_feedback_browser.py",
+    "tests/chat/test_chat_browser.py",
+    "tests/api/test_schemathesis.py",
+    "tests/front/test_csp_browser.py",
+    "tests/foundation/test_serve_command.py",
+]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's `--dist loadfile` (which hands out the files with most tests first), SLOW_FILES first."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SlowFilesFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node):
+            for path in reversed(SLOW_FILES):
+                if path in self.workqueue:
+                    self.workqueue.move_to_end(path, last=False)
+            super()._assign_work_unit(node)
+
+    return SlowFilesFirst(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -29,25 +68,26 @@ def app(db):
     return factories.make_app("support-bot", name="Support bot")
 
 
+def member(app, email: str, level: Level):
+    """A user with a direct grant of `level` on `app`."""
+    user = factories.make_user(email, PASSWORD)
+    factories.grant(app, user, level)
+    return user
+
+
 @pytest.fixture
 def manager(app):
-    user = factories.make_user("manager@example.com", PASSWORD)
-    factories.grant(app, user, Level.CAN_MANAGE)
-    return user
+    return member(app, "manager@example.com", Level.CAN_MANAGE)
 
 
 @pytest.fixture
 def querier(app):
-    user = factories.make_user("querier@example.com", PASSWORD)
-    factories.grant(app, user, Level.CAN_QUERY)
-    return user
+    return member(app, "querier@example.com", Level.CAN_QUERY)
 
 
 @pytest.fixture
 def viewer(app):
-    user = factories.make_user("viewer@example.com", PASSWORD)
-    factories.grant(app, user, Level.CAN_VIEW)
-    return user
+    return member(app, "viewer@example.com", Level.CAN_VIEW)
 
 
 @pytest.fixture
@@ -94,21 +134,84 @@ def as_user():
     return client_for
 
 
-@pytest.fixture
-def celery_worker(transactional_db):
-    """A real Celery worker (in a thread of this process) on the configured broker.
+@pytest.fixture(scope="session")
+def celery_session_worker(django_db_setup, django_db_blocker):
+    """One real Celery worker (a thread of this process) on the configured broker, for the session.
 
-    Redis in CI; the filesystem broker of the embedded default otherwise.
+    Redis in CI; the filesystem broker of the embedded default otherwise. It takes tasks only
+    while a test that asks for `celery_worker` runs; tests that kill workers start their own.
     """
     from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun, task_received
+    from django import db
 
     from reviewapp.celery import app as celery_app
 
+    received = set()
+
+    def on_received(request, **kwargs):
+        received.add(request.id)
+
+    def close_connections(**kwargs):
+        # The worker thread's connection would outlive the session and block dropping the test
+        # database ("being accessed by other users"); a task run eagerly by a test keeps its own.
+        if threading.current_thread() is not threading.main_thread():
+            db.connections.close_all()
+
+    task_received.connect(on_received, weak=False)
+    task_postrun.connect(close_connections, weak=False)
     celery_app.control.purge()
-    with start_worker(
-        celery_app, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
-    ) as worker:
-        yield worker
+    try:
+        with contextlib.ExitStack() as stack:
+            with django_db_blocker.unblock():
+                worker = stack.enter_context(
+                    start_worker(
+                        celery_app, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+                    )
+                )
+            worker.received = received
+            yield worker
+    finally:
+        task_received.disconnect(on_received)
+        task_postrun.disconnect(close_connections)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, celery_session_worker):
+    """The session's Celery worker, taking tasks for this test only (queued ones are purged)."""
+    from celery.worker import state
+
+    from reviewapp.celery import app as celery_app
+
+    worker = celery_session_worker
+    queue = celery_app.conf.task_default_queue
+    celery_app.control.purge()
+    worker.received.clear()
+    consumer = worker.consumer
+    consumer.call_soon(consumer.add_task_queue, queue)
+    _wait_until(lambda: consumer.task_consumer.consuming_from(queue), "the worker to take tasks")
+    yield worker
+    # The consumer's loop stops taking tasks once the running one (if any) is done.
+    consumer.call_soon(consumer.task_consumer.cancel_by_queue, queue)
+
+    def busy():
+        return (
+            consumer.task_consumer.consuming_from(queue) or state.active_requests or state.reserved_requests
+        )
+
+    _wait_until(lambda: not busy(), "the worker to finish its task")
+    # Retries waiting for their countdown in the worker: a stopped worker would never run them.
+    for task_id in worker.received:
+        state.revoked.add(task_id)
+    celery_app.control.purge()
+
+
+def _wait_until(check, what: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +223,45 @@ def demo_model_uri():
     from reviewapp.chains.demo import ensure_registered
 
     return ensure_registered()
+
+
+@pytest.fixture(scope="session")
+def scoring_server(demo_model_uri):
+    """`mlflow models serve` on the demo chain, on a free loopback port (slow to start: once a session)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    bin_dir = str(Path(sys.executable).parent)  # mlflow execs uvicorn from PATH
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    log = open(Path(os.environ["REVIEWAPP_TEST_RUN_DIR"]) / f"mlflow-serve-{port}.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [f"{bin_dir}/mlflow", "models", "serve", "-m", demo_model_uri, "--env-manager", "local"]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                log.flush()
+                pytest.fail(f"mlflow models serve exited: {Path(log.name).read_text()[-2000:]}")
+            try:
+                if requests.get(f"{url}/ping", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("mlflow models serve did not start within 180 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -57,3 +57,12 @@ def make_request(app: App, **extra) -> Request:
         ],
     )
     return Request.objects.create(app=app, **extra)
+
+
+def make_assessment(request: Request, reviewer: User, rating: str = "", **extra):
+    """One assessment row written directly (the service's merging and checks are tested on their own)."""
+    from reviewapp.feedback.models import Assessment
+
+    return Assessment.objects.create(
+        request=request, app=request.app, reviewer=reviewer, source_id=reviewer.email, rating=rating, **extra
+    )

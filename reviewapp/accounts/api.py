@@ -6,6 +6,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reviewapp.lib.serializers import validated
+
 from .models import ApiToken
 from .serializers import MeOutput, NewTokenOutput, TokenInput, TokenOutput
 
@@ -37,9 +39,8 @@ class TokenListApi(APIView):
 
     @extend_schema(request=TokenInput, responses={201: NewTokenOutput}, summary="Create an API token")
     def post(self, request):
-        data = TokenInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        token, raw = ApiToken.issue(user=request.user, name=data.validated_data["name"])
+        data = validated(TokenInput, request)
+        token, raw = ApiToken.issue(user=request.user, name=data["name"])
         token.token = raw
         return Response(NewTokenOutput(token).data, status=status.HTTP_201_CREATED)
 

@@ -2,9 +2,12 @@ import hashlib
 import secrets
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django_scim.models import AbstractSCIMGroupMixin, AbstractSCIMUserMixin
+
+from reviewapp.lib.limits import MaxChars, check
 
 
 class UserManager(BaseUserManager):
@@ -147,6 +150,15 @@ class ApiToken(models.Model):
 
     @classmethod
     def issue(cls, *, user: User, name: str, expires_at=None) -> tuple["ApiToken", str]:
+        """A new token and its value (kept nowhere: only its hash is stored); ValidationError by field
+        when the name breaks a rule (TOKEN_NAME)."""
+        name = (name or "").strip()
+        errors: dict[str, list] = {}
+        if not name:
+            errors["name"] = ["give the token a name, e.g. nightly export job"]
+        check(errors, "name", name, TOKEN_NAME)
+        if errors:
+            raise ValidationError(errors)
         raw = cls.PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
             user=user,
@@ -162,3 +174,7 @@ class ApiToken(models.Model):
         if self.revoked_at or not self.user.is_active:
             return False
         return not (self.expires_at and self.expires_at <= timezone.now())
+
+
+# A token name's rule: run by ApiToken.issue, declared by the API's serializer.
+TOKEN_NAME = [MaxChars(ApiToken._meta.get_field("name").max_length)]

@@ -20,7 +20,7 @@ from django_scim import adapters, constants, exceptions
 from django_scim import middleware as scim_middleware
 from django_scim.models import SCIMServiceProviderConfig
 
-from reviewapp.front.parsers import problem_in
+from reviewapp.lib.parsers import problem_in
 
 from .middleware import MAX_RESULTS, scim_error
 from .models import Group, User
@@ -104,6 +104,16 @@ def check_text(body) -> None:
         raise bad(problem)
 
 
+def check_body(body, schema: str) -> None:
+    """A POST or PUT body: a JSON object of storable text that, if it lists schemas, lists `schema`."""
+    if not isinstance(body, dict):
+        raise bad("the body must be a JSON object", "invalidSyntax")
+    check_text(body)
+    schemas = body.get("schemas")
+    if schemas is not None and (not isinstance(schemas, list) or schema not in schemas):
+        raise bad(f"schemas must list {schema}", "invalidSyntax")
+
+
 def check_operations(operations) -> list[dict]:
     check_text(operations)
     if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
@@ -164,12 +174,7 @@ class SCIMUser(adapters.SCIMUser):
         }
 
     def validate_dict(self, d) -> None:
-        if not isinstance(d, dict):
-            raise bad("the body must be a JSON object", "invalidSyntax")
-        check_text(d)
-        schemas = d.get("schemas")
-        if schemas is not None and (not isinstance(schemas, list) or CORE_USER not in schemas):
-            raise bad(f"schemas must list {CORE_USER}", "invalidSyntax")
+        check_body(d, CORE_USER)
         if "password" in d:
             raise bad("passwords are not set over SCIM: people sign in with single sign-on", "mutability")
 
@@ -302,12 +307,7 @@ class SCIMGroup(adapters.SCIMGroup):
         }
 
     def validate_dict(self, d) -> None:
-        if not isinstance(d, dict):
-            raise bad("the body must be a JSON object", "invalidSyntax")
-        check_text(d)
-        schemas = d.get("schemas")
-        if schemas is not None and (not isinstance(schemas, list) or CORE_GROUP not in schemas):
-            raise bad(f"schemas must list {CORE_GROUP}", "invalidSyntax")
+        check_body(d, CORE_GROUP)
 
     def from_dict(self, d: dict) -> None:
         self.obj.name = self.parse_name(d.get("displayName"))
@@ -389,14 +389,13 @@ class SCIMGroup(adapters.SCIMGroup):
 
         with transaction.atomic():
             for grant in self.obj.grants.select_related("app"):
-                PermissionAudit.objects.create(
-                    app=grant.app,
-                    app_slug=grant.app.slug,
+                PermissionAudit.objects.record(
                     actor=None,
-                    actor_email="SCIM provisioning",
+                    system="SCIM provisioning",
+                    app=grant.app,
                     principal=f"group:{self.obj.name}",
-                    before=Level(grant.level).label,
-                    after=Level.NONE.label,
+                    before=Level(grant.level),
+                    after=Level.NONE,
                 )
             self.obj.delete()
 

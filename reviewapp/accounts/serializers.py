@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
-from .models import ApiToken, User
+from reviewapp.lib.serializers import Text
+
+from .models import TOKEN_NAME, ApiToken, User
 
 
 class MeOutput(serializers.ModelSerializer):
@@ -10,7 +12,7 @@ class MeOutput(serializers.ModelSerializer):
 
 
 class TokenInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = Text(validators=TOKEN_NAME)
 
 
 class TokenOutput(serializers.ModelSerializer):

@@ -1,8 +1,11 @@
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
+
+from reviewapp.lib.forms import render_page, show_service_errors
 
 from .forms import TokenForm
 from .models import ApiToken
@@ -16,10 +19,8 @@ def _render_tokens(request: HttpRequest, form: TokenForm, new_token: str = "", r
         "revoked": revoked,
         "nav": "tokens",
     }
-    template = "accounts/token_list.html"
-    if request.htmx and request.method == "POST":
-        template += "#tokens-section"
-    return render(request, template, context)
+    part = "tokens-section" if request.method == "POST" else None
+    return render_page(request, "accounts/token_list.html", context, part=part, forms=[form])
 
 
 @login_required
@@ -28,8 +29,12 @@ def token_list(request: HttpRequest) -> HttpResponse:
     """List tokens; POST creates one, whose value is shown in this answer only (never stored)."""
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        _token, raw = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
-        return _render_tokens(request, TokenForm(), new_token=raw)
+        try:
+            _token, raw = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            return _render_tokens(request, TokenForm(), new_token=raw)
     return _render_tokens(request, form)
 
 

@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin
 
+from reviewapp.lib.admin import ReadOnlyAdmin
+
 from .models import App, AppVersion, PermissionAudit, ReviewInstructions
 
 
@@ -42,19 +44,10 @@ class AppAdmin(admin.ModelAdmin):
 
 
 @admin.register(PermissionAudit)
-class PermissionAuditAdmin(admin.ModelAdmin):
+class PermissionAuditAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "app_slug", "actor_email", "principal", "before", "after"]
     list_filter = ["after"]
     search_fields = ["app_slug", "actor_email", "principal"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AppVersion)

@@ -5,6 +5,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reviewapp.lib.serializers import validated
+
 from . import services
 from .models import App
 from .permissions import get_app_for
@@ -34,9 +36,8 @@ class AppListApi(APIView):
     def post(self, request):
         if not services.can_create_apps(request.user):
             raise PermissionDenied(services.who_may_create_apps())
-        data = AppCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        data = validated(AppCreateInput, request)
+        fields = dict(data)
         slug = fields.pop("slug", "") or slugify(fields["name"])
         app = services.create_app(actor=request.user, slug=slug, **fields)
         app = get_app_for(request.user, app.slug, "view")
@@ -54,9 +55,7 @@ class AppDetailApi(APIView):
     @extend_schema(request=AppUpdateInput, responses=AppDetailOutput, summary="Change an app (CAN_MANAGE)")
     def patch(self, request, slug):
         app = get_app_for(request.user, slug, "update")
-        data = AppUpdateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.update_app(actor=request.user, app=app, changes=dict(data.validated_data))
+        services.update_app(actor=request.user, app=app, changes=dict(validated(AppUpdateInput, request)))
         app = get_app_for(request.user, slug, "view")
         return Response(AppDetailOutput(app, context={"request": request}).data)
 
@@ -80,9 +79,7 @@ class AppPermissionsApi(APIView):
     )
     def put(self, request, slug):
         app = get_app_for(request.user, slug, "permissions")
-        data = PermissionsInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.set_permissions(actor=request.user, app=app, **data.validated_data)
+        services.set_permissions(actor=request.user, app=app, **validated(PermissionsInput, request))
         return Response(PermissionsOutput.build(app, services.grants_of(app)))
 
 
@@ -99,9 +96,6 @@ class AppInstructionsApi(APIView):
     )
     def put(self, request, slug):
         app = get_app_for(request.user, slug, "update")
-        data = InstructionsInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        instructions = services.set_review_instructions(
-            actor=request.user, app=app, markdown=data.validated_data["markdown"]
-        )
+        markdown = validated(InstructionsInput, request)["markdown"]
+        instructions = services.set_review_instructions(actor=request.user, app=app, markdown=markdown)
         return Response(InstructionsOutput.build(app, instructions))

@@ -1,16 +1,7 @@
 from django import forms
 
 from .models import App, Level
-from .services import (
-    ENDPOINT_KINDS,
-    MAX_DESCRIPTION_CHARS,
-    MAX_INSTRUCTIONS_CHARS,
-    MAX_PRINCIPALS,
-    MAX_REASON_CHARS,
-    MAX_REASONS_GIVEN,
-    MAX_SETTING_CHARS,
-    MAX_TIMEOUT_SECONDS,
-)
+from .rules import ENDPOINT_KINDS
 
 # Form field ← key in App.adapter_config (services report errors as "adapter_config.<key>").
 CONFIG_FIELDS = {
@@ -24,27 +15,23 @@ CONFIG_FIELDS = {
 
 
 class AppForm(forms.Form):
-    """Create/edit an app; the service functions validate, this form maps their errors to fields."""
+    """Create/edit an app: the shape of what was typed. The rules are the services' (catalog.rules);
+    their errors come back through `service_errors` and `show_service_errors`."""
 
-    name = forms.CharField(max_length=200)
+    name = forms.CharField()
     slug = forms.CharField(
-        max_length=80,
         required=False,
         help_text="The app's address, e.g. docs-assistant. Left empty, it is made from the name.",
     )
-    description = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=MAX_DESCRIPTION_CHARS
-    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     adapter = forms.ChoiceField(choices=App.Adapter.choices, label="Runs as")
     model_uri = forms.CharField(
         required=False,
-        max_length=MAX_SETTING_CHARS,
         label="MLflow model URI",
         help_text="models:/name/version, models:/name@alias or runs:/run_id/path",
     )
     endpoint_url = forms.CharField(
         required=False,
-        max_length=MAX_SETTING_CHARS,
         label="Endpoint URL",
         help_text="Public addresses only, unless the operator lists the host in CHAIN_URL_ALLOW.",
     )
@@ -54,25 +41,21 @@ class AppForm(forms.Form):
         required=False,
         label="Endpoint kind",
     )  # fmt: skip
-    endpoint_model = forms.CharField(
-        required=False, max_length=MAX_SETTING_CHARS, label="Model name (OpenAI-compatible servers)"
-    )
+    endpoint_model = forms.CharField(required=False, label="Model name (OpenAI-compatible servers)")
     secret_header = forms.CharField(
-        required=False, max_length=200, label="Secret header name", help_text="e.g. Authorization; optional"
+        required=False, label="Secret header name", help_text="e.g. Authorization; optional"
     )
     secret_env = forms.CharField(
         required=False,
-        max_length=200,
         label="Environment variable holding the secret",
         help_text="Its NAME, starting with CHAIN_SECRET_ (e.g. CHAIN_SECRET_DOCS_BOT) or listed by the "
         "operator in CHAIN_SECRET_ENV; the secret itself is never stored here.",
     )
-    version = forms.CharField(max_length=100, initial="1", label="Version label")
-    timeout_seconds = forms.IntegerField(min_value=1, max_value=MAX_TIMEOUT_SECONDS, initial=60)
+    version = forms.CharField(initial="1", label="Version label")
+    timeout_seconds = forms.IntegerField(initial=60)
     reasons = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6}),
         required=False,
-        max_length=MAX_REASONS_GIVEN * (MAX_REASON_CHARS + 1),
         label="Feedback reasons",
         help_text='One per line; reviewers can always pick "other" and type their own.',
     )
@@ -114,19 +97,14 @@ class AppForm(forms.Form):
             "reasons": data["reasons"].splitlines(),
         }
 
-    def add_service_errors(self, message_dict: dict) -> None:
-        by_key = {f"adapter_config.{key}": field for field, key in CONFIG_FIELDS.items()}
-        for key, messages in message_dict.items():
-            field = by_key.get(key, key)
-            for message in messages:
-                self.add_error(field if field in self.fields else None, message)
+    # The services' error keys for the adapter settings, and the form fields that show them.
+    service_errors = {f"adapter_config.{key}": field for field, key in CONFIG_FIELDS.items()}
 
 
 class InstructionsForm(forms.Form):
     markdown = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 14}),
         required=False,
-        max_length=MAX_INSTRUCTIONS_CHARS,
         strip=False,
         label="Instructions (Markdown)",
     )
@@ -139,7 +117,6 @@ class GrantForm(forms.Form):
     """Add or change principals' level; `NONE` removes (the remove buttons send it)."""
 
     principals = forms.CharField(
-        max_length=MAX_PRINCIPALS * 300,
         label="Users or groups",
         help_text="Email addresses, or group:NAME for a group; separate several with commas or new lines.",
         widget=forms.TextInput(attrs={"placeholder": "someone@example.com, group:support-team"}),
@@ -152,7 +129,7 @@ class GrantForm(forms.Form):
 
 
 class DeleteAppForm(forms.Form):
-    confirm = forms.CharField(max_length=80, label="Type the app's slug to confirm")
+    confirm = forms.CharField(label="Type the app's slug to confirm")
 
     def __init__(self, *args, app: App, **kwargs):
         super().__init__(*args, **kwargs)

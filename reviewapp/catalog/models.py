@@ -141,11 +141,14 @@ class App(models.Model):
         )
         return Level(best)
 
-    def active_managers(self):
-        """Active users holding CAN_MANAGE through a grant (their own or a group's); staff aside."""
-        grant = Q(grants__app=self, grants__level=Level.CAN_MANAGE)
-        group_grant = Q(scim_groups__grants__app=self, scim_groups__grants__level=Level.CAN_MANAGE)
+    def members(self, at_least: Level):
+        """Active users granted `at_least` that level (their own grant or a group's); staff aside."""
+        grant = Q(grants__app=self, grants__level__gte=at_least)
+        group_grant = Q(scim_groups__grants__app=self, scim_groups__grants__level__gte=at_least)
         return User.objects.filter(is_active=True).filter(grant | group_grant).distinct()
+
+    def active_managers(self):
+        return self.members(Level.CAN_MANAGE)
 
 
 class AppVersion(models.Model):
@@ -188,6 +191,23 @@ class Grant(models.Model):
         return self.user.email if self.user_id else f"group:{self.group.name}"
 
 
+class PermissionAuditQuerySet(models.QuerySet):
+    def record(
+        self, *, actor, app: App, principal: str, before: Level, after: Level, system: str = ""
+    ) -> "PermissionAudit":
+        """The one writer of audit rows: `principal`'s level on `app` went from `before` to `after`,
+        changed by `actor`, or with no actor by the `system` named (e.g. "SCIM provisioning")."""
+        return self.create(
+            app=app,
+            app_slug=app.slug,
+            actor=actor,
+            actor_email=getattr(actor, "email", "") or system,
+            principal=principal,
+            before=Level(before).label,
+            after=Level(after).label,
+        )
+
+
 class PermissionAudit(models.Model):
     """Append-only: who changed which principal's level on which app, from what to what."""
 
@@ -199,6 +219,8 @@ class PermissionAudit(models.Model):
     before = models.CharField(max_length=20)
     after = models.CharField(max_length=20)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = PermissionAuditQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

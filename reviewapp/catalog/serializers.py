@@ -3,50 +3,11 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from reviewapp.lib.serializers import StrictSerializer, Text
+
+from . import rules
 from .markdown import render_markdown
 from .models import App, AppVersion, Level, ReviewInstructions
-from .services import (
-    MAX_DESCRIPTION_CHARS,
-    MAX_INSTRUCTIONS_CHARS,
-    MAX_PRINCIPALS,
-    MAX_REASON_CHARS,
-    MAX_REASONS_GIVEN,
-    MAX_TIMEOUT_SECONDS,
-)
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so a typo is a 400 instead of a silent no-op."""
-
-    refuses_unknown_fields = True  # the schema says additionalProperties: false (front.api_schema)
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: [f"unknown field; allowed: {', '.join(self.fields)}"] for key in unknown}
-                )
-        return super().to_internal_value(data)
-
-
-class Text(serializers.CharField):
-    """A CharField that refuses numbers and booleans instead of turning them into text."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class Flag(serializers.BooleanField):
-    """A JSON true or false (null where allowed), not 0, "1" or "yes": in a JSON body the schema's
-    boolean is the whole contract. (Query parameters, which are text, keep BooleanField.)"""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
 
 
 @extend_schema_field({"type": "string", "enum": Level.names})
@@ -66,31 +27,30 @@ class PrincipalName(Text):
 
 
 # --- input ---
+# Limits are the rules' own validators (catalog.rules): the schema shows them, the words are the same.
 
 
 class AppUpdateInput(StrictSerializer):
-    name = Text(max_length=200, required=False)
-    description = Text(allow_blank=True, required=False, max_length=MAX_DESCRIPTION_CHARS)
+    name = Text(required=False, validators=rules.NAME)
+    description = Text(allow_blank=True, required=False, validators=rules.DESCRIPTION)
     adapter = serializers.ChoiceField(choices=App.Adapter.choices, required=False)
     adapter_config = serializers.DictField(required=False, help_text=(
         'mlflow: {"model_uri"}; http: {"url", "kind": "openai"|"mlflow", "model"?, "secret_header"?, '
         '"secret_env"?}: secret_env is the NAME of an environment variable, never the secret'
     ))  # fmt: skip
-    version = Text(max_length=100, required=False)
-    timeout_seconds = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_SECONDS, required=False)
+    version = Text(required=False, validators=rules.VERSION)
+    timeout_seconds = serializers.IntegerField(required=False, validators=rules.TIMEOUT)
     reasons = serializers.ListField(
-        child=Text(allow_blank=True, max_length=MAX_REASON_CHARS),
-        required=False,
-        max_length=MAX_REASONS_GIVEN,
+        child=Text(allow_blank=True, validators=rules.REASON), required=False, validators=rules.REASONS
     )
 
 
 class AppCreateInput(AppUpdateInput):
-    slug = Text(max_length=80, required=False, allow_blank=True,
-                validators=[RegexValidator(r"^\s*[-a-zA-Z0-9_]+\s*$",
-                                           "letters, digits, hyphens and underscores only, e.g. docs-assistant")],
+    slug = Text(required=False, allow_blank=True,
+                validators=[RegexValidator(r"^\s*[-a-zA-Z0-9_]+\s*$", rules.SLUG_WORDS),
+                            *rules.SLUG],
                 help_text="URL key; made from the name when left out")  # fmt: skip
-    name = Text(max_length=200)
+    name = Text(validators=rules.NAME)
 
 
 class PermissionsInput(StrictSerializer):
@@ -98,14 +58,14 @@ class PermissionsInput(StrictSerializer):
         child=PrincipalName(max_length=300),
         allow_empty=False,
         min_length=1,  # allow_empty alone does not reach the schema
-        max_length=MAX_PRINCIPALS,
+        validators=rules.PRINCIPALS,
         help_text="Email addresses or group:<name>",
     )
     level = LevelName(max_length=20, help_text="CAN_VIEW, CAN_QUERY, CAN_MANAGE, or NONE to remove")
 
 
 class InstructionsInput(StrictSerializer):
-    markdown = Text(allow_blank=True, trim_whitespace=False, max_length=MAX_INSTRUCTIONS_CHARS)
+    markdown = Text(allow_blank=True, trim_whitespace=False, validators=rules.INSTRUCTIONS)
 
 
 # --- output ---

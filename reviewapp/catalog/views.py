@@ -7,6 +7,8 @@ from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods
 
+from reviewapp.lib.forms import render_page, show_service_errors, status_for
+
 from . import services
 from .forms import LEVEL_CHOICES, AppForm, DeleteAppForm, GrantForm, InstructionsForm
 from .models import App
@@ -32,11 +34,11 @@ def app_create(request: HttpRequest) -> HttpResponse:
         try:
             app = services.create_app(actor=request.user, slug=slug, **fields)
         except ValidationError as exc:
-            form.add_service_errors(exc.message_dict)
+            show_service_errors(form, exc, AppForm.service_errors)
         else:
             messages.success(request, f"{app.name} is ready. Write the instructions for its reviewers below.")
             return redirect("app-settings", app.slug)
-    return render(request, "catalog/app_create.html", {"form": form, "nav": "apps"})
+    return render(request, "catalog/app_create.html", {"form": form, "nav": "apps"}, status=status_for(form))
 
 
 @login_required
@@ -65,7 +67,7 @@ def app_settings(request: HttpRequest, slug: str) -> HttpResponse:
                 services.update_app(actor=request.user, app=app, changes=app_form.service_fields()), app
             )
         except ValidationError as exc:
-            app_form.add_service_errors(exc.message_dict)
+            show_service_errors(app_form, exc, AppForm.service_errors)
         else:
             saved = "app"
             app_form = AppForm(initial=AppForm.initial_for(app))
@@ -75,7 +77,7 @@ def app_settings(request: HttpRequest, slug: str) -> HttpResponse:
                 actor=request.user, app=app, markdown=instructions_form.cleaned_data["markdown"]
             )
         except ValidationError as exc:
-            instructions_form.add_error("markdown", exc.messages[0])
+            show_service_errors(instructions_form, exc)
         else:
             saved = "instructions"
             instructions_form = InstructionsForm(initial={"markdown": current.markdown})
@@ -91,11 +93,10 @@ def app_settings(request: HttpRequest, slug: str) -> HttpResponse:
         "saved": saved,
         "nav": "apps",
     }
-    template = "catalog/app_settings.html"
-    if request.htmx and which in {"app", "instructions"}:
-        template += "#app-form" if which == "app" else "#instructions-form"
-    # Errors come back as a 200 fragment: htmx does not swap 4xx answers by default.
-    return render(request, template, context)
+    part = {"app": "app-form", "instructions": "instructions-form"}.get(which)
+    return render_page(
+        request, "catalog/app_settings.html", context, part=part, forms=[app_form, instructions_form]
+    )
 
 
 def _keep_level(updated: App, seen: App) -> App:
@@ -112,7 +113,9 @@ def app_delete(request: HttpRequest, slug: str) -> HttpResponse:
         services.delete_app(actor=request.user, app=app)
         messages.success(request, f"{app.name} was deleted.")
         return redirect("app-list")
-    return render(request, "catalog/app_delete.html", {"app": app, "form": form, "nav": "apps"})
+    return render(
+        request, "catalog/app_delete.html", {"app": app, "form": form, "nav": "apps"}, status=status_for(form)
+    )
 
 
 @login_required
@@ -130,9 +133,7 @@ def app_permissions(request: HttpRequest, slug: str) -> HttpResponse:
                 level=form.cleaned_data["level"],
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            show_service_errors(form, exc)
         else:
             saved = True
             form = GrantForm()
@@ -147,10 +148,8 @@ def app_permissions(request: HttpRequest, slug: str) -> HttpResponse:
         "recent_audit": app.audit.all()[:5],
         "nav": "apps",
     }
-    template = "catalog/app_permissions.html"
-    if request.htmx and request.method == "POST":
-        template += "#permissions-section"
-    return render(request, template, context)
+    part = "permissions-section" if request.method == "POST" else None
+    return render_page(request, "catalog/app_permissions.html", context, part=part, forms=[form])
 
 
 @login_required

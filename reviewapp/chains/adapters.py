@@ -14,8 +14,8 @@ from typing import Protocol
 
 from reviewapp.catalog.models import App
 
-from .base import ChainError, ChainResult
-from .http_endpoint import ChainTimeout, HttpEndpointAdapter
+from .base import ChainError, ChainResult, ChainTimeout
+from .http_endpoint import HttpEndpointAdapter
 
 __all__ = ["Adapter", "ChainError", "ChainResult", "ChainTimeout", "get_adapter"]
 

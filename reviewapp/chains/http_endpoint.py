@@ -12,7 +12,6 @@ only far enough to describe it: a hostile or broken endpoint cannot fill the web
 
 import contextlib
 import json
-import re
 import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
@@ -23,12 +22,8 @@ from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as PoolTimeout
 
 from . import egress
-from .base import ChainError, ChainResult
-
-
-class ChainTimeout(ChainError):
-    """The chain did not answer within the app's timeout."""
-
+from .base import ChainError, ChainResult, ChainTimeout, response_text
+from .describe import byte_size, clean_text, describe_body, error_message, json_shape
 
 OPENAI = "openai"
 MLFLOW = "mlflow"
@@ -78,30 +73,6 @@ def secret_headers(config: dict) -> dict:
     return {header: value}
 
 
-def response_text(payload) -> str:
-    """The answer from what a chain returned: a string, or an OpenAI chat completion object."""
-    if isinstance(payload, dict) and "predictions" in payload:
-        payload = payload["predictions"]
-    if isinstance(payload, list) and len(payload) == 1:
-        payload = payload[0]
-    if isinstance(payload, str):
-        return payload
-    if isinstance(payload, dict):
-        choices = payload.get("choices")
-        if isinstance(choices, list) and choices:
-            first = choices[0] or {}
-            message = first.get("message") or {}
-            content = message.get("content") if isinstance(message, dict) else None
-            if content is None:
-                content = first.get("text")
-            if isinstance(content, str):
-                return content
-        for key in ("content", "response", "output", "text"):
-            if isinstance(payload.get(key), str):
-                return payload[key]
-    raise ChainError(f"The chain's answer was neither a string nor a chat completion: {json_shape(payload)}")
-
-
 def usage_counts(usage) -> dict:
     """ChainResult token fields from an OpenAI `usage` object, where the server sent one."""
     if not isinstance(usage, dict):
@@ -115,68 +86,8 @@ def usage_counts(usage) -> dict:
     return {k: int(v) for k, v in out.items() if isinstance(v, int | float)}
 
 
-# Control and bidirectional-formatting characters: a message must not rewrite the line it is shown in.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]+")
-MAX_MESSAGE_CHARS = 200
-
-
-def clean_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _content_type(response: urllib3.BaseHTTPResponse) -> str:
     return clean_text((response.headers.get("Content-Type") or "").split(";", 1)[0].lower(), 60)
-
-
-def describe_body(data: bytes, content_type: str = "", *, cut: bool = False) -> str:
-    """What a body is, never what it says: "an HTML page of 12,345 bytes" ("of at least" when `cut`)."""
-    if not data:
-        return "an empty body"
-    size = f"{len(data):,} byte{'' if len(data) == 1 else 's'}"
-    if cut:
-        size = f"at least {size}"
-    head = data[:256].lstrip().lower()
-    if "html" in content_type or head.startswith((b"<!doctype html", b"<html")):
-        return f"an HTML page of {size}"
-    if "json" in content_type:
-        return f"JSON of {size}"
-    return f"a {content_type} body of {size}" if content_type else f"a body of {size}"
-
-
-def json_shape(value) -> str:
-    """The shape of a JSON value without its content: keys of an object, the length of a list."""
-    if isinstance(value, dict):
-        keys = [clean_text(str(key), 40) for key in list(value)[:5]]
-        more = ", …" if len(value) > 5 else ""
-        return f"a JSON object with keys {', '.join(keys)}{more}" if keys else "an empty JSON object"
-    if isinstance(value, list):
-        return f"a JSON list of {len(value)} item{'' if len(value) == 1 else 's'}"
-    if isinstance(value, str):
-        return f"a string of {len(value):,} characters"
-    return {bool: "a boolean", int: "a number", float: "a number"}.get(type(value), "null")
-
-
-def error_message(body) -> str:
-    """The short message a JSON error carries (OpenAI {"error": {"message"}}, MLflow, FastAPI), or ""."""
-    if not isinstance(body, dict):
-        return ""
-    for holder in (body.get("error"), body):
-        if isinstance(holder, str):
-            return clean_text(holder)
-        if isinstance(holder, dict):
-            for key in ("message", "detail", "error_description"):
-                if isinstance(holder.get(key), str):
-                    return clean_text(holder[key])
-    return ""
-
-
-def byte_size(n: int) -> str:
-    """A limit as people write it: "10 MiB", "4 KiB", else "5,000 bytes"."""
-    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
-        if n % scale == 0:
-            return f"{n // scale} {unit}"
-    return f"{n:,} bytes"
 
 
 def _too_large(limit: int, what_happened: str) -> ChainError:

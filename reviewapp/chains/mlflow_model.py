@@ -14,8 +14,11 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
+from django.core.exceptions import ValidationError
+
 from . import tracing
-from .base import ChainError, ChainResult
+from .base import ChainError, ChainResult, response_text
+from .messages import check_messages
 from .mlflow_setup import configure, experiment_id
 
 DEFAULT_EXPERIMENT = "reviewapp-traces"
@@ -110,7 +113,7 @@ def invoke(
             span.set_attribute("reviewapp.model_uri", concrete)
             output = _predict(model, messages, timeout_seconds)
             latency_ms = round((time.monotonic() - started) * 1000)
-            response = tracing.response_text(output)
+            response = response_text(output)
             span.set_outputs(response)
     except ChainError:
         raise
@@ -146,11 +149,10 @@ def _predict(model, messages: list[dict], timeout_seconds: float | None):
 
 
 def _check_messages(messages) -> None:
-    if not isinstance(messages, list) or not messages:
-        raise ChainError("messages must be a non-empty list of {role, content} objects")
-    for n, message in enumerate(messages):
-        if not isinstance(message, dict) or "role" not in message or "content" not in message:
-            raise ChainError(f"message {n} must be an object with role and content")
+    try:
+        check_messages(messages, max_messages=None, max_bytes=None)
+    except ValidationError as error:
+        raise ChainError(error.messages[0]) from None
 
 
 def _experiment_id(name: str) -> str:

@@ -103,39 +103,3 @@ def token_usage(trace: dict | None) -> dict:
     if total is None and request is not None and response is not None:
         total = request + response
     return {"request_tokens": request, "response_tokens": response, "total_tokens": total}
-
-
-def response_text(output: Any) -> str:
-    """A chain's output as the response string.
-
-    Accepts a string, an OpenAI chat completion (object or dict; its first choice is taken), a
-    ChatAgent-style {"messages": [...]} (the last assistant message), or a one-item list of these.
-    Raises ValueError when there is no response text in it.
-    """
-    if hasattr(output, "model_dump"):  # openai / pydantic objects
-        output = output.model_dump()
-    if hasattr(output, "tolist"):  # numpy / pandas results of pyfunc predict
-        output = output.tolist()
-    if isinstance(output, list | tuple) and len(output) == 1:
-        return response_text(output[0])
-    if isinstance(output, str):
-        return output
-    if isinstance(output, dict):
-        choices = output.get("choices")
-        if isinstance(choices, list) and choices:
-            choice = choices[0] or {}
-            message = choice.get("message") or choice.get("delta") or {}
-            content = message.get("content") if isinstance(message, dict) else None
-            if content is None:
-                content = choice.get("text")
-            if isinstance(content, str):
-                return content
-        messages = output.get("messages")
-        if isinstance(messages, list):
-            for message in reversed(messages):
-                if isinstance(message, dict) and message.get("role") == "assistant":
-                    return str(message.get("content") or "")
-        for key in ("content", "response", "output"):
-            if isinstance(output.get(key), str):
-                return output[key]
-    raise ValueError(f"the chain returned {type(output).__name__}, not a string or an OpenAI chat completion")

@@ -7,11 +7,12 @@ from rest_framework.views import APIView
 
 from reviewapp.catalog.permissions import get_app_for
 from reviewapp.chains.adapters import ChainTimeout
+from reviewapp.chains.messages import MAX_MESSAGE_BYTES
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import Turn, run_turn
 
 from .serializers import InvocationError, InvocationIn, InvocationOut
-from .services import MAX_MESSAGE_BYTES, result_body, turn_events
+from .services import check_turn, result_body, turn_events
 
 # One server-sent event.
 SSE_EVENT = {
@@ -63,15 +64,16 @@ class InvocationsApi(APIView):
             raise ValidationError(
                 {"messages": [f"the request is too large; messages are limited to {MAX_MESSAGE_BYTES} bytes"]}
             ) from None
-        form = InvocationIn(data=data, context={"app": app, "user": request.user})
+        form = InvocationIn(data=data)
         form.is_valid(raise_exception=True)
         turn = {
             "app": app,
             "user": request.user,
-            "source": Request.Source.REST_API,
             "messages": form.validated_data["messages"],
             "conversation_id": form.validated_data.get("conversation_id"),
         }
+        check_turn(**turn)
+        turn["source"] = Request.Source.REST_API
         if form.validated_data["stream"]:
             return event_stream(turn_events(**turn))
         result = run_turn(**turn)

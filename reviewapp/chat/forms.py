@@ -1,9 +1,13 @@
 from django import forms
 
-from .services import CONVERSATION_ID, MAX_MESSAGE_BYTES
+from reviewapp.chains.messages import MAX_MESSAGE_BYTES
+
+from .services import CONVERSATION_ID
 
 
 class ChatForm(forms.Form):
+    """The question's shape; what a turn may carry is checked by services.check_turn."""
+
     message = forms.CharField(
         strip=True,
         max_length=MAX_MESSAGE_BYTES,
@@ -16,9 +20,3 @@ class ChatForm(forms.Form):
         error_messages={"invalid": "This conversation id is not valid; start a new conversation."},
         widget=forms.HiddenInput,
     )
-
-    def clean_message(self):
-        message = self.cleaned_data["message"]
-        if len(message.encode()) > MAX_MESSAGE_BYTES:
-            raise forms.ValidationError(f"Keep the question under {MAX_MESSAGE_BYTES // 1000} kB.")
-        return message

@@ -5,17 +5,15 @@ import re
 import uuid
 from collections.abc import Iterator
 
+from django.core.exceptions import ValidationError
 from django.db.models import Max, Min
 
 from reviewapp.catalog.models import App
+from reviewapp.chains.messages import check_question
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import Turn, stream_turn
 
-# Limits on what a turn may carry (DESIGN.md, "Bad input"): bytes of text, and messages.
-MAX_MESSAGE_BYTES = 100_000
-MAX_MESSAGES = 200
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
-ROLES = ("system", "user", "assistant", "tool", "developer")
 
 
 def new_conversation_id() -> str:
@@ -25,6 +23,25 @@ def new_conversation_id() -> str:
 def conversation_taken(app: App, user, conversation_id: str) -> bool:
     """True when `conversation_id` is another user's conversation on this app."""
     return Request.objects.filter(app=app, conversation_id=conversation_id).exclude(user=user).exists()
+
+
+def check_turn(*, app: App, user, messages: list[dict], conversation_id: str | None) -> None:
+    """Raise ValidationError by field unless `messages` may be sent as a new turn of this user's
+    `conversation_id` (None: a new conversation)."""
+    errors = {}
+    try:
+        check_question(messages)
+    except ValidationError as error:
+        errors["messages"] = error.messages
+    if conversation_id and conversation_taken(app, user, conversation_id):
+        errors["conversation_id"] = ["This conversation belongs to another user; start a new one."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def next_turn(app: App, user, conversation_id: str, question: str) -> list[dict]:
+    """The messages of the conversation's next turn: its history and the user's new question."""
+    return [*history(app, user, conversation_id), {"role": "user", "content": question}]
 
 
 def conversation_turns(app: App, user, conversation_id: str) -> list[Request]:

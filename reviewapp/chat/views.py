@@ -7,6 +7,7 @@ The form posts normally (the whole turn, then a redirect) and chat.js upgrades i
 import math
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
@@ -17,6 +18,7 @@ from rest_framework.exceptions import Throttled
 from reviewapp.accounts.throttling import page_refusal
 from reviewapp.catalog.models import App
 from reviewapp.catalog.permissions import get_app_for
+from reviewapp.lib.forms import show_service_errors
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import run_turn
 
@@ -25,31 +27,28 @@ from .api import event_stream
 from .forms import ChatForm
 
 
-def _turn_kwargs(app: App, user, form: ChatForm) -> dict:
+def _checked_turn(request: HttpRequest, app: App) -> tuple[ChatForm, dict | None, Throttled | None]:
+    """The posted form and the turn it asks for (None when the form has errors); and the refusal
+    when it is over the budget the invocations API has too (the web chat runs the same chains)."""
+    form = ChatForm(request.POST)
+    if not form.is_valid():
+        return form, None, None
     conversation_id = form.cleaned_data["conversation_id"]
-    messages = services.history(app, user, conversation_id)
-    messages.append({"role": "user", "content": form.cleaned_data["message"]})
-    return {
+    turn = {
         "app": app,
-        "user": user,
-        "source": Request.Source.REVIEW_APP,
-        "messages": messages,
+        "user": request.user,
+        "messages": services.next_turn(app, request.user, conversation_id, form.cleaned_data["message"]),
         "conversation_id": conversation_id,
     }
-
-
-def _checked_form(request: HttpRequest, app: App) -> tuple[ChatForm, Throttled | None]:
-    """The posted turn, checked; and the refusal when it is over the budget the invocations API
-    has too (the web chat runs the same chains)."""
-    form = ChatForm(request.POST)
-    if form.is_valid() and services.conversation_taken(
-        app, request.user, form.cleaned_data["conversation_id"]
-    ):
-        form.add_error("conversation_id", "This conversation is someone else's; start a new one.")
-    if form.is_valid() and (refusal := page_refusal(request, "invocations")):
+    try:
+        services.check_turn(**turn)
+    except ValidationError as error:
+        show_service_errors(form, error, {"messages": "message"})
+        return form, None, None
+    if refusal := page_refusal(request, "invocations"):
         form.add_error(None, str(refusal.detail))
-        return form, refusal
-    return form, None
+        return form, None, refusal
+    return form, {**turn, "source": Request.Source.REVIEW_APP}, None
 
 
 def _refused(response: HttpResponse, refusal: Throttled | None) -> HttpResponse:
@@ -85,15 +84,15 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
     app = get_app_for(request.user, slug, "query")
     if request.method == "POST":
         # Without JavaScript: run the whole turn, then show the conversation.
-        form, refusal = _checked_form(request, app)
-        if not form.is_valid():
+        form, turn, refusal = _checked_turn(request, app)
+        if turn is None:
             conversation_id = request.POST.get("conversation_id", "")
             if not services.CONVERSATION_ID.match(conversation_id):
                 conversation_id = services.new_conversation_id()
             context = _page_context(request, app, conversation_id, form)
             return _refused(render(request, "chat/chat.html", context, status=400), refusal)
-        turn = run_turn(**_turn_kwargs(app, request.user, form))
-        return redirect(f"{reverse('chat', args=[app.slug])}?c={turn.request.conversation_id}")
+        done = run_turn(**turn)
+        return redirect(f"{reverse('chat', args=[app.slug])}?c={done.request.conversation_id}")
     conversation_id = request.GET.get("c", "")
     if not services.CONVERSATION_ID.match(conversation_id) or services.conversation_taken(
         app, request.user, conversation_id
@@ -110,11 +109,11 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
 def chat_stream(request: HttpRequest, slug: str) -> HttpResponse:
     """One turn as server-sent events (see services.turn_events); bad input → 400 JSON by field."""
     app = get_app_for(request.user, slug, "query")
-    form, refusal = _checked_form(request, app)
-    if not form.is_valid():
+    form, turn, refusal = _checked_turn(request, app)
+    if turn is None:
         errors = {field: " ".join(messages) for field, messages in form.errors.items()}
         return _refused(JsonResponse({"errors": errors}, status=400), refusal)
-    return event_stream(services.turn_events(**_turn_kwargs(app, request.user, form)))
+    return event_stream(services.turn_events(**turn))
 
 
 @login_required

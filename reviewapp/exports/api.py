@@ -2,7 +2,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,51 +23,57 @@ from .serializers import (
 )
 
 
-def _filters(data: dict) -> Filters:
-    return Filters(
-        **{**data["filters"], "reasons": tuple(data["filters"].get("reasons", ()))},
-        request_ids=tuple(str(r) for r in data["request_ids"]),
-    )
+class _StartExportApi(APIView):
+    """GET lists the app's exports; POST starts one as a job (202 with where to follow it)."""
 
-
-def _started(request, job) -> Response:
-    body = {
-        "job_id": job.id,
-        "status": job.status,
-        "status_url": request.build_absolute_uri(reverse("api-job-detail", args=[job.id])),
-        "progress_url": request.build_absolute_uri(reverse("job-progress", args=[job.id])),
-    }
-    return Response(JobStartedOutput(body).data, status=status.HTTP_202_ACCEPTED)
-
-
-class EvaluationSetListApi(APIView):
     throttle_scope = "exports"  # POST; see accounts.throttling
+    input_serializer: type
+    output_serializer: type
+    start: staticmethod
 
-    @extend_schema(responses=EvaluationSetOutput(many=True), summary="The app's evaluation sets and versions")
+    def __init_subclass__(cls, *, listing: str, starting: str, **kwargs):
+        super().__init_subclass__(**kwargs)
+        extend_schema_view(
+            get=extend_schema(responses=cls.output_serializer(many=True), summary=listing),
+            post=extend_schema(
+                request=cls.input_serializer,
+                responses={202: JobStartedOutput},
+                summary=f"{starting} (a background job; CAN_MANAGE)",
+            ),
+        )(cls)
+
+    def post(self, request, slug):
+        app = get_app_for(request.user, slug, "monitor")
+        data = self.input_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        arguments = dict(data.validated_data)
+        filters, request_ids = arguments.pop("filters"), arguments.pop("request_ids")
+        arguments["filters"] = Filters(
+            **{**filters, "reasons": tuple(filters.get("reasons", ()))},
+            request_ids=tuple(str(r) for r in request_ids),
+        )
+        job = self.start(app=app, user=request.user, **arguments)
+        body = {
+            "job_id": job.id,
+            "status": job.status,
+            "status_url": request.build_absolute_uri(reverse("api-job-detail", args=[job.id])),
+            "progress_url": request.build_absolute_uri(reverse("job-progress", args=[job.id])),
+        }
+        return Response(JobStartedOutput(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EvaluationSetListApi(
+    _StartExportApi,
+    listing="The app's evaluation sets and versions",
+    starting="Export the next version of a named evaluation set",
+):
+    input_serializer, output_serializer = EvaluationSetExportInput, EvaluationSetOutput
+    start = staticmethod(services.start_evaluation_set_export)
+
     def get(self, request, slug):
         app = get_app_for(request.user, slug, "monitor")
         sets = EvaluationSet.objects.filter(app=app).prefetch_related("versions")
         return Response(EvaluationSetOutput(sets, many=True).data)
-
-    @extend_schema(
-        request=EvaluationSetExportInput,
-        responses={202: JobStartedOutput},
-        summary="Export the next version of a named evaluation set (a background job; CAN_MANAGE)",
-    )
-    def post(self, request, slug):
-        app = get_app_for(request.user, slug, "monitor")
-        data = EvaluationSetExportInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        d = data.validated_data
-        job = services.start_evaluation_set_export(
-            app=app,
-            user=request.user,
-            name=d["name"],
-            filters=_filters(d),
-            rule=d["rule"],
-            include_outputs=d["include_outputs"],
-        )
-        return _started(request, job)
 
 
 class VersionDetailApi(APIView):
@@ -105,36 +111,16 @@ class VersionFileApi(APIView):
         return _download(version, filename)
 
 
-class JudgeExportListApi(APIView):
-    throttle_scope = "exports"  # POST; see accounts.throttling
+class JudgeExportListApi(
+    _StartExportApi, listing="The app's judge few-shot exports", starting="Export judge few-shot examples"
+):
+    input_serializer, output_serializer = JudgeExportInput, JudgeExportOutput
+    start = staticmethod(services.start_judge_export)
 
-    @extend_schema(responses=JudgeExportOutput(many=True), summary="The app's judge few-shot exports")
     def get(self, request, slug):
         app = get_app_for(request.user, slug, "monitor")
         exports = JudgeExport.objects.filter(app=app).select_related("app")[:100]
         return Response(JudgeExportOutput(exports, many=True, context={"request": request}).data)
-
-    @extend_schema(
-        request=JudgeExportInput,
-        responses={202: JobStartedOutput},
-        summary="Export judge few-shot examples (a background job; CAN_MANAGE)",
-    )
-    def post(self, request, slug):
-        app = get_app_for(request.user, slug, "monitor")
-        data = JudgeExportInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        d = data.validated_data
-        job = services.start_judge_export(
-            app=app,
-            user=request.user,
-            filters=_filters(d),
-            rule=d["rule"],
-            judges=d["judges"],
-            examples_per_judge=d["examples_per_judge"],
-            holdout_set=d["holdout_set"],
-            holdout_by=d["holdout_by"],
-        )
-        return _started(request, job)
 
 
 class JudgeExportDetailApi(APIView):

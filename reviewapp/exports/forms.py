@@ -3,68 +3,9 @@ import uuid
 from django import forms
 
 from reviewapp.catalog.models import App
-from reviewapp.feedback.models import Assessment
 
-from . import rows as R
 from .models import SET_NAME_HELP, CustomJudge
-from .selection import Filters
-
-TRI = [("", "Any"), ("yes", "Yes"), ("no", "No")]
-
-
-def _tri(value: str) -> bool | None:
-    return {"yes": True, "no": False}.get(value)
-
-
-class CurationFilterForm(forms.Form):
-    """The curation screen's filters (GET); also carried, hidden, by the export forms."""
-
-    rating = forms.ChoiceField(required=False, choices=[("", "Any")] + list(Assessment.Rating.choices))
-    reasons = forms.MultipleChoiceField(required=False, widget=forms.SelectMultiple(attrs={"size": 4}))
-    has_correction = forms.ChoiceField(required=False, choices=TRI, label="Has a correction")
-    has_chunk_ratings = forms.ChoiceField(required=False, choices=TRI, label="Has chunk ratings")
-    reviewer = forms.ChoiceField(required=False)
-    app_version = forms.ChoiceField(required=False, label="App version")
-    queue = forms.ChoiceField(required=False)
-    agreement = forms.ChoiceField(
-        required=False, choices=[("", "Any"), ("all_agree", "All agree"), ("disagree", "Reviewers disagree")]
-    )
-    since = forms.DateTimeField(
-        required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
-    until = forms.DateTimeField(
-        required=False, label="Until", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
-
-    def __init__(self, *args, app: App, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["reasons"].choices = [(r, r) for r in app.reasons or []]
-        reviewers = (
-            Assessment.objects.filter(app=app)
-            .order_by("source_id")
-            .values_list("source_id", flat=True)
-            .distinct()
-        )
-        self.fields["reviewer"].choices = [("", "Anyone")] + [(r, r) for r in reviewers]
-        versions = app.requests.order_by("app_version").values_list("app_version", flat=True).distinct()
-        self.fields["app_version"].choices = [("", "Any")] + [(v, v) for v in versions if v]
-        self.fields["queue"].choices = [("", "Any")] + [(str(q.pk), q.name) for q in app.queues.all()]
-
-    def to_filters(self, request_ids=()) -> Filters:
-        data = self.cleaned_data
-        return Filters(
-            rating=data["rating"],
-            reasons=tuple(data["reasons"]),
-            has_correction=_tri(data["has_correction"]),
-            has_chunk_ratings=_tri(data["has_chunk_ratings"]),
-            reviewer=data["reviewer"],
-            app_version=data["app_version"],
-            queue=int(data["queue"]) if data["queue"] else None,
-            agreement=data["agreement"],
-            since=data["since"],
-            until=data["until"],
-            request_ids=tuple(str(r) for r in request_ids),
-        )
+from .rows import BUILTIN_JUDGES, RULE_HELP
 
 
 class SelectionForm(forms.Form):
@@ -74,7 +15,7 @@ class SelectionForm(forms.Form):
         widget=forms.RadioSelect,
     )
     rule = forms.ChoiceField(
-        choices=[(k, f"{k.replace('_', ' ').capitalize()}: {v}") for k, v in R.RULE_HELP.items()],
+        choices=[(k, f"{k.replace('_', ' ').capitalize()}: {v}") for k, v in RULE_HELP.items()],
         initial="majority",
         label="Where reviewers disagree",
     )
@@ -120,8 +61,8 @@ class JudgeExportForm(SelectionForm):
     def __init__(self, *args, app: App, **kwargs):
         super().__init__(*args, **kwargs)
         custom = list(CustomJudge.objects.filter(app=app).values_list("name", flat=True))
-        self.fields["judges"].choices = [(j, j) for j in list(R.BUILTIN_JUDGES) + custom]
-        self.fields["judges"].initial = list(R.BUILTIN_JUDGES) + custom
+        self.fields["judges"].choices = [(j, j) for j in list(BUILTIN_JUDGES) + custom]
+        self.fields["judges"].initial = list(BUILTIN_JUDGES) + custom
         self.fields["holdout_set"].choices = [("", "(no hold-out)")] + [
             (s.name, s.name) for s in app.evaluation_sets.all()
         ]

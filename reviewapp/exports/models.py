@@ -1,14 +1,18 @@
 """Evaluation sets (named, versioned) and judge few-shot exports, both written by jobs."""
 
+import json
 import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App
+from reviewapp.jobs.leases import Lease
 from reviewapp.jobs.models import Job
 
 # A set name is a path segment in URLs, folders and MLflow names: keep it plain.
@@ -42,12 +46,18 @@ class EvaluationSet(models.Model):
 
 
 class MlflowLogged(models.Model):
-    """What an export's MLflow step did, or why it has not done it yet."""
+    """What an export's MLflow step did, or why it has not done it yet.
+
+    One worker at a time runs the step (MLFLOW_LEASE); it renews the lease as it goes.
+    """
+
+    MLFLOW_LEASE = Lease(timedelta(minutes=5), until="mlflow_lease_until", attempts="mlflow_attempts")
 
     mlflow_status = models.CharField(
         max_length=10, choices=MlflowStatus.choices, default=MlflowStatus.PENDING
     )
     mlflow_attempts = models.PositiveIntegerField(default=0)
+    mlflow_lease_until = models.DateTimeField(null=True, blank=True)
     mlflow_error = models.TextField(blank=True)
     mlflow_run_id = models.CharField(max_length=64, blank=True)
     mlflow_experiment_id = models.CharField(max_length=64, blank=True)
@@ -63,6 +73,14 @@ class MlflowLogged(models.Model):
         if name not in self.files:
             return None
         return self.directory / name
+
+    def file_url(self, name: str) -> str:
+        raise NotImplementedError
+
+    @property
+    def downloads(self) -> list[tuple[str, str]]:
+        """(file name, download URL) of each file, for pages."""
+        return [(name, self.file_url(name)) for name in self.files]
 
 
 class EvaluationSetVersion(MlflowLogged):
@@ -89,6 +107,15 @@ class EvaluationSetVersion(MlflowLogged):
 
     def __str__(self) -> str:
         return f"{self.evaluation_set.name} v{self.number}"
+
+    def _url_args(self) -> list:
+        return [self.evaluation_set.app.slug, self.evaluation_set.name, self.number]
+
+    def get_absolute_url(self) -> str:
+        return reverse("evaluation-set-version", args=self._url_args())
+
+    def file_url(self, name: str) -> str:
+        return reverse("evaluation-set-file", args=[*self._url_args(), name])
 
 
 class CustomJudge(models.Model):
@@ -131,3 +158,14 @@ class JudgeExport(MlflowLogged):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def get_absolute_url(self) -> str:
+        return reverse("judge-export", args=[self.app.slug, self.pk])
+
+    def file_url(self, name: str) -> str:
+        return reverse("judge-export-file", args=[self.app.slug, self.pk, name])
+
+    def examples(self) -> list[dict]:
+        """The rows of examples.jsonl."""
+        with (self.directory / "examples.jsonl").open(encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle]

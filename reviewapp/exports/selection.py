@@ -1,7 +1,8 @@
 """Which reviewed requests a curation (filters + picked ids) selects, and their effective feedback.
 
-Everything here returns querysets or generators: exports stream rows over a server-side cursor
-(`.iterator(chunk_size=...)`), never holding all of them at once.
+The filters are one FilterSet (CurationFilter): the curation screen reads them from the query string;
+an export job, from the `Filters` it was started with. Everything here returns querysets or generators:
+exports stream rows over a server-side cursor (`.iterator(chunk_size=...)`), never holding all at once.
 """
 
 from collections.abc import Iterator
@@ -9,22 +10,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+import django_filters
+from django import forms
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
-from django.db.models.functions import Coalesce
 
 from reviewapp.catalog.models import App
+from reviewapp.feedback.filters import requests_rated
 from reviewapp.feedback.models import Assessment
 from reviewapp.feedback.services import FIELDS as FEEDBACK_FIELDS
+from reviewapp.lib.filters import UtcDateTimeFilter
 from reviewapp.requestlog.models import Request, last_user_message
 
 AGREEMENT_CHOICES = ("all_agree", "disagree")
 CHUNK_SIZE = 2000
+# Filters on the request alone: every effective assessment of a request they select is selected.
+REQUEST_FILTERS = ("app_version", "agreement", "since", "until")
 
 
 @dataclass(frozen=True)
 class Filters:
-    """The curation screen's filters; an empty value means "any"."""
+    """A curation: the filters (an empty value means "any") and the requests picked by hand."""
 
     rating: str = ""  # positive | negative: some reviewer rated it so
     reasons: tuple[str, ...] = ()  # some reviewer gave one of these reasons
@@ -37,6 +44,14 @@ class Filters:
     since: datetime | None = None  # the request's time
     until: datetime | None = None
     request_ids: tuple[str, ...] = ()  # picked by hand; empty = all that match
+
+    def filter_values(self) -> dict:
+        """The filters given (not the picked ids), as CurationFilter's form would clean them."""
+        return {
+            name: value
+            for name, value in self.__dict__.items()
+            if name != "request_ids" and value not in ("", (), None)
+        }
 
     def as_dict(self) -> dict:
         out = {}
@@ -61,88 +76,124 @@ class Filters:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def effective_assessments(app: App) -> QuerySet:
-    return Assessment.objects.filter(app=app).effective()
+class YesNoFilter(django_filters.Filter):
+    """Any / yes / no, cleaned to None / True / False."""
+
+    field_class = forms.TypedChoiceField
+
+    def __init__(self, **kwargs):
+        choices = [("", "Any"), ("yes", "Yes"), ("no", "No")]
+        super().__init__(choices=choices, coerce=_is_yes, empty_value=None, **kwargs)
 
 
-def _rating_count(rating: str):
-    sub = (
-        effective_assessments_for_outer()
-        .filter(rating=rating)
-        .order_by()
-        .values("request_id")
-        .annotate(n=Count("id"))
-        .values("n")
+def _is_yes(value: str) -> bool:
+    return value == "yes"
+
+
+LOCAL_TIME = forms.DateTimeInput(attrs={"type": "datetime-local"})
+
+
+class CurationFilter(django_filters.FilterSet):
+    """The curation filters, over the effective assessments of one app: a request is selected when
+    one of its reviewers' effective assessments matches them all."""
+
+    rating = django_filters.ChoiceFilter(choices=Assessment.Rating.choices, empty_label="Any", label="Rating")
+    reasons = django_filters.MultipleChoiceFilter(
+        method="filter_reasons", label="Reasons", widget=forms.SelectMultiple(attrs={"size": 4})
     )
-    return Coalesce(Subquery(sub), 0)
+    has_correction = YesNoFilter(method="filter_has_correction", label="Has a correction")
+    has_chunk_ratings = YesNoFilter(method="filter_has_chunk_ratings", label="Has chunk ratings")
+    reviewer = django_filters.ChoiceFilter(
+        field_name="reviewer__email", lookup_expr="iexact", empty_label="Anyone", label="Reviewer"
+    )
+    app_version = django_filters.ChoiceFilter(
+        field_name="request__app_version", empty_label="Any", label="App version"
+    )
+    queue = django_filters.ChoiceFilter(field_name="queue_id", empty_label="Any", label="Queue")
+    agreement = django_filters.ChoiceFilter(
+        choices=[("all_agree", "All agree"), ("disagree", "Reviewers disagree")],
+        method="filter_agreement",
+        empty_label="Any",
+        label="Agreement",
+    )
+    since = UtcDateTimeFilter(
+        field_name="request__created_at", lookup_expr="gte", label="From", widget=LOCAL_TIME
+    )
+    until = UtcDateTimeFilter(
+        field_name="request__created_at", lookup_expr="lte", label="Until", widget=LOCAL_TIME
+    )
+
+    def __init__(self, data=None, *, app: App, **kwargs):
+        super().__init__(data, queryset=effective_assessments(app), **kwargs)
+        # What the screen offers: this app's reasons, reviewers, versions and queues.
+        self.filters["reasons"].extra["choices"] = [(r, r) for r in app.reasons or []]
+        reviewers = (
+            Assessment.objects.filter(app=app)
+            .order_by("source_id")
+            .values_list("source_id", flat=True)
+            .distinct()
+        )
+        self.filters["reviewer"].extra["choices"] = lambda: [(r, r) for r in reviewers]
+        versions = app.requests.order_by("app_version").values_list("app_version", flat=True).distinct()
+        self.filters["app_version"].extra["choices"] = lambda: [(v, v) for v in versions if v]
+        self.filters["queue"].extra["choices"] = lambda: [(str(q.pk), q.name) for q in app.queues.all()]
+
+    def filter_reasons(self, queryset, name, value):
+        reason_q = Q()
+        for reason in value:
+            # JSON containment exists on PostgreSQL; SQLite has no `contains` lookup for JSONField.
+            reason_q |= (
+                Q(reasons__contains=[reason])
+                if connection.vendor == "postgresql"
+                else Q(reasons__icontains=reason)
+            )
+        return queryset.filter(reason_q)
+
+    def filter_has_correction(self, queryset, name, value):
+        with_correction = Q(corrected_response__isnull=False) & ~Q(corrected_response="")
+        return queryset.filter(with_correction if value else ~with_correction)
+
+    def filter_has_chunk_ratings(self, queryset, name, value):
+        rated = ~Q(retrieval_assessments=[])
+        return queryset.filter(rated if value else ~rated)
+
+    def filter_agreement(self, queryset, name, value):
+        # Reviewers disagree where one's effective rating is positive and another's negative.
+        request = Request.objects.filter(pk=OuterRef("request_id"))
+        disagree = Exists(requests_rated(requests_rated(request, "positive"), "negative"))
+        return queryset.filter(disagree if value == "disagree" else ~disagree)
+
+    def selection(self, request_ids=()) -> Filters:
+        """The filters the form read (it must be valid), with the requests picked by hand."""
+        data = {name: value for name, value in self.form.cleaned_data.items() if value not in ("", [], None)}
+        if "reasons" in data:
+            data["reasons"] = tuple(data["reasons"])
+        if "queue" in data:
+            data["queue"] = int(data["queue"])
+        return Filters(**data, request_ids=tuple(str(r) for r in request_ids))
+
+    def apply(self, filters: Filters) -> QuerySet:
+        """The effective assessments that match `filters`, each filtered as the screen filters it."""
+        rows = self.queryset
+        for name, value in filters.filter_values().items():
+            rows = self.filters[name].filter(rows, value)
+        if filters.request_ids:
+            rows = rows.filter(request_id__in=list(filters.request_ids))
+        return rows
 
 
-def effective_assessments_for_outer() -> QuerySet:
-    return Assessment.objects.filter(request_id=OuterRef("request_id")).effective()
+def effective_assessments(app: App) -> QuerySet:
+    return Assessment.objects.filter(app=app).latest_per_reviewer()
+
+
+def _matching(app: App, filters: Filters) -> QuerySet:
+    return CurationFilter(app=app).apply(filters)
 
 
 def curated_requests(*, app: App, filters: Filters) -> QuerySet:
     """Reviewed requests of `app` that match `filters`, oldest first (a stable export order)."""
-    assessments = effective_assessments(app)
-    if filters.rating:
-        assessments = assessments.filter(rating=filters.rating)
-    if filters.reasons:
-        reason_q = Q()
-        for reason in filters.reasons:
-            reason_q |= Q(reasons__contains=[reason]) if _json_contains_ok() else Q(reasons__icontains=reason)
-        assessments = assessments.filter(reason_q)
-    if filters.has_correction is not None:
-        with_correction = Q(corrected_response__isnull=False) & ~Q(corrected_response="")
-        assessments = assessments.filter(with_correction if filters.has_correction else ~with_correction)
-    if filters.has_chunk_ratings is not None:
-        rated = ~Q(retrieval_assessments=[])
-        assessments = assessments.filter(rated if filters.has_chunk_ratings else ~rated)
-    if filters.reviewer:
-        assessments = assessments.filter(reviewer__email__iexact=filters.reviewer)
-    if filters.queue:
-        assessments = assessments.filter(queue_id=filters.queue)
-    requests = Request.objects.filter(app=app, request_id__in=assessments.values("request_id")).filter(
-        **_request_lookups(filters)
-    )
-    if filters.agreement:
-        requests = requests.annotate(n_pos=_rating_count("positive"), n_neg=_rating_count("negative"))
-        disagree = Q(n_pos__gt=0, n_neg__gt=0)
-        requests = (
-            requests.filter(disagree) if filters.agreement == "disagree" else requests.exclude(disagree)
-        )
-    return requests.order_by("created_at", "request_id")
-
-
-def _filters_on_assessments(filters: Filters) -> bool:
-    return bool(
-        filters.rating
-        or filters.reasons
-        or filters.has_correction is not None
-        or filters.has_chunk_ratings is not None
-        or filters.reviewer
-        or filters.queue
-        or filters.agreement
-    )
-
-
-def _request_lookups(filters: Filters, prefix: str = "") -> dict:
-    lookups = {}
-    if filters.app_version:
-        lookups[f"{prefix}app_version"] = filters.app_version
-    if filters.since:
-        lookups[f"{prefix}created_at__gte"] = filters.since
-    if filters.until:
-        lookups[f"{prefix}created_at__lte"] = filters.until
-    if filters.request_ids:
-        lookups[f"{prefix}request_id__in"] = list(filters.request_ids)
-    return lookups
-
-
-def _json_contains_ok() -> bool:
-    # JSON containment exists on PostgreSQL; SQLite has no `contains` lookup for JSONField.
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
+    matching = _matching(app, filters).values("request_id")
+    return Request.objects.filter(app=app, request_id__in=matching).order_by("created_at", "request_id")
 
 
 @dataclass
@@ -193,12 +244,13 @@ def iter_reviewed(
     fields = {alias: F(path) for alias, path in REQUEST_FIELDS.items()}
     if with_judge_results:
         fields["req_judges"] = KeyTransform("assessments", KeyTransform("info", "request__trace"))
-    rows = effective_assessments(app)
-    if _filters_on_assessments(filters):
-        rows = rows.filter(request_id__in=curated_requests(app=app, filters=filters).values("request_id"))
+    if set(filters.filter_values()) - set(REQUEST_FILTERS):
+        # Some filter picks among a request's assessments: take all of each selected request's.
+        matching = _matching(app, filters).values("request_id")
+        rows = effective_assessments(app).filter(request_id__in=matching)
     else:
-        # Only request-level filters: join them directly instead of a second pass over the feedback.
-        rows = rows.filter(**_request_lookups(filters, prefix="request__"))
+        # Only filters on the request: its assessments are all selected, in one pass.
+        rows = _matching(app, filters)
     rows = (
         rows.order_by("request__created_at", "request_id", "created_at", "id")
         .values(*ASSESSMENT_FIELDS, **fields)

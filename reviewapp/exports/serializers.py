@@ -2,9 +2,8 @@ from django.core.validators import RegexValidator
 from django.urls import reverse
 from rest_framework import serializers
 
-from reviewapp.catalog.serializers import Flag, Text
+from reviewapp.lib.serializers import Flag, Text
 
-from . import rows as R
 from .models import (
     JUDGE_NAME_RE,
     SET_NAME_HELP,
@@ -13,6 +12,7 @@ from .models import (
     EvaluationSetVersion,
     JudgeExport,
 )
+from .rows import RULE_HELP, RULES
 
 # Sizes are checked here, before any work: ids fit a 64-bit column, lists and texts stay small.
 MAX_ID = 2**63 - 1
@@ -45,7 +45,7 @@ class SelectionInput(serializers.Serializer):
         max_length=100_000,
         help_text="Only these (empty: all that match)",
     )
-    rule = serializers.ChoiceField(choices=list(R.RULES), default="majority", help_text=str(R.RULE_HELP))
+    rule = serializers.ChoiceField(choices=list(RULES), default="majority", help_text=str(RULE_HELP))
 
 
 class EvaluationSetExportInput(SelectionInput):

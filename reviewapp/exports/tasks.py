@@ -1,43 +1,35 @@
 """Thin Celery tasks: take ids, call one function, retry with bounds."""
 
 from celery import shared_task
-from django.utils import timezone
 
-from reviewapp.jobs.models import Job
-from reviewapp.jobs.services import run_job
+from reviewapp.jobs.leases import Busy, retry_while_busy
+from reviewapp.jobs.services import run_job_task
 
-from . import services
+from .evaluation_sets import export_evaluation_set
+from .judge_examples import export_judge_examples
+from .mlflow_step import log_evaluation_set, log_judge_export
 
-# A job another worker holds (fresh heartbeat) is tried again later; a dead worker's job is
-# claimable once its heartbeat is stale (Job.claim), so the retry then finishes it.
-BUSY_RETRY_SECONDS = 15
-BUSY_MAX_RETRIES = 40
 MLFLOW_MAX_RETRIES = 6
-
-
-def _run(task, job_id: str, work) -> str:
-    job = run_job(job_id, work)
-    if job is not None and job.status == Job.Status.RUNNING and job.heartbeat_at:
-        # Not ours to run now: someone else is (or was, until it died) working on it.
-        age = (timezone.now() - job.heartbeat_at).total_seconds()
-        raise task.retry(countdown=max(BUSY_RETRY_SECONDS, int(60 - age) + 1), max_retries=BUSY_MAX_RETRIES)
-    return job.status if job else "missing"
+# Another worker on the same MLflow step renews its lease as it goes; look again when it would end.
+MLFLOW_BUSY_MAX_RETRIES = 20
 
 
 @shared_task(bind=True, acks_late=True, name="exports.export_evaluation_set")
 def export_evaluation_set_task(self, job_id: str) -> str:
-    return _run(self, job_id, services.export_evaluation_set)
+    return run_job_task(self, job_id, export_evaluation_set)
 
 
 @shared_task(bind=True, acks_late=True, name="exports.export_judge_examples")
 def export_judge_examples_task(self, job_id: str) -> str:
-    return _run(self, job_id, services.export_judge_examples)
+    return run_job_task(self, job_id, export_judge_examples)
 
 
-def _mlflow(task, function, **kwargs) -> None:
+def _mlflow(task, function, **kwargs) -> str | None:
     final = task.request.retries >= MLFLOW_MAX_RETRIES
     try:
         function(final_attempt=final, **kwargs)
+    except Busy as busy:
+        return retry_while_busy(task, busy, max_retries=MLFLOW_BUSY_MAX_RETRIES)
     except Exception as exc:
         if final:
             raise
@@ -45,13 +37,14 @@ def _mlflow(task, function, **kwargs) -> None:
         raise task.retry(
             exc=exc, countdown=30 * 2**task.request.retries, max_retries=MLFLOW_MAX_RETRIES
         ) from exc
+    return None
 
 
 @shared_task(bind=True, acks_late=True, name="exports.log_evaluation_set")
-def log_evaluation_set_task(self, version_id: int) -> None:
-    _mlflow(self, services.log_evaluation_set, version_id=version_id)
+def log_evaluation_set_task(self, version_id: int) -> str | None:
+    return _mlflow(self, log_evaluation_set, version_id=version_id)
 
 
 @shared_task(bind=True, acks_late=True, name="exports.log_judge_export")
-def log_judge_export_task(self, export_id: int) -> None:
-    _mlflow(self, services.log_judge_export, export_id=export_id)
+def log_judge_export_task(self, export_id: int) -> str | None:
+    return _mlflow(self, log_judge_export, export_id=export_id)

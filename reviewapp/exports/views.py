@@ -9,12 +9,13 @@ from django.views.decorators.http import require_POST
 
 from reviewapp.catalog.permissions import get_app_for
 from reviewapp.jobs.services import eta_seconds
+from reviewapp.lib.forms import render_page, show_service_errors
 
-from . import rows as R
 from . import services
-from .forms import CurationFilterForm, CustomJudgeForm, EvaluationSetForm, JudgeExportForm
+from .forms import CustomJudgeForm, EvaluationSetForm, JudgeExportForm
 from .models import CustomJudge, EvaluationSet, EvaluationSetVersion, JudgeExport
-from .selection import curated_requests, iter_reviewed
+from .rows import RULES, evaluation_rows
+from .selection import CurationFilter, curated_requests, iter_reviewed
 
 TABLE_ROWS = 100
 PREVIEW_ROWS = 5
@@ -34,14 +35,14 @@ def _summary(item) -> dict:
     }
 
 
-def _curation_context(request: HttpRequest, app, filter_form, export_form=None, judge_form=None) -> dict:
-    filters = filter_form.to_filters() if filter_form.is_valid() else None
-    rule = request.GET.get("rule") if request.GET.get("rule") in R.RULES else "majority"
+def _curation_context(request: HttpRequest, app, curation, export_form=None, judge_form=None) -> dict:
+    filters = curation.selection() if curation.is_valid() else None
+    rule = request.GET.get("rule") if request.GET.get("rule") in RULES else "majority"
     include_outputs = request.GET.get("include_outputs") == "on"
     context = {
         "app": app,
         "nav": "apps",
-        "filter_form": filter_form,
+        "filter_form": curation.form,
         "export_form": export_form
         or EvaluationSetForm(initial={"rule": rule, "include_outputs": include_outputs}),
         "judge_form": judge_form or JudgeExportForm(app=app, initial={"rule": rule}),
@@ -52,7 +53,7 @@ def _curation_context(request: HttpRequest, app, filter_form, export_form=None, 
         items = list(itertools.islice(iter_reviewed(app=app, filters=filters), TABLE_ROWS))
         context["matching"] = curated_requests(app=app, filters=filters).count()
         context["rows"] = [_summary(item) for item in items]
-        preview = R.evaluation_rows(
+        preview = evaluation_rows(
             iter_reviewed(app=app, filters=filters), rule=rule, include_outputs=include_outputs
         )
         context["preview"] = [
@@ -65,25 +66,24 @@ def _curation_context(request: HttpRequest, app, filter_form, export_form=None, 
 def curate(request: HttpRequest, slug: str) -> HttpResponse:
     """Filter reviewed requests, tick some (or take all that match), preview rows and export."""
     app = get_app_for(request.user, slug, "monitor")
-    filter_form = CurationFilterForm(request.GET or None, app=app)
-    if not request.GET:
-        filter_form = CurationFilterForm({}, app=app)
-    template = "exports/curate.html"
-    if request.htmx and request.htmx.target == "curation-results":
-        template += "#curation-results"
-    return render(request, template, _curation_context(request, app, filter_form))
+    curation = CurationFilter(request.GET, app=app)
+    part = "curation-results" if request.htmx.target == "curation-results" else None
+    status = 200 if curation.is_valid() else 400
+    return render_page(
+        request, "exports/curate.html", _curation_context(request, app, curation), part=part, status=status
+    )
 
 
 def _start(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     app = get_app_for(request.user, slug, "monitor")
-    filter_form = CurationFilterForm(request.POST, app=app)
+    curation = CurationFilter(request.POST, app=app)
     if kind == "evaluation_set":
         form = EvaluationSetForm(request.POST)
     else:
         form = JudgeExportForm(request.POST, app=app)
     job = None
-    if filter_form.is_valid() and form.is_valid():
-        filters = filter_form.to_filters(request_ids=form.picked_ids())
+    if curation.is_valid() and form.is_valid():
+        filters = curation.selection(request_ids=form.picked_ids())
         data = form.cleaned_data
         try:
             if kind == "evaluation_set":
@@ -107,19 +107,18 @@ def _start(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
                     holdout_by=data["holdout_by"],
                 )
         except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, messages)
+            show_service_errors(form, exc)
     if request.htmx:
-        context = {"app": app, "job": job, "form": form, "filter_form": filter_form, "kind": kind}
-        if job is not None:
-            context["eta"] = eta_seconds(job)
-            context["result_template"] = f"jobs/result_{job.kind}.html"
-        # htmx swaps only 2xx answers; the fragment itself says the export was refused.
+        context = {"app": app, "job": job, "form": form, "filter_form": curation.form, "kind": kind}
+        if job is None:
+            return render(request, "exports/start_result.html", context, status=400)
+        context["eta"] = eta_seconds(job)
+        context["result_template"] = f"jobs/result_{job.kind}.html"
         return render(request, "exports/start_result.html", context)
     if job is not None:
         return redirect("job-progress", job_id=job.id)
     forms = {"export_form": form} if kind == "evaluation_set" else {"judge_form": form}
-    context = _curation_context(request, app, filter_form, **forms)
+    context = _curation_context(request, app, curation, **forms)
     return render(request, "exports/curate.html", context, status=400)
 
 
@@ -147,8 +146,7 @@ def export_list(request: HttpRequest, slug: str) -> HttpResponse:
                 services.create_custom_judge(app=app, user=request.user, **form.cleaned_data)
                 return redirect("export-list", slug=app.slug)
             except ValidationError as exc:
-                for field, messages in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, messages)
+                show_service_errors(form, exc)
     context = {
         "app": app,
         "nav": "apps",

@@ -1,10 +1,18 @@
-"""Streaming writers: rows go to JSONL, CSV, Parquet (and the MLflow 3 form) as they come."""
+"""Streaming writers: rows go to JSONL, CSV, Parquet (and the MLflow 3 form) as they come.
+
+A job writes into a private temporary folder (`temp_folder`), then renames it into place
+(`move_into_place`) in the transaction that publishes it, so a killed job leaves no files behind
+under EXPORT_DIR, only in `.tmp/`, which its next attempt clears.
+"""
 
 import csv
 import functools
 import hashlib
 import json
+import shutil
 from pathlib import Path
+
+from django.conf import settings
 
 CONTEXT_COLUMNS = ("expected_retrieved_context", "retrieved_context")
 PARQUET_BATCH = 5000
@@ -111,3 +119,22 @@ def describe_files(folder: Path, names: list[str]) -> dict[str, dict]:
                 digest.update(block)
         out[name] = {"bytes": (folder / name).stat().st_size, "sha256": digest.hexdigest()}
     return out
+
+
+def temp_folder(job) -> Path:
+    """A new, empty folder for this attempt of `job`; folders of its earlier attempts are removed."""
+    root = settings.EXPORT_DIR / ".tmp"
+    for stale in root.glob(f"{job.id}-*"):  # left by an earlier, killed attempt
+        shutil.rmtree(stale, ignore_errors=True)
+    folder = root / f"{job.id}-{job.attempts}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def move_into_place(temp: Path, relative: str) -> None:
+    """Rename the finished folder to EXPORT_DIR/`relative` (one rename: all files or none)."""
+    final = settings.EXPORT_DIR / relative
+    if final.exists():  # an earlier attempt renamed it, then died before committing
+        shutil.rmtree(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp.rename(final)

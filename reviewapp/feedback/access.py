@@ -22,9 +22,7 @@ def requests_visible_to(user, app: App) -> QuerySet[Request]:
         return requests.none()
     from reviewapp.queues.models import ReviewQueue
 
-    open_to_user = ReviewQueue.objects.filter(app=app).filter(
-        Q(reviewers=user) | Q(assignment=ReviewQueue.Assignment.OPEN)
-    )
+    open_to_user = ReviewQueue.objects.filter(app=app).open_to(user)
     return requests.filter(Q(user=user) | Q(queue_items__queue__in=open_to_user)).distinct()
 
 
@@ -47,9 +45,7 @@ def visible_request(user, app: App, request_id) -> Request | None:
         return None
     from reviewapp.queues.models import QueueItem, ReviewQueue
 
-    in_open_queue = (
-        QueueItem.objects.filter(request=req, queue__app=app)
-        .filter(Q(queue__reviewers=user) | Q(queue__assignment=ReviewQueue.Assignment.OPEN))
-        .exists()
-    )
+    in_open_queue = QueueItem.objects.filter(
+        request=req, queue__in=ReviewQueue.objects.filter(app=app).open_to(user)
+    ).exists()
     return req if in_open_queue else None

@@ -1,23 +1,12 @@
 from django.contrib import admin
 
+from reviewapp.lib.admin import ReadOnlyAdmin
+
 from .models import Assessment, MlflowSync
 
 
-class ReadOnly(admin.ModelAdmin):
-    """The assessment log is append-only: the admin shows it, it never edits it."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Assessment)
-class AssessmentAdmin(ReadOnly):
+class AssessmentAdmin(ReadOnlyAdmin):
     list_display = ["assessment_id", "app", "source_id", "rating", "created_at", "app_version"]
     list_filter = ["app", "rating", "app_version"]
     search_fields = ["assessment_id", "source_id", "request__request_id"]
@@ -26,6 +15,6 @@ class AssessmentAdmin(ReadOnly):
 
 
 @admin.register(MlflowSync)
-class MlflowSyncAdmin(ReadOnly):
+class MlflowSyncAdmin(ReadOnlyAdmin):
     list_display = ["assessment", "status", "attempts", "updated_at", "last_error"]
     list_filter = ["status"]

@@ -1,16 +1,20 @@
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django import forms
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.catalog.permissions import get_app_for
+from reviewapp.lib.filters import FilterBackend
 
 from .access import visible_request
+from .filters import AssessmentFilter
 from .models import Assessment
-from .serializers import AssessmentFilter, AssessmentOut, FeedbackIn
-from .services import record
+from .serializers import AssessmentOut, FeedbackIn
+from .services import record_feedback
 
 
 class FeedbackApi(APIView):
@@ -39,58 +43,59 @@ class FeedbackApi(APIView):
         assessment_id = changes.pop("assessment_id", None)
         for item in changes.get("retrieval_assessments", []):
             item.setdefault("comment", "")
-        recorded = record(request=req, reviewer=request.user, changes=changes, assessment_id=assessment_id)
+        recorded = record_feedback(
+            request=req, reviewer=request.user, changes=changes, assessment_id=assessment_id
+        )
         if recorded.assessment is None:
             raise serializers.ValidationError({"detail": "Nothing to record: these values are the defaults."})
         return Response(AssessmentOut(recorded.assessment).data, status=201 if recorded.created else 200)
 
 
 class NewestFirst(CursorPagination):
+    """Newest first; a page size or a cursor the server cannot read is a 400 naming it."""
+
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def get_page_size(self, request):
+        field = forms.IntegerField(required=False, min_value=1, max_value=self.max_page_size)
+        try:
+            return field.clean(request.query_params.get(self.page_size_query_param)) or self.page_size
+        except forms.ValidationError as exc:
+            raise serializers.ValidationError({self.page_size_query_param: exc.messages}) from None
 
-class AssessmentListApi(APIView):
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise serializers.ValidationError(
+                {self.cursor_query_param: ["not a valid page cursor"]}
+            ) from None
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+                parameter["description"] = f"default {self.page_size}"
+            parameter["allowEmptyValue"] = True
+        return parameters
+
+
+@extend_schema(summary="The assessment log of an app, newest first (managers)")
+class AssessmentListApi(ListAPIView):
+    queryset = Assessment.objects.none()  # the model, for the schema; get_queryset scopes it to the app
+    serializer_class = AssessmentOut
+    filter_backends = [FilterBackend]
+    filterset_class = AssessmentFilter
     pagination_class = NewestFirst
 
-    @extend_schema(
-        parameters=[AssessmentFilter, OpenApiParameter("cursor", OpenApiTypes.STR)],
-        responses=AssessmentOut(many=True),
-        summary="The assessment log of an app, newest first (managers)",
-    )
-    def get(self, request, slug: str):
-        app = get_app_for(request.user, slug, "monitor")
-        # A plain dict: DRF reads an absent boolean in a QueryDict as false.
-        filters = AssessmentFilter(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        rows = (
+    def get_queryset(self):
+        app = get_app_for(self.request.user, self.kwargs["slug"], "monitor")
+        return (
             Assessment.objects.filter(app=app)
-            .with_effective()
+            .with_is_effective()
             .select_related("request", "app", "mlflow_sync")
         )
-        rows = filter_rows(rows, filters.validated_data)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(AssessmentOut(page, many=True).data)
-
-
-def filter_rows(rows, params: dict):
-    if "since" in params:
-        rows = rows.filter(created_at__gte=params["since"])
-    if "until" in params:
-        rows = rows.filter(created_at__lt=params["until"])
-    if "source" in params:
-        rows = rows.filter(request__source=params["source"])
-    if "app_version" in params:
-        rows = rows.filter(app_version=params["app_version"])
-    if "rating" in params:
-        rows = rows.filter(rating="" if params["rating"] == "none" else params["rating"])
-    if "reviewer" in params:
-        rows = rows.filter(reviewer__email__iexact=params["reviewer"])
-    if "request_id" in params:
-        rows = rows.filter(request_id=params["request_id"])
-    if params.get("effective") is not None:
-        rows = rows.filter(is_effective=params["effective"])
-    return rows

@@ -47,7 +47,7 @@ def quality_by_version(app: App) -> list[VersionQuality]:
     reviewed: dict[str, set] = defaultdict(set)
     effective = (
         Assessment.objects.filter(app=app)
-        .effective()
+        .latest_per_reviewer()
         .values_list(
             "request__app_version",
             "request_id",

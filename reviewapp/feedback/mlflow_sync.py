@@ -11,30 +11,30 @@ import json
 import logging
 from datetime import timedelta
 
-from django.db.models import F, Q
 from django.utils import timezone
 
 from reviewapp.chains import mlflow_setup
+from reviewapp.jobs.leases import Lease
 
 from .models import Assessment, MlflowSync
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=5)
+# A worker holds a row while it writes it; a crash frees it when the lease runs out.
+LEASE = Lease(timedelta(minutes=5), until="locked_until")
 OPEN = (MlflowSync.Status.PENDING, MlflowSync.Status.FAILED)
 
 
-class Busy(Exception):
-    """Another worker holds an earlier row of the same reviewer on the same request."""
+def _up_to(assessment: Assessment):
+    """`assessment` and the earlier rows of the same reviewer on the same request."""
+    return Assessment.objects.filter(
+        request_id=assessment.request_id, reviewer_id=assessment.reviewer_id
+    ).exclude(pk__in=Assessment.objects.later_than(assessment).values("pk"))
 
 
 def claim(sync_id: int) -> bool:
-    """Take the row for LEASE with a conditional UPDATE: two workers never write it both."""
-    now = timezone.now()
-    return bool(
-        MlflowSync.objects.filter(pk=sync_id, status__in=OPEN)
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .update(locked_until=now + LEASE, attempts=F("attempts") + 1, updated_at=now)
-    )
+    """Take an open row for this worker (a conditional UPDATE): two workers never write it both."""
+    rows = MlflowSync.objects.filter(pk=sync_id, status__in=OPEN)
+    return LEASE.claim(rows, updated_at=timezone.now())
 
 
 def sync_chain(sync_id: int) -> str:
@@ -46,19 +46,13 @@ def sync_chain(sync_id: int) -> str:
     target = MlflowSync.objects.select_related("assessment").get(pk=sync_id)
     if target.status not in OPEN:
         return target.status
-    a = target.assessment
-    chain = MlflowSync.objects.filter(
-        assessment__request_id=a.request_id, assessment__reviewer_id=a.reviewer_id, status__in=OPEN
-    ).order_by("assessment__created_at", "assessment__id")
-    while True:
-        step = chain.filter(
-            Q(assessment__created_at__lt=a.created_at)
-            | Q(assessment__created_at=a.created_at, assessment__id__lte=a.id)
-        ).first()
-        if step is None:
-            break
+    # Oldest first: `assessment` orders by the assessments' own ordering (newest first), reversed.
+    chain = MlflowSync.objects.filter(assessment__in=_up_to(target.assessment), status__in=OPEN).order_by(
+        "-assessment"
+    )
+    while (step := chain.first()) is not None:
         if not claim(step.pk):
-            raise Busy(f"MLflow sync {step.pk} is held by another worker")
+            raise LEASE.busy(MlflowSync.objects.get(pk=step.pk), f"MLflow sync {step.pk}")
         _run(step.pk)
     return MlflowSync.objects.values_list("status", flat=True).get(pk=sync_id)
 
@@ -71,11 +65,11 @@ def _run(sync_id: int) -> None:
         MlflowSync.objects.filter(pk=sync_id).update(
             status=MlflowSync.Status.FAILED,
             last_error=f"{type(exc).__name__}: {exc}"[:4000],
-            locked_until=None,
             updated_at=timezone.now(),
+            **LEASE.released(),
         )
         raise
-    done = {"status": status, "locked_until": None, "updated_at": timezone.now()}
+    done = {"status": status, "updated_at": timezone.now(), **LEASE.released()}
     if status == MlflowSync.Status.DONE:
         done["last_error"] = ""
     MlflowSync.objects.filter(pk=sync_id).update(**done)
@@ -173,18 +167,13 @@ def write_back(sync: MlflowSync) -> str:
             return MlflowSync.Status.SKIPPED
         raise
     source = AssessmentSource(source_type="HUMAN", source_id=assessment.source_id)
+    # The newest row written before this one: what MLflow shows now, to override.
     previous = (
         MlflowSync.objects.filter(
-            assessment__request_id=assessment.request_id,
-            assessment__reviewer_id=assessment.reviewer_id,
-            status=MlflowSync.Status.DONE,
-        )
-        .filter(
-            Q(assessment__created_at__lt=assessment.created_at)
-            | Q(assessment__created_at=assessment.created_at, assessment__id__lt=assessment.id)
+            assessment__in=_up_to(assessment).exclude(pk=assessment.pk), status=MlflowSync.Status.DONE
         )
         .select_related("assessment__request")
-        .order_by("-assessment__created_at", "-assessment__id")
+        .order_by("assessment")
         .first()
     )
     old_ids = dict(previous.mlflow_ids) if previous else {}
@@ -261,5 +250,5 @@ def due_for_retry(now=None):
     """Open rows nobody holds that were not touched for a minute (fresh ones have a task queued)."""
     now = now or timezone.now()
     return MlflowSync.objects.filter(status__in=OPEN, updated_at__lt=now - timedelta(minutes=1)).filter(
-        Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+        LEASE.free(now)
     )

@@ -9,32 +9,54 @@ from reviewapp.requestlog.models import Request
 
 
 class AssessmentQuerySet(models.QuerySet):
-    def effective(self):
-        """The latest row per (request, reviewer): what each reviewer thinks now."""
-        latest = (
-            self.model.objects.filter(
-                request_id=models.OuterRef("request_id"), reviewer_id=models.OuterRef("reviewer_id")
-            )
-            .order_by("-created_at", "-id")
-            .values("id")[:1]
-        )
-        return self.filter(id=models.Subquery(latest))
+    """An assessment is effective while no later row exists by the same reviewer on the same request.
 
-    def newer_than(self, row: "Assessment"):
-        """Rows of the same reviewer on the same request made after `row` (it is effective if none)."""
-        return self.model.objects.filter(request_id=row.request_id, reviewer_id=row.reviewer_id).filter(
-            models.Q(created_at__gt=row.created_at) | models.Q(created_at=row.created_at, id__gt=row.id)
+    "Later" is defined once, in `_later_than`: created after it, or at the same instant with a higher id.
+    """
+
+    def _later_than(self, *, request_id, reviewer_id, created_at, pk):
+        """Rows by the same reviewer on the same request made after the given one (values or OuterRefs)."""
+        return self.model.objects.filter(request_id=request_id, reviewer_id=reviewer_id).filter(
+            models.Q(created_at__gt=created_at) | models.Q(created_at=created_at, id__gt=pk)
         )
 
-    def with_effective(self):
-        """Annotate `is_effective`: no newer row of the same reviewer on the same request."""
-        newer = self.model.objects.filter(
-            request_id=models.OuterRef("request_id"), reviewer_id=models.OuterRef("reviewer_id")
-        ).filter(
-            models.Q(created_at__gt=models.OuterRef("created_at"))
-            | models.Q(created_at=models.OuterRef("created_at"), id__gt=models.OuterRef("id"))
+    def _later_than_outer(self):
+        return self._later_than(
+            request_id=models.OuterRef("request_id"),
+            reviewer_id=models.OuterRef("reviewer_id"),
+            created_at=models.OuterRef("created_at"),
+            pk=models.OuterRef("id"),
         )
-        return self.annotate(is_effective=~models.Exists(newer))
+
+    def latest_per_reviewer(self):
+        """The effective rows: each reviewer's latest row per request, what they think now."""
+        # An anti-join ("no later row") rather than "id = (the latest id)": the same rows, but
+        # PostgreSQL estimates it well and plans it as one hash join.
+        return self.filter(~models.Exists(self._later_than_outer()))
+
+    def with_is_effective(self):
+        """Every row, each annotated `is_effective` (no later row by the same reviewer)."""
+        return self.annotate(is_effective=~models.Exists(self._later_than_outer()))
+
+    def effective_for(self, request, reviewer) -> "Assessment | None":
+        """`reviewer`'s current assessment of `request`, or None when they gave none."""
+        return self.filter(request=request, reviewer=reviewer).latest_per_reviewer().first()
+
+    def ratings_by_request(self) -> dict:
+        """{request_id: {"positive", "negative", "reviewers"}}: counts of the effective assessments."""
+        summary: dict = {}
+        for request_id, rating in self.latest_per_reviewer().values_list("request_id", "rating"):
+            counts = summary.setdefault(request_id, {"positive": 0, "negative": 0, "reviewers": 0})
+            counts["reviewers"] += 1
+            if rating in (Assessment.Rating.POSITIVE, Assessment.Rating.NEGATIVE):
+                counts[rating] += 1
+        return summary
+
+    def later_than(self, row: "Assessment"):
+        """Rows that supersede `row` (it is effective when there are none)."""
+        return self._later_than(
+            request_id=row.request_id, reviewer_id=row.reviewer_id, created_at=row.created_at, pk=row.pk
+        )
 
 
 class Assessment(models.Model):

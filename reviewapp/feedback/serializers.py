@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from reviewapp.catalog.serializers import Text
+from reviewapp.lib.serializers import Text
 
 from .models import Assessment
 from .services import FIELDS, LIST_LIMIT, SHORT_TEXT_LIMIT, TEXT_LIMIT_BYTES
@@ -28,7 +28,7 @@ class FeedbackIn(serializers.Serializer):
     """Fields absent are left as they are in the reviewer's effective feedback."""
 
     refuses_unknown_fields = True  # see validate; the schema says additionalProperties: false
-    any_of_required = FIELDS  # "Nothing to record" otherwise (services.record); the schema says so too
+    any_of_required = FIELDS  # "Nothing to record" otherwise (api.FeedbackApi); the schema says so too
 
     request_id = serializers.UUIDField()
     assessment_id = serializers.UUIDField(
@@ -85,7 +85,7 @@ class AssessmentOut(serializers.ModelSerializer):
         """True for the reviewer's latest row on the request (what they think now)."""
         if hasattr(row, "is_effective"):
             return row.is_effective
-        return not Assessment.objects.newer_than(row).exists()
+        return not Assessment.objects.later_than(row).exists()
 
     def get_mlflow_sync(self, row) -> str | None:
         """pending / done / failed / skipped; null when the request has no MLflow trace."""
@@ -95,18 +95,3 @@ class AssessmentOut(serializers.ModelSerializer):
             return row.mlflow_sync.status
         except Assessment.mlflow_sync.RelatedObjectDoesNotExist:
             return None
-
-
-class AssessmentFilter(serializers.Serializer):
-    since = serializers.DateTimeField(required=False, help_text="assessments made at or after")
-    until = serializers.DateTimeField(required=False, help_text="assessments made before")
-    source = serializers.ChoiceField(choices=["review_app", "rest_api", "import"], required=False)
-    app_version = Text(required=False, max_length=100)
-    rating = serializers.ChoiceField(choices=["positive", "negative", "none"], required=False)
-    reviewer = serializers.EmailField(required=False, max_length=254)
-    request_id = serializers.UUIDField(required=False)
-    effective = serializers.BooleanField(
-        required=False, default=None, help_text="true: only each reviewer's latest row; absent: all rows"
-    )
-    # Read by the paginator (feedback.api.NewestFirst), which would silently ignore a bad one.
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=500, help_text="default 50")

@@ -191,36 +191,18 @@ def record_feedback(
     changes: dict,
     assessment_id: uuid.UUID | None = None,
     queue=None,
-) -> Assessment:
+) -> Recorded:
     """Merge `changes` into the reviewer's effective feedback and append it as a new complete row.
 
-    The same `assessment_id` twice stores once (the stored row is returned); a change that
-    changes nothing writes nothing. `.created` on the result says whether a row was written.
+    The same `assessment_id` twice stores once (`.assessment` is the stored row); a change that
+    changes nothing writes nothing (`.assessment` is the current row, None when there is none yet).
+    `.created` says whether a row was written.
     """
-    recorded = record(
-        request=request, reviewer=reviewer, changes=changes, assessment_id=assessment_id, queue=queue
-    )
-    if recorded.assessment is None:
-        raise ValidationError({"detail": "Nothing to record: these values are the defaults."})
-    return recorded.assessment
-
-
-@transaction.atomic
-def record(
-    *,
-    request: Request,
-    reviewer,
-    changes: dict,
-    assessment_id: uuid.UUID | None = None,
-    queue=None,
-) -> Recorded:
     if queue is not None and queue.app_id != request.app_id:
         raise ValidationError({"queue": "This queue belongs to another app."})
     # One writer at a time per request, so two quick changes never merge into the same base.
     Request.objects.select_for_update(no_key=True).filter(pk=request.pk).values_list("pk").first()
-    current = (
-        Assessment.objects.filter(request=request, reviewer=reviewer).order_by("-created_at", "-id").first()
-    )
+    current = Assessment.objects.effective_for(request, reviewer)
     if assessment_id is not None and current is not None and current.assessment_id == assessment_id:
         return Recorded(current, created=False)  # a retry of the latest call
     cleaned = clean_changes(request=request, changes=changes)

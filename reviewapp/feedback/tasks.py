@@ -1,7 +1,12 @@
 from celery import shared_task
 
+from reviewapp.jobs.leases import Busy, retry_while_busy
+
 from . import mlflow_sync
 from .models import MlflowSync
+
+# Another worker on the same chain usually finishes in seconds: look again soon, then less often.
+BUSY_MAX_RETRIES = 20
 
 
 @shared_task(bind=True, max_retries=5)
@@ -14,8 +19,9 @@ def sync_to_mlflow(self, sync_id: int) -> str:
         return mlflow_sync.sync_chain(sync_id)
     except MlflowSync.DoesNotExist:
         return "gone"
-    except mlflow_sync.Busy as exc:
-        raise self.retry(exc=exc, countdown=5) from exc
+    except Busy as busy:
+        countdown = 5 * 2 ** min(self.request.retries, 6)
+        return retry_while_busy(self, busy, max_retries=BUSY_MAX_RETRIES, countdown=countdown)
     except Exception as exc:
         raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
 

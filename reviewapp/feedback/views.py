@@ -1,28 +1,15 @@
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.views.decorators.http import require_http_methods
 
 from reviewapp.catalog.permissions import can, get_app_for
 
 from . import dashboard as dashboard_data
 from .access import visible_request
-from .forms import NeedsChunkRating, changes_from_post, panel_group
-from .panel import panel_state
-from .services import record
-
-
-def app_nav() -> str | None:
-    """The app sub-navigation (catalog helper's template), when it exists."""
-    try:
-        get_template("catalog/app_nav.html")
-    except TemplateDoesNotExist:
-        return None
-    return "catalog/app_nav.html"
+from .panel import NeedsChunkRating, changes_from_post, panel_group, panel_state
+from .services import record_feedback
 
 
 def _queue_from_post(request, app):
@@ -34,7 +21,7 @@ def _queue_from_post(request, app):
 
     queues = ReviewQueue.objects.filter(app=app)
     if not can(app, "monitor"):
-        queues = queues.filter(Q(reviewers=request.user) | Q(assignment=ReviewQueue.Assignment.OPEN))
+        queues = queues.open_to(request.user)
     queue = queues.filter(pk=int(queue_id)).first() if queue_id.isdigit() else None
     if queue is None:
         raise ValidationError({"queue": "No such review queue open to you."})
@@ -44,7 +31,10 @@ def _queue_from_post(request, app):
 @login_required
 @require_http_methods(["GET", "POST"])
 def feedback_panel(request, slug: str, request_id) -> HttpResponse:
-    """GET: the request with the panel (a page, or the panel alone for htmx). POST: save one control."""
+    """GET: the request with the panel (a page, or the panel alone for htmx). POST: save one control.
+
+    A POST that saves nothing answers 400 with the panel, the reason beside the control.
+    """
     app = get_app_for(request.user, slug, "feedback")
     req = visible_request(request.user, app, request_id)
     if req is None:
@@ -53,7 +43,7 @@ def feedback_panel(request, slug: str, request_id) -> HttpResponse:
         context = {"req": req, "fb": panel_state(request=req, reviewer=request.user)}
         if request.htmx:
             return render(request, "feedback/panel.html", context)
-        context.update(app=app, app_nav=app_nav(), nav="apps")
+        context.update(app=app, nav="apps")
         return render(request, "feedback/request_feedback.html", context)
 
     state = panel_state(request=req, reviewer=request.user)
@@ -64,13 +54,16 @@ def feedback_panel(request, slug: str, request_id) -> HttpResponse:
         queue = _queue_from_post(request, app)
         context["queue"] = queue
         changes = changes_from_post(request.POST, state)
-        recorded = record(request=req, reviewer=request.user, changes=changes, queue=queue)
+        recorded = record_feedback(request=req, reviewer=request.user, changes=changes, queue=queue)
         state = panel_state(request=req, reviewer=request.user, assessment=recorded.assessment)
         context["saved"] = panel_group(field)
     except NeedsChunkRating:
+        # Not saved: the comment stays in the page and goes with the rating once it is given.
+        status = 400
         context["note"] = "Mark the passage relevant or not relevant to save this comment."
     except ValidationError as exc:
         status = 400
+        # The panel is no Django form: each message goes beside the control of its field.
         context["errors"] = {name: " ".join(messages) for name, messages in exc.message_dict.items()}
         # Give back what was typed in the add-a-source inputs, so nothing is lost.
         context["draft"] = {
@@ -91,10 +84,5 @@ def _int(value) -> int | None:
 @login_required
 def app_dashboard(request, slug: str) -> HttpResponse:
     app = get_app_for(request.user, slug, "monitor")
-    context = {
-        "app": app,
-        "app_nav": app_nav(),
-        "nav": "apps",
-        "versions": dashboard_data.quality_by_version(app),
-    }
+    context = {"app": app, "nav": "apps", "versions": dashboard_data.quality_by_version(app)}
     return render(request, "feedback/dashboard.html", context)

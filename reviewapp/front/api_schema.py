@@ -73,7 +73,7 @@ class NonBlankText(OpenApiSerializerFieldExtension):
     """A text that may not be blank may not be all white space either (DRF trims it first): the
     request schema says so with a pattern, where the field has no pattern or enum of its own."""
 
-    target_class = "reviewapp.catalog.serializers.Text"
+    target_class = "reviewapp.lib.serializers.Text"
     match_subclasses = True
 
     def map_serializer_field(self, auto_schema, direction):

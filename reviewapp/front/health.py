@@ -34,6 +34,13 @@ def check_database(connection=None) -> dict:
 def check_redis(url: str | None = None) -> dict:
     url = settings.REDIS_URL if url is None else url
     if not url:
+        from reviewapp.celery import app, make_broker_folders
+
+        try:
+            # What this process does before it first sends a job (reviewapp.celery).
+            make_broker_folders(app.conf)
+        except OSError as exc:
+            return _down(exc)
         broker = Path(settings.CELERY_FS_BROKER_DIR) / "in"
         if not broker.is_dir():
             return {"status": "down", "error": f"the embedded broker folder {broker} is missing"}

@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 from django.db import models
 from django.utils import timezone
@@ -6,12 +7,15 @@ from django.utils import timezone
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App
 
+from .leases import Lease
+
 
 class Job(models.Model):
     """A background job (import, export, sync) with progress, run by a Celery task.
 
-    A worker claims it with a conditional UPDATE (`claim`), so a redelivered task never runs
-    a finished job twice.
+    A worker claims it with a conditional UPDATE (`claim`) and holds it for a lease it renews with
+    each progress report, so a redelivered task never runs a job twice and a dead worker's job
+    is taken over once its lease has run out.
     """
 
     class Status(models.TextChoices):
@@ -19,6 +23,8 @@ class Job(models.Model):
         RUNNING = "running"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
+
+    LEASE = Lease(timedelta(seconds=60))
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=50)
@@ -31,7 +37,8 @@ class Job(models.Model):
     progress_total = models.PositiveIntegerField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The worker running the job holds it until then (see LEASE); its progress reports renew it.
+    lease_until = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
@@ -41,41 +48,30 @@ class Job(models.Model):
 
     def claim(self) -> bool:
         """Take the job for this worker: queued, or running but abandoned by a dead worker."""
-        now = timezone.now()
-        stale = now - timezone.timedelta(seconds=60)
-        claimed = (
-            Job.objects.filter(pk=self.pk)
-            .filter(
-                models.Q(status=self.Status.QUEUED)
-                | models.Q(status=self.Status.RUNNING, heartbeat_at__lt=stale)
-            )
-            .update(
-                status=self.Status.RUNNING,
-                started_at=now,
-                heartbeat_at=now,
-                attempts=models.F("attempts") + 1,
-            )
-        )
+        unfinished = Job.objects.filter(pk=self.pk, status__in=[self.Status.QUEUED, self.Status.RUNNING])
+        claimed = self.LEASE.claim(unfinished, status=self.Status.RUNNING, started_at=timezone.now())
         if claimed:
             self.refresh_from_db()
-        return bool(claimed)
+        return claimed
 
     def report_progress(self, done: int, total: int | None = None) -> None:
-        self.progress_done = done
-        fields = ["progress_done", "heartbeat_at"]
+        """Save the progress, and renew the lease: the worker is alive."""
+        changes = {"progress_done": done, **self.LEASE.renewed()}
         if total is not None:
-            self.progress_total = total
-            fields.append("progress_total")
-        self.heartbeat_at = timezone.now()
-        Job.objects.filter(pk=self.pk).update(**{f: getattr(self, f) for f in fields})
+            changes["progress_total"] = total
+        for field, value in changes.items():
+            setattr(self, field, value)
+        Job.objects.filter(pk=self.pk).update(**changes)
 
     def succeed(self, result: dict) -> None:
         self.status, self.result, self.finished_at = self.Status.SUCCEEDED, result, timezone.now()
-        self.save(update_fields=["status", "result", "finished_at"])
+        self.lease_until = None
+        self.save(update_fields=["status", "result", "finished_at", "lease_until"])
 
     def fail(self, error: str) -> None:
         self.status, self.error, self.finished_at = self.Status.FAILED, error, timezone.now()
-        self.save(update_fields=["status", "error", "finished_at"])
+        self.lease_until = None
+        self.save(update_fields=["status", "error", "finished_at", "lease_until"])
 
     @property
     def label(self) -> str:

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from reviewapp.accounts.models import User
 from reviewapp.catalog.permissions import get_app_for
+from reviewapp.lib.serializers import validated
 
 from . import services
 from .models import ReviewQueue
@@ -51,9 +52,8 @@ class QueueListApi(APIView):
     )
     def post(self, request, slug):
         app = get_app_for(request.user, slug, "monitor")
-        data = QueueCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        data = validated(QueueCreateInput, request)
+        fields = dict(data)
         fields["reviewers"] = _users_by_email(fields["reviewers"])
         queue, result = services.create_queue(app=app, created_by=request.user, **fields)
         return Response(
@@ -79,7 +79,6 @@ class QueueItemsApi(APIView):
     def post(self, request, slug, queue_id):
         app = get_app_for(request.user, slug, "monitor")
         queue = get_object_or_404(app.queues, pk=queue_id)
-        data = QueueItemsInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = services.add_items(queue=queue, request_ids=data.validated_data["request_ids"])
+        data = validated(QueueItemsInput, request)
+        result = services.add_items(queue=queue, request_ids=data["request_ids"])
         return Response(_add_result(queue, result))

@@ -6,6 +6,17 @@ from reviewapp.catalog.models import App
 from reviewapp.requestlog.models import Request
 
 
+class ReviewQueueQuerySet(models.QuerySet):
+    def open_to(self, user):
+        """Queues this user may review in: open ones, and those naming them as a reviewer.
+
+        Says nothing of the app's permission level: callers start from apps the user may query.
+        """
+        return self.filter(
+            models.Q(assignment=ReviewQueue.Assignment.OPEN) | models.Q(reviewers=user)
+        ).distinct()
+
+
 class ReviewQueue(models.Model):
     """Requests chosen by the app owner for experts to review (the reference's "Option 2")."""
 
@@ -25,6 +36,8 @@ class ReviewQueue(models.Model):
     created_by = models.ForeignKey(User, models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = ReviewQueueQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -34,6 +47,10 @@ class ReviewQueue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def is_open_to(self, user) -> bool:
+        """One queue's `ReviewQueue.objects.open_to(user)`: open, or naming them as a reviewer."""
+        return self.assignment == self.Assignment.OPEN or self.reviewers.filter(pk=user.pk).exists()
 
 
 class QueueItem(models.Model):
@@ -59,6 +76,14 @@ class ReservationQuerySet(models.QuerySet):
 
     def done(self):
         return self.filter(done_at__isnull=False)
+
+    def unfinished(self):
+        return self.filter(done_at__isnull=True)
+
+    def held_by(self, reviewer, now=None):
+        """What `reviewer` holds: submitted, or reserved and not expired. An expired reservation is
+        not held: someone else may take its slot, and the reviewer must take it again to go on."""
+        return self.filter(reviewer=reviewer).live(now)
 
 
 class Reservation(models.Model):

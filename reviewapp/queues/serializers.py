@@ -1,15 +1,13 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reviewapp.catalog.serializers import Flag, Text
-from reviewapp.catalog.services import MAX_INSTRUCTIONS_CHARS
+from reviewapp.lib.serializers import Flag, Text
 
+from . import services
 from .models import ReviewQueue
-from .services import MAX_OVERLAP
 
 # Sizes are checked here, before any work.
 MAX_REVIEWERS = 1000
-MAX_REQUEST_IDS = 10_000
 
 
 @extend_schema_field({"type": "string", "format": "uuid"})
@@ -18,10 +16,10 @@ class RequestId(Text):
 
 
 class QueueCreateInput(serializers.Serializer):
-    # Text: a number is refused, not turned into a name.
-    name = Text(max_length=200)
-    instructions = Text(required=False, allow_blank=True, default="", max_length=MAX_INSTRUCTIONS_CHARS)
-    overlap = serializers.IntegerField(required=False, default=1, min_value=1, max_value=MAX_OVERLAP)
+    # Text: a number is refused, not turned into a name. Limits: the service's own validators.
+    name = Text(validators=services.NAME)
+    instructions = Text(required=False, allow_blank=True, default="", validators=services.INSTRUCTIONS)
+    overlap = serializers.IntegerField(required=False, default=1, validators=services.OVERLAP)
     assignment = serializers.ChoiceField(
         choices=ReviewQueue.Assignment.choices, required=False, default=ReviewQueue.Assignment.OPEN
     )
@@ -30,13 +28,13 @@ class QueueCreateInput(serializers.Serializer):
         child=serializers.EmailField(max_length=254), required=False, default=list, max_length=MAX_REVIEWERS
     )
     request_ids = serializers.ListField(
-        child=RequestId(max_length=100), required=False, default=list, max_length=MAX_REQUEST_IDS
+        child=RequestId(max_length=100), required=False, default=list, validators=services.REQUEST_IDS
     )
 
 
 class QueueItemsInput(serializers.Serializer):
     request_ids = serializers.ListField(
-        child=RequestId(max_length=100), allow_empty=False, min_length=1, max_length=MAX_REQUEST_IDS
+        child=RequestId(max_length=100), allow_empty=False, min_length=1, validators=services.REQUEST_IDS
     )
 
 
@@ -106,7 +104,7 @@ class QueueOutput(serializers.ModelSerializer):
         ]
 
     def get_progress(self, queue) -> ProgressOutput:
-        from .services import queue_progress
+        from .progress import queue_progress
 
         return ProgressOutput(queue_progress(queue=queue)).data
 
@@ -118,6 +116,6 @@ class QueueDetailOutput(QueueOutput):
         fields = [*QueueOutput.Meta.fields, "agreement"]
 
     def get_agreement(self, queue) -> QueueAgreementOutput:
-        from .services import queue_agreement
+        from .progress import queue_agreement
 
         return QueueAgreementOutput(queue_agreement(queue=queue)).data

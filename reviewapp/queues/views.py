@@ -9,11 +9,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from reviewapp.catalog.permissions import can, get_app_for
 from reviewapp.feedback.models import Assessment
+from reviewapp.lib.forms import show_service_errors, status_for
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.trace_view import span_tree
 
-from . import services
-from .forms import AddItemsForm, QueueForm, apply_errors
+from . import claims, progress, services
+from .forms import AddItemsForm, QueueForm
 from .models import Draft, QueueItem, Reservation, ReviewQueue
 
 _RECENT_REQUESTS = 100
@@ -29,12 +30,12 @@ def queue_list(request: HttpRequest, slug: str) -> HttpResponse:
     """Managers: every queue of the app with its progress. Reviewers: the queues open to them."""
     app = get_app_for(request.user, slug, "feedback")
     if can(app, "monitor"):
-        rows = [(queue, services.queue_progress(queue=queue)) for queue in app.queues.all()]
+        rows = [(queue, progress.queue_progress(queue=queue)) for queue in app.queues.all()]
         mine = []
     else:
         rows = []
         mine = [
-            services.reviewer_progress(queue=queue, user=request.user)
+            progress.reviewer_progress(queue=queue, user=request.user)
             for queue in services.queues_for_reviewer(request.user)
             if queue.app_id == app.pk
         ]
@@ -65,7 +66,7 @@ def queue_create(request: HttpRequest, slug: str) -> HttpResponse:
                     request_ids=form.all_request_ids(),
                 )
             except ValidationError as error:
-                apply_errors(form, error)
+                show_service_errors(form, error)
             else:
                 messages.success(request, f"Queue “{queue.name}” created with {len(result.added)} items.")
                 return redirect("queue-detail", app.slug, queue.pk)
@@ -75,7 +76,8 @@ def queue_create(request: HttpRequest, slug: str) -> HttpResponse:
             recent_requests=recent,
             initial={"instructions": current.markdown if current else ""},
         )
-    return render(request, "queues/queue_create.html", {"app": app, "form": form, "nav": "apps"})
+    context = {"app": app, "form": form, "nav": "apps"}
+    return render(request, "queues/queue_create.html", context, status=status_for(form))
 
 
 def _detail_context(app, queue: ReviewQueue, add_form: AddItemsForm) -> dict:
@@ -84,11 +86,11 @@ def _detail_context(app, queue: ReviewQueue, add_form: AddItemsForm) -> dict:
         .prefetch_related("reservations__reviewer")
         .order_by("position", "id")[:_DETAIL_ITEMS]
     )
-    agreement = services.queue_agreement(queue=queue)
+    agreement = progress.queue_agreement(queue=queue)
     return {
         "app": app,
         "queue": queue,
-        "progress": services.queue_progress(queue=queue),
+        "progress": progress.queue_progress(queue=queue),
         "agreement": agreement,
         "agreement_rows": [("Thumbs", agreement.rating), ("Passage relevance", agreement.chunks)],
         "items": items,
@@ -114,7 +116,7 @@ def queue_add_items(request: HttpRequest, slug: str, queue_id: int) -> HttpRespo
         try:
             result = services.add_items(queue=queue, request_ids=form.ids())
         except ValidationError as error:
-            apply_errors(form, error)
+            show_service_errors(form, error)
         else:
             text = f"Added {len(result.added)} items."
             if result.already_in_queue:
@@ -131,7 +133,7 @@ def queue_add_items(request: HttpRequest, slug: str, queue_id: int) -> HttpRespo
 @login_required
 def my_queues(request: HttpRequest) -> HttpResponse:
     rows = [
-        services.reviewer_progress(queue=queue, user=request.user)
+        progress.reviewer_progress(queue=queue, user=request.user)
         for queue in services.queues_for_reviewer(request.user)
     ]
     return render(request, "queues/my_queues.html", {"rows": rows, "nav": "queues"})
@@ -151,9 +153,9 @@ def _after(queue: ReviewQueue, raw: str) -> QueueItem | None:
 
 
 def _done_or_start(request: HttpRequest, queue: ReviewQueue, after: QueueItem | None) -> HttpResponse:
-    progress = services.reviewer_progress(queue=queue, user=request.user)
-    context = {"queue": queue, "app": queue.app, "progress": progress, "after": after, "nav": "queues"}
-    if progress.remaining:
+    mine = progress.reviewer_progress(queue=queue, user=request.user)
+    context = {"queue": queue, "app": queue.app, "progress": mine, "after": after, "nav": "queues"}
+    if mine.remaining:
         return render(request, "queues/review_start.html", context)
     return render(request, "queues/review_done.html", context)
 
@@ -165,14 +167,14 @@ def review_next(request: HttpRequest, queue_id: int) -> HttpResponse:
     POST: reserve the next item (after `after`, when skipping ahead) and go to it."""
     queue = _queue_for_reviewer(request.user, queue_id)
     if request.method == "POST":
-        reservation = services.claim_next(
+        reservation = claims.claim_next(
             queue=queue, reviewer=request.user, after=_after(queue, request.POST.get("after", ""))
         )
         if reservation is not None:
             return redirect("review-item", queue.pk, reservation.item_id)
         return redirect("review-next", queue.pk)
     after = _after(queue, request.GET.get("after", ""))
-    held = services.held_item(queue=queue, reviewer=request.user, after=after)
+    held = claims.held_item(queue=queue, reviewer=request.user, after=after)
     if held is not None:
         return redirect("review-item", queue.pk, held.item_id)
     return _done_or_start(request, queue, after)
@@ -197,7 +199,7 @@ def _others_feedback(item: QueueItem, user) -> list[Assessment]:
     return list(
         Assessment.objects.filter(request=item.request)
         .exclude(reviewer=user)
-        .effective()
+        .latest_per_reviewer()
         .select_related("reviewer")
         .order_by("reviewer__email")
     )
@@ -225,7 +227,7 @@ def _review_context(request: HttpRequest, queue: ReviewQueue, item: QueueItem, r
         "others": [] if hidden else _others_feedback(item, user),
         "previous_id": before,
         "next_id": after,
-        "progress": services.reviewer_progress(queue=queue, user=user),
+        "progress": progress.reviewer_progress(queue=queue, user=user),
         "nav": "queues",
     }
 
@@ -238,14 +240,17 @@ def review_item(request: HttpRequest, queue_id: int, item_id: int) -> HttpRespon
     item = get_object_or_404(queue.items.select_related("request"), pk=item_id)
     full = {"queue": queue, "app": queue.app, "item": item, "nav": "queues"}
     if request.method == "POST":
-        if services.claim_item(item=item, reviewer=request.user) is None:
+        if claims.claim_item(item=item, reviewer=request.user) is None:
             return render(request, "queues/review_full.html", full, status=409)
         return redirect("review-item", queue.pk, item.pk)
-    reservation = Reservation.objects.filter(item=item, reviewer=request.user).first()
+    reservation = Reservation.objects.held_by(request.user).filter(item=item).first()
     if reservation is not None:
         return render(request, "queues/review.html", _review_context(request, queue, item, reservation))
-    if services.may_claim(queue=queue, reviewer=request.user, item=item):
-        return render(request, "queues/review_start.html", full)
+    if claims.may_claim(queue=queue, reviewer=request.user, item=item):
+        # Not held: never taken, or its reservation expired (anyone may take that slot now). Taking
+        # it, again, is a POST; a page shown changes nothing.
+        lapsed = Reservation.objects.filter(item=item, reviewer=request.user).unfinished().exists()
+        return render(request, "queues/review_start.html", {**full, "lapsed": lapsed})
     return render(request, "queues/review_full.html", full, status=409)
 
 
@@ -264,14 +269,14 @@ def review_submit(request: HttpRequest, queue_id: int, item_id: int) -> HttpResp
         error = "The typed fields did not arrive intact; your draft is kept, please submit again."
     else:
         try:
-            services.submit_review(item=item, reviewer=request.user, typed=typed)
+            claims.submit_review(item=item, reviewer=request.user, typed=typed)
         except ValidationError as exc:
             error = " ".join(exc.messages)
     if error:
-        reservation = Reservation.objects.filter(item=item, reviewer=request.user).first()
+        reservation = Reservation.objects.held_by(request.user).filter(item=item).first()
         context = _review_context(request, queue, item, reservation) | {"submit_error": error}
         return render(request, "queues/review.html", context, status=400)
-    following = services.claim_next(queue=queue, reviewer=request.user, after=item)
+    following = claims.claim_next(queue=queue, reviewer=request.user, after=item)
     if following is not None:
         return redirect("review-item", queue.pk, following.item_id)
     return redirect("review-next", queue.pk)
@@ -294,5 +299,5 @@ def review_draft(request: HttpRequest, queue_id: int, item_id: int) -> HttpRespo
         isinstance(k, str) and isinstance(v, str | list) for k, v in data.items()
     ):
         return JsonResponse({"data": ["must be a JSON object of field names and text values"]}, status=400)
-    draft = services.save_draft(item=item, reviewer=request.user, data=data)
+    draft = claims.save_draft(item=item, reviewer=request.user, data=data)
     return JsonResponse({"saved_at": draft.updated_at.isoformat()})

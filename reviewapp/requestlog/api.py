@@ -1,92 +1,111 @@
-from urllib.parse import urlencode
-
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from reviewapp.catalog.permissions import get_app_for
+from reviewapp.front.api_schema import EMPTY_IS_ABSENT
 from reviewapp.jobs.serializers import JobSerializer
+from reviewapp.lib.filters import FilterBackend, errors_by_parameter
 
 from . import browse, services
-from .forms import LogFilterForm
-from .serializers import RequestLogPageOutput, RequestLogRowOutput, TracesImportInput, TracesImportOutput
-
-LOG_PARAMETERS = [
-    OpenApiParameter("since", OpenApiTypes.DATETIME, description="Only rows at or after this time"),
-    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Only rows before this time"),
-    OpenApiParameter("source", OpenApiTypes.STR, enum=["review_app", "rest_api", "import"]),
-    OpenApiParameter("version", {"type": "string", "maxLength": 100}, description="App version"),
-    OpenApiParameter("feedback", OpenApiTypes.STR, enum=["yes", "no"], description="Has feedback or not"),
-    OpenApiParameter(
-        "rating",
-        OpenApiTypes.STR,
-        enum=["positive", "negative"],
-        description="Some reviewer's effective rating",
-    ),
-    OpenApiParameter(
-        "q", {"type": "string", "maxLength": 200}, description="Text in the request messages or the response"
-    ),
-    OpenApiParameter(
-        "after", {"type": "string", "maxLength": 200}, description="Cursor: the page of rows older than it"
-    ),
-    OpenApiParameter(
-        "before",
-        {"type": "string", "maxLength": 200},
-        description="Cursor: the page of rows newer than it (not with `after`)",
-    ),
-    OpenApiParameter(
-        "page_size",
-        {"type": "integer", "minimum": 1, "maximum": browse.MAX_PAGE_SIZE},
-        description="default 50",
-    ),
-]
-
-for _parameter in LOG_PARAMETERS:  # read through LogFilterForm: `name=` means no filter
-    _parameter.extensions = {"x-empty-is-absent": True}
+from .models import Request
+from .serializers import RequestLogRowOutput, TracesImportInput, TracesImportOutput
 
 
-class RequestLogApi(APIView):
-    @extend_schema(
-        parameters=LOG_PARAMETERS,
-        responses=RequestLogPageOutput,
-        summary="The app's request log, newest first, with cursor pagination (managers)",
-    )
-    def get(self, request, slug):
-        app = get_app_for(request.user, slug, "monitor")
-        form = LogFilterForm(request.query_params)
+class LogPagination(BasePagination):
+    """The request log's keyset pages (browse.PageForm), with links to the pages either side."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        form = browse.PageForm(request.query_params)
         if not form.is_valid():
-            raise serializers.ValidationError(_plain(form.errors))
-        qs = browse.filter_requests(app, form.filters()).select_related("user")
-        page = browse.page_of(
-            qs, after=form.cleaned_data["after"], before=form.cleaned_data["before"], size=form.size()
-        )
-        base = request.build_absolute_uri(reverse("api-request-logs", args=[app.slug]))
-        keep = {
-            **form.filter_query(),
-            **({"page_size": form.size()} if form.cleaned_data["page_size"] else {}),
-        }
+            raise serializers.ValidationError(errors_by_parameter(form.errors))
+        self.request = request
+        self.page = form.page_of(queryset)
+        return self.page.rows
 
-        def link(name, cursor):
-            return f"{base}?{urlencode({**keep, name: cursor})}" if cursor else None
+    def _link(self, name: str, cursor: str | None) -> str | None:
+        if not cursor:
+            return None
+        url = remove_query_param(remove_query_param(self.request.build_absolute_uri(), "after"), "before")
+        return replace_query_param(url, name, cursor)
 
+    def get_paginated_response(self, data):
         return Response(
             {
-                "results": RequestLogRowOutput(page.rows, many=True).data,
-                "next_cursor": page.next_cursor,
-                "previous_cursor": page.previous_cursor,
-                "next": link("after", page.next_cursor),
-                "previous": link("before", page.previous_cursor),
+                "results": data,
+                "next_cursor": self.page.next_cursor,
+                "previous_cursor": self.page.previous_cursor,
+                "next": self._link("after", self.page.next_cursor),
+                "previous": self._link("before", self.page.previous_cursor),
             }
         )
 
+    def get_paginated_response_schema(self, schema):
+        def text(description):
+            return {"type": "string", "nullable": True, "description": description}
 
-def _plain(errors) -> dict:
-    return {("detail" if field == "__all__" else field): list(messages) for field, messages in errors.items()}
+        return {
+            "type": "object",
+            "required": ["results", "next_cursor", "previous_cursor", "next", "previous"],
+            "properties": {
+                "results": schema,
+                "next_cursor": text("Pass as `after` for older rows"),
+                "previous_cursor": text("Pass as `before` for newer rows"),
+                "next": text("URL of the next (older) page"),
+                "previous": text("URL of the previous (newer) page"),
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        parameters = []
+        for name, field in browse.PageForm.base_fields.items():
+            if isinstance(field, browse.CursorField):
+                schema = {"type": "string", "maxLength": field.max_length}
+            else:
+                schema = {"type": "integer", "minimum": field.min_value, "maximum": field.max_value}
+            parameters.append(
+                {
+                    "name": name,
+                    "required": False,
+                    "in": "query",
+                    "description": field.help_text,
+                    "schema": schema,
+                    "allowEmptyValue": True,
+                }
+            )
+        return parameters
+
+
+@extend_schema(
+    summary="The app's request log, newest first, with cursor pagination (managers)",
+    parameters=[
+        OpenApiParameter(
+            "version",
+            {"type": "string", "maxLength": 100},
+            description="Deprecated: the old name of `app_version`",
+            deprecated=True,
+            extensions=EMPTY_IS_ABSENT,
+        )
+    ],
+)
+class RequestLogApi(ListAPIView):
+    queryset = Request.objects.none()  # the model, for the schema; get_queryset scopes it to the app
+    serializer_class = RequestLogRowOutput
+    filter_backends = [FilterBackend]
+    filterset_class = browse.RequestLogFilter
+    pagination_class = LogPagination
+
+    def get_queryset(self):
+        app = get_app_for(self.request.user, self.kwargs["slug"], "monitor")
+        return Request.objects.for_app(app).prefetch_related("user")
 
 
 class TracesImportApi(APIView):

@@ -1,8 +1,9 @@
-"""Reading the request log: filters and keyset pagination, shared by the screen and the API.
+"""Reading the request log: one FilterSet and one keyset pagination, for the screen and the API alike.
 
 A page is one indexed range scan from a cursor, newest first; no COUNT(*) over the table.
 A cursor is the (created_at, request_id) of the row at the page's edge, so pages stay stable
-while new rows arrive and a deep page costs what the first one does.
+while new rows arrive and a deep page costs what the first one does. The query parameters are
+`after` (the page of rows older than the cursor) and `before` (the page of newer rows).
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+import django_filters
+from django import forms
 from django.db.models import QuerySet
 
-from reviewapp.catalog.models import App
+from reviewapp.feedback.filters import requests_rated, requests_with_feedback
+from reviewapp.feedback.models import Assessment
+from reviewapp.lib.filters import UtcDateTimeFilter
 
 from .models import Request
 
@@ -41,6 +46,82 @@ LIST_FIELDS = (
     "response_tokens",
     "total_tokens",
 )
+LOCAL_TIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+# Query parameters renamed, still read under their old name (deprecated): old → new.
+RENAMED = {"version": "app_version"}
+
+
+class _LogForm(forms.Form):
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since >= until:
+            self.add_error("until", "must be later than From")
+        return data
+
+
+def _time_filter(lookup_expr: str, label: str, help_text: str) -> UtcDateTimeFilter:
+    return UtcDateTimeFilter(
+        field_name="created_at", lookup_expr=lookup_expr, label=label, widget=LOCAL_TIME, help_text=help_text
+    )
+
+
+class RequestLogFilter(django_filters.FilterSet):
+    """The request log's filters, from the query string. The queryset is one app's requests."""
+
+    since = _time_filter("gte", "From (UTC)", "Only rows at or after this time")
+    until = _time_filter("lt", "Until (UTC)", "Only rows before this time")
+    source = django_filters.ChoiceFilter(choices=Request.Source.choices, empty_label="Any")
+    app_version = django_filters.CharFilter(
+        max_length=100,
+        label="App version",
+        help_text="App version (`version` is read as this too; deprecated)",
+    )
+    feedback = django_filters.ChoiceFilter(
+        choices=[("yes", "With feedback"), ("no", "Without feedback")],
+        method="filter_feedback",
+        empty_label="Any",
+        help_text="Has feedback or not",
+    )
+    rating = django_filters.ChoiceFilter(
+        choices=Assessment.Rating.choices,
+        method="filter_rating",
+        empty_label="Any",
+        label="Rating",
+        help_text="Some reviewer's effective rating",
+    )
+    q = django_filters.CharFilter(
+        max_length=200,
+        method="filter_text",
+        label="Text",
+        widget=forms.TextInput(attrs={"type": "search"}),
+        help_text="Text in the request messages or the response",
+    )
+
+    class Meta:
+        form = _LogForm
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and any(old in data for old in RENAMED):
+            data = data.copy()
+            for old, new in RENAMED.items():
+                values = data.pop(old, None)
+                if values is not None and not data.get(new):
+                    data[new] = values[-1] if isinstance(values, list) else values
+        super().__init__(data, *args, **kwargs)
+
+    def filter_feedback(self, queryset, name, value):
+        return requests_with_feedback(queryset, present=value == "yes")
+
+    def filter_rating(self, queryset, name, value):
+        return requests_rated(queryset, value)
+
+    def filter_text(self, queryset, name, value):
+        return queryset.search(value)
+
+    def query(self) -> dict[str, str]:
+        """The filters given, as query parameters: to carry them into page links and forms."""
+        return {name: self.data[name] for name in self.filters if self.data.get(name)}
 
 
 @dataclass(frozen=True)
@@ -70,61 +151,64 @@ class Cursor:
         return cls(request.created_at, request.request_id)
 
 
-@dataclass(frozen=True)
-class LogFilters:
-    since: datetime | None = None
-    until: datetime | None = None
-    source: str = ""
-    app_version: str = ""
-    # None: either; True: with at least one assessment; False: none yet.
-    has_feedback: bool | None = None
-    # "positive" / "negative": some reviewer's effective (latest) rating.
-    rating: str = ""
-    text: str = ""
+class CursorField(forms.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(required=False, max_length=200, **kwargs)
 
-    def is_empty(self) -> bool:
-        return self == LogFilters()
+    def clean(self, value) -> Cursor | None:
+        value = super().clean(value)
+        if not value:
+            return None
+        try:
+            return Cursor.decode(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 @dataclass
 class LogPage:
     rows: list[Request]
-    next_cursor: str | None
-    previous_cursor: str | None
+    next_cursor: str | None  # pass as `after` for the older rows
+    previous_cursor: str | None  # pass as `before` for the newer rows
 
 
-def filter_requests(app: App, filters: LogFilters) -> QuerySet[Request]:
-    qs = Request.objects.for_app(app)
-    if filters.since:
-        qs = qs.filter(created_at__gte=filters.since)
-    if filters.until:
-        qs = qs.filter(created_at__lt=filters.until)
-    if filters.source:
-        qs = qs.filter(source=filters.source)
-    if filters.app_version:
-        qs = qs.filter(app_version=filters.app_version)
-    if filters.has_feedback is not None:
-        qs = qs.with_feedback(filters.has_feedback)
-    if filters.rating:
-        qs = qs.with_effective_rating(filters.rating)
-    if filters.text:
-        qs = qs.search(filters.text)
-    return qs
+class PageForm(forms.Form):
+    """Which page of the log: the cursor and the size, from the query string (screen and API alike)."""
+
+    after = CursorField(help_text="Cursor: the page of rows older than it")
+    before = CursorField(help_text="Cursor: the page of rows newer than it (not with `after`)")
+    page_size = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_PAGE_SIZE, help_text=f"default {PAGE_SIZE}"
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("after") and data.get("before"):
+            raise forms.ValidationError("give either an `after` or a `before` cursor, not both")
+        return data
+
+    def page_of(self, qs: QuerySet[Request]) -> LogPage:
+        data = self.cleaned_data
+        return page_of(
+            qs, older_than=data["after"], newer_than=data["before"], size=data["page_size"] or PAGE_SIZE
+        )
 
 
 def page_of(
     qs: QuerySet[Request],
     *,
-    after: Cursor | None = None,
-    before: Cursor | None = None,
+    older_than: Cursor | None = None,
+    newer_than: Cursor | None = None,
     size: int = PAGE_SIZE,
 ) -> LogPage:
-    """One page newest first: older than `after` (next page), or newer than `before` (previous)."""
-    qs = qs.only(*LIST_FIELDS).select_related(None)
-    if before is not None:
+    """One page, newest first: the rows just older than `older_than`, or just newer than `newer_than`."""
+    qs = qs.only(*LIST_FIELDS)
+    if newer_than is not None:
         # Walk up from the cursor, oldest first, then show the page newest first.
         rows = list(
-            qs.after(before.created_at, before.request_id).order_by("created_at", "request_id")[: size + 1]
+            qs.newer_than(newer_than.created_at, newer_than.request_id).order_by("created_at", "request_id")[
+                : size + 1
+            ]
         )
         more_newer = len(rows) > size
         if not more_newer and len(rows) < size:
@@ -133,11 +217,11 @@ def page_of(
         rows = list(reversed(rows[:size]))
         return LogPage(
             rows=rows,
-            next_cursor=Cursor.of(rows[-1]).encode() if rows else before.encode(),
+            next_cursor=Cursor.of(rows[-1]).encode() if rows else newer_than.encode(),
             previous_cursor=Cursor.of(rows[0]).encode() if rows and more_newer else None,
         )
-    if after is not None:
-        qs = qs.before(after.created_at, after.request_id)
+    if older_than is not None:
+        qs = qs.older_than(older_than.created_at, older_than.request_id)
     rows = list(qs.newest_first()[: size + 1])
     more_older = len(rows) > size
     rows = rows[:size]
@@ -145,7 +229,7 @@ def page_of(
         rows=rows,
         next_cursor=Cursor.of(rows[-1]).encode() if rows and more_older else None,
         # Coming from a newer page means there is one to go back to.
-        previous_cursor=Cursor.of(rows[0]).encode() if rows and after is not None else None,
+        previous_cursor=Cursor.of(rows[0]).encode() if rows and older_than is not None else None,
     )
 
 
@@ -155,21 +239,3 @@ def matching_ids(qs: QuerySet[Request], limit: int = MAX_MATCHING) -> list[uuid.
     if len(ids) > limit:
         raise ValueError(f"more than {limit} requests match; narrow the filters and add them in parts")
     return ids
-
-
-def feedback_summary(rows: list[Request]) -> dict[uuid.UUID, dict]:
-    """Per request on the page: how many reviewers' effective ratings are up, down, or none."""
-    from reviewapp.feedback.models import Assessment
-
-    summary: dict[uuid.UUID, dict] = {}
-    effective = (
-        Assessment.objects.filter(request_id__in=[row.request_id for row in rows])
-        .effective()
-        .values_list("request_id", "rating")
-    )
-    for request_id, rating in effective:
-        counts = summary.setdefault(request_id, {"positive": 0, "negative": 0, "reviewers": 0})
-        counts["reviewers"] += 1
-        if rating in ("positive", "negative"):
-            counts[rating] += 1
-    return summary

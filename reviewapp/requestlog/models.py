@@ -37,38 +37,17 @@ class RequestQuerySet(models.QuerySet):
         in_response = ILike(models.F("response"), pattern)
         return self.filter(models.Q(in_response) | models.Q(in_messages))
 
-    def with_feedback(self, present: bool = True):
-        from reviewapp.feedback.models import Assessment
-
-        exists = models.Exists(Assessment.objects.filter(request_id=models.OuterRef("pk")))
-        return self.filter(exists if present else ~exists)
-
-    def with_effective_rating(self, rating: str):
-        """Rows where some reviewer's latest (effective) assessment has this rating."""
-        from reviewapp.feedback.models import Assessment
-
-        # "No later row by the same reviewer" rather than Assessment.effective()'s "id = (latest)":
-        # the same rows, but PostgreSQL estimates an anti-join well and plans it as one hash join.
-        later = Assessment.objects.filter(
-            request_id=models.OuterRef("request_id"), reviewer_id=models.OuterRef("reviewer_id")
-        ).filter(
-            models.Q(created_at__gt=models.OuterRef("created_at"))
-            | models.Q(created_at=models.OuterRef("created_at"), id__gt=models.OuterRef("id"))
-        )
-        effective = Assessment.objects.filter(request_id=models.OuterRef("pk"), rating=rating)
-        return self.filter(models.Exists(effective.filter(~models.Exists(later))))
-
     def newest_first(self):
         return self.order_by("-created_at", "-request_id")
 
-    def before(self, created_at: datetime, request_id: uuid.UUID):
-        """Keyset step to older rows; the redundant `lte` bound lets the index start at the cursor."""
+    def older_than(self, created_at: datetime, request_id: uuid.UUID):
+        """Rows older than that one (keyset order); the redundant `lte` lets the index start there."""
         return self.filter(created_at__lte=created_at).filter(
             models.Q(created_at__lt=created_at) | models.Q(created_at=created_at, request_id__lt=request_id)
         )
 
-    def after(self, created_at: datetime, request_id: uuid.UUID):
-        """Keyset step to newer rows (for "previous page")."""
+    def newer_than(self, created_at: datetime, request_id: uuid.UUID):
+        """Rows newer than that one (keyset order)."""
         return self.filter(created_at__gte=created_at).filter(
             models.Q(created_at__gt=created_at) | models.Q(created_at=created_at, request_id__gt=request_id)
         )

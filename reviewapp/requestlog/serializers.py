@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
-from reviewapp.catalog.serializers import Text
 from reviewapp.jobs.serializers import JobSerializer
+from reviewapp.lib.serializers import Text
 
 from .models import Request
 
@@ -28,14 +28,6 @@ class RequestLogRowOutput(serializers.ModelSerializer):
             "response_tokens",
             "total_tokens",
         ]
-
-
-class RequestLogPageOutput(serializers.Serializer):
-    results = RequestLogRowOutput(many=True)
-    next_cursor = Text(allow_null=True, help_text="Pass as `after` for older rows")
-    previous_cursor = Text(allow_null=True, help_text="Pass as `before` for newer rows")
-    next = Text(allow_null=True, help_text="URL of the next (older) page")
-    previous = Text(allow_null=True, help_text="URL of the previous (newer) page")
 
 
 class MlflowSourceInput(serializers.Serializer):

@@ -13,11 +13,14 @@ from reviewapp.catalog.models import App
 from reviewapp.chains.base import ChainError, ChainResult
 from reviewapp.jobs.models import Job
 
+from .jsonl_import import count_lines, iter_jsonl, sniff_jsonl
+from .mlflow_import import ExperimentNotLinked, check_experiment_linked, iter_mlflow, resolve_experiment
 from .models import Request
+from .storage import ImportReport, import_rows
 
 logger = logging.getLogger(__name__)
 
-# Imports of historical traces: see importers.py for the rows they take.
+# Imports of historical traces: see rows.py for the rows they take, storage.py for how.
 IMPORT_KIND = "import_traces"
 MAX_API_ROWS = 100_000
 
@@ -196,8 +199,6 @@ def start_jsonl_import(*, app: App, user, upload) -> Job:
     """
     from django.core.exceptions import ValidationError
 
-    from .importers import sniff_jsonl
-
     head = upload.read(64 * 1024)
     problem = sniff_jsonl(head)
     if problem:
@@ -242,8 +243,6 @@ def start_mlflow_import(
 
     from reviewapp.chains.mlflow_setup import configure
 
-    from .importers import ExperimentNotLinked, resolve_experiment
-
     experiment = (experiment or "").strip()
     if not experiment:
         raise ValidationError({"experiment": ["give an experiment id or name"]})
@@ -268,3 +267,33 @@ def start_mlflow_import(
         "max_results": max_results,
     }
     return _enqueue_import(app=app, user=user, params=params)
+
+
+def run_import(job: Job) -> dict:
+    """The work of an `import_traces` job, from the params the start_*_import above gave it."""
+    params = job.params
+    app = job.app
+    source = params["source"]
+    report = ImportReport(source=source)
+    if source in ("jsonl", "api"):
+        path = Path(params["path"])
+        if not path.exists():
+            raise FileNotFoundError(f"the uploaded file is gone ({path.name}); upload it again")
+        job.report_progress(0, count_lines(path))
+        import_rows(app=app, rows=iter_jsonl(path), report=report, on_batch=job.report_progress)
+        path.unlink(missing_ok=True)
+    elif source == "mlflow":
+        check_experiment_linked(
+            app, params["experiment_id"], params.get("experiment") or params["experiment_id"]
+        )
+        job.report_progress(0, params.get("max_results"))
+        rows = iter_mlflow(
+            params["experiment_id"], params.get("filter_string", ""), params.get("max_results")
+        )
+        import_rows(app=app, rows=rows, report=report, on_batch=job.report_progress)
+    else:
+        raise ValueError(f"unknown import source {source!r}")
+    result = report.as_dict()
+    if source == "mlflow":
+        result["experiment_id"] = params["experiment_id"]
+    return result

@@ -11,9 +11,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from reviewapp.catalog.permissions import get_app_for
 from reviewapp.feedback.models import Assessment
 from reviewapp.jobs.services import eta_seconds
+from reviewapp.lib.forms import render_page, show_service_errors
 
 from . import browse, services
-from .forms import AddToQueueForm, JsonlImportForm, LogFilterForm, MlflowImportForm
+from .forms import AddToQueueForm, JsonlImportForm, MlflowImportForm
 from .models import Request
 from .trace_view import span_tree
 
@@ -24,25 +25,30 @@ def _queues(app):
     return list(ReviewQueue.objects.filter(app=app).order_by("name").only("id", "name"))
 
 
+def _log_filter(app, data) -> browse.RequestLogFilter:
+    return browse.RequestLogFilter(data, queryset=Request.objects.for_app(app))
+
+
 @login_required
 def request_log(request, slug: str) -> HttpResponse:
     """The request log of an app, newest first, filtered, one keyset page at a time."""
     app = get_app_for(request.user, slug, "monitor")
-    form = LogFilterForm(request.GET)
+    log = _log_filter(app, request.GET)
+    pages = browse.PageForm(request.GET)
     page, summary, status = None, {}, 200
-    if form.is_valid():
-        qs = browse.filter_requests(app, form.filters())
-        page = browse.page_of(
-            qs, after=form.cleaned_data["after"], before=form.cleaned_data["before"], size=form.size()
-        )
-        summary = browse.feedback_summary(page.rows) if page.rows else {}
+    if log.is_valid() and pages.is_valid():
+        page = pages.page_of(log.qs)
+        ids = [row.request_id for row in page.rows]
+        summary = Assessment.objects.filter(request_id__in=ids).ratings_by_request() if ids else {}
     else:
         status = 400
-    query = form.filter_query() if form.is_bound else {}
+    query = log.query()
     context = {
         "app": app,
         "nav": "apps",
-        "form": form,
+        "form": log.form,
+        "errors": {**log.errors, **pages.errors},
+        "paged": bool(request.GET.get("after") or request.GET.get("before")),
         "page": page,
         "rows": [(row, summary.get(row.request_id)) for row in page.rows] if page else [],
         "filter_query": urlencode(query),
@@ -53,10 +59,8 @@ def request_log(request, slug: str) -> HttpResponse:
         "queues": _queues(app),
         "max_matching": browse.MAX_MATCHING,
     }
-    template = "requestlog/request_log.html"
-    if request.htmx and request.htmx.target == "log-results":
-        template += "#log-results"
-    return render(request, template, context, status=status)
+    part = "log-results" if request.htmx.target == "log-results" else None
+    return render_page(request, "requestlog/request_log.html", context, part=part, status=status)
 
 
 @login_required
@@ -64,17 +68,13 @@ def request_detail(request, slug: str, request_id) -> HttpResponse:
     """One turn: the conversation up to it, the response, its chunks, its trace and its feedback."""
     app = get_app_for(request.user, slug, "monitor")
     turn = get_object_or_404(Request.objects.select_related("user"), app=app, request_id=request_id)
-    assessments = list(
+    # The assessments in force first, then the history; newest first in each.
+    assessments = (
         Assessment.objects.filter(request=turn)
+        .with_is_effective()
         .select_related("reviewer")
-        .order_by("reviewer_id", "-created_at", "-id")
+        .order_by("-is_effective", "-created_at", "-id")
     )
-    # The newest row per reviewer is in force; older rows are the history.
-    seen = set()
-    for assessment in assessments:
-        assessment.is_effective = assessment.reviewer_id not in seen
-        seen.add(assessment.reviewer_id)
-    assessments.sort(key=lambda a: (not a.is_effective, -a.created_at.timestamp()))
     context = {
         "app": app,
         "nav": "apps",
@@ -82,7 +82,7 @@ def request_detail(request, slug: str, request_id) -> HttpResponse:
         "history": turn.messages[:-1] if turn.messages else [],
         "asked": turn.messages[-1] if turn.messages else None,
         "spans": span_tree(turn.trace),
-        "assessments": assessments,
+        "assessments": list(assessments),
         "back": request.GET.get("back", ""),
     }
     return render(request, "requestlog/request_detail.html", context)
@@ -100,12 +100,6 @@ def _import_context(app, upload_form=None, mlflow_form=None, job=None) -> dict:
     }
 
 
-def _form_errors(form, exc: ValidationError) -> None:
-    for field, errors in exc.message_dict.items():
-        for error in errors:
-            form.add_error(field if field in form.fields else None, error)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def request_import(request, slug: str) -> HttpResponse:
@@ -119,7 +113,7 @@ def request_import(request, slug: str) -> HttpResponse:
                 try:
                     job = services.start_mlflow_import(app=app, user=request.user, **form.cleaned_data)
                 except ValidationError as exc:
-                    _form_errors(form, exc)
+                    show_service_errors(form, exc)
         else:
             form = upload_form = JsonlImportForm(request.POST, request.FILES)
             if form.is_valid():
@@ -128,15 +122,13 @@ def request_import(request, slug: str) -> HttpResponse:
                         app=app, user=request.user, upload=form.cleaned_data["file"]
                     )
                 except ValidationError as exc:
-                    _form_errors(form, exc)
+                    show_service_errors(form, exc)
         if job is not None and not request.htmx:
             return redirect("job-progress", job.id)
     context = _import_context(app, upload_form, mlflow_form, job)
     status = 400 if request.method == "POST" and job is None else 200
-    template = "requestlog/import.html"
-    if request.htmx and request.method == "POST":
-        template += "#import-status"
-    return render(request, template, context, status=status)
+    part = "import-status" if request.method == "POST" else None
+    return render_page(request, "requestlog/import.html", context, part=part, status=status)
 
 
 @login_required
@@ -149,20 +141,20 @@ def add_to_queue(request, slug: str) -> HttpResponse:
     from reviewapp.queues import services as queue_services
 
     app = get_app_for(request.user, slug, "monitor")
-    filters = LogFilterForm(request.POST)
+    log = _log_filter(app, request.POST)
     form = AddToQueueForm(request.POST, queues=_queues(app))
     back = reverse("requestlog", args=[app.slug])
-    if filters.is_valid() and filters.filter_query():
-        back += "?" + urlencode(filters.filter_query())
+    if log.is_valid() and log.query():
+        back += "?" + urlencode(log.query())
     problem = None
-    if not filters.is_valid():
-        problem = "The filters are not valid: " + "; ".join(e for es in filters.errors.values() for e in es)
+    if not log.is_valid():
+        problem = "The filters are not valid: " + "; ".join(e for es in log.errors.values() for e in es)
     elif not form.is_valid():
         problem = " ".join(e for es in form.errors.values() for e in es)
     else:
         try:
             if form.cleaned_data["scope"] == "matching":
-                ids = browse.matching_ids(browse.filter_requests(app, filters.filters()))
+                ids = browse.matching_ids(log.qs)
             else:
                 ids = form.cleaned_data["request_ids"]
             queue = form.chosen_queue()

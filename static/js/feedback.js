@@ -7,20 +7,15 @@
     if (panelOf(event.target)) event.preventDefault();
   });
 
-  // A 400 carries the panel with the error beside the field: show it (htmx skips 4xx by default).
   const offline = (elt, on) => {
     const note = panelOf(elt) && panelOf(elt).querySelector(".fb-offline");
     if (note) note.hidden = !on;
   };
 
-  document.body.addEventListener("htmx:beforeSwap", (event) => {
-    const status = event.detail.xhr.status;
-    if (!panelOf(event.detail.elt) || status >= 500) return;
-    offline(event.detail.elt, false);
-    if (status === 400) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
+  // An answer came back (a saved panel, or a 4xx with the error beside the field): online again.
+  document.body.addEventListener("htmx:afterRequest", (event) => {
+    const xhr = event.detail.xhr;
+    if (panelOf(event.detail.elt) && xhr && xhr.status && xhr.status < 500) offline(event.detail.elt, false);
   });
 
   // The server could not be reached: keep what was typed (nothing is swapped) and send it again.

@@ -35,6 +35,15 @@ def signed_in_user(client: Client) -> User | None:
     return User.objects.get(pk=user_id) if user_id else None
 
 
+def assert_refused(provider, status: int, says: bytes) -> None:
+    """Signing in is answered `status` with a page that `says` why, and no one is signed in."""
+    client = Client()
+    response = sign_in(client, provider)
+    assert response.status_code == status
+    assert says in response.content
+    assert signed_in_user(client) is None
+
+
 def test_first_sign_in_creates_the_user(provider):
     client = Client()
     response = sign_in(client, provider)
@@ -133,22 +142,13 @@ def test_an_allowed_domain_signs_in(provider, settings):
 def test_an_id_token_with_a_bad_signature_is_refused(provider):
     provider.signing_key = rsa_key(provider.key.kid, variant=1)  # same kid, a key /jwks does not hold
 
-    client = Client()
-    response = sign_in(client, provider)
-
-    assert response.status_code == 400
-    assert b"could not sign you in" in response.content
-    assert signed_in_user(client) is None
+    assert_refused(provider, 400, b"could not sign you in")
     assert not User.objects.exists()
 
 
 def test_a_discovery_document_for_another_issuer_is_refused(provider):
     provider.advertised_issuer = "https://idp.evil.example"
-    client = Client()
-    response = sign_in(client, provider)
-    assert response.status_code == 502
-    assert b"could not reach Example IdP" in response.content
-    assert signed_in_user(client) is None
+    assert_refused(provider, 502, b"could not reach Example IdP")
 
 
 def test_an_unreachable_provider_is_a_502_not_a_500(provider):
@@ -168,20 +168,13 @@ def test_sign_in_starts_only_from_a_csrf_protected_post(provider):
 def test_an_unverified_email_is_refused(provider):
     factories.make_user("ada@example.com", "pw-for-tests")
     provider.user["email_verified"] = False
-    client = Client()
-    response = sign_in(client, provider)
-    assert response.status_code == 403
-    assert b"not verified" in response.content
-    assert signed_in_user(client) is None
+    assert_refused(provider, 403, b"not verified")
 
 
 @pytest.mark.parametrize("email", [None, "", "not-an-address", "a" * 250 + "@example.com"])
 def test_a_missing_or_broken_email_claim_is_refused(provider, email):
     provider.user["email"] = email
-    client = Client()
-    response = sign_in(client, provider)
-    assert response.status_code == 403
-    assert b"did not send an email address" in response.content
+    assert_refused(provider, 403, b"did not send an email address")
     assert not User.objects.exists()
 
 
@@ -189,12 +182,7 @@ def test_a_deactivated_user_cannot_sign_in_with_sso(provider):
     sign_in(Client(), provider)
     User.objects.filter(email="ada@example.com").update(is_active=False)
 
-    client = Client()
-    response = sign_in(client, provider)
-
-    assert response.status_code == 403
-    assert b"deactivated" in response.content
-    assert signed_in_user(client) is None
+    assert_refused(provider, 403, b"deactivated")
 
 
 def test_a_tampered_callback_state_is_refused(provider):

@@ -495,6 +495,7 @@ def test_deleting_a_group_removes_its_grants_with_audit_rows(scim):
     assert not Group.objects.filter(name="team").exists()
     audit = PermissionAudit.objects.get(app=app)
     assert (audit.principal, audit.before, audit.after) == ("group:team", "CAN_QUERY", "NONE")
+    assert (audit.actor, audit.actor_email) == (None, "SCIM provisioning")
 
 
 # --- discovery ---

@@ -5,6 +5,7 @@ action scopes count per API token (per user for session calls), writes only.
 """
 
 import json
+import secrets
 import subprocess
 import sys
 import uuid
@@ -15,6 +16,7 @@ from django.test import Client
 
 from reviewapp import settings as reviewapp_settings
 from reviewapp.accounts.models import ApiToken
+from reviewapp.lib import env
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -176,25 +178,26 @@ def test_a_throttle_lets_calls_through_when_its_cache_is_down(rates, settings, q
 @pytest.mark.parametrize("value", ["60/min", "5/s", "20/hour", "1/day", "10/minutes", "3/sec", " 7/M "])
 def test_a_rate_is_read_from_its_variable(monkeypatch, value):
     monkeypatch.setenv("API_THROTTLE_FEEDBACK", value)
-    assert reviewapp_settings.envrate("API_THROTTLE_FEEDBACK", "1/min") == value.strip().lower()
+    assert env.envrate("API_THROTTLE_FEEDBACK", "1/min") == value.strip().lower()
 
 
 def test_off_turns_a_throttle_off(monkeypatch):
     monkeypatch.setenv("API_THROTTLE_USER", "off")
-    assert reviewapp_settings.envrate("API_THROTTLE_USER", "1/min") is None
+    assert env.envrate("API_THROTTLE_USER", "1/min") is None
 
 
 @pytest.mark.parametrize("value", ["lots", "60", "0/min", "-1/min", "60/fortnight", "1.5/min", "/min", ""])
 def test_a_bad_rate_is_refused_naming_the_variable(monkeypatch, value):
     monkeypatch.setenv("API_THROTTLE_IMPORTS", value)
     with pytest.raises(ImproperlyConfigured, match="API_THROTTLE_IMPORTS must be a rate like 60/min"):
-        reviewapp_settings.envrate("API_THROTTLE_IMPORTS", "20/hour")
+        env.envrate("API_THROTTLE_IMPORTS", "20/hour")
 
 
 def test_a_bad_rate_stops_the_start(tmp_path):
     env = {
         "PATH": "/usr/bin:/bin",
         "VAR_DIR": str(tmp_path),
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
         "API_THROTTLE_INVOCATIONS": "many/min",
     }

@@ -52,7 +52,7 @@ def test_htmx_create_returns_the_tokens_fragment(as_user, querier):
 
 def test_an_empty_name_is_a_form_error_and_creates_nothing(as_user, querier):
     response = as_user(querier).post("/settings/tokens/", {"name": "  "}, headers={"HX-Request": "true"})
-    assert response.status_code == 200
+    assert response.status_code == 400  # swapped in all the same (base.html)
     assert "This field is required." in response.content.decode()
     assert not ApiToken.objects.exists()
 
@@ -151,4 +151,15 @@ def test_the_command_prints_a_working_token(querier):
 def test_the_command_refuses_an_unknown_email(db):
     with pytest.raises(CommandError, match="No user with email 'nobody@example.com'"):
         call_command("create_api_token", "nobody@example.com")
+    assert not ApiToken.objects.exists()
+
+
+def test_a_name_over_the_limit_is_refused_in_the_same_words_by_the_page_and_the_api(as_user, querier):
+    client = as_user(querier)
+
+    page = client.post("/settings/tokens/", {"name": "n" * 101}, headers={"HX-Request": "true"})
+    api = client.post("/api/v1/tokens", {"name": "n" * 101}, content_type="application/json")
+
+    assert page.status_code == 400 and "at most 100 characters" in page.content.decode()
+    assert api.status_code == 400 and api.json() == {"name": ["at most 100 characters"]}
     assert not ApiToken.objects.exists()

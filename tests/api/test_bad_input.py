@@ -10,8 +10,9 @@ from reviewapp.catalog.models import Level
 from reviewapp.exports.models import CustomJudge
 from reviewapp.front.api_errors import server_error
 from reviewapp.queues.models import ReviewQueue
-from reviewapp.requestlog.importers import BadRow, iter_jsonl
+from reviewapp.requestlog.jsonl_import import iter_jsonl
 from reviewapp.requestlog.models import Request
+from reviewapp.requestlog.rows import BadRow
 from tests import factories
 from tests.accounts.test_scim import TOKEN, USER_SCHEMA, Scim, assert_error
 
@@ -117,7 +118,7 @@ def test_custom_judge_reasons_that_are_not_a_list_are_a_400(app, manager, as_use
 @pytest.mark.parametrize(
     ("overlap", "message"),
     [
-        ("100000000000000000000", "Ensure this value is less than or equal to 100."),
+        ("100000000000000000000", "overlap must be a whole number from 1 to 100"),
         ("1e20", "A valid integer is required."),
     ],
 )

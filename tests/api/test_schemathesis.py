@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 
 from reviewapp.accounts.models import ApiToken
 from reviewapp.catalog.models import App, Level
-from reviewapp.feedback.services import record
+from reviewapp.feedback.services import record_feedback
 from reviewapp.jobs.models import Job
 from reviewapp.queues.services import create_queue
 from tests import factories
@@ -90,7 +90,7 @@ def world(live_server, settings):
             app=app, name="Week 1", created_by=manager, request_ids=[r.pk for r in requests]
         )
         # Reviewed, so the exports have something to select.
-        record(request=requests[0], reviewer=manager, changes={"rating": "positive"})
+        record_feedback(request=requests[0], reviewer=manager, changes={"rating": "positive"})
         job = Job.objects.create(kind="import_traces", app=app, created_by=manager, params={})
         _token, raw = ApiToken.issue(user=manager, name="schemathesis")
         spare, _raw = ApiToken.issue(user=manager, name="to revoke")

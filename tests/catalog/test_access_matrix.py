@@ -51,18 +51,6 @@ HTML_ROUTES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize(("method", "path", "data", "rule", "ok"), HTML_ROUTES, ids=lambda v: None)
-def test_each_html_route_answers_each_persona_with_the_exact_status(
-    request, as_user, persona, method, path, data, rule, ok
-):
-    client = as_user(_user(request, persona))
-    response = getattr(client, method)(path, data or {})
-    assert response.status_code == _expect(rule, persona, anonymous=302, ok=ok)
-    if persona == "anonymous":
-        assert response["Location"].startswith("/accounts/login/?next=")
-
-
 API_ROUTES = [
     ("get", "/api/v1/apps", None, SIGNED_IN, 200),
     ("post", "/api/v1/apps", {"name": "Docs bot", "slug": "docs-bot"}, CREATE, 201),
@@ -77,17 +65,31 @@ API_ROUTES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize(("method", "path", "data", "rule", "ok"), API_ROUTES, ids=lambda v: None)
-def test_each_api_route_answers_each_persona_with_the_exact_status(
-    request, as_user, persona, method, path, data, rule, ok
-):
-    client = as_user(_user(request, persona))
+ROUTES = [("html", *route) for route in HTML_ROUTES] + [("api", *route) for route in API_ROUTES]
+
+
+def _send(client, kind: str, method: str, path: str, data):
+    if kind == "html":
+        return getattr(client, method)(path, data or {})
     kwargs = {"data": json.dumps(data), "content_type": "application/json"} if data is not None else {}
-    response = getattr(client, method)(path, **kwargs)
-    assert response.status_code == _expect(rule, persona, anonymous=401, ok=ok)
-    if response.status_code >= 400:
-        assert "detail" in response.json()
+    return getattr(client, method)(path, **kwargs)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize(("kind", "method", "path", "data", "rule", "ok"), ROUTES, ids=lambda v: None)
+def test_each_route_answers_each_persona_with_the_exact_status(
+    request, as_user, persona, kind, method, path, data, rule, ok
+):
+    response = _send(as_user(_user(request, persona)), kind, method, path, data)
+
+    if kind == "html":
+        assert response.status_code == _expect(rule, persona, anonymous=302, ok=ok)
+        if persona == "anonymous":
+            assert response["Location"].startswith("/accounts/login/?next=")
+    else:
+        assert response.status_code == _expect(rule, persona, anonymous=401, ok=ok)
+        if response.status_code >= 400:
+            assert "detail" in response.json()
 
 
 @pytest.mark.parametrize("persona", ["outsider", "viewer", "querier"])

@@ -194,7 +194,7 @@ def test_a_bad_create_form_shows_the_error_by_the_field_and_keeps_what_was_typed
         {"name": "Remote bot", "adapter": "http", "endpoint_url": "localhost:9000", "endpoint_kind": "openai",
          "secret_env": "sk-live-123", "secret_header": "Authorization", "version": "7", "timeout_seconds": "30"},
     )  # fmt: skip
-    assert response.status_code == 200
+    assert response.status_code == 400
     form = response.context["form"]
     assert "must be an http:// or https:// URL" in form.errors["endpoint_url"][0]
     assert "NAME of an environment variable" in form.errors["secret_env"][0]
@@ -226,7 +226,7 @@ def test_settings_saved_over_htmx_return_the_form_fragment(as_user, app, manager
 def test_deleting_needs_the_slug_typed_to_confirm(as_user, app, manager):
     client = as_user(manager)
     response = client.post("/apps/support-bot/delete/", {"confirm": "support"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Type support-bot exactly" in response.content.decode()
     assert App.objects.filter(slug="support-bot").exists()
     assert client.post("/apps/support-bot/delete/", {"confirm": "support-bot"})["Location"] == "/apps/"

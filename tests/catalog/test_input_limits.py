@@ -5,7 +5,7 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from reviewapp.catalog import services
+from reviewapp.catalog import rules, services
 from reviewapp.catalog.models import App
 
 MANY = 60_000
@@ -16,19 +16,19 @@ def test_sixty_thousand_reasons_are_refused_by_their_count_before_anything_else(
     reasons = ["x" * 101] + [f"reason {n}" for n in range(MANY - 2)] + [7]
 
     with pytest.raises(ValidationError) as exc:
-        services.clean_reasons(reasons)
+        rules.clean_reasons(reasons)
 
     assert exc.value.message_dict == {"reasons": ["at most 30 reasons (60,000 given)"]}
 
 
 def test_padding_beyond_any_sensible_length_is_refused_before_stripping():
     with pytest.raises(ValidationError, match="at most 100 characters"):
-        services.clean_reasons([" " * 50_000 + "slow"])
+        rules.clean_reasons([" " * 50_000 + "slow"])
 
 
 def test_reasons_are_deduplicated_keeping_their_order():
     given = ["wrong", "slow", " wrong ", "", "Other", "slow", "rude"]
-    assert services.clean_reasons(given) == ["wrong", "slow", "rude"]
+    assert rules.clean_reasons(given) == ["wrong", "slow", "rude"]
 
 
 def test_the_api_answers_sixty_thousand_reasons_with_a_400_and_changes_nothing(as_user, app, manager):
@@ -55,7 +55,7 @@ def test_adapter_settings_are_refused_by_their_count_before_each_key_is_read():
     config = {f"key{n}": "x" for n in range(MANY)}
 
     with pytest.raises(ValidationError) as exc:
-        services.clean_adapter_config(App.Adapter.HTTP, config)
+        rules.clean_adapter_config(App.Adapter.HTTP, config)
 
     assert exc.value.message_dict == {"adapter_config": ["at most 10 settings"]}
 
@@ -64,7 +64,7 @@ def test_an_adapter_setting_longer_than_the_limit_is_refused_with_its_name():
     config = {"url": "https://chains.example.com/" + "a" * 5000}
 
     with pytest.raises(ValidationError) as exc:
-        services.clean_adapter_config(App.Adapter.HTTP, config)
+        rules.clean_adapter_config(App.Adapter.HTTP, config)
 
     assert exc.value.message_dict["adapter_config.url"] == ["at most 2000 characters"]
 

@@ -195,3 +195,24 @@ def test_a_deleted_app_is_gone_for_everyone_but_its_records_are_kept(as_user, ap
     # The slug is free again.
     created = as_user(staff).post("/api/v1/apps", {"name": "Support bot"}, content_type="application/json")
     assert created.status_code == 201 and created.json()["slug"] == "support-bot"
+
+
+def test_the_one_audit_writer_names_the_actor_or_the_system_and_the_levels(app, manager):
+    by_person = PermissionAudit.objects.record(
+        actor=manager, app=app, principal="a@example.com", before=Level.NONE, after=Level.CAN_VIEW
+    )
+    by_system = PermissionAudit.objects.record(
+        actor=None, system="SCIM provisioning", app=app, principal="group:x", before=3, after=Level.NONE
+    )
+
+    assert (by_person.actor_email, by_person.app_slug, by_person.before, by_person.after) == (
+        "manager@example.com",
+        "support-bot",
+        "NONE",
+        "CAN_VIEW",
+    )
+    assert (by_system.actor, by_system.actor_email, by_system.before) == (
+        None,
+        "SCIM provisioning",
+        "CAN_MANAGE",
+    )

@@ -7,7 +7,7 @@ import pytest
 
 from reviewapp.catalog.models import App
 from reviewapp.chains.adapters import ChainError, ChainResult, ChainTimeout, get_adapter
-from reviewapp.chains.http_endpoint import HttpEndpointAdapter, endpoint_url, response_text
+from reviewapp.chains.http_endpoint import HttpEndpointAdapter, endpoint_url
 from tests.chains.openai_server import OpenAIServer
 
 MESSAGES = [
@@ -144,22 +144,3 @@ def test_a_url_that_is_not_http_is_a_chain_error():
 )
 def test_it_finds_the_endpoint_path_from_the_kind_or_the_url(config, expected):
     assert endpoint_url(config) == expected
-
-
-@pytest.mark.parametrize(
-    ("payload", "expected"),
-    [
-        ("plain", "plain"),
-        (["one"], "one"),
-        ({"predictions": ["wrapped"]}, "wrapped"),
-        ({"choices": [{"message": {"role": "assistant", "content": "chat"}}]}, "chat"),
-        ([{"choices": [{"message": {"content": "listed chat"}}]}], "listed chat"),
-    ],
-)
-def test_it_takes_a_string_or_the_first_choice_of_a_chat_completion(payload, expected):
-    assert response_text(payload) == expected
-
-
-def test_an_answer_of_another_shape_is_a_chain_error():
-    with pytest.raises(ChainError, match="neither a string nor a chat completion"):
-        response_text({"score": 0.3})

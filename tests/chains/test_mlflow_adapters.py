@@ -1,15 +1,6 @@
 """The demo chain through every real path: in process (MLflow model, demo) and `mlflow models serve`."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
-import requests
 
 from reviewapp.catalog.models import App
 from reviewapp.chains.adapters import ChainError, ChainResult, get_adapter
@@ -17,49 +8,6 @@ from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import run_turn
 
 QUESTION = [{"role": "user", "content": "How do I rotate an API token?"}]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def scoring_server(demo_model_uri):
-    """`mlflow models serve` on the demo chain, on a free loopback port (slow to start: once)."""
-    port = free_port()
-    bin_dir = str(Path(sys.executable).parent)  # mlflow execs uvicorn from PATH
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
-    log = open(Path(os.environ["REVIEWAPP_TEST_RUN_DIR"]) / f"mlflow-serve-{port}.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [f"{bin_dir}/mlflow", "models", "serve", "-m", demo_model_uri, "--env-manager", "local"]
-        + ["-h", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                log.flush()
-                pytest.fail(f"mlflow models serve exited: {Path(log.name).read_text()[-2000:]}")
-            try:
-                if requests.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("mlflow models serve did not start within 180 s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
 
 
 def demo_app(**fields) -> App:

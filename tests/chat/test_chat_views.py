@@ -1,21 +1,11 @@
 """The chat screen's views, through the test client (the browser flow is in test_chat_browser)."""
 
-import json
-
 import pytest
 
 from reviewapp.catalog.models import ReviewInstructions
 from reviewapp.requestlog.models import Request
 from tests import factories
-
-
-def events_of(response) -> list[tuple[str, dict]]:
-    text = b"".join(response.streaming_content).decode()
-    out = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.split("\n"))
-        out.append((lines["event"], json.loads(lines["data"])))
-    return out
+from tests.chat.helpers import events_of
 
 
 def stream(client, message, conversation_id="conv-1"):
@@ -149,13 +139,26 @@ def test_bad_input_to_the_stream_is_a_400_naming_the_field(as_user, querier, htt
     assert Request.objects.count() == 0 and server.requests == []
 
 
+def test_a_conversation_over_the_message_limit_is_a_400_on_the_question(as_user, querier, http_app, server):
+    history = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}] * 99
+    factories.make_request(
+        http_app, user=querier, conversation_id="long", messages=[*history, {"role": "user", "content": "q"}]
+    )
+
+    response = stream(as_user(querier), "One more?", conversation_id="long")
+
+    assert response.status_code == 400
+    assert "at most 200 messages, not 201" in response.json()["errors"]["message"]
+    assert server.requests == []
+
+
 def test_another_users_conversation_cannot_be_continued(as_user, querier, manager, http_app):
     factories.make_request(http_app, user=manager, conversation_id="theirs")
 
     response = stream(as_user(querier), "hi", conversation_id="theirs")
 
     assert response.status_code == 400
-    assert "someone else" in response.json()["errors"]["conversation_id"]
+    assert "another user" in response.json()["errors"]["conversation_id"]
 
 
 def test_the_turn_fragment_refreshes_the_conversation_list_out_of_band(as_user, querier, http_app):

@@ -7,6 +7,7 @@ import pytest
 
 from reviewapp.catalog.models import App
 from reviewapp.requestlog.models import Request
+from tests.chat.helpers import events_of
 
 QUESTION = [{"role": "user", "content": "How do I rotate a token?"}]
 
@@ -27,15 +28,6 @@ def invoke(client, body, slug="support-bot", raw=None):
         data=raw if raw is not None else json.dumps(body),
         content_type="application/json",
     )
-
-
-def events_of(response) -> list[tuple[str, dict]]:
-    text = b"".join(response.streaming_content).decode()
-    out = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.split("\n"))
-        out.append((lines["event"], json.loads(lines["data"])))
-    return out
 
 
 def test_it_answers_and_logs_the_turn_as_rest_api(as_user, querier, http_app, server):

@@ -1,29 +1,18 @@
 """The export API: 202 + job, versions, downloads, and clear 4xx answers for bad input."""
 
 import json
-import time
 
 import pytest
 
 from reviewapp.exports.models import EvaluationSetVersion, MlflowStatus
 from reviewapp.jobs.models import Job
-from tests.exports.helpers import relevant, reviewed
+from tests.exports.helpers import relevant, reviewed, wait_until
 
 URL = "/api/v1/apps/support-bot/evaluation-sets"
 
 
 def post(client, url, body):
     return client.post(url, json.dumps(body), content_type="application/json")
-
-
-def wait_until(check, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("timed out")
 
 
 @pytest.mark.worker

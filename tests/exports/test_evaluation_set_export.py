@@ -7,6 +7,8 @@ import pytest
 from django.conf import settings
 
 from reviewapp.exports import services
+from reviewapp.exports.evaluation_sets import export_evaluation_set
+from reviewapp.exports.mlflow_step import log_evaluation_set
 from reviewapp.exports.models import EvaluationSetVersion, MlflowStatus
 from reviewapp.exports.selection import Filters
 from reviewapp.jobs.models import Job
@@ -29,9 +31,22 @@ def reviewed_requests(app, manager):
     ]
 
 
+@pytest.fixture
+def no_earlier_datasets():
+    """The MLflow store lasts the session, the database one test: a set numbered v1 again must not
+    merge into the golden-v1 dataset an earlier test logged (under xdist, of another file too)."""
+    from mlflow.genai.datasets import delete_dataset, search_datasets
+
+    from reviewapp.chains.mlflow_setup import configure
+
+    configure()
+    for dataset in search_datasets(max_results=1000):
+        delete_dataset(dataset_id=dataset.dataset_id)
+
+
 def export(app, manager, name="golden", **kwargs) -> Job:
     job = services.start_evaluation_set_export(app=app, user=manager, name=name, filters=Filters(), **kwargs)
-    return run_job(str(job.id), services.export_evaluation_set)
+    return run_job(str(job.id), export_evaluation_set)
 
 
 def test_the_files_hold_the_same_rows_in_jsonl_csv_and_parquet(app, manager, reviewed_requests):
@@ -80,7 +95,7 @@ def test_each_export_of_a_set_is_a_new_version_and_a_rerun_job_makes_none(app, m
     assert (first.evaluation_set_version.number, second.evaluation_set_version.number) == (1, 2)
     # The same job delivered again (a retry) finds its version instead of writing a third.
     Job.objects.filter(pk=second.pk).update(status=Job.Status.QUEUED)
-    again = run_job(str(second.pk), services.export_evaluation_set)
+    again = run_job(str(second.pk), export_evaluation_set)
     assert again.result["version"] == 2
     assert EvaluationSetVersion.objects.count() == 2
 
@@ -94,6 +109,7 @@ def test_a_job_that_finds_nothing_to_export_fails_and_leaves_no_version_or_files
     assert not [path for path in settings.EXPORT_DIR.rglob("*") if str(job.id) in path.name]
 
 
+@pytest.mark.usefixtures("no_earlier_datasets")
 def test_the_mlflow_dataset_runs_through_genai_evaluate_with_a_trivial_scorer(
     app, manager, reviewed_requests
 ):
@@ -102,7 +118,7 @@ def test_the_mlflow_dataset_runs_through_genai_evaluate_with_a_trivial_scorer(
     from mlflow.genai.scorers import scorer
 
     version = export(app, manager).evaluation_set_version
-    services.log_evaluation_set(version_id=version.pk)
+    log_evaluation_set(version_id=version.pk)
     version.refresh_from_db()
     assert version.mlflow_status == MlflowStatus.DONE, version.mlflow_error
     run = mlflow.get_run(version.mlflow_run_id)
@@ -125,7 +141,7 @@ def test_the_mlflow_dataset_runs_through_genai_evaluate_with_a_trivial_scorer(
     assert result.metrics["has_expected_response/mean"] == 1.0
 
     # A repeated MLflow step finds its work done and changes nothing.
-    assert services.log_evaluation_set(version_id=version.pk) is None
+    assert log_evaluation_set(version_id=version.pk) is None
 
 
 def test_a_tracking_store_that_is_down_keeps_the_files_and_the_version_and_says_so(
@@ -137,7 +153,7 @@ def test_a_tracking_store_that_is_down_keeps_the_files_and_the_version_and_says_
     working_store = settings.MLFLOW_TRACKING_URI
     settings.MLFLOW_TRACKING_URI = "http://127.0.0.1:9"  # nothing listens there
     with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, the row must record it
-        services.log_evaluation_set(version_id=version.pk)
+        log_evaluation_set(version_id=version.pk)
     version.refresh_from_db()
     assert version.mlflow_status == MlflowStatus.PENDING and version.mlflow_error
     assert (version.directory / "evaluation_set.jsonl").exists()
@@ -145,6 +161,6 @@ def test_a_tracking_store_that_is_down_keeps_the_files_and_the_version_and_says_
     assert "will be tried again" in page.content.decode()
 
     settings.MLFLOW_TRACKING_URI = working_store
-    services.log_evaluation_set(version_id=version.pk)
+    log_evaluation_set(version_id=version.pk)
     version.refresh_from_db()
     assert version.mlflow_status == MlflowStatus.DONE and version.mlflow_attempts == 2

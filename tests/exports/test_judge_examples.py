@@ -6,18 +6,21 @@ import pytest
 import yaml
 
 from reviewapp.exports import services
-from reviewapp.exports.models import CustomJudge, JudgeExport, MlflowStatus
+from reviewapp.exports.evaluation_sets import export_evaluation_set
+from reviewapp.exports.judge_examples import export_judge_examples
+from reviewapp.exports.mlflow_step import log_judge_export
+from reviewapp.exports.models import JudgeExport, MlflowStatus
 from reviewapp.exports.selection import Filters
 from reviewapp.jobs.models import Job
 from reviewapp.jobs.services import run_job
 from reviewapp.requestlog.models import Request
 from tests import factories
-from tests.exports.helpers import relevant, review, reviewed
+from tests.exports.helpers import custom_judge, relevant, review, reviewed
 
 
 def export(app, manager, **kwargs) -> Job:
     job = services.start_judge_export(app=app, user=manager, filters=Filters(), **kwargs)
-    return run_job(str(job.id), services.export_judge_examples)
+    return run_job(str(job.id), export_judge_examples)
 
 
 @pytest.fixture
@@ -50,13 +53,7 @@ def feedback(app, manager):
 
 
 def test_the_yaml_parses_and_has_the_reference_shape(app, manager, feedback):
-    CustomJudge.objects.create(
-        app=app,
-        name="professional",
-        type="ANSWER",
-        definition="Is the response professional?",
-        reasons=["badly formatted"],
-    )
+    custom_judge(app, "professional", "ANSWER", "Is the response professional?", "badly formatted")
     reviewed(app, manager, "negative", question="Rude?", reasons=["badly formatted"])
     job = export(app, manager, examples_per_judge=4)
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -95,7 +92,7 @@ def test_examples_are_balanced_true_and_false_per_judge(app, manager, feedback):
 
 def test_items_reviewers_disagreed_on_come_first(app, manager, feedback):
     job = export(app, manager, examples_per_judge=2, judges=["correctness"])
-    rows = services.read_examples(job.judge_export)
+    rows = job.judge_export.examples()
     assert rows[0]["request_id"] == str(feedback.request_id)
     assert rows[0]["human_disagreement"] is True
 
@@ -112,13 +109,13 @@ def test_the_table_is_written_as_jsonl_and_csv(app, manager, feedback):
 
 def test_a_holdout_never_shares_a_conversation_with_the_evaluation_set(app, manager, feedback):
     golden = services.start_evaluation_set_export(app=app, user=manager, name="golden", filters=Filters())
-    run_job(str(golden.id), services.export_evaluation_set)
+    run_job(str(golden.id), export_evaluation_set)
     in_set = json.loads(
         (Job.objects.get(pk=golden.pk).evaluation_set_version.directory / "manifest.json").read_text()
     )
     job = export(app, manager, holdout_set="golden", holdout_by="conversation")
     assert job.status == Job.Status.SUCCEEDED, job.error
-    used = {r["request_id"] for r in services.read_examples(job.judge_export)}
+    used = {r["request_id"] for r in job.judge_export.examples()}
     conversations = set(Request.objects.filter(pk__in=used).values_list("conversation_id", flat=True))
     assert not conversations & set(in_set["conversation_ids"])
     assert job.judge_export.manifest["held_out"] >= 1
@@ -128,10 +125,10 @@ def test_the_traces_carry_each_example_as_human_feedback_named_after_its_judge(a
     import mlflow
 
     job = export(app, manager, examples_per_judge=2)
-    services.log_judge_export(export_id=job.judge_export.pk)
+    log_judge_export(export_id=job.judge_export.pk)
     exported = JudgeExport.objects.get(pk=job.judge_export.pk)
     assert exported.mlflow_status == MlflowStatus.DONE, exported.mlflow_error
-    rows = services.read_examples(exported)
+    rows = exported.examples()
     assert (
         exported.trace_ids
         and json.loads((exported.directory / "trace_ids.json").read_text()) == exported.trace_ids
@@ -155,7 +152,7 @@ def test_the_traces_carry_each_example_as_human_feedback_named_after_its_judge(a
 
     # Run again (a retried task): no feedback is logged twice.
     JudgeExport.objects.filter(pk=exported.pk).update(mlflow_status=MlflowStatus.PENDING)
-    services.log_judge_export(export_id=exported.pk)
+    log_judge_export(export_id=exported.pk)
     request = Request.objects.get(pk=rows[0]["request_id"])
     names = [a.name for a in mlflow.get_trace(request.mlflow_trace_id).info.assessments]
     assert names.count(rows[0]["judge"]) == sum(

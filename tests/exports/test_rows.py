@@ -2,11 +2,10 @@
 
 import pytest
 
-from reviewapp.exports import rows as R
-from reviewapp.exports.models import CustomJudge
+from reviewapp.exports.rows import JUDGE_FIELDS, evaluation_rows, judge_examples, resolve
 from reviewapp.exports.selection import Filters, curated_requests, iter_reviewed
 from tests import factories
-from tests.exports.helpers import relevant, review, reviewed
+from tests.exports.helpers import custom_judge, relevant, review, reviewed
 
 
 @pytest.fixture
@@ -21,7 +20,7 @@ def third(app):
 
 def rows_for(app, rule="majority", include_outputs=False, **filters):
     items = iter_reviewed(app=app, filters=Filters(**filters))
-    return [row for _, row in R.evaluation_rows(items, rule=rule, include_outputs=include_outputs)]
+    return [row for _, row in evaluation_rows(items, rule=rule, include_outputs=include_outputs)]
 
 
 def test_a_positive_rating_makes_the_response_the_expected_response(app, manager):
@@ -132,9 +131,9 @@ def test_filters_select_by_rating_reason_correction_reviewer_and_agreement(app, 
 def examples_for(app, custom=(), rule="majority"):
     out = []
     for item in iter_reviewed(app=app, filters=Filters(), with_judge_results=True):
-        verdict = R.resolve(item, rule)
+        verdict = resolve(item, rule)
         if verdict:
-            out += list(R.judge_examples(item, verdict, custom))
+            out += list(judge_examples(item, verdict, custom))
     return out
 
 
@@ -144,7 +143,7 @@ def test_each_builtin_judge_gets_exactly_the_fields_it_reads(app, manager):
     by_judge = {e.judge: e for e in examples}
     assert set(by_judge) == {"groundedness", "correctness", "relevance_to_query", "chunk_relevance"}
     for judge, example in by_judge.items():
-        assert tuple(example.fields) == R.JUDGE_FIELDS[judge]
+        assert tuple(example.fields) == JUDGE_FIELDS[judge]
         assert example.value is True
     assert "Spot on." in by_judge["correctness"].rationale
     assert by_judge["chunk_relevance"].fields["context"] == "Tokens can be rotated in Settings."
@@ -176,20 +175,8 @@ def test_chunk_relevance_gives_one_example_per_rated_chunk(app, manager):
 
 
 def test_custom_judges_learn_from_the_reasons_mapped_to_them(app, manager):
-    tone = CustomJudge.objects.create(
-        app=app,
-        name="professional",
-        type="ANSWER",
-        definition="Professional tone?",
-        reasons=["badly formatted"],
-    )
-    pii = CustomJudge.objects.create(
-        app=app,
-        name="no_pii",
-        type="RETRIEVAL",
-        definition="No PII in {retrieved_context}",
-        reasons=["harmful or unsafe"],
-    )
+    tone = custom_judge(app, "professional", "ANSWER", "Professional tone?", "badly formatted")
+    pii = custom_judge(app, "no_pii", "RETRIEVAL", "No PII in {retrieved_context}", "harmful or unsafe")
     reviewed(app, manager, "negative", reasons=["badly formatted"])
     reviewed(
         app,

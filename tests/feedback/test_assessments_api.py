@@ -17,11 +17,15 @@ def log(app, querier, manager):
     v2 = factories.make_request(app, user=querier, app_version="2", source=Request.Source.REST_API)
     v2b = factories.make_request(app, user=querier, app_version="2")
     rows = {
-        "q_v1": record_feedback(request=v1, reviewer=querier, changes={"rating": "negative"}),
-        "m_v1": record_feedback(request=v1, reviewer=manager, changes={"rating": "positive"}),
-        "q_v2": record_feedback(request=v2, reviewer=querier, changes={"rating": "positive"}),
-        "q_v2b": record_feedback(request=v2b, reviewer=querier, changes={"comment": "no rating yet"}),
-        "q_v1_again": record_feedback(request=v1, reviewer=querier, changes={"rating": "positive"}),
+        "q_v1": record_feedback(request=v1, reviewer=querier, changes={"rating": "negative"}).assessment,
+        "m_v1": record_feedback(request=v1, reviewer=manager, changes={"rating": "positive"}).assessment,
+        "q_v2": record_feedback(request=v2, reviewer=querier, changes={"rating": "positive"}).assessment,
+        "q_v2b": record_feedback(
+            request=v2b, reviewer=querier, changes={"comment": "no rating yet"}
+        ).assessment,
+        "q_v1_again": record_feedback(
+            request=v1, reviewer=querier, changes={"rating": "positive"}
+        ).assessment,
     }
     return rows
 

@@ -1,8 +1,8 @@
 import pytest
 
 from reviewapp.feedback.dashboard import quality_by_version
-from reviewapp.feedback.services import record_feedback
 from tests import factories
+from tests.feedback.helpers import feedback
 
 URL = "/apps/support-bot/dashboard/"
 
@@ -12,29 +12,23 @@ def reviewed(app, querier, manager):
     """Version 1: three requests, two reviewed; version 2: one request, reviewed twice."""
     a, b, _ = (factories.make_request(app, user=querier, app_version="1") for _ in range(3))
     c = factories.make_request(app, user=querier, app_version="2")
-    record_feedback(request=a, reviewer=querier, changes={"rating": "positive"})
+    feedback(a, querier, rating="positive")
     # Changed mind: only the latest counts.
-    record_feedback(request=a, reviewer=querier, changes={"rating": "negative", "reasons": ["inaccurate"]})
-    record_feedback(
-        request=b,
-        reviewer=querier,
-        changes={
-            "rating": "negative",
-            "reasons": ["inaccurate", "incomplete"],
-            "corrected_response": "Better",
-            "retrieval_assessments": [
-                {"position": 0, "rating": "relevant"},
-                {"position": 1, "rating": "not_relevant"},
-            ],
-        },
+    feedback(a, querier, rating="negative", reasons=["inaccurate"])
+    feedback(
+        b,
+        querier,
+        rating="negative",
+        reasons=["inaccurate", "incomplete"],
+        corrected_response="Better",
+        retrieval_assessments=[
+            {"position": 0, "rating": "relevant"},
+            {"position": 1, "rating": "not_relevant"},
+        ],
     )
-    record_feedback(request=b, reviewer=manager, changes={"rating": "positive"})
-    record_feedback(request=c, reviewer=querier, changes={"rating": "positive"})
-    record_feedback(
-        request=c,
-        reviewer=manager,
-        changes={"retrieval_assessments": [{"position": 0, "rating": "relevant"}]},
-    )
+    feedback(b, manager, rating="positive")
+    feedback(c, querier, rating="positive")
+    feedback(c, manager, retrieval_assessments=[{"position": 0, "rating": "relevant"}])
 
 
 def test_quality_is_counted_per_version_from_the_effective_feedback(app, reviewed):
@@ -51,8 +45,8 @@ def test_quality_is_counted_per_version_from_the_effective_feedback(app, reviewe
 def test_the_dashboard_page_shows_the_figures_with_links_to_the_request_log(as_user, manager, reviewed):
     html = as_user(manager).get(URL).content.decode()
     assert 'data-version="1"' in html and "33.3%" in html and "inaccurate (2)" in html
-    assert 'href="/apps/support-bot/requests/?version=1"' in html
-    assert 'href="/apps/support-bot/requests/?version=1&amp;rating=negative">2 negative</a>' in html
+    assert 'href="/apps/support-bot/requests/?app_version=1"' in html
+    assert 'href="/apps/support-bot/requests/?app_version=1&amp;rating=negative">2 negative</a>' in html
     # The request log understands those filters.
     log = as_user(manager).get("/apps/support-bot/requests/", {"version": "1", "rating": "negative"})
     assert log.status_code == 200

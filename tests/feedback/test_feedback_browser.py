@@ -1,6 +1,8 @@
 """Chat and feedback end to end in a real browser: chat with the demo chain, give every kind of feedback,
 reload, and the manager sees it in the request log."""
 
+from urllib.parse import parse_qs
+
 import pytest
 from playwright.sync_api import expect
 
@@ -15,11 +17,28 @@ def send(page, text):
     page.get_by_test_id("send").click()
 
 
-def saved(page, action):
-    """Do `action` and wait for the panel's save to come back."""
-    with page.expect_response(lambda r: r.url.endswith("/feedback/") and r.request.method == "POST") as info:
+def answer(page, action, field=None):
+    """Do `action` and wait for the panel's answer (to a POST of `field`, when given)."""
+
+    def is_it(response):
+        sent = parse_qs(response.request.post_data or "")
+        posted = response.url.endswith("/feedback/") and response.request.method == "POST"
+        return posted and (field is None or sent.get("field") == [field])
+
+    with page.expect_response(is_it) as info:
         action()
-    assert info.value.status == 200, info.value.text()
+    return info.value
+
+
+def saved(page, action, field=None):
+    response = answer(page, action, field)
+    assert response.status == 200, response.text()
+
+
+def refused(page, action, field):
+    """Not saved: a 400 holding the panel with the reason in it."""
+    response = answer(page, action, field)
+    assert response.status == 400, response.text()
 
 
 def test_a_reviewer_gives_every_kind_of_feedback_in_the_chat_and_it_all_stays(
@@ -50,8 +69,15 @@ def test_a_reviewer_gives_every_kind_of_feedback_in_the_chat_and_it_all_stays(
     saved(page, lambda: panel.get_by_test_id("feedback-correction").fill(correction))
     expect(panel.get_by_test_id("correction-diff").locator("ins")).not_to_have_count(0)
     saved(page, lambda: chunks.nth(0).get_by_test_id("chunk-relevant").click())
-    saved(page, lambda: chunks.nth(1).get_by_test_id("chunk-comment").fill("About folders, not links"))
-    saved(page, lambda: chunks.nth(1).get_by_test_id("chunk-not-relevant").click())
+    # A comment before the passage is rated waits for the rating: a 400 that says so, the text kept.
+    refused(
+        page,
+        lambda: chunks.nth(1).get_by_test_id("chunk-comment").fill("About folders, not links"),
+        "chunk_comment",
+    )
+    expect(chunks.nth(1).get_by_test_id("feedback-note")).to_be_visible()
+    # Leaving the comment sends it again (still unrated) just before the rating: wait for the rating.
+    saved(page, lambda: chunks.nth(1).get_by_test_id("chunk-not-relevant").click(), "chunk")
     panel.get_by_test_id("missing-doc-uri").fill("docs://tidepool/business#links")
     panel.get_by_test_id("missing-content").fill("Admins set the link lifetime.")
     saved(page, lambda: panel.get_by_test_id("missing-add").click())
@@ -76,7 +102,7 @@ def test_a_reviewer_gives_every_kind_of_feedback_in_the_chat_and_it_all_stays(
     expect(chunks.nth(1).get_by_test_id("chunk-comment")).to_have_value("About folders, not links")
     expect(panel.get_by_test_id("missing-source-uri")).to_have_text("docs://tidepool/business#links")
 
-    row = Assessment.objects.effective().get(request_id=request_id)
+    row = Assessment.objects.latest_per_reviewer().get(request_id=request_id)
     assert (row.rating, row.reasons, row.corrected_response) == (
         "negative",
         ["inaccurate", "incomplete"],

@@ -9,9 +9,9 @@ from django.test import override_settings
 
 from reviewapp.chains import mlflow_model
 from reviewapp.chains.mlflow_setup import configure
-from reviewapp.feedback.models import MlflowSync
-from reviewapp.feedback.services import record_feedback
+from reviewapp.feedback.models import Assessment, MlflowSync
 from reviewapp.requestlog.services import log_turn
+from tests.feedback.helpers import feedback
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(300)]
 UNREACHABLE = "sqlite:////dev/null/unreachable/mlflow.db"
@@ -35,6 +35,13 @@ def wait_for(sync_status: str, assessment, timeout: float = 60) -> MlflowSync:
     raise AssertionError(f"sync is {sync.status} (attempts {sync.attempts}, error {sync.last_error!r})")
 
 
+def delivered(request, reviewer, **changes) -> Assessment:
+    """Feedback recorded, once the worker has written it to the request's trace."""
+    row = feedback(request, reviewer, **changes)
+    wait_for("done", row)
+    return row
+
+
 def assessments(trace_id: str) -> list:
     return configure().get_trace(trace_id).info.assessments
 
@@ -47,23 +54,20 @@ def test_every_kind_of_feedback_lands_on_the_trace_as_human_assessments(
     celery_worker, traced_request, querier
 ):
     req = traced_request
-    row = record_feedback(
-        request=req,
-        reviewer=querier,
-        changes={
-            "rating": "negative",
-            "reasons": ["incomplete", "other"],
-            "other_reason": "Skips the mobile app",
-            "comment": "Only covers the desktop client.",
-            "corrected_response": "Open the conflicted copy and merge it by hand.",
-            "retrieval_assessments": [
-                {"position": 0, "rating": "relevant", "comment": "the right page"},
-                {"position": 1, "rating": "not_relevant"},
-            ],
-            "missing_sources": [{"doc_uri": "docs://tidepool/mobile#sync"}],
-        },
+    row = delivered(
+        req,
+        querier,
+        rating="negative",
+        reasons=["incomplete", "other"],
+        other_reason="Skips the mobile app",
+        comment="Only covers the desktop client.",
+        corrected_response="Open the conflicted copy and merge it by hand.",
+        retrieval_assessments=[
+            {"position": 0, "rating": "relevant", "comment": "the right page"},
+            {"position": 1, "rating": "not_relevant"},
+        ],
+        missing_sources=[{"doc_uri": "docs://tidepool/mobile#sync"}],
     )
-    wait_for("done", row)
 
     items = assessments(req.mlflow_trace_id)
     assert {a.source.source_type for a in items} == {"HUMAN"}
@@ -96,18 +100,10 @@ def test_every_kind_of_feedback_lands_on_the_trace_as_human_assessments(
 
 def test_a_changed_mind_overrides_so_mlflow_keeps_the_history(celery_worker, traced_request, querier):
     req = traced_request
-    first = record_feedback(
-        request=req,
-        reviewer=querier,
-        changes={"rating": "negative", "retrieval_assessments": [{"position": 0, "rating": "not_relevant"}]},
+    delivered(
+        req, querier, rating="negative", retrieval_assessments=[{"position": 0, "rating": "not_relevant"}]
     )
-    wait_for("done", first)
-    second = record_feedback(
-        request=req,
-        reviewer=querier,
-        changes={"rating": "positive", "retrieval_assessments": [{"position": 0, "rating": "relevant"}]},
-    )
-    wait_for("done", second)
+    delivered(req, querier, rating="positive", retrieval_assessments=[{"position": 0, "rating": "relevant"}])
 
     items = assessments(req.mlflow_trace_id)
     [old] = by_name(items, "rating", valid=False)
@@ -125,13 +121,11 @@ def test_a_tracking_store_outage_loses_nothing_and_a_sweep_delivers_it_later(
     req = traced_request
     with override_settings(MLFLOW_TRACKING_URI=UNREACHABLE):
         started = time.monotonic()
-        row = record_feedback(
-            request=req, reviewer=querier, changes={"rating": "negative", "comment": "late"}
-        )
+        row = feedback(req, querier, rating="negative", comment="late")
         assert time.monotonic() - started < 1.0  # the reviewer never waits for MLflow
         failed = wait_for("failed", row)
         assert failed.attempts >= 1 and failed.last_error
-        later = record_feedback(request=req, reviewer=querier, changes={"rating": "positive"})
+        later = feedback(req, querier, rating="positive")
         time.sleep(1)
         # Waits behind the earlier row: rows of one reviewer reach MLflow in order.
         assert MlflowSync.objects.get(assessment=later).status in ("pending", "failed")
@@ -154,7 +148,7 @@ def test_the_periodic_sweep_queues_rows_left_open(celery_worker, traced_request,
     from reviewapp.feedback.tasks import sweep_mlflow_sync
 
     with override_settings(MLFLOW_TRACKING_URI=UNREACHABLE):
-        row = record_feedback(request=traced_request, reviewer=querier, changes={"rating": "positive"})
+        row = feedback(traced_request, querier, rating="positive")
         wait_for("failed", row)
     configure()
     # As if the task's own retries were spent long ago.

@@ -2,23 +2,14 @@
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.foundation.helpers import ROOT, free_port, serving
 
 
 def embedded_env(var_dir: Path) -> dict:
@@ -64,19 +55,7 @@ def test_serve_runs_the_web_and_a_worker_for_the_embedded_broker_and_stops_both(
     env = embedded_env(tmp_path)
     manage(env, "migrate", "--noinput")
     port = free_port()
-    serve = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        banner = ""
-        deadline = time.monotonic() + 120
-        while "Stop with Ctrl-C" not in banner and time.monotonic() < deadline and serve.poll() is None:
-            banner += serve.stdout.readline()
+    with serving(env, port) as (serve, banner):
         assert f"reviewapp is running at http://127.0.0.1:{port}/" in banner
         assert "a Celery worker on the embedded filesystem broker" in banner
 
@@ -92,11 +71,8 @@ def test_serve_runs_the_web_and_a_worker_for_the_embedded_broker_and_stops_both(
             "from reviewapp.celery import ping; print(ping.delay('through').get(timeout=60))",
         )
         assert out.strip().endswith("through")
-        assert len(children_of(serve.pid)) == 2
-    finally:
         children = children_of(serve.pid)
-        serve.send_signal(signal.SIGTERM)
-        serve.wait(timeout=60)
+        assert len(children) == 2
     assert serve.returncode == 0
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from reviewapp import settings as s
+from reviewapp.lib import env as s
 
 
 def test_envbool_accepts_the_usual_spellings(monkeypatch):

@@ -1,8 +1,6 @@
-"""reviewapp.chains.tracing: trace dicts → chunks and token usage; chain output → response text."""
+"""reviewapp.chains.tracing: trace dicts → chunks and token usage."""
 
 import json
-
-import pytest
 
 from reviewapp.chains import tracing
 
@@ -109,30 +107,3 @@ def test_token_usage_is_unknown_without_usage():
         "response_tokens": None,
         "total_tokens": None,
     }
-
-
-@pytest.mark.parametrize(
-    "output, text",
-    [
-        ("plain", "plain"),
-        (["only item"], "only item"),
-        (
-            {
-                "choices": [
-                    {"message": {"role": "assistant", "content": "first"}},
-                    {"message": {"content": "second"}},
-                ]
-            },
-            "first",
-        ),
-        ({"choices": [{"text": "completion"}]}, "completion"),
-        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}, "a"),
-    ],
-)
-def test_response_text_takes_a_string_or_the_first_choice(output, text):
-    assert tracing.response_text(output) == text
-
-
-def test_response_text_refuses_what_holds_no_response():
-    with pytest.raises(ValueError, match="not a string or an OpenAI chat completion"):
-        tracing.response_text({"answer": 42})

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from tests.foundation.helpers import overridden
+
 EXAMPLE = Path(settings.BASE_DIR) / "docker" / ".env.example"
 
 
@@ -25,12 +27,7 @@ def example_environment(var_dir: Path, **overrides: str | None) -> dict[str, str
             env[name.strip()] = value
     env.update(SECRET_KEY=secrets.token_urlsafe(50), VAR_DIR=str(var_dir))
     env["DJANGO_SETTINGS_MODULE"] = "reviewapp.settings"
-    for name, value in overrides.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
+    return overridden(env, overrides)
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

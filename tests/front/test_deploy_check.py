@@ -17,13 +17,6 @@ def test_the_example_production_environment_passes_check_deploy(tmp_path):
     assert "security.W" not in output
 
 
-def test_a_generated_secret_key_passes_check_deploy(tmp_path):
-    result = check_deploy(example_environment(tmp_path, SECRET_KEY=None))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "security.W009" not in result.stdout + result.stderr
-    assert len((tmp_path / "secret_key").read_text().strip()) >= 50
-
-
 def test_the_policy_names_the_image_hosts_and_the_identity_provider(tmp_path):
     env = example_environment(
         tmp_path,

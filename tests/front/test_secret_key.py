@@ -5,7 +5,7 @@ import secrets
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from reviewapp.settings import check_secret_key
+from reviewapp.lib.env import check_secret_key
 from tests.front.example_env import EXAMPLE, example_environment, run
 
 PLACEHOLDER = next(
@@ -31,8 +31,9 @@ def test_the_placeholder_is_refused_even_in_debug(debug):
     [
         "short-but-random-4f9a",
         "ab" * 40,  # long, two different characters
-        "django-insecure-" + secrets.token_urlsafe(50),
+        "django-insecure-" + "x7Kq2-Lm9Pz4Rt8Vw1Yb6Nc3Hd5Jf0Gs_Ae" * 2,
     ],
+    ids=["short", "two-characters", "insecure-prefix"],
 )
 def test_a_weak_key_is_refused_outside_debug_only(key):
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY is too weak for DEBUG=false"):

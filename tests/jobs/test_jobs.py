@@ -6,6 +6,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from reviewapp.jobs.leases import Busy
 from reviewapp.jobs.models import Job
 from reviewapp.jobs.services import enqueue, eta_seconds, run_job
 from reviewapp.requestlog.tasks import import_traces
@@ -46,12 +47,32 @@ def test_ten_workers_claiming_at_once_get_it_once(app):
     assert Job.objects.get(pk=job.pk).attempts == 1
 
 
-def test_a_running_job_with_a_stale_heartbeat_is_taken_over_and_a_live_one_is_not(app):
+def test_a_running_job_whose_lease_ran_out_is_taken_over_and_a_held_one_is_not(app):
     now = timezone.now()
-    stale = make_job(app, status="running", heartbeat_at=now - timedelta(minutes=5))
-    live = make_job(app, status="running", heartbeat_at=now)
-    assert stale.claim() is True
-    assert live.claim() is False
+    abandoned = make_job(app, status="running", lease_until=now - timedelta(seconds=1), attempts=1)
+    held = make_job(app, status="running", lease_until=now + timedelta(seconds=30), attempts=1)
+    assert abandoned.claim() is True
+    assert held.claim() is False
+    assert (abandoned.attempts, abandoned.lease_until > now) == (2, True)
+
+
+def test_progress_renews_the_lease_and_finishing_releases_it(app):
+    job = make_job(app)
+    assert job.claim()
+    first_lease = job.lease_until
+    job.report_progress(1, 2)
+    job.refresh_from_db()
+    assert job.lease_until >= first_lease
+    job.succeed({})
+    job.refresh_from_db()
+    assert job.lease_until is None
+
+
+def test_run_job_says_busy_with_the_time_left_when_another_worker_holds_the_job(app):
+    job = make_job(app, status="running", lease_until=timezone.now() + timedelta(seconds=30), attempts=1)
+    with pytest.raises(Busy) as busy:
+        run_job(str(job.pk), lambda j: {})
+    assert 29 <= busy.value.retry_in <= 31
 
 
 def test_run_job_leaves_a_finished_job_alone(app):
@@ -169,7 +190,7 @@ def test_a_job_left_running_by_a_dead_worker_is_finished_by_the_redelivered_task
     path.write_text(
         '{"request_id": "00000000-0000-0000-0000-000000000001", "request": "hi", "response": "hello"}\n'
     )
-    job = make_job(app, status="running", heartbeat_at=timezone.now() - timedelta(minutes=5), attempts=1)
+    job = make_job(app, status="running", lease_until=timezone.now() - timedelta(seconds=1), attempts=1)
     Job.objects.filter(pk=job.pk).update(params={"source": "jsonl", "path": str(path)})
     assert import_traces.apply(args=[str(job.pk)]).get() == "succeeded"
     job.refresh_from_db()
@@ -177,9 +198,9 @@ def test_a_job_left_running_by_a_dead_worker_is_finished_by_the_redelivered_task
 
 
 def test_a_task_that_finds_its_job_held_by_a_live_worker_retries_later_and_leaves_it_alone(app):
-    job = make_job(app, status="running", heartbeat_at=timezone.now(), attempts=1)
+    job = make_job(app, status="running", lease_until=timezone.now() + timedelta(seconds=60), attempts=1)
     result = import_traces.apply(args=[str(job.pk)])
-    # Eagerly, each retry runs at once; all of them find the job held and give up in the end.
-    assert result.failed()
+    # Eagerly, each retry runs at once; all of them find the job held, and the last lets go.
+    assert not result.failed()
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("running", 1)

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.core.exceptions import ValidationError
 
-from reviewapp.queues import services
+from reviewapp.queues import claims, services
 from reviewapp.queues.models import QueueItem, ReviewQueue
 from tests import factories
 
@@ -163,9 +163,9 @@ def test_list_and_detail_show_progress_per_reviewer(app, manager, querier, reque
     queue, _ = services.create_queue(
         app=app, name="Q", created_by=manager, request_ids=[r.request_id for r in requests_]
     )
-    reservation = services.claim_next(queue=queue, reviewer=querier)
-    services.complete_item(item=reservation.item, reviewer=querier)
-    services.claim_next(queue=queue, reviewer=querier)
+    reservation = claims.claim_next(queue=queue, reviewer=querier)
+    claims.complete_item(item=reservation.item, reviewer=querier)
+    claims.claim_next(queue=queue, reviewer=querier)
     client = as_user(manager)
 
     listed = client.get(API).json()

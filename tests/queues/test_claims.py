@@ -6,9 +6,10 @@ import pytest
 from django.utils import timezone
 
 from reviewapp.catalog.models import Level
-from reviewapp.queues import services
+from reviewapp.queues import claims, progress, services
 from reviewapp.queues.models import Reservation
 from tests import factories
+from tests.queues.helpers import queue_of
 
 
 def reviewers(app, count):
@@ -20,23 +21,16 @@ def reviewers(app, count):
 
 def make_queue(app, *, items=3, **options):
     requests = [factories.make_request(app, question=f"Q{i}") for i in range(items)]
-    queue, _ = services.create_queue(
-        app=app,
-        name=options.pop("name", "Q"),
-        created_by=None,
-        request_ids=[r.request_id for r in requests],
-        **options,
-    )
-    return queue
+    return queue_of(requests, **options)
 
 
 def test_an_item_is_handed_to_no_more_than_overlap_reviewers(app):
     queue = make_queue(app, items=1, overlap=2)
     a, b, c = reviewers(app, 3)
 
-    assert services.claim_next(queue=queue, reviewer=a) is not None
-    assert services.claim_next(queue=queue, reviewer=b) is not None
-    assert services.claim_next(queue=queue, reviewer=c) is None
+    assert claims.claim_next(queue=queue, reviewer=a) is not None
+    assert claims.claim_next(queue=queue, reviewer=b) is not None
+    assert claims.claim_next(queue=queue, reviewer=c) is None
     assert sorted(Reservation.objects.values_list("slot", flat=True)) == [1, 2]
 
 
@@ -44,10 +38,10 @@ def test_a_reviewer_gets_their_unfinished_item_back_before_a_new_one(app):
     queue = make_queue(app, items=3)
     (a,) = reviewers(app, 1)
 
-    first = services.claim_next(queue=queue, reviewer=a)
-    again = services.claim_next(queue=queue, reviewer=a)
-    services.complete_item(item=first.item, reviewer=a)
-    after = services.claim_next(queue=queue, reviewer=a)
+    first = claims.claim_next(queue=queue, reviewer=a)
+    again = claims.claim_next(queue=queue, reviewer=a)
+    claims.complete_item(item=first.item, reviewer=a)
+    after = claims.claim_next(queue=queue, reviewer=a)
 
     assert again.pk == first.pk
     assert after.item.position == 1
@@ -57,11 +51,11 @@ def test_an_expired_reservation_frees_its_slot_for_another_reviewer(app):
     queue = make_queue(app, items=1, overlap=1)
     a, b = reviewers(app, 2)
     now = timezone.now()
-    held = services.claim_next(queue=queue, reviewer=a, now=now)
+    held = claims.claim_next(queue=queue, reviewer=a, now=now)
 
-    assert services.claim_next(queue=queue, reviewer=b, now=now + timedelta(minutes=29)) is None
-    taken = services.claim_next(
-        queue=queue, reviewer=b, now=now + services.RESERVATION_TIME + timedelta(seconds=1)
+    assert claims.claim_next(queue=queue, reviewer=b, now=now + timedelta(minutes=29)) is None
+    taken = claims.claim_next(
+        queue=queue, reviewer=b, now=now + claims.RESERVATION_TIME + timedelta(seconds=1)
     )
 
     assert taken.item_id == held.item_id and taken.reviewer == b
@@ -72,22 +66,22 @@ def test_a_submitted_review_keeps_its_slot_for_ever(app):
     queue = make_queue(app, items=1, overlap=1)
     a, b = reviewers(app, 2)
     now = timezone.now()
-    held = services.claim_next(queue=queue, reviewer=a, now=now)
-    services.complete_item(item=held.item, reviewer=a, now=now)
+    held = claims.claim_next(queue=queue, reviewer=a, now=now)
+    claims.complete_item(item=held.item, reviewer=a, now=now)
 
-    assert services.claim_next(queue=queue, reviewer=b, now=now + timedelta(days=2)) is None
+    assert claims.claim_next(queue=queue, reviewer=b, now=now + timedelta(days=2)) is None
 
 
 def test_a_reviewer_whose_slot_was_taken_over_cannot_submit_but_their_draft_stays(app):
     queue = make_queue(app, items=1, overlap=1)
     a, b = reviewers(app, 2)
     now = timezone.now()
-    held = services.claim_next(queue=queue, reviewer=a, now=now)
-    services.save_draft(item=held.item, reviewer=a, data={"comment": "half a thought"})
-    services.claim_next(queue=queue, reviewer=b, now=now + timedelta(hours=1))
+    held = claims.claim_next(queue=queue, reviewer=a, now=now)
+    claims.save_draft(item=held.item, reviewer=a, data={"comment": "half a thought"})
+    claims.claim_next(queue=queue, reviewer=b, now=now + timedelta(hours=1))
 
     with pytest.raises(services.ValidationError):
-        services.complete_item(item=held.item, reviewer=a, now=now + timedelta(hours=1))
+        claims.complete_item(item=held.item, reviewer=a, now=now + timedelta(hours=1))
 
     assert held.item.drafts.get(reviewer=a).data == {"comment": "half a thought"}
 
@@ -98,8 +92,8 @@ def test_round_robin_gives_item_i_to_reviewers_i_to_i_plus_n_minus_1(app):
 
     got = {}
     for user in users:
-        while (reservation := services.claim_next(queue=queue, reviewer=user)) is not None:
-            services.complete_item(item=reservation.item, reviewer=user)
+        while (reservation := claims.claim_next(queue=queue, reviewer=user)) is not None:
+            claims.complete_item(item=reservation.item, reviewer=user)
             got.setdefault(user.email, []).append(reservation.item.position)
 
     # Reviewer r (by id) takes items whose position ≡ r or r-1 (mod 3).
@@ -128,24 +122,24 @@ def test_named_queues_are_for_their_reviewers_and_open_ones_for_anyone_who_may_q
 def test_reviewer_progress_counts_what_they_did_and_what_they_could_still_get(app):
     queue = make_queue(app, items=3, overlap=1)
     a, b = reviewers(app, 2)
-    done = services.claim_next(queue=queue, reviewer=a)
-    services.complete_item(item=done.item, reviewer=a)
-    services.claim_next(queue=queue, reviewer=b)
+    done = claims.claim_next(queue=queue, reviewer=a)
+    claims.complete_item(item=done.item, reviewer=a)
+    claims.claim_next(queue=queue, reviewer=b)
 
-    progress = services.reviewer_progress(queue=queue, user=a)
+    mine = progress.reviewer_progress(queue=queue, user=a)
 
     # One done, one still open; the third is reserved by b.
-    assert (progress.done, progress.total) == (1, 2)
+    assert (mine.done, mine.total) == (1, 2)
 
 
 def test_next_skips_ahead_keeping_the_skipped_item_and_wraps_round_at_the_end(app):
     queue = make_queue(app, items=3)
     (a,) = reviewers(app, 1)
-    first = services.claim_next(queue=queue, reviewer=a)
+    first = claims.claim_next(queue=queue, reviewer=a)
 
-    skipped_to = services.claim_next(queue=queue, reviewer=a, after=first.item)
-    last = services.claim_next(queue=queue, reviewer=a, after=skipped_to.item)
-    wrapped = services.claim_next(queue=queue, reviewer=a, after=last.item)
+    skipped_to = claims.claim_next(queue=queue, reviewer=a, after=first.item)
+    last = claims.claim_next(queue=queue, reviewer=a, after=skipped_to.item)
+    wrapped = claims.claim_next(queue=queue, reviewer=a, after=last.item)
 
     assert [r.item.position for r in (first, skipped_to, last, wrapped)] == [0, 1, 2, 0]
     assert Reservation.objects.filter(reviewer=a, done_at__isnull=True).count() == 3

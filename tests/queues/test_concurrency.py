@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from reviewapp.catalog.models import Level
-from reviewapp.queues import services
+from reviewapp.queues import claims, services
 from reviewapp.queues.models import Reservation
 from tests import factories
 
@@ -31,10 +31,10 @@ def test_ten_threads_claiming_from_a_queue_with_overlap_2_never_hand_an_item_to_
     def reviewer(user):
         try:
             start.wait()
-            while (reservation := services.claim_next(queue=queue, reviewer=user)) is not None:
+            while (reservation := claims.claim_next(queue=queue, reviewer=user)) is not None:
                 with lock:
                     handed.append((reservation.item_id, user.email))
-                services.complete_item(item=reservation.item, reviewer=user)
+                claims.complete_item(item=reservation.item, reviewer=user)
         except BaseException as exc:  # reported below: a thread's failure must fail the test
             errors.append(exc)
         finally:

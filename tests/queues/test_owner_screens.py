@@ -1,9 +1,10 @@
 """The owner's queue screens through the test client."""
 
 from reviewapp.feedback.services import record_feedback
-from reviewapp.queues import services
+from reviewapp.queues import claims, services
 from reviewapp.queues.models import QueueItem, ReviewQueue
 from tests import factories
+from tests.queues.helpers import queue_of
 
 BASE = "/apps/support-bot/queues/"
 
@@ -56,7 +57,7 @@ def test_bad_form_input_is_shown_next_to_the_field_and_keeps_what_was_typed(app,
     )
 
     page = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert 'data-testid="error-overlap"' in page
     assert "Keep me" in page and "My long text" in page
     assert not ReviewQueue.objects.exists()
@@ -76,14 +77,8 @@ def test_the_detail_page_shows_progress_kappa_and_the_disagreements(
     app, manager, querier, group_querier, as_user
 ):
     requests = [factories.make_request(app, question=f"Question {i}") for i in range(4)]
-    queue, _ = services.create_queue(
-        app=app,
-        name="Q",
-        created_by=manager,
-        overlap=2,
-        assignment="named",
-        reviewers=[querier, group_querier],
-        request_ids=[r.request_id for r in requests],
+    queue = queue_of(
+        requests, created_by=manager, overlap=2, assignment="named", reviewers=[querier, group_querier]
     )
     votes = {
         querier: ["positive", "positive", "negative", "negative"],
@@ -92,7 +87,7 @@ def test_the_detail_page_shows_progress_kappa_and_the_disagreements(
     for reviewer, ratings in votes.items():
         for request, rating in zip(requests, ratings, strict=True):
             record_feedback(request=request, reviewer=reviewer, changes={"rating": rating})
-            services.complete_item(item=queue.items.get(request=request), reviewer=reviewer)
+            claims.complete_item(item=queue.items.get(request=request), reviewer=reviewer)
 
     page = as_user(manager).get(f"{BASE}{queue.pk}/").content.decode()
 

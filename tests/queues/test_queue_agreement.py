@@ -4,7 +4,7 @@ import pytest
 
 from reviewapp.catalog.models import Level
 from reviewapp.feedback.services import record_feedback
-from reviewapp.queues import services
+from reviewapp.queues import claims, progress, services
 from reviewapp.queues.agreement import KRIPPENDORFF_ALPHA
 from tests import factories
 
@@ -28,11 +28,11 @@ def test_three_reviewers_get_krippendorffs_alpha_on_thumbs_and_on_passages(app, 
             record_feedback(
                 request=request, reviewer=user, changes={"rating": rating, "retrieval_assessments": chunks}
             )
-            services.complete_item(item=queue.items.get(request=request), reviewer=user)
+            claims.complete_item(item=queue.items.get(request=request), reviewer=user)
     # Feedback without a submitted review is not counted.
     record_feedback(request=requests[3], reviewer=users[2], changes={"rating": "positive"})
 
-    result = services.queue_agreement(queue=queue)
+    result = progress.queue_agreement(queue=queue)
 
     assert result.rating.metric == KRIPPENDORFF_ALPHA
     assert result.rating.value == pytest.approx(2 / 3)

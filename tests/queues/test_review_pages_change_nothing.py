@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from reviewapp.catalog.models import Level
-from reviewapp.queues import services
+from reviewapp.queues import claims, services
 from reviewapp.queues.models import Reservation
 from tests import factories
 
@@ -67,17 +67,18 @@ def test_a_reviewer_opening_every_review_page_reserves_nothing(queue, querier, a
 def test_opening_pages_does_not_renew_or_move_what_a_reviewer_holds(queue, querier, as_user):
     first, second, _third = queue.items.order_by("position")
     long_ago = timezone.now() - timedelta(hours=2)
-    services.claim_item(item=first, reviewer=querier, now=long_ago)  # expired, still theirs
-    services.claim_item(item=second, reviewer=querier)
+    claims.claim_item(item=first, reviewer=querier, now=long_ago)  # expired, still theirs
+    claims.claim_item(item=second, reviewer=querier)
     before = reservations()
     client = as_user(querier)
 
     pages = [client.get(url) for url in every_review_url(queue)]
 
     assert reservations() == before
-    assert pages[0].status_code == 302 and pages[0]["Location"] == review_url(queue, first)
+    # The expired one is no longer held: the reviewer is sent to the one they hold.
+    assert pages[0].status_code == 302 and pages[0]["Location"] == review_url(queue, second)
     assert pages[1]["Location"] == review_url(queue, second)  # ?after=first: the one held past it
-    assert 'data-testid="review-screen"' in client.get(review_url(queue, first)).content.decode()
+    assert 'data-testid="reservation-lapsed"' in client.get(review_url(queue, first)).content.decode()
 
 
 def test_a_reviewer_is_shown_a_start_button_and_posting_it_reserves_one_item(queue, querier, as_user):
@@ -118,7 +119,7 @@ def test_the_done_page_shows_when_nothing_is_left_and_posting_changes_nothing(ap
     other = factories.make_user("other@example.com")
     factories.grant(app, other, Level.CAN_QUERY)
     for item in queue.items.all():
-        services.claim_item(item=item, reviewer=other)
+        claims.claim_item(item=item, reviewer=other)
     before = reservations()
     client = as_user(querier)
 
@@ -132,7 +133,7 @@ def test_the_done_page_shows_when_nothing_is_left_and_posting_changes_nothing(ap
 
 def test_typing_a_draft_keeps_the_item_reserved(queue, querier, as_user):
     item = queue.items.order_by("position").first()
-    services.claim_item(item=item, reviewer=querier, now=timezone.now() - timedelta(minutes=29))
+    claims.claim_item(item=item, reviewer=querier, now=timezone.now() - timedelta(minutes=29))
 
     as_user(querier).post(review_url(queue, item) + "draft/", {"data": '{"comment": "Still here"}'})
 

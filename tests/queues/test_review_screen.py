@@ -7,9 +7,10 @@ import pytest
 from reviewapp.catalog.models import Level, ReviewInstructions
 from reviewapp.feedback.models import Assessment
 from reviewapp.feedback.services import record_feedback
-from reviewapp.queues import services
+from reviewapp.queues import claims, services
 from reviewapp.queues.models import Draft, Reservation
 from tests import factories
+from tests.queues.helpers import queue_of
 
 TRACE = {
     "info": {},
@@ -51,16 +52,14 @@ def queue(app, manager, querier, group_querier):
         for i in range(3)
     ]
     ReviewInstructions.objects.create(app=app, version=1, markdown="Check the **sources** first.")
-    queue, _ = services.create_queue(
-        app=app,
+    return queue_of(
+        requests,
         name="Traces",
         created_by=manager,
         overlap=2,
         assignment="named",
         reviewers=[querier, group_querier],
-        request_ids=[r.request_id for r in requests],
     )
-    return queue
 
 
 def review_url(queue, item=None):
@@ -109,7 +108,7 @@ def test_submit_and_next_marks_the_item_done_and_moves_on(queue, querier, as_use
     first, second = queue.items.order_by("position")[:2]
     client.post(review_url(queue, first))
     record_feedback(request=first.request, reviewer=querier, changes={"rating": "positive"}, queue=queue)
-    services.save_draft(item=first, reviewer=querier, data={"comment": "typed"})
+    claims.save_draft(item=first, reviewer=querier, data={"comment": "typed"})
 
     response = client.post(review_url(queue, first) + "submit/")
 
@@ -238,7 +237,7 @@ def test_submit_records_text_the_panel_had_not_sent_yet(queue, querier, as_user)
     response = as_user(querier).post(review_url(queue, item) + "submit/", {"typed": json.dumps(typed)})
 
     assert response.status_code == 302
-    latest = Assessment.objects.filter(request=item.request, reviewer=querier).effective().get()
+    latest = Assessment.objects.filter(request=item.request, reviewer=querier).latest_per_reviewer().get()
     assert latest.comment == "Half a sentence, now whole"
     assert latest.corrected_response is None  # the untouched answer is no correction
     assert latest.queue == queue and latest.rating == "positive"

@@ -81,11 +81,12 @@ def jsonl(rows) -> bytes:
     return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode()
 
 
-def wait_for(job_id, timeout: float = 120) -> Job:
+def wait_for(job_id, timeout: float = 120, poll: float = 0.2) -> Job:
+    """The job once it has finished, read every `poll` seconds for up to `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = Job.objects.get(pk=job_id)
         if job.is_finished:
             return job
-        time.sleep(0.2)
+        time.sleep(poll)
     raise AssertionError(f"job {job_id} still {job.status} after {timeout} s")

@@ -5,15 +5,16 @@ import uuid
 import pytest
 from django.db import connection
 
-from reviewapp.requestlog import importers
+from reviewapp.requestlog.jsonl_import import sniff_jsonl
 from reviewapp.requestlog.models import Request
+from reviewapp.requestlog.storage import ImportReport, import_rows
 from tests import factories
 from tests.requestlog.helpers import row, trace_dict
 
 
 def run(app, rows):
-    report = importers.ImportReport(source="test")
-    importers.import_rows(app=app, rows=list(enumerate(rows, start=1)), report=report)
+    report = ImportReport(source="test")
+    import_rows(app=app, rows=list(enumerate(rows, start=1)), report=report)
     return report
 
 
@@ -32,7 +33,7 @@ def test_it_stores_good_rows_as_imports_and_reports_bad_ones_by_line(app):
     assert [(e["line"], e["reason"]) for e in report.errors] == [
         (2, "request_id must be a UUID, not 'not-a-uuid'"),
         (4, "response is missing"),
-        (5, "request message 0 has role 'robot'; use one of assistant, developer, system, tool, user"),
+        (5, "request: messages[0].role must be one of system, user, assistant, tool, developer"),
         (6, "timestamp 'last tuesday' is not ISO 8601"),
         (7, "a row must be a JSON object, not list"),
     ]
@@ -115,11 +116,11 @@ def test_the_report_keeps_at_most_a_thousand_reasons_but_counts_every_bad_row(ap
     ],
 )
 def test_a_file_that_is_not_jsonl_is_recognised_from_its_start(head, problem):
-    assert problem in importers.sniff_jsonl(head)
+    assert problem in sniff_jsonl(head)
 
 
 def test_a_jsonl_start_passes_the_sniff():
-    assert importers.sniff_jsonl(b'{"request_id": "x"}\n{"request_id": "y"}\n') is None
+    assert sniff_jsonl(b'{"request_id": "x"}\n{"request_id": "y"}\n') is None
 
 
 def test_rows_the_database_could_not_store_are_reported_not_fatal(app):

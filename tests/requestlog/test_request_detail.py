@@ -2,7 +2,6 @@ from datetime import UTC, datetime, timedelta
 
 from django.urls import reverse
 
-from reviewapp.feedback.models import Assessment
 from tests import factories
 from tests.requestlog.helpers import trace_dict
 
@@ -45,14 +44,8 @@ def test_it_lists_all_feedback_with_the_effective_row_first_and_history_kept(
 ):
     turn = factories.make_request(app)
     for rating, minutes, comment in (("positive", 0, "first thought"), ("negative", 5, "changed my mind")):
-        Assessment.objects.create(
-            request=turn,
-            app=app,
-            reviewer=querier,
-            source_id=querier.email,
-            rating=rating,
-            comment=comment,
-            created_at=T0 + timedelta(minutes=minutes),
+        factories.make_assessment(
+            turn, querier, rating, comment=comment, created_at=T0 + timedelta(minutes=minutes)
         )
     response = as_user(manager).get(detail(app, turn))
     listed = [(a.comment, a.is_effective) for a in response.context["assessments"]]

@@ -3,7 +3,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from reviewapp.feedback.models import Assessment
 from tests import factories
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -33,9 +32,7 @@ def test_it_walks_the_log_with_next_links_and_back_with_previous_links(app, mana
 def test_it_filters_by_time_source_version_and_rating(app, manager, querier, as_user):
     old = factories.make_request(app, created_at=T0, app_version="1", source="rest_api")
     new = factories.make_request(app, created_at=T0 + timedelta(days=1), app_version="2", source="import")
-    Assessment.objects.create(
-        request=old, app=app, reviewer=querier, source_id=querier.email, rating="negative"
-    )
+    factories.make_assessment(old, querier, "negative")
     client = as_user(manager)
 
     def ids(**params):
@@ -44,7 +41,7 @@ def test_it_filters_by_time_source_version_and_rating(app, manager, querier, as_
     assert ids(since=(T0 + timedelta(hours=1)).isoformat()) == [str(new.pk)]
     assert ids(until=(T0 + timedelta(hours=1)).isoformat()) == [str(old.pk)]
     assert ids(source="import") == [str(new.pk)]
-    assert ids(version="1") == [str(old.pk)]
+    assert ids(app_version="1") == [str(old.pk)]
     assert ids(rating="negative") == [str(old.pk)]
     assert ids(rating="positive") == []
 
@@ -87,7 +84,7 @@ def test_anonymous_callers_are_turned_away(app):
 def test_the_endpoints_are_in_the_openapi_schema(app, manager, as_user):
     schema = as_user(manager).get(reverse("api-schema"), {"format": "json"}).json()
     log = schema["paths"]["/api/v1/apps/{slug}/request-logs"]["get"]
-    assert {"since", "until", "source", "version", "rating", "after", "before"} <= {
+    assert {"since", "until", "source", "app_version", "rating", "after", "before"} <= {
         p["name"] for p in log["parameters"]
     }
     assert "202" in schema["paths"]["/api/v1/apps/{slug}/traces:import"]["post"]["responses"]

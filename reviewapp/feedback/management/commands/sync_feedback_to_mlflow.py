@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 
 from reviewapp.feedback import mlflow_sync
 from reviewapp.feedback.models import MlflowSync
+from reviewapp.jobs.leases import Busy
 
 
 class Command(BaseCommand):
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         for sync_id in list(rows):
             try:
                 status = mlflow_sync.sync_chain(sync_id)
-            except mlflow_sync.Busy:
+            except Busy:
                 counts["busy"] += 1
                 continue
             except Exception as exc:  # noqa: BLE001 - reported, kept as failed, retried next time

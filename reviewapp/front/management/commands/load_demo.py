@@ -1,3 +1,6 @@
+from pathlib import Path
+
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from reviewapp.front.demo import load_demo
@@ -10,6 +13,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
+        # Where the demo password and the demo chain's lock file are kept (settings make no folder).
+        Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
         summary = load_demo()
         if summary.created:
             self.stdout.write("Demo loaded: " + ", ".join(summary.created) + ".")

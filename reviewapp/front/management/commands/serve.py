@@ -5,7 +5,8 @@ timeouts, "do not use in production"); gunicorn's threaded workers serve the sam
 Docker image runs, with static files from WhiteNoise, so `make run` behaves like a deployment.
 With REDIS_URL unset, jobs go through the embedded filesystem broker under var/, and this
 command starts the worker that consumes it (with the periodic-task scheduler, `--beat`), so
-background jobs never run inside a web request.
+background jobs never run inside a web request. It collects the static files first: outside
+DEBUG, pages name the hashed files of the manifest collectstatic writes.
 """
 
 import os
@@ -19,9 +20,12 @@ import urllib.request
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from reviewapp.accounts.models import User
+from reviewapp.celery import app as celery_app
+from reviewapp.celery import make_broker_folders
 from reviewapp.front import demo
 
 
@@ -45,6 +49,10 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)  # the beat schedule's folder
+        # Now, not when the worker is up: /healthz reports the embedded broker down until they exist.
+        make_broker_folders(celery_app.conf)
+        call_command("collectstatic", interactive=False, verbosity=0)
         if not settings.REDIS_URL and not no_worker:
             children.append(
                 subprocess.Popen(

@@ -1,0 +1,235 @@
+"""The rules an app's settings meet: each limit and its words defined once, here.
+
+The services run them for the HTML forms and the API alike; the API's serializers list the same
+validators, so the OpenAPI schema shows each limit and an early refusal says the same thing.
+"""
+
+import re
+from urllib.parse import urlparse
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+
+from reviewapp.chains import egress
+from reviewapp.lib.limits import MaxChars, MaxItems, check, is_whole_number, whole_number
+
+from .models import App
+
+MAX_NAME_CHARS = App._meta.get_field("name").max_length
+MAX_SLUG_CHARS = App._meta.get_field("slug").max_length
+MAX_VERSION_CHARS = App._meta.get_field("version").max_length
+MAX_INSTRUCTIONS_CHARS = 100_000
+MAX_DESCRIPTION_CHARS = 10_000
+MAX_REASONS = 30
+MAX_REASON_CHARS = 100
+# What a reasons list may hold before cleaning (blank lines, duplicates, "other" are dropped).
+MAX_REASONS_GIVEN = 200
+MAX_PRINCIPALS = 200
+MAX_TIMEOUT_SECONDS = 600
+MAX_ADAPTER_SETTINGS = 10
+MAX_SETTING_CHARS = 2000
+# /apps/new/ is the create page, so "new" cannot be an app's slug.
+RESERVED_SLUGS = {"new"}
+ENDPOINT_KINDS = ("openai", "mlflow")
+ADAPTER_KEYS = {
+    App.Adapter.DEMO: set(),
+    App.Adapter.MLFLOW: {"model_uri"},
+    App.Adapter.HTTP: {"url", "kind", "model", "secret_header", "secret_env"},
+}
+APP_FIELDS = ("name", "description", "adapter", "adapter_config", "version", "timeout_seconds", "reasons")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_MODEL_URI = re.compile(r"^(models:/[^/@]+(/[^/]+|@[^/]+)|runs:/[^/]+/.+)$")
+
+# One validator list per field: the services run them, the serializers declare them.
+NAME = [MaxChars(MAX_NAME_CHARS)]
+SLUG = [MaxChars(MAX_SLUG_CHARS)]
+VERSION = [MaxChars(MAX_VERSION_CHARS)]
+DESCRIPTION = [MaxChars(MAX_DESCRIPTION_CHARS)]
+INSTRUCTIONS = [MaxChars(MAX_INSTRUCTIONS_CHARS)]
+REASON = [MaxChars(MAX_REASON_CHARS, "each reason has at most %(limit_value)d characters")]
+REASONS = [MaxItems(MAX_REASONS_GIVEN, f"at most {MAX_REASONS} reasons ({{given}} given)")]
+REASONS_KEPT = [MaxItems(MAX_REASONS, "at most {limit} reasons ({given} given)")]
+SETTINGS = [MaxItems(MAX_ADAPTER_SETTINGS, "at most {limit} settings")]
+SETTING = [MaxChars(MAX_SETTING_CHARS)]
+PRINCIPALS = [MaxItems(MAX_PRINCIPALS, "at most {limit} principals at once ({given} given)")]
+TIMEOUT = whole_number(1, MAX_TIMEOUT_SECONDS, f"a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}")
+SLUG_WORDS = "letters, digits, hyphens and underscores only, e.g. docs-assistant"
+
+
+def clean_slug(slug: str) -> str:
+    """The slug, lower-cased; ValidationError({"slug": ...}) unless it could name a new app."""
+    slug = (slug or "").strip().lower()
+    errors: dict[str, list] = {}
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        errors["slug"] = [SLUG_WORDS]
+    if slug in RESERVED_SLUGS:
+        errors["slug"] = [f"{slug!r} is reserved; pick another slug"]
+    elif "slug" not in errors:
+        check(errors, "slug", slug, SLUG)
+    if not errors and App.objects.filter(slug=slug).exists():
+        errors["slug"] = [ValidationError(f"an app with slug {slug!r} already exists", code="conflict")]
+    if errors:
+        raise ValidationError(errors)
+    return slug
+
+
+def clean_text(errors: dict, fields: dict, key: str, validators: list, *, missing: str = "") -> None:
+    """fields[key] stripped, checked by `validators` (and not blank, when `missing` says why)."""
+    if key not in fields:
+        return
+    value = fields[key]
+    value = ("" if value is None else str(value)).strip()
+    fields[key] = value
+    if missing and not value:
+        errors[key] = [missing]
+    else:
+        check(errors, key, value, validators)
+
+
+def clean_adapter_config(adapter: str, config: dict | None) -> dict:
+    """The adapter settings, normalised; errors are keyed `adapter_config.<key>`."""
+    if not isinstance(config, dict | None):
+        raise ValidationError({"adapter_config": ["must be an object of settings"]})
+    config = dict(config or {})
+    errors: dict[str, list] = {}
+    # Sizes before anything else: the keys are echoed back in errors.
+    check(errors, "adapter_config", config, SETTINGS)
+    if errors:
+        raise ValidationError(errors)
+    if adapter not in App.Adapter.values:
+        raise ValidationError(
+            {"adapter": [f"unknown adapter {adapter!r}; use one of {', '.join(App.Adapter.values)}"]}
+        )
+    for key in sorted(set(config) - ADAPTER_KEYS[adapter]):
+        if key.lower() in {"secret", "api_key", "token", "password", "secret_value"}:
+            errors[f"adapter_config.{key}"] = [
+                "secrets are never stored: put the secret in an environment variable of the server "
+                "and give that variable's name in secret_env"
+            ]
+        else:
+            allowed = ", ".join(sorted(ADAPTER_KEYS[adapter])) or "none"
+            errors[f"adapter_config.{key}"] = [f"not a setting of the {adapter} adapter (allowed: {allowed})"]
+    clean: dict[str, str] = {}
+    for key in ADAPTER_KEYS[adapter]:
+        value = config.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            errors[f"adapter_config.{key}"] = ["must be a string"]
+            continue
+        check(errors, f"adapter_config.{key}", value, SETTING)
+        if f"adapter_config.{key}" in errors:
+            continue
+        if value.strip():
+            clean[key] = value.strip()
+    if adapter == App.Adapter.MLFLOW:
+        uri = clean.get("model_uri", "")
+        if not uri:
+            errors.setdefault("adapter_config.model_uri", ["an MLflow model needs a model URI"])
+        elif not _MODEL_URI.match(uri):
+            errors["adapter_config.model_uri"] = [
+                "use models:/name/version, models:/name@alias or runs:/run_id/path"
+            ]
+    if adapter == App.Adapter.HTTP:
+        url = clean.get("url", "")
+        parsed = urlparse(url)
+        if not url:
+            errors.setdefault("adapter_config.url", ["an HTTP endpoint needs a URL"])
+        elif parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            errors["adapter_config.url"] = ["must be an http:// or https:// URL"]
+        elif refusal := egress.url_refusal(url):
+            errors["adapter_config.url"] = [f"this server may not call that address: {refusal}"]
+        clean.setdefault("kind", "openai")
+        if clean["kind"] not in ENDPOINT_KINDS:
+            errors["adapter_config.kind"] = [f"use one of {', '.join(ENDPOINT_KINDS)}"]
+        header, env = clean.get("secret_header", ""), clean.get("secret_env", "")
+        if header and not _HEADER_NAME.match(header):
+            errors["adapter_config.secret_header"] = ["not a valid HTTP header name"]
+        if env and not _ENV_NAME.match(env):
+            errors["adapter_config.secret_env"] = [
+                "the NAME of an environment variable (letters, digits, underscore), not the secret"
+            ]
+        elif env and (refusal := egress.secret_name_refusal(env)):
+            errors["adapter_config.secret_env"] = [refusal]
+        if bool(header) != bool(env):
+            key = "adapter_config.secret_env" if header else "adapter_config.secret_header"
+            errors.setdefault(
+                key, ["give both the secret header name and the environment variable, or neither"]
+            )
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def clean_reasons(reasons) -> list[str]:
+    """The reasons a reviewer can pick: stripped, without blanks, duplicates or "other"."""
+    # Sizes first, so an oversized list is refused before any work per item.
+    if not isinstance(reasons, list):
+        raise ValidationError({"reasons": ["must be a list of strings"]})
+    errors: dict[str, list] = {}
+    check(errors, "reasons", reasons, REASONS)
+    if errors:
+        raise ValidationError(errors)
+    if not all(isinstance(r, str) for r in reasons):
+        raise ValidationError({"reasons": ["must be a list of strings"]})
+    if sum(map(len, reasons)) > MAX_REASONS_GIVEN * MAX_REASON_CHARS:
+        check(errors, "reasons", max(reasons, key=len), REASON)
+        raise ValidationError(errors)
+    clean: list[str] = []
+    seen: set[str] = set()
+    for reason in (r.strip() for r in reasons):
+        if not reason or reason in seen:
+            continue
+        seen.add(reason)
+        check(errors, "reasons", reason, REASON)
+        if errors:
+            raise ValidationError(errors)
+        if reason.lower() == "other":
+            # "other" with free text is always offered by the feedback form.
+            continue
+        clean.append(reason)
+    check(errors, "reasons", clean, REASONS_KEPT)
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def clean_app_fields(fields: dict) -> dict:
+    """The given app fields cleaned; ValidationError naming each field that breaks a rule."""
+    errors: dict[str, list] = {}
+    clean = dict(fields)
+    clean_text(errors, clean, "name", NAME, missing="an app needs a name")
+    clean_text(errors, clean, "version", VERSION, missing="give a version label, e.g. 1 or 2024-06-rc1")
+    clean_text(errors, clean, "description", DESCRIPTION)
+    if "timeout_seconds" in fields:
+        timeout = fields["timeout_seconds"]
+        if is_whole_number(timeout):
+            check(errors, "timeout_seconds", timeout, TIMEOUT)
+        else:
+            errors["timeout_seconds"] = [TIMEOUT[0].message]
+    if "reasons" in fields:
+        try:
+            clean["reasons"] = clean_reasons(fields["reasons"])
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if "adapter" in fields or "adapter_config" in fields:
+        try:
+            clean["adapter_config"] = clean_adapter_config(fields["adapter"], fields.get("adapter_config"))
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def clean_markdown(markdown) -> str:
+    if not isinstance(markdown, str):
+        raise ValidationError({"markdown": ["must be a string of Markdown"]})
+    errors: dict[str, list] = {}
+    check(errors, "markdown", markdown, INSTRUCTIONS)
+    if errors:
+        raise ValidationError(errors)
+    return markdown

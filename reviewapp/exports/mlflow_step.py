@@ -1,0 +1,212 @@
+"""The MLflow step of an export: log a published version or judge export to the tracking store.
+
+It runs after the files exist, in its own task, retried on its own, so a tracking store that is
+down never loses an export. One worker at a time runs it (the row's MLFLOW_LEASE), and it is
+safe to repeat: it finds the run, dataset records and feedback an earlier attempt made.
+"""
+
+import itertools
+import json
+import logging
+
+from .models import EvaluationSetVersion, JudgeExport, MlflowStatus
+
+log = logging.getLogger(__name__)
+
+MLFLOW_BATCH = 1000
+
+
+def queue_mlflow_step(obj: EvaluationSetVersion | JudgeExport, countdown: int = 0) -> None:
+    from .tasks import log_evaluation_set_task, log_judge_export_task
+
+    task = log_evaluation_set_task if isinstance(obj, EvaluationSetVersion) else log_judge_export_task
+    task.apply_async((obj.pk,), countdown=countdown)
+
+
+def _claim(model, pk: int):
+    """The row, claimed for this worker's MLflow step; None when the step is done or the row gone.
+
+    Raises Busy while another worker is on it.
+    """
+    lease = model.MLFLOW_LEASE
+    if lease.claim(model.objects.filter(pk=pk).exclude(mlflow_status=MlflowStatus.DONE)):
+        return model.objects.get(pk=pk)
+    obj = model.objects.filter(pk=pk).first()
+    if obj is None or obj.mlflow_status == MlflowStatus.DONE:
+        return None
+    raise lease.busy(obj, f"the MLflow step of {model.__name__} {pk}")
+
+
+def _renew(obj) -> None:
+    type(obj).objects.filter(pk=obj.pk).update(**obj.MLFLOW_LEASE.renewed())
+
+
+def _finish(obj, fields: list[str]) -> None:
+    obj.mlflow_status, obj.mlflow_error, obj.mlflow_lease_until = MlflowStatus.DONE, "", None
+    obj.save(update_fields=["mlflow_status", "mlflow_error", "mlflow_lease_until", *fields])
+
+
+def _record_failure(obj, exc: Exception, final: bool) -> None:
+    obj.mlflow_error = f"{type(exc).__name__}: {exc}"[:2000]
+    obj.mlflow_status = MlflowStatus.FAILED if final else MlflowStatus.PENDING
+    obj.mlflow_lease_until = None  # free for the retry
+    obj.save(update_fields=["mlflow_error", "mlflow_status", "mlflow_lease_until"])
+
+
+def _find_or_start_run(mlflow, experiment_id: str, tag_value: str, run_name: str):
+    """The run tagged for this export, if a previous attempt created one; else a new one."""
+    runs = mlflow.MlflowClient().search_runs(
+        [experiment_id], filter_string=f"tags.reviewapp_export = '{tag_value}'", max_results=1
+    )
+    # The fluent API refuses to resume a run of another experiment than the process' active one
+    # (an earlier task in this worker may have set it), so make this experiment the active one.
+    mlflow.set_experiment(experiment_id=experiment_id)
+    if runs:
+        return mlflow.start_run(run_id=runs[0].info.run_id)
+    return mlflow.start_run(
+        experiment_id=experiment_id, run_name=run_name, tags={"reviewapp_export": tag_value}
+    )
+
+
+def log_evaluation_set(*, version_id: int, final_attempt: bool = False) -> EvaluationSetVersion | None:
+    """Log a version to MLflow: a run with the dataset as input and the files as artifacts, and
+    a GenAI evaluation dataset with the records. Safe to repeat: it finds what it made before."""
+    from reviewapp.chains.mlflow_setup import configure, experiment_id
+
+    version = _claim(EvaluationSetVersion, version_id)
+    if version is None:
+        return None
+    app = version.evaluation_set.app
+    try:
+        mlflow = configure()
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.data.sources import LocalArtifactDatasetSource
+        from mlflow.genai.datasets import create_dataset, search_datasets
+
+        exp_id = experiment_id(app.mlflow_experiment_name())
+        dataset_name = f"{version.evaluation_set.name}-v{version.number}"
+        folder = version.directory
+        # The job id, not the row id: row ids repeat when a database is rebuilt, MLflow runs stay.
+        tag = f"evaluation_set:{version.job_id}"
+        with _find_or_start_run(mlflow, exp_id, tag, dataset_name) as run:
+            dataset = MetaDataset(
+                source=LocalArtifactDatasetSource(str(folder / "evaluation_set.parquet")),
+                name=dataset_name,
+                digest=version.files["evaluation_set.parquet"]["sha256"][:20],
+            )
+            mlflow.log_input(dataset, context="evaluation")
+            mlflow.log_params({"evaluation_set": version.evaluation_set.name, "version": version.number})
+            mlflow.log_metric("row_count", version.row_count)
+            mlflow.log_artifacts(str(folder), artifact_path="evaluation_set")
+            run_id = run.info.run_id
+        found = [
+            d for d in search_datasets(experiment_ids=exp_id, max_results=1000) if d.name == dataset_name
+        ]
+        evaluation_dataset = found[0] if found else create_dataset(name=dataset_name, experiment_id=exp_id)
+        # merge_records is keyed on the inputs, so a repeated batch changes nothing.
+        with (folder / "mlflow_records.jsonl").open(encoding="utf-8") as handle:
+            while batch := [json.loads(line) for line in itertools.islice(handle, MLFLOW_BATCH)]:
+                evaluation_dataset.merge_records(batch)
+                _renew(version)
+    except Exception as exc:
+        log.warning("MLflow step for evaluation set version %s failed: %s", version.pk, exc)
+        _record_failure(version, exc, final_attempt)
+        raise
+    version.mlflow_run_id, version.mlflow_experiment_id = run_id, exp_id
+    version.mlflow_dataset_id = evaluation_dataset.dataset_id
+    _finish(version, ["mlflow_run_id", "mlflow_experiment_id", "mlflow_dataset_id"])
+    return version
+
+
+def _trace_for(mlflow, request) -> str:
+    """The request's MLflow trace id; a trace is made from the logged request where it has none."""
+    from reviewapp.requestlog.models import Request
+
+    if request.mlflow_trace_id:
+        return request.mlflow_trace_id
+    with mlflow.start_span(name="reviewapp_request", span_type="CHAIN") as root:
+        root.set_inputs({"messages": request.messages})
+        if request.chunks:
+            with mlflow.start_span(name="retrieve", span_type="RETRIEVER") as span:
+                span.set_inputs({"query": request.request_text})
+                span.set_outputs(
+                    [
+                        {"page_content": c.get("content", ""), "metadata": {"doc_uri": c.get("doc_uri", "")}}
+                        for c in request.chunks
+                    ]
+                )
+        root.set_outputs(request.response)
+        trace_id = root.trace_id
+    mlflow.flush_trace_async_logging()
+    # Remember it, so a retry or a later export reuses the same trace.
+    Request.objects.filter(pk=request.pk, mlflow_trace_id="").update(mlflow_trace_id=trace_id)
+    return Request.objects.values_list("mlflow_trace_id", flat=True).get(pk=request.pk)
+
+
+def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExport | None:
+    """Log a judge export to MLflow: the files as artifacts of a run, and each example as HUMAN
+    feedback named after its judge on the request's trace (for `judge.align(traces)`)."""
+    from mlflow.entities import AssessmentSource
+
+    from reviewapp.chains.mlflow_setup import configure, experiment_id
+    from reviewapp.feedback.models import Assessment
+    from reviewapp.requestlog.models import Request
+
+    export = _claim(JudgeExport, export_id)
+    if export is None:
+        return None
+    try:
+        mlflow = configure()
+        exp_id = experiment_id(export.app.mlflow_experiment_name())
+        mlflow.set_experiment(experiment_id=exp_id)
+        marker = f"judge_export:{export.job_id}"
+        with _find_or_start_run(mlflow, exp_id, marker, f"judge-examples-{export.pk}") as run:
+            mlflow.log_artifacts(str(export.directory), artifact_path="judge_examples")
+            run_id = run.info.run_id
+        trace_ids = []
+        requests = {}
+        for row in export.examples():
+            request = requests.get(row["request_id"])
+            if request is None:
+                request = requests[row["request_id"]] = Request.objects.get(pk=row["request_id"])
+            trace_id = _trace_for(mlflow, request)
+            reviewers = (
+                Assessment.objects.filter(request=request)
+                .latest_per_reviewer()
+                .values_list("source_id", flat=True)
+            )
+            source_id = ",".join(sorted(set(reviewers))) or "reviewapp"
+            metadata = {"reviewapp_export": marker, "request_id": row["request_id"]}
+            if row.get("chunk_position") is not None:
+                metadata["chunk_position"] = str(row["chunk_position"])
+            done = [
+                a
+                for a in mlflow.get_trace(trace_id).info.assessments
+                if a.name == row["judge"]
+                and (a.metadata or {}).get("reviewapp_export") == marker
+                and (a.metadata or {}).get("chunk_position") == metadata.get("chunk_position")
+            ]
+            if not done:
+                mlflow.log_feedback(
+                    trace_id=trace_id,
+                    name=row["judge"],
+                    value=bool(row["value"]),
+                    rationale=row.get("rationale") or None,
+                    source=AssessmentSource(source_type="HUMAN", source_id=source_id),
+                    metadata=metadata,
+                )
+            if trace_id not in trace_ids:
+                trace_ids.append(trace_id)
+            _renew(export)
+        (export.directory / "trace_ids.json").write_text(json.dumps(trace_ids, indent=1))
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_artifact(str(export.directory / "trace_ids.json"), artifact_path="judge_examples")
+    except Exception as exc:
+        log.warning("MLflow step for judge export %s failed: %s", export.pk, exc)
+        _record_failure(export, exc, final_attempt)
+        raise
+    export.files = {**export.files, "trace_ids.json": {}}
+    export.trace_ids = trace_ids
+    export.mlflow_run_id, export.mlflow_experiment_id = run_id, exp_id
+    _finish(export, ["files", "trace_ids", "mlflow_run_id", "mlflow_experiment_id"])
+    return export

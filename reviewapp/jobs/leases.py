@@ -1,0 +1,74 @@
+"""One worker at a time on a row: a claim by conditional UPDATE, held for a lease.
+
+Background jobs, the MLflow step of exports and the feedback write-back all work this way. A
+worker claims a row with one `UPDATE ... WHERE <still to do> AND <lease free>`, so of two
+workers only one gets it and a redelivered task never does the work twice. The holder renews
+the lease while it works and releases it when done; a dead worker's row is free again once its
+lease runs out, and the next attempt takes it over.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+
+class Busy(Exception):
+    """Another worker holds the row; it may be free again in `retry_in` seconds."""
+
+    def __init__(self, message: str, retry_in: float):
+        super().__init__(message)
+        self.retry_in = retry_in
+
+
+@dataclass(frozen=True)
+class Lease:
+    """How long a claim holds, and the row's columns for it: held until `until`, `attempts` claims."""
+
+    duration: timedelta
+    until: str = "lease_until"
+    attempts: str = "attempts"
+
+    def free(self, now=None) -> Q:
+        """Rows nobody holds: never claimed, released, or left by a worker that died."""
+        now = now or timezone.now()
+        return Q(**{f"{self.until}__isnull": True}) | Q(**{f"{self.until}__lt": now})
+
+    def claim(self, rows: QuerySet, **changes) -> bool:
+        """Take the row of `rows` (one pk, still to do) if nobody holds it, counting an attempt."""
+        now = timezone.now()
+        taken = rows.filter(self.free(now)).update(
+            **{self.until: now + self.duration, self.attempts: F(self.attempts) + 1}, **changes
+        )
+        return bool(taken)
+
+    def renewed(self) -> dict:
+        """The column values that extend the holder's lease (merge them into its progress UPDATE)."""
+        return {self.until: timezone.now() + self.duration}
+
+    def released(self) -> dict:
+        return {self.until: None}
+
+    def busy(self, row, what: str) -> Busy:
+        """Busy for `row`, which another worker holds, with the time left on its lease."""
+        until = getattr(row, self.until)
+        left = (until - timezone.now()).total_seconds() if until else 0
+        return Busy(f"{what} is held by another worker", retry_in=max(left, 0) + 1)
+
+
+def retry_while_busy(task, busy: Busy, *, max_retries: int, countdown: float | None = None) -> str:
+    """Run a Celery task again once the lease it ran into may be over (or after `countdown`).
+
+    Waiting on another worker is normal, so it is a plain retry (Celery logs it at INFO, without
+    a traceback), never an error. After `max_retries` the holder is alive, since it keeps renewing
+    its lease: the task lets go quietly and the holder finishes the work.
+    """
+    if task.request.retries >= max_retries:
+        log.info("%s[%s] left the work to its holder: %s", task.name, task.request.id, busy)
+        return "busy"
+    wait = busy.retry_in if countdown is None else min(countdown, busy.retry_in)
+    raise task.retry(exc=busy, countdown=max(round(wait), 1), max_retries=max_retries)

@@ -1,0 +1,28 @@
+from datetime import timedelta
+
+from django.db import migrations
+from django.db.models import F
+
+# The old column held the last heartbeat, stale a minute later; the new one holds that minute's end.
+LEASE = timedelta(seconds=60)
+
+
+def heartbeat_to_lease(apps, schema_editor):
+    apps.get_model("jobs", "Job").objects.filter(lease_until__isnull=False).update(
+        lease_until=F("lease_until") + LEASE
+    )
+
+
+def lease_to_heartbeat(apps, schema_editor):
+    apps.get_model("jobs", "Job").objects.filter(lease_until__isnull=False).update(
+        lease_until=F("lease_until") - LEASE
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("jobs", "0001_initial")]
+
+    operations = [
+        migrations.RenameField(model_name="job", old_name="heartbeat_at", new_name="lease_until"),
+        migrations.RunPython(heartbeat_to_lease, lease_to_heartbeat),
+    ]

@@ -1,0 +1,44 @@
+"""Serializer fields and a base that hold a JSON body to its schema: no coercion, no unknown keys."""
+
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo is a 400 instead of a silent no-op."""
+
+    refuses_unknown_fields = True  # the schema says additionalProperties: false (front.api_schema)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: [f"unknown field; allowed: {', '.join(self.fields)}"] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class Text(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of turning them into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Flag(serializers.BooleanField):
+    """A JSON true or false (null where allowed), not 0, "1" or "yes": in a JSON body the schema's
+    boolean is the whole contract. (Query parameters, which are text, keep BooleanField.)"""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+def validated(serializer_class: type[serializers.Serializer], request, **kwargs) -> dict:
+    """The request's body as `serializer_class` checks it; a 400 naming each field at fault otherwise."""
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -1,0 +1,244 @@
+"""Handing a queue's items to reviewers, and taking them back done.
+
+Each item has `overlap` slots (Reservation rows); claiming takes a free or expired slot with the
+database deciding races, so two reviewers never hold the same slot. A reservation lasts
+RESERVATION_TIME and is renewed while the reviewer works on the item.
+"""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.db.models.functions import Mod
+from django.utils import timezone
+
+from reviewapp.accounts.models import User
+from reviewapp.feedback.models import Assessment
+from reviewapp.feedback.services import record_feedback
+from reviewapp.requestlog.models import Request
+
+from .models import Draft, QueueItem, Reservation, ReviewQueue
+
+RESERVATION_TIME = timedelta(minutes=30)
+# Candidate items looked at per claim; more than enough to get past those lost to a race.
+_CLAIM_CANDIDATES = 20
+
+
+def _eligible_items(queue: ReviewQueue, user: User):
+    """The queue's items this reviewer may be handed, ignoring how full they are."""
+    items = queue.items.all()
+    if queue.assignment == ReviewQueue.Assignment.ROUND_ROBIN:
+        # Item i goes to reviewers i, i+1, ..., i+N-1 (mod k): reviewer r takes the residues r, r-1, ...
+        ids = list(queue.reviewers.order_by("id").values_list("id", flat=True))
+        if user.pk not in ids:
+            return items.none()
+        k, r = len(ids), ids.index(user.pk)
+        residues = {(r - j) % k for j in range(min(queue.overlap, k))}
+        items = items.annotate(residue=Mod("position", k)).filter(residue__in=residues)
+    return items
+
+
+def open_items_for(*, queue: ReviewQueue, user: User, now=None):
+    """Items this reviewer could still be handed: eligible, not theirs yet, a slot free."""
+    now = now or timezone.now()
+    live = Q(reservations__done_at__isnull=False) | Q(reservations__expires_at__gt=now)
+    return (
+        _eligible_items(queue, user)
+        .exclude(reservations__reviewer=user)
+        .annotate(taken=Count("reservations", filter=live))
+        .filter(taken__lt=queue.overlap)
+        .order_by("position", "id")
+    )
+
+
+def _take_slot(*, item: QueueItem, overlap: int, reviewer: User, now) -> Reservation | None:
+    """One of the item's slots for `reviewer`: a free one, or one whose reservation expired.
+
+    The unique (item, slot) constraint and the conditional UPDATE decide races in the
+    database, so this holds on PostgreSQL under concurrency and on SQLite alike.
+    """
+    held = {r.slot: r for r in item.reservations.all()}
+    expires = now + RESERVATION_TIME
+    for slot in range(1, overlap + 1):
+        current = held.get(slot)
+        if current is None:
+            try:
+                with transaction.atomic():
+                    return Reservation.objects.create(
+                        item=item, slot=slot, reviewer=reviewer, claimed_at=now, expires_at=expires
+                    )
+            except IntegrityError:
+                continue  # someone else took this slot a moment ago
+        elif current.done_at is None and current.expires_at <= now and current.reviewer_id != reviewer.pk:
+            taken_over = Reservation.objects.filter(
+                pk=current.pk, done_at__isnull=True, expires_at__lte=now
+            ).update(reviewer=reviewer, claimed_at=now, expires_at=expires)
+            if taken_over:
+                return Reservation.objects.get(pk=current.pk)
+    return None
+
+
+def held_item(*, queue: ReviewQueue, reviewer: User, after: QueueItem | None = None) -> Reservation | None:
+    """The unfinished reservation this reviewer holds in the queue now (past `after` first).
+
+    A read only: showing a page must not reserve or renew anything, so links a browser or a
+    prefetcher follows on its own change nothing.
+    """
+    unfinished = (
+        Reservation.objects.held_by(reviewer)
+        .unfinished()
+        .filter(item__queue=queue)
+        .select_related("item")
+        .order_by("item__position", "item_id")
+    )
+    if after is not None:
+        past = unfinished.filter(item__position__gt=after.position).first()
+        if past is not None:
+            return past
+    return unfinished.first()
+
+
+def may_claim(*, queue: ReviewQueue, reviewer: User, item: QueueItem) -> bool:
+    """Whether `claim_item` would hand this item to the reviewer now (a read only): theirs once and
+    not submitted (an expired reservation is taken again), or open to them."""
+    theirs = Reservation.objects.filter(item=item, reviewer=reviewer).unfinished().exists()
+    return theirs or open_items_for(queue=queue, user=reviewer).filter(pk=item.pk).exists()
+
+
+@transaction.atomic
+def claim_next(
+    *, queue: ReviewQueue, reviewer: User, after: QueueItem | None = None, now=None
+) -> Reservation | None:
+    """The reservation of the item this reviewer should look at next, or None when nothing is left.
+
+    Their own unfinished reservations come first (renewed), then the first open item, in queue
+    order. With `after` (skipping ahead with "next"), items past it are tried first, then the
+    search wraps round to the start of the queue.
+    """
+    now = now or timezone.now()
+    unfinished = (
+        Reservation.objects.filter(item__queue=queue, reviewer=reviewer)
+        .unfinished()
+        .select_related("item")
+        .order_by("item__position", "item_id")
+    )
+    floors = [after.position, None] if after is not None else [None]
+    for floor in floors:
+        mine = (unfinished if floor is None else unfinished.filter(item__position__gt=floor)).first()
+        if mine is not None:
+            Reservation.objects.filter(pk=mine.pk).update(expires_at=now + RESERVATION_TIME)
+            mine.expires_at = now + RESERVATION_TIME
+            return mine
+        reservation = _claim_open(queue=queue, reviewer=reviewer, floor=floor, now=now)
+        if reservation is not None:
+            return reservation
+    return None
+
+
+def _claim_open(*, queue: ReviewQueue, reviewer: User, floor: int | None, now) -> Reservation | None:
+    for _attempt in range(3):
+        items = open_items_for(queue=queue, user=reviewer, now=now)
+        if floor is not None:
+            items = items.filter(position__gt=floor)
+        candidates = list(items[:_CLAIM_CANDIDATES])
+        if not candidates:
+            return None
+        for item in candidates:
+            reservation = _take_slot(item=item, overlap=queue.overlap, reviewer=reviewer, now=now)
+            if reservation is not None:
+                return reservation
+    return None
+
+
+@transaction.atomic
+def claim_item(*, item: QueueItem, reviewer: User, now=None) -> Reservation | None:
+    """This reviewer's reservation on `item`, renewed or newly taken; None when the item is full."""
+    now = now or timezone.now()
+    queue = item.queue
+    mine = Reservation.objects.filter(item=item, reviewer=reviewer).first()
+    if mine is not None:
+        if mine.done_at is None:
+            Reservation.objects.filter(pk=mine.pk).update(expires_at=now + RESERVATION_TIME)
+            mine.expires_at = now + RESERVATION_TIME
+        return mine
+    if not _eligible_items(queue, reviewer).filter(pk=item.pk).exists():
+        return None
+    return _take_slot(item=item, overlap=queue.overlap, reviewer=reviewer, now=now)
+
+
+@transaction.atomic
+def complete_item(*, item: QueueItem, reviewer: User, now=None) -> Reservation:
+    """Mark the item done for this reviewer ("submit and next") and drop their draft."""
+    now = now or timezone.now()
+    reservation = claim_item(item=item, reviewer=reviewer, now=now)
+    if reservation is None:
+        raise ValidationError(
+            {
+                "item": [
+                    f"this item already has its {item.queue.overlap} reviewer(s); "
+                    "your feedback is kept in the assessment log"
+                ]
+            }
+        )
+    if reservation.done_at is None:
+        Reservation.objects.filter(pk=reservation.pk).update(done_at=now)
+        reservation.done_at = now
+    Draft.objects.filter(item=item, reviewer=reviewer).delete()
+    return reservation
+
+
+def typed_changes(*, request: Request, current: Assessment | None, typed: dict) -> dict:
+    """What the reviewer typed (the panel's text fields) that the feedback log does not hold yet.
+
+    The panel saves text after a pause in typing; "submit and next" may come sooner, so the
+    submit carries the fields and this turns them into `record_feedback` changes.
+    """
+    changes: dict = {}
+    for name in ("comment", "other_reason"):
+        value = typed.get(name)
+        if isinstance(value, str) and value != (getattr(current, name, "") or ""):
+            changes[name] = value
+    correction = typed.get("corrected_response")
+    saved = current.corrected_response if current and current.corrected_response is not None else None
+    if isinstance(correction, str) and correction != (request.response if saved is None else saved):
+        changes["corrected_response"] = correction
+    chunks = []
+    for chunk in (current.retrieval_assessments if current else None) or []:
+        value = typed.get(f"chunk_comment_{chunk.get('position')}")
+        if chunk.get("rating") and isinstance(value, str) and value != (chunk.get("comment") or ""):
+            chunks.append({"position": chunk["position"], "rating": chunk["rating"], "comment": value})
+    if chunks:
+        changes["retrieval_assessments"] = chunks
+    return changes
+
+
+@transaction.atomic
+def submit_review(*, item: QueueItem, reviewer: User, typed: dict | None = None, now=None) -> Reservation:
+    """ "Submit and next": record what was typed but not yet saved, then mark the item done.
+
+    The answer needs a thumbs up or down first; on any error nothing is recorded and the
+    reviewer's draft stays.
+    """
+    request = item.request
+    current = Assessment.objects.effective_for(request, reviewer)
+    changes = typed_changes(request=request, current=current, typed=typed or {})
+    if changes:
+        recorded = record_feedback(request=request, reviewer=reviewer, changes=changes, queue=item.queue)
+        current = recorded.assessment
+    if current is None or not current.rating:
+        raise ValidationError({"rating": ["Give the answer a thumbs up or down (1 or 2) before submitting."]})
+    return complete_item(item=item, reviewer=reviewer, now=now)
+
+
+@transaction.atomic
+def save_draft(*, item: QueueItem, reviewer: User, data: dict, now=None) -> Draft:
+    """Keep what the reviewer typed; typing also renews their reservation, as they are at work on it."""
+    now = now or timezone.now()
+    draft, _ = Draft.objects.update_or_create(
+        item=item, reviewer=reviewer, defaults={"data": data, "updated_at": now}
+    )
+    Reservation.objects.filter(item=item, reviewer=reviewer).unfinished().update(
+        expires_at=now + RESERVATION_TIME
+    )
+    return draft

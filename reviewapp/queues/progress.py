@@ -1,0 +1,122 @@
+"""How far a queue is, for its owner and for each reviewer, and how much the reviewers agree."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from reviewapp.accounts.models import User
+from reviewapp.feedback.models import Assessment
+
+from . import agreement as agreement_lib
+from .claims import open_items_for
+from .models import Reservation, ReviewQueue
+
+
+@dataclass
+class ReviewerProgress:
+    email: str
+    done: int
+    reserved: int
+
+
+@dataclass
+class Progress:
+    items: int
+    reviews_needed: int
+    reviews_done: int
+    items_complete: int
+    reviewers: list[ReviewerProgress]
+
+
+def queue_progress(*, queue: ReviewQueue, now=None) -> Progress:
+    now = now or timezone.now()
+    done = Q(reservations__done_at__isnull=False)
+    items = queue.items.count()
+    complete = (
+        queue.items.annotate(done=Count("reservations", filter=done)).filter(done__gte=queue.overlap).count()
+    )
+    rows = (
+        Reservation.objects.filter(item__queue=queue)
+        .values("reviewer__email")
+        .annotate(
+            done=Count("id", filter=Q(done_at__isnull=False)),
+            reserved=Count("id", filter=Q(done_at__isnull=True, expires_at__gt=now)),
+        )
+        .order_by("reviewer__email")
+    )
+    reviewers = [ReviewerProgress(r["reviewer__email"], r["done"], r["reserved"]) for r in rows]
+    named = set(queue.reviewers.values_list("email", flat=True)) - {r.email for r in reviewers}
+    reviewers += [ReviewerProgress(email, 0, 0) for email in sorted(named)]
+    return Progress(
+        items=items,
+        reviews_needed=items * queue.overlap,
+        reviews_done=sum(r.done for r in reviewers),
+        items_complete=complete,
+        reviewers=reviewers,
+    )
+
+
+@dataclass
+class ReviewerQueueProgress:
+    """One reviewer's view of a queue: done / (done + what they could still be handed)."""
+
+    queue: ReviewQueue
+    done: int
+    total: int
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.done
+
+
+def reviewer_progress(*, queue: ReviewQueue, user: User, now=None) -> ReviewerQueueProgress:
+    mine = Reservation.objects.filter(item__queue=queue, reviewer=user)
+    done = mine.done().count()
+    pending = mine.unfinished().count()
+    available = open_items_for(queue=queue, user=user, now=now).count()
+    return ReviewerQueueProgress(queue=queue, done=done, total=done + pending + available)
+
+
+@dataclass
+class QueueAgreement:
+    rating: agreement_lib.Agreement
+    chunks: agreement_lib.Agreement
+    disagreements: list[agreement_lib.Disagreement]
+
+
+def queue_agreement(*, queue: ReviewQueue) -> QueueAgreement:
+    """Agreement among the submitted reviews of the queue, from each reviewer's effective feedback."""
+    submitted = list(
+        Reservation.objects.filter(item__queue=queue)
+        .done()
+        .values_list("item_id", "item__request_id", "reviewer_id", "reviewer__email")
+    )
+    by_pair = {
+        (request_id, reviewer_id): (item_id, email) for item_id, request_id, reviewer_id, email in submitted
+    }
+    assessments = Assessment.objects.filter(
+        request_id__in={p[0] for p in by_pair}, reviewer_id__in={p[1] for p in by_pair}
+    ).latest_per_reviewer()
+    rating: dict = {}
+    chunks: dict = {}
+    reviews: dict = {}
+    for row in assessments.values("request_id", "reviewer_id", "rating", "retrieval_assessments"):
+        key = (row["request_id"], row["reviewer_id"])
+        if key not in by_pair:
+            continue
+        item_id, email = by_pair[key]
+        review = reviews.setdefault(item_id, {}).setdefault(email, {"rating": row["rating"], "chunks": {}})
+        if row["rating"]:
+            rating.setdefault(item_id, {})[email] = row["rating"]
+        for chunk in row["retrieval_assessments"] or []:
+            if chunk.get("rating") and chunk.get("position") is not None:
+                chunks.setdefault((item_id, chunk["position"]), {})[email] = chunk["rating"]
+                review["chunks"][chunk["position"]] = chunk["rating"]
+    found = agreement_lib.disagreements(reviews)
+    items = queue.items.select_related("request").in_bulk([d.item for d in found])
+    for d in found:
+        d.item = items[d.item]
+    return QueueAgreement(
+        rating=agreement_lib.agreement(rating), chunks=agreement_lib.agreement(chunks), disagreements=found
+    )

@@ -1,0 +1,75 @@
+"""JSONL files as a source of imported rows: one JSON object per line, read as a stream."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from reviewapp.lib.parsers import loads_checked
+
+from .rows import BadRow
+
+MAX_LINE_BYTES = 5 * 1024 * 1024
+
+
+def count_lines(path: Path) -> int:
+    count = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            count += chunk.count(b"\n")
+        handle.seek(0, 2)
+        if handle.tell():
+            handle.seek(-1, 2)
+            if handle.read(1) != b"\n":
+                count += 1
+    return count
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, object]]:
+    """(line number, row or BadRow) for each non-blank line, read as a stream."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if len(raw) > MAX_LINE_BYTES:
+                yield number, BadRow(f"line is longer than {MAX_LINE_BYTES} bytes")
+                continue
+            try:
+                text = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                yield number, BadRow("line is not UTF-8 text")
+                continue
+            if not text:
+                continue
+            try:
+                # Too deep a nesting, a NUL or an unpaired surrogate anywhere: this row's error.
+                row = loads_checked(text)
+            except json.JSONDecodeError as exc:
+                yield number, BadRow(f"not valid JSON: {exc}")
+                continue
+            except ValueError as exc:
+                yield number, BadRow(str(exc))
+                continue
+            if not isinstance(row, dict):
+                yield number, BadRow(f"a line must be a JSON object, not {type(row).__name__}")
+                continue
+            yield number, row
+
+
+def sniff_jsonl(head: bytes) -> str | None:
+    """Why the start of an upload shows it is not JSONL (None when it looks fine)."""
+    if not head.strip():
+        return "The file is empty."
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # The read may have cut a character in two at its end.
+        if exc.start < len(head) - 4:
+            return "The file is not UTF-8 text; JSONL is one JSON object per line."
+        text = head[: exc.start].decode("utf-8")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if not first.startswith("{"):
+        return "The file is not JSONL: its first line is not a JSON object."
+    if "\n" in text.strip():
+        try:
+            json.loads(first)
+        except (ValueError, RecursionError) as exc:
+            return f"The file is not JSONL: line 1 is not valid JSON ({exc})."
+    return None

@@ -1,0 +1,242 @@
+"""One imported row: an inference-table row (a dict) checked and turned into an unsaved Request.
+
+Every check says what is wrong with the row in a BadRow, whose message the import report shows
+with the row's line number.
+"""
+
+import contextlib
+import json
+import uuid
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from reviewapp.catalog.models import App
+from reviewapp.chains import tracing
+from reviewapp.chains.base import response_text
+from reviewapp.chains.messages import check_messages
+from reviewapp.lib.parsers import loads_checked
+
+from .models import Request
+
+MAX_TEXT_CHARS = 1_000_000
+MAX_COUNT = 2_147_483_647  # the database's integer column
+
+
+class BadRow(ValueError):
+    """Why one row cannot be imported; the message is shown in the report."""
+
+
+def parse_request_id(value) -> uuid.UUID:
+    """A UUID in any usual spelling, or an MLflow trace id `tr-<32 hex>`."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("tr-"):
+            text = text[3:]
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            pass
+    if value is None or value == "":
+        raise BadRow("request_id is missing")
+    raise BadRow(f"request_id must be a UUID, not {str(value)[:80]!r}")
+
+
+def _texts(message: dict) -> list[str]:
+    """The text of a message: its content, or its text parts."""
+    content = message["content"]
+    return [content] if isinstance(content, str) else [part["text"] for part in content]
+
+
+def parse_messages(value) -> list[dict]:
+    """OpenAI-style messages, `{"messages": [...]}`, or plain text (one user message)."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("{"):
+            try:
+                decoded = json.loads(stripped)
+            except ValueError:
+                decoded = None
+            if isinstance(decoded, dict) and "messages" in decoded:
+                return parse_messages(decoded)
+        if not stripped:
+            raise BadRow("request is empty")
+        return [{"role": "user", "content": _limited(value, "request")}]
+    if isinstance(value, dict):
+        if "messages" not in value:
+            raise BadRow("request must be messages, {'messages': [...]} or text")
+        value = value["messages"]
+    try:
+        # Recorded history is kept whatever its length; only what the database can hold is limited.
+        check_messages(value, max_messages=None, max_bytes=None)
+    except ValidationError as exc:
+        raise BadRow(f"request: {exc.message}") from None
+    for index, message in enumerate(value):
+        _limited("".join(_texts(message)), f"request message {index}")
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def parse_response(value) -> str:
+    """A string, an OpenAI chat-completion object (its first choice), or {"messages": [...]}."""
+    if value is None:
+        raise BadRow("response is missing")
+    try:
+        return _limited(response_text(value), "response")
+    except (ValueError, TypeError, AttributeError):
+        raise BadRow("response must be text or a chat-completion object") from None
+
+
+def parse_timestamp(value) -> datetime:
+    """ISO 8601 text (UTC if no zone) or Unix time in seconds or milliseconds."""
+    if isinstance(value, bool):
+        raise BadRow("timestamp must be ISO 8601 text or a Unix time")
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise BadRow(f"timestamp {value!r} is out of range") from None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise BadRow(f"timestamp {value[:60]!r} is not ISO 8601") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise BadRow("timestamp must be ISO 8601 text or a Unix time")
+
+
+def _limited(text: str, name: str) -> str:
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadRow(f"{name} is longer than {MAX_TEXT_CHARS} characters")
+    return text
+
+
+def _short_text(row: dict, name: str, default: str = "") -> str:
+    value = row.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str | int):
+        raise BadRow(f"{name} must be text")
+    value = str(value)
+    if len(value) > 100:
+        raise BadRow(f"{name} is longer than 100 characters")
+    return value
+
+
+def _optional_count(row: dict, name: str) -> int | None:
+    value = row.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise BadRow(f"{name} must be a whole number from 0 to {MAX_COUNT}")
+    return value
+
+
+def _count_or_none(value) -> int | None:
+    """A count read from a trace, or None when it is not one the database can hold."""
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT else None
+    )
+
+
+def _check_storable(request: Request) -> None:
+    """PostgreSQL cannot store NUL characters or unpaired surrogates in text: say so for this row.
+
+    The trace is not walked here (it can be large); the database refuses such a trace and the
+    batch is then stored row by row, reporting that one (see storage.store_batch).
+    """
+    texts = [request.response, request.error, request.conversation_id, request.app_version]
+    texts += [text for message in request.messages for text in _texts(message)]
+    if any("\x00" in text for text in texts):
+        raise BadRow("the row contains a NUL character (\\u0000), which cannot be stored")
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRow("the row's text is not valid Unicode (an unpaired surrogate escape)") from None
+
+
+def _trace(row: dict) -> dict | None:
+    trace = row.get("trace")
+    if isinstance(trace, str) and trace.strip():
+        try:
+            trace = loads_checked(trace)
+        except json.JSONDecodeError:
+            raise BadRow("trace is not valid JSON") from None
+        except ValueError as exc:
+            raise BadRow(f"trace: {exc}") from None
+    if trace in ("", None):
+        return None
+    if not isinstance(trace, dict) or not isinstance(trace.get("info"), dict):
+        raise BadRow("trace must be an MLflow trace object with 'info' and 'data'")
+    return trace
+
+
+def build_request(app: App, row) -> Request:
+    """An unsaved Request (source `import`) from one inference-table row; BadRow if it is wrong."""
+    if not isinstance(row, dict):
+        raise BadRow(f"a row must be a JSON object, not {type(row).__name__}")
+    request_id = parse_request_id(row.get("request_id"))
+    if row.get("request") in (None, ""):
+        raise BadRow("request is missing")
+    messages = parse_messages(row["request"])
+    response = parse_response(row.get("response"))
+    trace = _trace(row)
+    try:
+        facts = trace_facts(trace) if trace else {}
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        raise BadRow(f"the trace cannot be read: {exc}") from None
+    if row.get("timestamp") is not None:
+        created_at = parse_timestamp(row["timestamp"])
+    else:
+        created_at = facts.get("created_at") or timezone.now()
+    status = _short_text(row, "status", Request.Status.OK)
+    if status not in Request.Status.values:
+        raise BadRow(f"status must be one of {', '.join(Request.Status.values)}")
+    latency = _optional_count(row, "latency_ms")
+    tokens = {
+        name: _optional_count(row, name) for name in ("request_tokens", "response_tokens", "total_tokens")
+    }
+    request = Request(
+        request_id=request_id,
+        app=app,
+        app_version=_short_text(row, "app_version"),
+        conversation_id=_short_text(row, "conversation_id") or facts.get("session") or str(request_id),
+        source=Request.Source.IMPORT,
+        created_at=created_at,
+        messages=messages,
+        response=response,
+        status=status,
+        error=str(row.get("error") or "")[:10_000],
+        trace=trace,
+        mlflow_trace_id=facts.get("trace_id", ""),
+        chunks=facts.get("chunks", []),
+        latency_ms=latency if latency is not None else _count_or_none(facts.get("latency_ms")),
+        **{
+            name: value if value is not None else _count_or_none(facts.get(name))
+            for name, value in tokens.items()
+        },
+    )
+    _check_storable(request)
+    return request
+
+
+def trace_facts(trace: dict) -> dict:
+    """Trace id, start time, latency, session, chunks and tokens of an MLflow trace dict."""
+    info = trace.get("info") or {}
+    metadata = info.get("trace_metadata") or info.get("request_metadata") or {}
+    facts = {"trace_id": str(info.get("trace_id") or info.get("request_id") or "")[:100]}
+    latency = info.get("execution_duration_ms", info.get("execution_time_ms"))
+    if isinstance(latency, int | float) and latency >= 0:
+        facts["latency_ms"] = int(latency)
+    started = info.get("request_time") or info.get("timestamp_ms")
+    if started is not None:
+        with contextlib.suppress(BadRow):
+            facts["created_at"] = parse_timestamp(started)
+    session = metadata.get("mlflow.trace.session")
+    if isinstance(session, str) and session:
+        facts["session"] = session[:100]
+    facts["chunks"] = tracing.chunks(trace)
+    facts.update(tracing.token_usage(trace))
+    return facts

@@ -1,0 +1,126 @@
+"""Many imported rows: checked one by one, stored in batches, counted in an import report.
+
+Every source gives numbered rows (line number, dict or BadRow) to `import_rows`: a bad row is
+reported with its line number and reason and the good ones are kept; rows are written in
+batches of BATCH_SIZE, one transaction per batch, with one existence query per batch, so the
+same `request_id` is stored once, also across runs. A job that dies half-way is finished by
+running it again: what was written is skipped.
+"""
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+from django.db import DataError, IntegrityError, transaction
+
+from reviewapp.catalog.models import App
+
+from .models import Request
+from .rows import BadRow, build_request
+
+BATCH_SIZE = 1000
+MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass
+class ImportReport:
+    source: str
+    rows_read: int = 0
+    imported: int = 0
+    already_present: int = 0
+    bad_rows: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+    def bad(self, line: int, reason: str, request_id: str = "") -> None:
+        self.bad_rows += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            entry = {"line": line, "reason": reason}
+            if request_id:
+                entry["request_id"] = request_id
+            self.errors.append(entry)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "errors_truncated": self.bad_rows > len(self.errors)}
+
+
+def import_rows(
+    *,
+    app: App,
+    rows: Iterable[tuple[int, object]],
+    report: ImportReport,
+    on_batch: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Validate and store numbered rows in batches; a row given as a BadRow is reported as is."""
+    batch: list[tuple[int, object]] = []
+    last_line = 0
+    for line, row in rows:
+        batch.append((line, row))
+        last_line = line
+        if len(batch) >= BATCH_SIZE:
+            store_batch(app, batch, report)
+            batch = []
+            if on_batch:
+                on_batch(last_line)
+    if batch:
+        store_batch(app, batch, report)
+    if on_batch:
+        on_batch(last_line)
+    return report
+
+
+@transaction.atomic
+def store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport) -> None:
+    candidates: dict[uuid.UUID, tuple[int, Request]] = {}
+    for line, row in batch:
+        report.rows_read += 1
+        if isinstance(row, BadRow):
+            report.bad(line, str(row))
+            continue
+        try:
+            request = build_request(app, row)
+        except BadRow as exc:
+            report.bad(line, str(exc), str(row.get("request_id", ""))[:80] if isinstance(row, dict) else "")
+            continue
+        if request.request_id in candidates:
+            report.already_present += 1  # the same id earlier in this batch: stored once
+            continue
+        candidates[request.request_id] = (line, request)
+    if not candidates:
+        return
+    existing = dict(
+        Request.objects.filter(request_id__in=list(candidates)).values_list("request_id", "app_id")
+    )
+    trace_ids = [r.mlflow_trace_id for _, r in candidates.values() if r.mlflow_trace_id]
+    # A trace first logged by the chat screen is already here under its own request_id.
+    known_traces = (
+        set(
+            Request.objects.filter(app=app, mlflow_trace_id__in=trace_ids).values_list(
+                "mlflow_trace_id", flat=True
+            )
+        )
+        if trace_ids
+        else set()
+    )
+    new = []
+    for request_id, (line, request) in candidates.items():
+        owner = existing.get(request_id)
+        if owner is not None and owner != app.pk:
+            report.bad(line, f"request_id {request_id} already belongs to another app", str(request_id))
+        elif owner is not None or request.mlflow_trace_id in known_traces:
+            report.already_present += 1
+        else:
+            new.append((line, request))
+    try:
+        with transaction.atomic():
+            Request.objects.bulk_create([request for _, request in new], ignore_conflicts=True)
+        report.imported += len(new)
+    except (DataError, IntegrityError):
+        # Something in the batch the checks above did not foresee: find the row, keep the others.
+        for line, request in new:
+            try:
+                with transaction.atomic():
+                    Request.objects.bulk_create([request], ignore_conflicts=True)
+                report.imported += 1
+            except (DataError, IntegrityError) as exc:
+                reason = str(exc).strip().splitlines()[0][:300]
+                report.bad(line, f"the database refused the row: {reason}", str(request.request_id))
