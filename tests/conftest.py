@@ -320,3 +320,23 @@ def throttle_rates(settings):
     settings.CACHES = caches
     settings.API_THROTTLE_RATES = dict.fromkeys(("user", "feedback", "invocations", "imports", "exports"))
     return settings.API_THROTTLE_RATES
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_connection_outlives_the_session(django_db_setup, django_db_blocker):
+    """Close what is still connected to this worker's test database before it is dropped.
+
+    Playwright's sync API runs tests inside greenlets, and Django keeps a connection per context,
+    so a test after a browser test can leave one the teardown's context never sees; PostgreSQL
+    then refuses to drop the database ("being accessed by other users").
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
