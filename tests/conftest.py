@@ -27,7 +27,7 @@ from tests import factories
 PASSWORD = "pw-for-tests"
 
 
-# The files that take longest, mostly waiting (a heartbeat going stale, browsers, a fuzzer):
+# The files that take longest, mostly waiting (a job's lease running out, browsers, a fuzzer):
 # under xdist they are handed out first, so they overlap the rest instead of ending the run.
 SLOW_FILES = [
     "tests/exports/test_worker_killed.py",

@@ -2,8 +2,8 @@
 
 `check_messages` holds every rule a list of messages must meet (shape, roles, limits) and says
 which message breaks which rule; `check_question` adds what a new turn needs (the user asks last).
-Both raise django.core.exceptions.ValidationError, so forms, serializers and importers show the
-same words.
+Both raise django.core.exceptions.ValidationError, so forms, serializers and the trace import
+(requestlog.rows) show the same words.
 """
 
 import json

@@ -6,6 +6,7 @@ from reviewapp.catalog.models import App
 
 from .models import SET_NAME_HELP, CustomJudge
 from .rows import BUILTIN_JUDGES, RULE_HELP
+from .services import MAX_EXAMPLES_PER_JUDGE, MIN_EXAMPLES_PER_JUDGE
 
 
 class SelectionForm(forms.Form):
@@ -50,7 +51,9 @@ class EvaluationSetForm(SelectionForm):
 
 class JudgeExportForm(SelectionForm):
     judges = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
-    examples_per_judge = forms.IntegerField(min_value=2, max_value=1000, initial=10)
+    examples_per_judge = forms.IntegerField(
+        min_value=MIN_EXAMPLES_PER_JUDGE, max_value=MAX_EXAMPLES_PER_JUDGE, initial=10
+    )
     holdout_set = forms.ChoiceField(
         required=False, label="Keep out of the examples everything in evaluation set"
     )

@@ -4,6 +4,7 @@ reference's YAML config and as a table, published at once like an evaluation-set
 import heapq
 import itertools
 import json
+import time
 
 from django.db import transaction
 from django.utils import timezone
@@ -139,8 +140,13 @@ def _choose(job: Job, filters: Filters, custom: list[CustomJudge]) -> tuple[dict
 
     best = {(judge, value): _Best(size) for judge in judges for value in (True, False)}
     seen = held_out = 0
+    reported = time.monotonic()
     for item in iter_reviewed(app=app, filters=filters, with_judge_results=True):
         seen += 1
+        # Progress renews the job's lease: report on time too, so slow items never let it run out.
+        if seen % PROGRESS_EVERY == 0 or time.monotonic() - reported > 1:
+            job.report_progress(seen)
+            reported = time.monotonic()
         key = item.request_id if holdout_by == "request" else item.conversation_id
         if holdout and key in holdout:
             held_out += 1
@@ -150,8 +156,6 @@ def _choose(job: Job, filters: Filters, custom: list[CustomJudge]) -> tuple[dict
             for example in judge_examples(item, verdict, custom):
                 if (example.judge, example.value) in best:
                     best[(example.judge, example.value)].offer(example)
-        if seen % PROGRESS_EVERY == 0:
-            job.report_progress(seen)
     chosen = {}
     for judge in judges:
         picked = balance(best[(judge, True)].best(), best[(judge, False)].best(), size)

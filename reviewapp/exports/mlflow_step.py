@@ -2,12 +2,16 @@
 
 It runs after the files exist, in its own task, retried on its own, so a tracking store that is
 down never loses an export. One worker at a time runs it (the row's MLFLOW_LEASE), and it is
-safe to repeat: it finds the run, dataset records and feedback an earlier attempt made.
+safe to repeat: it finds the run, dataset records and feedback an earlier attempt made. The
+holder's writes are fenced by its claim (`mlflow_attempts`): one that was taken over gets
+LeaseLost and leaves the row to the new holder.
 """
 
 import itertools
 import json
 import logging
+
+from reviewapp.jobs.leases import LeaseLost
 
 from .models import EvaluationSetVersion, JudgeExport, MlflowStatus
 
@@ -37,20 +41,31 @@ def _claim(model, pk: int):
     raise lease.busy(obj, f"the MLflow step of {model.__name__} {pk}")
 
 
+# The holder's writes: `obj.mlflow_attempts` is its claim, and each raises LeaseLost (writing
+# nothing) once another worker has claimed the row since.
+
+
 def _renew(obj) -> None:
-    type(obj).objects.filter(pk=obj.pk).update(**obj.MLFLOW_LEASE.renewed())
+    obj.MLFLOW_LEASE.renew(type(obj).objects.filter(pk=obj.pk), obj.mlflow_attempts)
+
+
+def _release(obj, **changes) -> None:
+    obj.MLFLOW_LEASE.release(type(obj).objects.filter(pk=obj.pk), obj.mlflow_attempts, **changes)
+    for field, value in {**changes, "mlflow_lease_until": None}.items():
+        setattr(obj, field, value)
 
 
 def _finish(obj, fields: list[str]) -> None:
-    obj.mlflow_status, obj.mlflow_error, obj.mlflow_lease_until = MlflowStatus.DONE, "", None
-    obj.save(update_fields=["mlflow_status", "mlflow_error", "mlflow_lease_until", *fields])
+    _release(obj, mlflow_status=MlflowStatus.DONE, mlflow_error="", **{f: getattr(obj, f) for f in fields})
 
 
 def _record_failure(obj, exc: Exception, final: bool) -> None:
-    obj.mlflow_error = f"{type(exc).__name__}: {exc}"[:2000]
-    obj.mlflow_status = MlflowStatus.FAILED if final else MlflowStatus.PENDING
-    obj.mlflow_lease_until = None  # free for the retry
-    obj.save(update_fields=["mlflow_error", "mlflow_status", "mlflow_lease_until"])
+    # Released, so free for the retry.
+    _release(
+        obj,
+        mlflow_error=f"{type(exc).__name__}: {exc}"[:2000],
+        mlflow_status=MlflowStatus.FAILED if final else MlflowStatus.PENDING,
+    )
 
 
 def _find_or_start_run(mlflow, experiment_id: str, tag_value: str, run_name: str):
@@ -108,6 +123,8 @@ def log_evaluation_set(*, version_id: int, final_attempt: bool = False) -> Evalu
             while batch := [json.loads(line) for line in itertools.islice(handle, MLFLOW_BATCH)]:
                 evaluation_dataset.merge_records(batch)
                 _renew(version)
+    except LeaseLost:
+        raise  # the row is the new holder's: record nothing
     except Exception as exc:
         log.warning("MLflow step for evaluation set version %s failed: %s", version.pk, exc)
         _record_failure(version, exc, final_attempt)
@@ -201,6 +218,8 @@ def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExp
         (export.directory / "trace_ids.json").write_text(json.dumps(trace_ids, indent=1))
         with mlflow.start_run(run_id=run_id):
             mlflow.log_artifact(str(export.directory / "trace_ids.json"), artifact_path="judge_examples")
+    except LeaseLost:
+        raise  # the row is the new holder's: record nothing
     except Exception as exc:
         log.warning("MLflow step for judge export %s failed: %s", export.pk, exc)
         _record_failure(export, exc, final_attempt)

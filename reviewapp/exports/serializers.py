@@ -13,6 +13,7 @@ from .models import (
     JudgeExport,
 )
 from .rows import RULE_HELP, RULES
+from .services import MAX_EXAMPLES_PER_JUDGE, MIN_EXAMPLES_PER_JUDGE
 
 # Sizes are checked here, before any work: ids fit a 64-bit column, lists and texts stay small.
 MAX_ID = 2**63 - 1
@@ -61,7 +62,9 @@ class JudgeExportInput(SelectionInput):
     judges = serializers.ListField(
         child=Text(max_length=80), required=False, default=list, max_length=MAX_LIST
     )
-    examples_per_judge = serializers.IntegerField(min_value=1, max_value=1000, default=10)
+    examples_per_judge = serializers.IntegerField(
+        min_value=MIN_EXAMPLES_PER_JUDGE, max_value=MAX_EXAMPLES_PER_JUDGE, default=10
+    )
     holdout_set = Text(required=False, default="", allow_blank=True, max_length=80)
     holdout_by = serializers.ChoiceField(choices=["request", "conversation"], default="conversation")
 

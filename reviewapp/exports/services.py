@@ -16,6 +16,8 @@ from .models import JUDGE_NAME_RE, CustomJudge, EvaluationSet, validate_set_name
 from .rows import BUILTIN_JUDGES, RULES
 from .selection import Filters, curated_requests
 
+MIN_EXAMPLES_PER_JUDGE, MAX_EXAMPLES_PER_JUDGE = 1, 1000
+
 EVALUATION_SET_KIND = "export_evaluation_set"
 JUDGE_EXAMPLES_KIND = "export_judge_examples"
 
@@ -83,8 +85,12 @@ def start_judge_export(
         raise ValidationError(
             {"judges": f"Unknown judge(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}."}
         )
-    if not 1 <= examples_per_judge <= 1000:
-        raise ValidationError({"examples_per_judge": "Give a number from 1 to 1000."})
+    if not MIN_EXAMPLES_PER_JUDGE <= examples_per_judge <= MAX_EXAMPLES_PER_JUDGE:
+        raise ValidationError(
+            {
+                "examples_per_judge": f"Give a number from {MIN_EXAMPLES_PER_JUDGE} to {MAX_EXAMPLES_PER_JUDGE}."
+            }
+        )
     if holdout_by not in ("request", "conversation"):
         raise ValidationError({"holdout_by": "Use 'request' or 'conversation'."})
     if holdout_set and not EvaluationSet.objects.filter(app=app, name=holdout_set).exists():

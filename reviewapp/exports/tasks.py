@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from reviewapp.jobs.leases import Busy, retry_while_busy
+from reviewapp.jobs.leases import Busy, LeaseLost, let_go, retry_while_busy
 from reviewapp.jobs.services import run_job_task
 
 from .evaluation_sets import export_evaluation_set
@@ -30,6 +30,8 @@ def _mlflow(task, function, **kwargs) -> str | None:
         function(final_attempt=final, **kwargs)
     except Busy as busy:
         return retry_while_busy(task, busy, max_retries=MLFLOW_BUSY_MAX_RETRIES)
+    except LeaseLost as lost:
+        return let_go(task, lost)
     except Exception as exc:
         if final:
             raise

@@ -5,6 +5,9 @@ Each assessment row is the reviewer's whole feedback, so it maps to a set of MLf
 chunk). A later row overrides the items that changed (`override_feedback`, or an expectation
 with `overrides`), so MLflow keeps the history too. Rows of one (request, reviewer) are written
 oldest first. Ids are saved after each item, so a retry never logs an item twice.
+
+The worker holds a row under LEASE, and its writes are fenced by its claim (`attempts`): one
+that was taken over gets LeaseLost and leaves the row to the new holder.
 """
 
 import json
@@ -14,7 +17,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from reviewapp.chains import mlflow_setup
-from reviewapp.jobs.leases import Lease
+from reviewapp.jobs.leases import Lease, LeaseLost
 
 from .models import Assessment, MlflowSync
 
@@ -41,7 +44,8 @@ def sync_chain(sync_id: int) -> str:
     """Write back `sync_id` and every earlier open row of the same (request, reviewer), in order.
 
     Returns the final status of `sync_id`; raises on a tracking-store error (the row is then
-    `failed` and retried later) and Busy when another worker is on the same chain.
+    `failed` and retried later), Busy when another worker is on the same chain and LeaseLost
+    when another worker took a row over from this one.
     """
     target = MlflowSync.objects.select_related("assessment").get(pk=sync_id)
     if target.status not in OPEN:
@@ -58,21 +62,26 @@ def sync_chain(sync_id: int) -> str:
 
 
 def _run(sync_id: int) -> None:
+    """Write back a row this worker has just claimed (its `attempts` is the claim), and release it."""
     sync = MlflowSync.objects.select_related("assessment__request").get(pk=sync_id)
+    held = MlflowSync.objects.filter(pk=sync_id)
     try:
         status = write_back(sync)
+    except LeaseLost:
+        raise  # the row is the new holder's: record nothing
     except Exception as exc:
-        MlflowSync.objects.filter(pk=sync_id).update(
+        LEASE.release(
+            held,
+            sync.attempts,
             status=MlflowSync.Status.FAILED,
             last_error=f"{type(exc).__name__}: {exc}"[:4000],
             updated_at=timezone.now(),
-            **LEASE.released(),
         )
         raise
-    done = {"status": status, "updated_at": timezone.now(), **LEASE.released()}
+    done = {"status": status, "updated_at": timezone.now()}
     if status == MlflowSync.Status.DONE:
         done["last_error"] = ""
-    MlflowSync.objects.filter(pk=sync_id).update(**done)
+    LEASE.release(held, sync.attempts, **done)
 
 
 def items_for(assessment: Assessment) -> dict[str, dict]:
@@ -151,7 +160,9 @@ def _retriever_span_for(trace, position: int) -> str | None:
 
 
 def write_back(sync: MlflowSync) -> str:
+    """Log the row's MLflow items; `sync` is held by this worker, and each write renews its lease."""
     assessment = sync.assessment
+    held = MlflowSync.objects.filter(pk=sync.pk)
     trace_id = assessment.request.mlflow_trace_id
     if not trace_id:
         return MlflowSync.Status.SKIPPED
@@ -163,7 +174,7 @@ def write_back(sync: MlflowSync) -> str:
     except mlflow.exceptions.MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             # Not in this tracking store (e.g. imported from elsewhere): nothing to write to.
-            MlflowSync.objects.filter(pk=sync.pk).update(last_error=str(exc)[:4000])
+            LEASE.renew(held, sync.attempts, last_error=str(exc)[:4000])
             return MlflowSync.Status.SKIPPED
         raise
     source = AssessmentSource(source_type="HUMAN", source_id=assessment.source_id)
@@ -182,7 +193,7 @@ def write_back(sync: MlflowSync) -> str:
 
     def save(key: str, mlflow_id: str) -> None:
         ids[key] = mlflow_id
-        MlflowSync.objects.filter(pk=sync.pk).update(mlflow_ids=ids)
+        LEASE.renew(held, sync.attempts, mlflow_ids=ids)
 
     wanted = items_for(assessment)
     for key, item in wanted.items():

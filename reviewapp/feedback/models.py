@@ -21,12 +21,13 @@ class AssessmentQuerySet(models.QuerySet):
         )
 
     def _later_than_outer(self):
+        # The app adds nothing (a request is one app's) but lets the planner read one app's rows.
         return self._later_than(
             request_id=models.OuterRef("request_id"),
             reviewer_id=models.OuterRef("reviewer_id"),
             created_at=models.OuterRef("created_at"),
             pk=models.OuterRef("id"),
-        )
+        ).filter(app_id=models.OuterRef("app_id"))
 
     def latest_per_reviewer(self):
         """The effective rows: each reviewer's latest row per request, what they think now."""

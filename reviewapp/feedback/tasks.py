@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from reviewapp.jobs.leases import Busy, retry_while_busy
+from reviewapp.jobs.leases import Busy, LeaseLost, let_go, retry_while_busy
 
 from . import mlflow_sync
 from .models import MlflowSync
@@ -22,6 +22,8 @@ def sync_to_mlflow(self, sync_id: int) -> str:
     except Busy as busy:
         countdown = 5 * 2 ** min(self.request.retries, 6)
         return retry_while_busy(self, busy, max_retries=BUSY_MAX_RETRIES, countdown=countdown)
+    except LeaseLost as lost:
+        return let_go(self, lost)
     except Exception as exc:
         raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
 

@@ -5,6 +5,10 @@ worker claims a row with one `UPDATE ... WHERE <still to do> AND <lease free>`, 
 workers only one gets it and a redelivered task never does the work twice. The holder renews
 the lease while it works and releases it when done; a dead worker's row is free again once its
 lease runs out, and the next attempt takes it over.
+
+The claim's `attempts` value is the holder's fencing token: every later write of the holder
+(renew, progress, release) is conditional on it, so a worker that paused past its lease and was
+taken over cannot overwrite the new holder's work; it gets LeaseLost and must stop.
 """
 
 import logging
@@ -23,6 +27,10 @@ class Busy(Exception):
     def __init__(self, message: str, retry_in: float):
         super().__init__(message)
         self.retry_in = retry_in
+
+
+class LeaseLost(Exception):
+    """Another worker took the row over after this holder's lease ran out; the holder must stop."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +61,30 @@ class Lease:
     def released(self) -> dict:
         return {self.until: None}
 
+    def renew(self, rows: QuerySet, attempt: int, **changes) -> None:
+        """Extend the lease of the holder of claim `attempt`, writing `changes` with it."""
+        self._write(rows, attempt, **{**self.renewed(), **changes})
+
+    def release(self, rows: QuerySet, attempt: int, **changes) -> None:
+        """Let go of the row held by claim `attempt`, writing `changes` (the outcome) with it."""
+        self._write(rows, attempt, **changes, **self.released())
+
+    def _write(self, rows: QuerySet, attempt: int, **changes) -> None:
+        # A later claim counted another attempt: that worker holds the row now, not this one.
+        if not rows.filter(**{self.attempts: attempt}).update(**changes):
+            raise LeaseLost(f"attempt {attempt} no longer holds the row")
+
     def busy(self, row, what: str) -> Busy:
         """Busy for `row`, which another worker holds, with the time left on its lease."""
         until = getattr(row, self.until)
         left = (until - timezone.now()).total_seconds() if until else 0
         return Busy(f"{what} is held by another worker", retry_in=max(left, 0) + 1)
+
+
+def let_go(task, lost: LeaseLost) -> str:
+    """End a Celery task whose work was taken over: the new holder finishes it, nothing failed."""
+    log.info("%s[%s] lost its lease to another worker: %s", task.name, task.request.id, lost)
+    return "lost"
 
 
 def retry_while_busy(task, busy: Busy, *, max_retries: int, countdown: float | None = None) -> str:

@@ -51,27 +51,36 @@ class Job(models.Model):
         unfinished = Job.objects.filter(pk=self.pk, status__in=[self.Status.QUEUED, self.Status.RUNNING])
         claimed = self.LEASE.claim(unfinished, status=self.Status.RUNNING, started_at=timezone.now())
         if claimed:
-            self.refresh_from_db()
+            self.refresh_from_db()  # `attempts` is now this worker's claim, which its writes check
         return claimed
+
+    # The writes below are the holder's: each raises LeaseLost once another worker has taken the
+    # job over (a later claim, so other `attempts`), and then changes nothing.
 
     def report_progress(self, done: int, total: int | None = None) -> None:
         """Save the progress, and renew the lease: the worker is alive."""
         changes = {"progress_done": done, **self.LEASE.renewed()}
         if total is not None:
             changes["progress_total"] = total
-        for field, value in changes.items():
-            setattr(self, field, value)
-        Job.objects.filter(pk=self.pk).update(**changes)
+        self.LEASE.renew(self._held(), self.attempts, **changes)
+        self._set(**changes)
 
     def succeed(self, result: dict) -> None:
-        self.status, self.result, self.finished_at = self.Status.SUCCEEDED, result, timezone.now()
-        self.lease_until = None
-        self.save(update_fields=["status", "result", "finished_at", "lease_until"])
+        self._finish(status=self.Status.SUCCEEDED, result=result, finished_at=timezone.now())
 
     def fail(self, error: str) -> None:
-        self.status, self.error, self.finished_at = self.Status.FAILED, error, timezone.now()
-        self.lease_until = None
-        self.save(update_fields=["status", "error", "finished_at", "lease_until"])
+        self._finish(status=self.Status.FAILED, error=error, finished_at=timezone.now())
+
+    def _held(self):
+        return Job.objects.filter(pk=self.pk)
+
+    def _finish(self, **changes) -> None:
+        self.LEASE.release(self._held(), self.attempts, **changes)
+        self._set(**changes, **self.LEASE.released())
+
+    def _set(self, **values) -> None:
+        for field, value in values.items():
+            setattr(self, field, value)
 
     @property
     def label(self) -> str:

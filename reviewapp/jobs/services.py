@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from reviewapp.catalog.models import App
 
-from .leases import Busy, retry_while_busy
+from .leases import Busy, LeaseLost, let_go, retry_while_busy
 from .models import Job
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,10 @@ def enqueue(*, kind: str, app: App | None, user, params: dict, task) -> Job:
 def run_job(job_id: str, work: Callable[[Job], dict]) -> Job | None:
     """Run `work(job)` for a job this worker can claim; a finished job is left alone.
 
-    Raises Busy when another worker holds the job. `work` reports progress through
-    `job.report_progress` (which renews the lease) and returns the result dict. It must make its
-    own output visible atomically (a failed run leaves nothing half-done).
+    Raises Busy when another worker holds the job, and LeaseLost when another worker took it
+    over meanwhile (it is theirs then: this run records nothing). `work` reports progress through
+    `job.report_progress` (which renews the lease, or raises LeaseLost) and returns the result
+    dict. It must make its own output visible atomically (a failed run leaves nothing half-done).
     """
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
@@ -49,9 +50,12 @@ def run_job(job_id: str, work: Callable[[Job], dict]) -> Job | None:
         raise Job.LEASE.busy(job, f"job {job.pk}")
     try:
         result = work(job)
+    except LeaseLost:
+        raise
     except Exception as exc:  # the job records why; the task decides whether to retry
-        log.exception("job %s (%s) failed", job.pk, job.kind)
+        # Recorded first: a run that was taken over (LeaseLost here) has no failure to report.
         job.fail(f"{type(exc).__name__}: {exc}")
+        log.exception("job %s (%s) failed", job.pk, job.kind)
         return job
     job.succeed(result or {})
     return job
@@ -63,6 +67,8 @@ def run_job_task(task, job_id: str, work: Callable[[Job], dict]) -> str:
         job = run_job(job_id, work)
     except Busy as busy:
         return retry_while_busy(task, busy, max_retries=BUSY_MAX_RETRIES)
+    except LeaseLost as lost:
+        return let_go(task, lost)
     return job.status if job else "missing"
 
 

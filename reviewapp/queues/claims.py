@@ -238,7 +238,8 @@ def save_draft(*, item: QueueItem, reviewer: User, data: dict, now=None) -> Draf
     draft, _ = Draft.objects.update_or_create(
         item=item, reviewer=reviewer, defaults={"data": data, "updated_at": now}
     )
-    Reservation.objects.filter(item=item, reviewer=reviewer).unfinished().update(
+    # A lapsed reservation is not renewed by typing: it must be taken again (review_item's POST).
+    Reservation.objects.filter(item=item, reviewer=reviewer, expires_at__gt=now).unfinished().update(
         expires_at=now + RESERVATION_TIME
     )
     return draft

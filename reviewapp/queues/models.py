@@ -50,7 +50,7 @@ class ReviewQueue(models.Model):
 
     def is_open_to(self, user) -> bool:
         """One queue's `ReviewQueue.objects.open_to(user)`: open, or naming them as a reviewer."""
-        return self.assignment == self.Assignment.OPEN or self.reviewers.filter(pk=user.pk).exists()
+        return ReviewQueue.objects.filter(pk=self.pk).open_to(user).exists()
 
 
 class QueueItem(models.Model):

@@ -60,6 +60,22 @@ def test_htmx_neither_evaluates_code_nor_injects_its_indicator_style(manager, pa
     assert config["includeIndicatorStyles"] is False
 
 
+def swaps(config: dict, status: int) -> bool:
+    """What htmx does with an answer of `status`: the first responseHandling entry that matches."""
+    for rule in config["responseHandling"]:
+        if re.search(rule["code"], str(status)):
+            return rule["swap"]
+    return False
+
+
+def test_htmx_swaps_a_form_error_in_place_but_never_an_error_page(manager):
+    html = client_for(manager).get("/apps/").content.decode()
+    config = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", html)[1])
+    assert [status for status in (200, 400, 409, 422) if swaps(config, status)] == [200, 400, 409, 422]
+    # A 403 or 404 page would replace a fragment with a whole page; a 5xx has nothing to show.
+    assert not [status for status in (204, 403, 404, 429, 500, 502) if swaps(config, status)]
+
+
 def test_the_api_docs_page_loads_its_start_up_script_by_url(manager):
     response = client_for(manager).get("/api/docs/")
     assert response.status_code == 200

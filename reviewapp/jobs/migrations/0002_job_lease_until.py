@@ -8,13 +8,14 @@ LEASE = timedelta(seconds=60)
 
 
 def heartbeat_to_lease(apps, schema_editor):
-    apps.get_model("jobs", "Job").objects.filter(lease_until__isnull=False).update(
-        lease_until=F("lease_until") + LEASE
-    )
+    # Only a running job holds a lease; a finished one holds none (NULL), as succeed/fail leave it.
+    jobs = apps.get_model("jobs", "Job").objects
+    jobs.filter(status="running", lease_until__isnull=False).update(lease_until=F("lease_until") + LEASE)
+    jobs.exclude(status="running").update(lease_until=None)
 
 
 def lease_to_heartbeat(apps, schema_editor):
-    apps.get_model("jobs", "Job").objects.filter(lease_until__isnull=False).update(
+    apps.get_model("jobs", "Job").objects.filter(status="running", lease_until__isnull=False).update(
         lease_until=F("lease_until") - LEASE
     )
 
