@@ -7,6 +7,7 @@ holder's writes are fenced by its claim (`mlflow_attempts`): one that was taken 
 LeaseLost and leaves the row to the new holder.
 """
 
+import contextlib
 import itertools
 import json
 import logging
@@ -59,6 +60,19 @@ def _finish(obj, fields: list[str]) -> None:
     _release(obj, mlflow_status=MlflowStatus.DONE, mlflow_error="", **{f: getattr(obj, f) for f in fields})
 
 
+@contextlib.contextmanager
+def _failure_recorded(obj, final_attempt: bool):
+    """Record on `obj` why its MLflow step failed (a lost lease records nothing: the row moved on)."""
+    try:
+        yield
+    except LeaseLost:
+        raise
+    except Exception as exc:
+        log.warning("MLflow step for %s %s failed: %s", obj._meta.verbose_name, obj.pk, exc)
+        _record_failure(obj, exc, final_attempt)
+        raise
+
+
 def _record_failure(obj, exc: Exception, final: bool) -> None:
     # Released, so free for the retry.
     _release(
@@ -92,7 +106,7 @@ def log_evaluation_set(*, version_id: int, final_attempt: bool = False) -> Evalu
     if version is None:
         return None
     app = version.evaluation_set.app
-    try:
+    with _failure_recorded(version, final_attempt):
         mlflow = configure()
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.data.sources import LocalArtifactDatasetSource
@@ -123,12 +137,6 @@ def log_evaluation_set(*, version_id: int, final_attempt: bool = False) -> Evalu
             while batch := [json.loads(line) for line in itertools.islice(handle, MLFLOW_BATCH)]:
                 evaluation_dataset.merge_records(batch)
                 _renew(version)
-    except LeaseLost:
-        raise  # the row is the new holder's: record nothing
-    except Exception as exc:
-        log.warning("MLflow step for evaluation set version %s failed: %s", version.pk, exc)
-        _record_failure(version, exc, final_attempt)
-        raise
     version.mlflow_run_id, version.mlflow_experiment_id = run_id, exp_id
     version.mlflow_dataset_id = evaluation_dataset.dataset_id
     _finish(version, ["mlflow_run_id", "mlflow_experiment_id", "mlflow_dataset_id"])
@@ -172,7 +180,7 @@ def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExp
     export = _claim(JudgeExport, export_id)
     if export is None:
         return None
-    try:
+    with _failure_recorded(export, final_attempt):
         mlflow = configure()
         exp_id = experiment_id(export.app.mlflow_experiment_name())
         mlflow.set_experiment(experiment_id=exp_id)
@@ -218,12 +226,6 @@ def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExp
         (export.directory / "trace_ids.json").write_text(json.dumps(trace_ids, indent=1))
         with mlflow.start_run(run_id=run_id):
             mlflow.log_artifact(str(export.directory / "trace_ids.json"), artifact_path="judge_examples")
-    except LeaseLost:
-        raise  # the row is the new holder's: record nothing
-    except Exception as exc:
-        log.warning("MLflow step for judge export %s failed: %s", export.pk, exc)
-        _record_failure(export, exc, final_attempt)
-        raise
     export.files = {**export.files, "trace_ids.json": {}}
     export.trace_ids = trace_ids
     export.mlflow_run_id, export.mlflow_experiment_id = run_id, exp_id
