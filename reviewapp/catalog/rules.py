@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 
 from reviewapp.chains import egress
-from reviewapp.lib.limits import MaxChars, MaxItems, check, is_whole_number, whole_number
+from reviewapp.lib.limits import MaxChars, MaxItems, check, is_whole_number, refuse_broken, whole_number
 
 from .models import App
 
@@ -94,11 +94,9 @@ def clean_adapter_config(adapter: str, config: dict | None) -> dict:
     if not isinstance(config, dict | None):
         raise ValidationError({"adapter_config": ["must be an object of settings"]})
     config = dict(config or {})
-    errors: dict[str, list] = {}
     # Sizes before anything else: the keys are echoed back in errors.
-    check(errors, "adapter_config", config, SETTINGS)
-    if errors:
-        raise ValidationError(errors)
+    refuse_broken("adapter_config", config, SETTINGS)
+    errors: dict[str, list] = {}
     if adapter not in App.Adapter.values:
         raise ValidationError(
             {"adapter": [f"unknown adapter {adapter!r}; use one of {', '.join(App.Adapter.values)}"]}
@@ -169,31 +167,23 @@ def clean_reasons(reasons) -> list[str]:
     # Sizes first, so an oversized list is refused before any work per item.
     if not isinstance(reasons, list):
         raise ValidationError({"reasons": ["must be a list of strings"]})
-    errors: dict[str, list] = {}
-    check(errors, "reasons", reasons, REASONS)
-    if errors:
-        raise ValidationError(errors)
+    refuse_broken("reasons", reasons, REASONS)
     if not all(isinstance(r, str) for r in reasons):
         raise ValidationError({"reasons": ["must be a list of strings"]})
     if sum(map(len, reasons)) > MAX_REASONS_GIVEN * MAX_REASON_CHARS:
-        check(errors, "reasons", max(reasons, key=len), REASON)
-        raise ValidationError(errors)
+        refuse_broken("reasons", max(reasons, key=len), REASON)
     clean: list[str] = []
     seen: set[str] = set()
     for reason in (r.strip() for r in reasons):
         if not reason or reason in seen:
             continue
         seen.add(reason)
-        check(errors, "reasons", reason, REASON)
-        if errors:
-            raise ValidationError(errors)
+        refuse_broken("reasons", reason, REASON)
         if reason.lower() == "other":
             # "other" with free text is always offered by the feedback form.
             continue
         clean.append(reason)
-    check(errors, "reasons", clean, REASONS_KEPT)
-    if errors:
-        raise ValidationError(errors)
+    refuse_broken("reasons", clean, REASONS_KEPT)
     return clean
 
 
@@ -228,8 +218,5 @@ def clean_app_fields(fields: dict) -> dict:
 def clean_markdown(markdown) -> str:
     if not isinstance(markdown, str):
         raise ValidationError({"markdown": ["must be a string of Markdown"]})
-    errors: dict[str, list] = {}
-    check(errors, "markdown", markdown, INSTRUCTIONS)
-    if errors:
-        raise ValidationError(errors)
+    refuse_broken("markdown", markdown, INSTRUCTIONS)
     return markdown

@@ -49,3 +49,11 @@ def check(errors: dict[str, list], field: str, value, validators: Iterable) -> N
         except ValidationError as error:
             errors[field] = error.messages
             return
+
+
+def refuse_broken(field: str, value, validators: Iterable) -> None:
+    """`check` for a value that must pass before anything else runs: raises at once."""
+    errors: dict[str, list] = {}
+    check(errors, field, value, validators)
+    if errors:
+        raise ValidationError(errors)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from reviewapp.accounts.models import User
 from reviewapp.catalog import rules as app_rules
 from reviewapp.catalog.models import App, Level
-from reviewapp.lib.limits import MaxChars, MaxItems, check, is_whole_number, whole_number
+from reviewapp.lib.limits import MaxChars, MaxItems, check, is_whole_number, refuse_broken, whole_number
 from reviewapp.requestlog.models import Request
 
 from .models import QueueItem, ReviewQueue
@@ -83,10 +83,7 @@ def add_items(*, queue: ReviewQueue, request_ids: Iterable) -> AddResult:
     Ids that are malformed, unknown or of another app reject the whole call.
     """
     request_ids = list(request_ids)
-    errors: dict[str, list] = {}
-    check(errors, "request_ids", request_ids, REQUEST_IDS)
-    if errors:
-        raise ValidationError(errors)
+    refuse_broken("request_ids", request_ids, REQUEST_IDS)
     ids = _parse_request_ids(request_ids)
     _check_requests_belong(queue.app, ids)
     # Lock the queue row so concurrent adds get consecutive positions (round-robin uses them).
