@@ -95,6 +95,9 @@ class App(models.Model):
     adapter_config = models.JSONField(default=dict, blank=True)
     version = models.CharField(max_length=100, default="1")
     timeout_seconds = models.PositiveIntegerField(default=60)
+    # The span whose documents are "what the model saw", rated and exported; blank: a reranker span
+    # when the trace has one, else every RETRIEVER span.
+    context_span = models.CharField(max_length=200, blank=True)
     # The feedback form: the reasons a reviewer can pick (plus "other" with text).
     reasons = models.JSONField(default=default_reasons, blank=True)
     created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")

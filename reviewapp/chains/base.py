@@ -8,7 +8,15 @@ from .describe import json_shape
 
 
 class ChainError(Exception):
-    """The chain failed or timed out; the message is shown to the user and logged on the turn."""
+    """The chain failed or timed out; the message is shown to the user and logged on the turn.
+
+    `trace` / `mlflow_trace_id`: the trace the failed call left (an ERROR trace), linked to the turn.
+    """
+
+    def __init__(self, message: str = "", *, trace: dict | None = None, mlflow_trace_id: str = ""):
+        super().__init__(message)
+        self.trace = trace
+        self.mlflow_trace_id = mlflow_trace_id
 
 
 class ChainTimeout(ChainError):
@@ -31,7 +39,16 @@ class ChainResult:
     request_tokens: int | None = None
     response_tokens: int | None = None
     total_tokens: int | None = None
+    # The chain's own time, without loading the model (load_ms, when this call loaded it).
     latency_ms: int | None = None
+    load_ms: int | None = None
+    # False when the answer stopped part-way (a stream cut off): `response` is what came, and
+    # `incomplete_reason` says why; the turn is logged as incomplete.
+    complete: bool = True
+    incomplete_reason: str = ""
+    # The version that answered, when the adapter knows it (a registry model's version); else
+    # the app's version label is logged.
+    app_version: str = ""
 
 
 def _text(content: Any) -> str | None:

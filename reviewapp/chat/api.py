@@ -18,7 +18,7 @@ from .services import check_turn, result_body, turn_events
 SSE_EVENT = {
     "type": "object",
     "properties": {
-        "event": {"type": "string", "enum": ["delta", "done", "error"]},
+        "event": {"type": "string", "enum": ["delta", "done", "incomplete", "error"]},
         "data": {"type": "string", "description": "The event's object as JSON text"},
     },
     "required": ["event", "data"],
@@ -34,7 +34,8 @@ def event_stream(events) -> StreamingHttpResponse:
 
 def http_status(turn: Turn) -> int:
     if turn.error is None:
-        return 200
+        # A partial answer is not a success: a client that reads only the status must not take it.
+        return 502 if turn.request.status == Request.Status.INCOMPLETE else 200
     return 504 if isinstance(turn.error, ChainTimeout) else 502
 
 
@@ -47,11 +48,16 @@ class InvocationsApi(APIView):
             (200, "application/json"): OpenApiResponse(InvocationOut, description="The answer"),
             (200, "text/event-stream"): OpenApiResponse(
                 SSE_EVENT,
-                description="With `stream`: `delta` events {text}, then `done` with the answer object "
-                "(or `error` with the error object).",
+                description="With `stream`: `delta` events {text}, then `done` with the answer object, "
+                "`incomplete` with the partial answer object when the chain stopped part-way, or `error` "
+                "with the error object.",
             ),
             400: OpenApiResponse(description="Bad input; the body names each field at fault"),
-            502: OpenApiResponse(InvocationError, description="The chain failed; the turn is logged"),
+            502: OpenApiResponse(
+                InvocationError,
+                description="The chain failed (status error), or stopped part-way (status incomplete: the "
+                "partial answer is in response); the turn is logged",
+            ),
             504: OpenApiResponse(InvocationError, description="The chain timed out; the turn is logged"),
         },
         summary="Ask the app's chain (one turn), logged to the request log",

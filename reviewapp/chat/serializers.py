@@ -51,14 +51,23 @@ class ChunkOut(serializers.Serializer):
     content = Text()
 
 
+STATUS_HELP = "ok; incomplete when the answer stopped part-way; error when the chain failed"
+
+
 class InvocationOut(serializers.Serializer):
     request_id = serializers.UUIDField()
     conversation_id = Text()
+    status = serializers.ChoiceField(choices=["ok", "incomplete"], help_text=STATUS_HELP)
     response = Text()
     retrieved_context = ChunkOut(many=True)
+    text_altered = serializers.BooleanField(
+        help_text="Characters no database can store were replaced (U+FFFD) or removed (NUL)"
+    )
 
 
 class InvocationError(serializers.Serializer):
     detail = Text(help_text="What went wrong with the chain")
-    request_id = serializers.UUIDField(help_text="The failed turn, logged with status error")
+    request_id = serializers.UUIDField(help_text="The failed turn, logged with status error or incomplete")
     conversation_id = Text()
+    status = serializers.ChoiceField(choices=["error", "incomplete"], help_text=STATUS_HELP)
+    response = Text(required=False, help_text="With status incomplete: the part of the answer that came")

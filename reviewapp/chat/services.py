@@ -1,6 +1,7 @@
 """Conversations on top of the request log, and the event stream both the chat and the API send."""
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from reviewapp.catalog.models import App
 from reviewapp.chains.messages import check_question
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import Turn, stream_turn
+
+logger = logging.getLogger(__name__)
 
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
@@ -84,10 +87,14 @@ def conversations(app: App, user, limit: int = 50) -> list[dict]:
 
 
 def result_body(turn: Turn) -> dict:
-    """The invocation result: the same JSON for the API answer and the final event of a stream."""
+    """The invocation result: the same JSON for the API answer and the final event of a stream.
+
+    `status` is the logged turn's: ok, incomplete (the answer stopped part-way: `response` is what
+    came and `detail` says why) or error (`detail` only).
+    """
     req = turn.request
-    body = {"request_id": str(req.request_id), "conversation_id": req.conversation_id}
-    if turn.error is not None:
+    body = {"request_id": str(req.request_id), "conversation_id": req.conversation_id, "status": req.status}
+    if turn.error is not None or req.status == Request.Status.ERROR:
         body["detail"] = req.error
         return body
     body["response"] = req.response
@@ -95,7 +102,18 @@ def result_body(turn: Turn) -> dict:
         {"position": c.get("position"), "doc_uri": c.get("doc_uri", ""), "content": c.get("content", "")}
         for c in req.chunks or []
     ]
+    if req.status == Request.Status.INCOMPLETE:
+        body["detail"] = req.error
+    # Characters no database can store were replaced (U+FFFD) or removed (NUL).
+    body["text_altered"] = req.text_altered
     return body
+
+
+def final_event(turn: Turn) -> str:
+    """The name of a stream's last event: `done`, `incomplete` or `error`."""
+    if turn.error is not None or turn.request.status == Request.Status.ERROR:
+        return "error"
+    return "incomplete" if turn.request.status == Request.Status.INCOMPLETE else "done"
 
 
 def sse(event: str, data: dict) -> str:
@@ -103,9 +121,18 @@ def sse(event: str, data: dict) -> str:
 
 
 def turn_events(**turn_kwargs) -> Iterator[str]:
-    """A turn as server-sent events: `delta` {"text"} as the answer comes, then `done` or `error`."""
-    for item in stream_turn(**turn_kwargs):
-        if isinstance(item, Turn):
-            yield sse("error" if item.error else "done", result_body(item))
-        else:
-            yield sse("delta", {"text": item})
+    """A turn as server-sent events: `delta` {"text"} as the answer comes, then `done`, `incomplete`
+    or `error`."""
+    try:
+        for item in stream_turn(**turn_kwargs):
+            if isinstance(item, Turn):
+                yield sse(final_event(item), result_body(item))
+            else:
+                yield sse("delta", {"text": item})
+    except Exception as exc:
+        # Not even the failure could be logged (the database is gone): the browser still hears why,
+        # rather than a broken stream.
+        logger.exception("a streamed turn could not finish")
+        yield sse(
+            "error", {"detail": f"The answer could not be stored: {type(exc).__name__}", "status": "error"}
+        )

@@ -63,6 +63,8 @@ class Request(models.Model):
 
     class Status(models.TextChoices):
         OK = "ok", "OK"
+        # The chain stopped part-way (a stream cut off): the partial answer is kept, for review too.
+        INCOMPLETE = "incomplete", "Incomplete"
         ERROR = "error", "Error"
 
     request_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -82,7 +84,12 @@ class Request(models.Model):
     mlflow_trace_id = models.CharField(max_length=100, blank=True, db_index=True)
     # [{"position": 0, "doc_uri": "...", "content": "..."}] from the RETRIEVER spans.
     chunks = models.JSONField(default=list, blank=True)
+    # Some of the chain's text could not be stored as it came (NUL removed, unpaired surrogates
+    # replaced by U+FFFD; see lib/text.py).
+    text_altered = models.BooleanField(default=False)
+    # The chain's own time; loading the model first, when this call had to, is load_ms.
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    load_ms = models.PositiveIntegerField(null=True, blank=True)
     request_tokens = models.PositiveIntegerField(null=True, blank=True)
     response_tokens = models.PositiveIntegerField(null=True, blank=True)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)

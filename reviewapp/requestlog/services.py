@@ -12,6 +12,7 @@ from django.db import transaction
 from reviewapp.catalog.models import App
 from reviewapp.chains.base import ChainError, ChainResult
 from reviewapp.jobs.models import Job
+from reviewapp.lib.text import storable, storable_json
 
 from .jsonl_import import count_lines, iter_jsonl, sniff_jsonl
 from .mlflow_import import ExperimentNotLinked, check_experiment_linked, iter_mlflow, resolve_experiment
@@ -35,10 +36,16 @@ def log_turn(
     conversation_id: str | None = None,
     result: ChainResult | None = None,
     error: str = "",
+    failure: ChainError | None = None,
     request_id: uuid.UUID | None = None,
     created_at=None,
 ) -> Request:
-    """Write one request-log row for a turn, successful (`result`) or failed (`error`)."""
+    """Write one request-log row for a turn: answered (`result`, complete or not) or failed (`error`,
+    and the `failure` whose trace is linked).
+
+    Whatever the chain returned is stored: text no database can hold is made storable
+    (lib/text.py) and the row says so (`text_altered`).
+    """
     fields = {
         "app": app,
         "app_version": app.version,
@@ -54,18 +61,29 @@ def log_turn(
     if result is not None:
         fields.update(
             response=result.response,
-            status=Request.Status.OK,
+            status=Request.Status.OK if result.complete else Request.Status.INCOMPLETE,
+            error="" if result.complete else (result.incomplete_reason or "The answer stopped part-way"),
             trace=result.trace,
             mlflow_trace_id=result.mlflow_trace_id,
             chunks=result.chunks,
             latency_ms=result.latency_ms,
+            load_ms=result.load_ms,
             request_tokens=result.request_tokens,
             response_tokens=result.response_tokens,
             total_tokens=result.total_tokens,
         )
+        if result.app_version:
+            fields["app_version"] = result.app_version[:100]
     else:
         fields.update(status=Request.Status.ERROR, error=error or "The chain failed")
-    return Request.objects.create(**fields)
+        if failure is not None:
+            fields.update(trace=failure.trace, mlflow_trace_id=failure.mlflow_trace_id[:100])
+    altered = False
+    for name in ("response", "error", "messages", "trace", "chunks", "app_version", "mlflow_trace_id"):
+        if name in fields:
+            fields[name], changed = storable_json(fields[name])
+            altered |= changed
+    return Request.objects.create(**fields, text_altered=altered)
 
 
 class Turn(NamedTuple):
@@ -93,8 +111,10 @@ def _message_text(message: dict) -> str:
     return str(content or "")
 
 
-def _with_counts(result: ChainResult, messages: list[dict], latency_ms: int) -> ChainResult:
-    result.latency_ms = latency_ms
+def _with_counts(result: ChainResult, messages: list[dict], wall_ms: int) -> ChainResult:
+    if result.latency_ms is None:
+        # The adapter did not time the chain itself: the wall time, less loading the model.
+        result.latency_ms = max(wall_ms - (result.load_ms or 0), 0)
     if result.request_tokens is None:
         result.request_tokens = sum(approximate_tokens(_message_text(m)) for m in messages)
     if result.response_tokens is None:
@@ -150,27 +170,40 @@ def stream_turn(
                 if isinstance(item, ChainResult):
                     result = item
                 elif item:
-                    yield item
+                    yield storable(item)[0]
         else:
             result = adapter.invoke(messages, timeout=timeout)
     except ChainError as exc:
-        yield Turn(log_turn(**log, error=str(exc)), exc)
+        yield _logged(log, error=exc)
         return
     except Exception as exc:  # a bug in an adapter or a chain: still a logged, readable failure
         logger.exception("chain call failed unexpectedly for app %s", app.slug)
-        error = ChainError(f"The chain failed unexpectedly: {type(exc).__name__}: {exc}")
-        yield Turn(log_turn(**log, error=str(error)), error)
+        yield _logged(log, error=ChainError(f"The chain failed unexpectedly: {type(exc).__name__}: {exc}"))
         return
     except GeneratorExit:
         # The reader went away mid-answer: the turn is still logged, as failed.
-        log_turn(**log, error="The answer was abandoned: the connection closed before it was complete")
+        _logged(
+            log, error=ChainError("The answer was abandoned: the connection closed before it was complete")
+        )
         raise
     if result is None:
-        exc = ChainError("The chain ended its answer without a result")
-        yield Turn(log_turn(**log, error=str(exc)), exc)
+        yield _logged(log, error=ChainError("The chain ended its answer without a result"))
         return
-    latency_ms = round((time.monotonic() - started) * 1000)
-    yield Turn(log_turn(**log, result=_with_counts(result, messages, latency_ms)))
+    wall_ms = round((time.monotonic() - started) * 1000)
+    yield _logged(log, result=_with_counts(result, messages, wall_ms))
+
+
+def _logged(log: dict, *, result: ChainResult | None = None, error: ChainError | None = None) -> Turn:
+    """The turn, logged; should the row be refused all the same, the refusal is logged in its place,
+    so that every turn leaves a row and the caller always gets a Turn to answer with."""
+    try:
+        if error is not None:
+            return Turn(log_turn(**log, error=str(error), failure=error), error)
+        return Turn(log_turn(**log, result=result))
+    except Exception as exc:
+        logger.exception("could not log a turn of app %s", log["app"].slug)
+        refused = ChainError(f"The answer could not be stored: {type(exc).__name__}")
+        return Turn(log_turn(**log, error=str(refused)), refused)
 
 
 # --- imports of historical traces ----------------------------------------------------------
