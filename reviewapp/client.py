@@ -92,19 +92,22 @@ class Client:
         description: str = "",
         adapter: str = "demo",
         adapter_config: dict | None = None,
-        version: str = "1",
+        version: str | None = None,
         timeout_seconds: int = 60,
         reasons: list[str] | None = None,
     ) -> dict:
-        """Register an app; you become its manager. `adapter_config` names, never holds, secrets."""
+        """Register an app; you become its manager. `adapter_config` names, never holds, secrets.
+
+        `version` defaults to "1"; for a models:/ URI the server takes it from the model registry."""
         body: dict[str, Any] = {
             "name": name,
             "description": description,
             "adapter": adapter,
             "adapter_config": adapter_config or {},
-            "version": version,
             "timeout_seconds": timeout_seconds,
         }
+        if version is not None:
+            body["version"] = version
         if slug:
             body["slug"] = slug
         if reasons is not None:
@@ -136,7 +139,7 @@ class Client:
 
         `messages`: OpenAI-style chat messages, the whole conversation so far (a string is one user
         message). Returns {"request_id", "conversation_id", "response", "retrieved_context":
-        [{"position", "doc_uri", "content"}]}. A failing chain raises ApiError 502 (504 when it
+        [{"position", "doc_uri", "content", "spans"}]} (the passages reviewers rate). A failing chain raises ApiError 502 (504 when it
         timed out) whose body holds the `detail` and the logged `request_id`.
         """
         if isinstance(messages, str):
@@ -270,7 +273,7 @@ class Client:
         """One queue (by id, name or dict) with progress per reviewer and `agreement`."""
         if isinstance(queue, dict):
             queue = queue["id"]
-        if isinstance(queue, str) and not queue.isdigit():
+        if isinstance(queue, str) and not (queue.isascii() and queue.isdigit()):
             named = [q for q in self.list_review_queues(app) if q["name"] == queue]
             if not named:
                 raise ApiError(404, {"detail": f"no review queue named {queue!r}"})

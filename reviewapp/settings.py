@@ -248,6 +248,8 @@ os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
 
 # Chains
 CHAIN_TIMEOUT_SECONDS = envint("CHAIN_TIMEOUT_SECONDS", "60")
+# Each web worker loads the live apps' MLflow models as it starts, so no question waits for one.
+CHAIN_WARMUP = envbool("CHAIN_WARMUP", "true")
 # Largest answer read from an HTTP chain (a whole body, or a stream in total): a chain is not
 # trusted, and a larger answer would be held in the web process's memory.
 CHAIN_MAX_RESPONSE_BYTES = envint("CHAIN_MAX_RESPONSE_BYTES", "10485760")  # 10 MiB

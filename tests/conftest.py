@@ -38,6 +38,9 @@ SLOW_FILES = [
     "tests/api/test_schemathesis.py",
     "tests/front/test_csp_browser.py",
     "tests/foundation/test_serve_command.py",
+    "tests/foundation/test_warm_workers.py",
+    "tests/chat/test_incomplete_browser.py",
+    "tests/chat/test_odd_text_property.py",
 ]
 
 

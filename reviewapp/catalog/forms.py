@@ -1,7 +1,7 @@
 from django import forms
 
 from .models import App, Level
-from .rules import ENDPOINT_KINDS
+from .rules import CONTEXT_SPAN_WORDS, ENDPOINT_KINDS, VERSION_FROM_REGISTRY, is_registry_uri
 
 # Form field ← key in App.adapter_config (services report errors as "adapter_config.<key>").
 CONFIG_FIELDS = {
@@ -28,7 +28,8 @@ class AppForm(forms.Form):
     model_uri = forms.CharField(
         required=False,
         label="MLflow model URI",
-        help_text="models:/name/version, models:/name@alias or runs:/run_id/path",
+        help_text="models:/name/version, models:/name@alias or runs:/run_id/path; checked in the "
+        "MLflow tracking store when saved.",
     )
     endpoint_url = forms.CharField(
         required=False,
@@ -51,8 +52,12 @@ class AppForm(forms.Form):
         help_text="Its NAME, starting with CHAIN_SECRET_ (e.g. CHAIN_SECRET_DOCS_BOT) or listed by the "
         "operator in CHAIN_SECRET_ENV; the secret itself is never stored here.",
     )
-    version = forms.CharField(initial="1", label="Version label")
+    # Not required: a models:/ URI sets it (the service says so when another chain lacks one).
+    version = forms.CharField(
+        initial="1", required=False, label="Version label", help_text=VERSION_FROM_REGISTRY
+    )
     timeout_seconds = forms.IntegerField(initial=60)
+    context_span = forms.CharField(required=False, label="Context span", help_text=CONTEXT_SPAN_WORDS)
     reasons = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6}),
         required=False,
@@ -64,6 +69,12 @@ class AppForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not creating:
             del self.fields["slug"]
+        if (
+            is_registry_uri(self.initial.get("model_uri", ""))
+            and self.initial.get("adapter") == App.Adapter.MLFLOW
+        ):
+            # Shown, not typed: what is sent is ignored while the chain is a registry model.
+            self.fields["version"].widget.attrs["readonly"] = True
 
     @classmethod
     def initial_for(cls, app: App) -> dict:
@@ -76,6 +87,7 @@ class AppForm(forms.Form):
             version=app.version,
             timeout_seconds=app.timeout_seconds,
             reasons="\n".join(app.reasons or []),
+            context_span=app.context_span,
         )
         return initial
 
@@ -87,7 +99,7 @@ class AppForm(forms.Form):
             config = {"model_uri": data["model_uri"]}
         elif adapter == App.Adapter.HTTP:
             config = {key: data[field] for field, key in CONFIG_FIELDS.items() if field != "model_uri"}
-        return {
+        fields = {
             "name": data["name"],
             "description": data["description"],
             "adapter": adapter,
@@ -95,7 +107,11 @@ class AppForm(forms.Form):
             "version": data["version"],
             "timeout_seconds": data["timeout_seconds"],
             "reasons": data["reasons"].splitlines(),
+            "context_span": data["context_span"],
         }
+        if adapter == App.Adapter.MLFLOW and is_registry_uri(data["model_uri"].strip()):
+            del fields["version"]  # the registry's version becomes the label
+        return fields
 
     # The services' error keys for the adapter settings, and the form fields that show them.
     service_errors = {f"adapter_config.{key}": field for field, key in CONFIG_FIELDS.items()}

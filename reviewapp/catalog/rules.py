@@ -8,7 +8,7 @@ import re
 from urllib.parse import urlparse
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
+from django.core.validators import RegexValidator, validate_slug
 
 from reviewapp.chains import egress
 from reviewapp.lib.limits import MaxChars, MaxItems, check, is_whole_number, refuse_broken, whole_number
@@ -18,6 +18,7 @@ from .models import App
 MAX_NAME_CHARS = App._meta.get_field("name").max_length
 MAX_SLUG_CHARS = App._meta.get_field("slug").max_length
 MAX_VERSION_CHARS = App._meta.get_field("version").max_length
+MAX_CONTEXT_SPAN_CHARS = App._meta.get_field("context_span").max_length
 MAX_INSTRUCTIONS_CHARS = 100_000
 MAX_DESCRIPTION_CHARS = 10_000
 MAX_REASONS = 30
@@ -36,7 +37,16 @@ ADAPTER_KEYS = {
     App.Adapter.MLFLOW: {"model_uri"},
     App.Adapter.HTTP: {"url", "kind", "model", "secret_header", "secret_env"},
 }
-APP_FIELDS = ("name", "description", "adapter", "adapter_config", "version", "timeout_seconds", "reasons")
+APP_FIELDS = (
+    "name",
+    "description",
+    "adapter",
+    "adapter_config",
+    "version",
+    "timeout_seconds",
+    "reasons",
+    "context_span",
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _MODEL_URI = re.compile(r"^(models:/[^/@]+(/[^/]+|@[^/]+)|runs:/[^/]+/.+)$")
@@ -46,6 +56,10 @@ NAME = [MaxChars(MAX_NAME_CHARS)]
 SLUG = [MaxChars(MAX_SLUG_CHARS)]
 VERSION = [MaxChars(MAX_VERSION_CHARS)]
 DESCRIPTION = [MaxChars(MAX_DESCRIPTION_CHARS)]
+CONTEXT_SPAN = [
+    MaxChars(MAX_CONTEXT_SPAN_CHARS),
+    RegexValidator(r"^[^\x00-\x1f\x7f]*$", "a span name: one line of plain text, without control characters"),
+]
 INSTRUCTIONS = [MaxChars(MAX_INSTRUCTIONS_CHARS)]
 REASON = [MaxChars(MAX_REASON_CHARS, "each reason has at most %(limit_value)d characters")]
 REASONS = [MaxItems(MAX_REASONS_GIVEN, f"at most {MAX_REASONS} reasons ({{given}} given)")]
@@ -55,6 +69,14 @@ SETTING = [MaxChars(MAX_SETTING_CHARS)]
 PRINCIPALS = [MaxItems(MAX_PRINCIPALS, "at most {limit} principals at once ({given} given)")]
 TIMEOUT = whole_number(1, MAX_TIMEOUT_SECONDS, f"a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}")
 SLUG_WORDS = "letters, digits, hyphens and underscores only, e.g. docs-assistant"
+CONTEXT_SPAN_WORDS = (
+    "The name of the span whose documents are what the model saw (rated and exported). "
+    "Blank: a reranker span when the trace has one, else every retriever span."
+)
+VERSION_FROM_REGISTRY = (
+    "For a models:/ URI the label is the model's version in the registry (an alias: the version "
+    "it points at when saved); for other chains it is yours to set."
+)
 
 
 def clean_slug(slug: str) -> str:
@@ -194,6 +216,7 @@ def clean_app_fields(fields: dict) -> dict:
     clean_text(errors, clean, "name", NAME, missing="an app needs a name")
     clean_text(errors, clean, "version", VERSION, missing="give a version label, e.g. 1 or 2024-06-rc1")
     clean_text(errors, clean, "description", DESCRIPTION)
+    clean_text(errors, clean, "context_span", CONTEXT_SPAN)
     if "timeout_seconds" in fields:
         timeout = fields["timeout_seconds"]
         if is_whole_number(timeout):
@@ -213,6 +236,65 @@ def clean_app_fields(fields: dict) -> dict:
     if errors:
         raise ValidationError(errors)
     return clean
+
+
+def is_registry_uri(uri: str) -> bool:
+    return uri.startswith("models:/")
+
+
+def resolve_model_uri(uri: str) -> str | None:
+    """Check that an MLflow model URI names a model that exists: its registry version number for a
+    models:/ URI (an alias: the version it points at now), None for a runs:/ URI.
+
+    ValidationError on `adapter_config.model_uri` when the model is missing or the tracking store
+    cannot be asked.
+    """
+    from reviewapp.chains import mlflow_model
+    from reviewapp.chains.base import ChainError
+
+    try:
+        if is_registry_uri(uri):
+            return mlflow_model.resolve(uri).rsplit("/", 1)[1]
+        _check_run_model(uri)
+        return None
+    except ChainError as exc:
+        problem = _unreachable_store() or str(exc)
+    except Exception as exc:  # the tracking store's client failed before it could answer
+        problem = _unreachable_store() or f"the model URI could not be checked: {_first_line(exc)}"
+    raise ValidationError({"adapter_config.model_uri": [problem]})
+
+
+def _check_run_model(uri: str) -> None:
+    from mlflow.artifacts import list_artifacts
+
+    from reviewapp.chains.base import ChainError
+    from reviewapp.chains.mlflow_setup import configure
+
+    mlflow = configure()
+    run_id, path = uri.removeprefix("runs:/").split("/", 1)
+    path = path.strip("/")
+    try:
+        files = list_artifacts(artifact_uri=uri)
+    except mlflow.exceptions.MlflowException as exc:
+        raise ChainError(f"{uri} cannot be used: {_first_line(exc)}") from None
+    if not any(f.path.rsplit("/", 1)[-1] == "MLmodel" for f in files or []):
+        raise ChainError(f"{uri} is not a model: run {run_id} has no MLflow model at {path!r}")
+
+
+def _unreachable_store() -> str:
+    """Why the tracking store cannot be asked anything, or "" when it answers."""
+    from reviewapp.chains.mlflow_setup import configure
+
+    try:
+        configure().MlflowClient().search_registered_models(max_results=1)
+    except Exception as exc:
+        return f"the model URI could not be checked: the MLflow tracking store did not answer ({_first_line(exc)})"
+    return ""
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
 
 
 def clean_markdown(markdown) -> str:

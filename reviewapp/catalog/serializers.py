@@ -35,11 +35,14 @@ class AppUpdateInput(StrictSerializer):
     description = Text(allow_blank=True, required=False, validators=rules.DESCRIPTION)
     adapter = serializers.ChoiceField(choices=App.Adapter.choices, required=False)
     adapter_config = serializers.DictField(required=False, help_text=(
-        'mlflow: {"model_uri"}; http: {"url", "kind": "openai"|"mlflow", "model"?, "secret_header"?, '
+        'mlflow: {"model_uri"}, checked in the tracking store when saved; http: {"url", "kind": "openai"|"mlflow", "model"?, "secret_header"?, '
         '"secret_env"?}: secret_env is the NAME of an environment variable, never the secret'
     ))  # fmt: skip
-    version = Text(required=False, validators=rules.VERSION)
+    version = Text(required=False, validators=rules.VERSION, help_text=rules.VERSION_FROM_REGISTRY)
     timeout_seconds = serializers.IntegerField(required=False, validators=rules.TIMEOUT)
+    context_span = Text(
+        allow_blank=True, required=False, validators=rules.CONTEXT_SPAN, help_text=rules.CONTEXT_SPAN_WORDS
+    )
     reasons = serializers.ListField(
         child=Text(allow_blank=True, validators=rules.REASON), required=False, validators=rules.REASONS
     )
@@ -93,6 +96,7 @@ class AppOutput(serializers.ModelSerializer):
             "version",
             "timeout_seconds",
             "reasons",
+            "context_span",
             "level",
             "url",
             "created_at",
@@ -115,9 +119,14 @@ class AppOutput(serializers.ModelSerializer):
 class AppDetailOutput(AppOutput):
     versions = AppVersionOutput(many=True, read_only=True)
     instructions_version = serializers.SerializerMethodField()
+    mlflow_experiment = serializers.CharField(
+        source="mlflow_experiment_name",
+        read_only=True,
+        help_text="The MLflow experiment the app's chain traces are logged to (created on first use)",
+    )
 
     class Meta(AppOutput.Meta):
-        fields = [*AppOutput.Meta.fields, "instructions_version", "versions"]
+        fields = [*AppOutput.Meta.fields, "instructions_version", "mlflow_experiment", "versions"]
 
     def get_instructions_version(self, app) -> int | None:
         current = app.current_instructions()

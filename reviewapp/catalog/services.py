@@ -49,11 +49,15 @@ def create_app(
     description: str = "",
     adapter: str = App.Adapter.DEMO,
     adapter_config: dict | None = None,
-    version: str = "1",
+    version: str | None = None,
     timeout_seconds: int = 60,
     reasons: list[str] | None = None,
+    context_span: str = "",
 ) -> App:
-    """A new app; its creator becomes its first manager (audited like any grant)."""
+    """A new app; its creator becomes its first manager (audited like any grant).
+
+    An MLflow model's URI is checked in the tracking store; a models:/ URI gives the version label.
+    """
     errors: dict[str, list] = {}
     try:
         slug = rules.clean_slug(slug)
@@ -64,8 +68,9 @@ def create_app(
         "description": description,
         "adapter": adapter,
         "adapter_config": adapter_config,
-        "version": version,
+        "version": "1" if version is None else version,
         "timeout_seconds": timeout_seconds,
+        "context_span": context_span,
     }
     if reasons is not None:
         fields["reasons"] = reasons
@@ -75,6 +80,7 @@ def create_app(
         errors.update(exc.error_dict)
     if errors:
         raise ValidationError(errors)
+    _follow_the_model(fields, given=version)
     app = App.objects.create(slug=slug, created_by=actor, **fields)
     _record_version(app, actor)
     _set_level(actor=actor, app=app, principal=actor.email, user=actor, group=None, level=Level.CAN_MANAGE)
@@ -83,7 +89,11 @@ def create_app(
 
 @transaction.atomic
 def update_app(*, actor: User, app: App, changes: dict) -> App:
-    """Apply `changes` (any of APP_FIELDS); a new version row when the version or adapter changes."""
+    """Apply `changes` (any of APP_FIELDS); a new version row when the version or adapter changes.
+
+    Given chain settings of an MLflow model are checked in the tracking store, and a models:/ URI
+    sets the version label (also when only the version is given).
+    """
     unknown = sorted(set(changes) - set(rules.APP_FIELDS))
     if unknown:
         raise ValidationError({key: ["not a field that can be changed"] for key in unknown})
@@ -94,7 +104,11 @@ def update_app(*, actor: User, app: App, changes: dict) -> App:
         merged["adapter_config"] = changes.get(
             "adapter_config", app.adapter_config if merged["adapter"] == app.adapter else {}
         )
+    if app.adapter == App.Adapter.MLFLOW and "version" in changes and "adapter_config" not in merged:
+        merged["adapter"], merged["adapter_config"] = app.adapter, app.adapter_config
     clean = rules.clean_app_fields(merged)
+    if "adapter_config" in clean:
+        _follow_the_model(clean, given=changes.get("version"))
     changed = [key for key, value in clean.items() if getattr(app, key) != value]
     if not changed:
         return app
@@ -105,6 +119,30 @@ def update_app(*, actor: User, app: App, changes: dict) -> App:
     if {"version", "adapter", "adapter_config"} & set(changed):
         _record_version(app, actor)
     return app
+
+
+def _follow_the_model(fields: dict, *, given: str | None) -> None:
+    """Check an MLflow model's URI resolves; for a models:/ URI the version label is the registry's.
+
+    A label given with a models:/ URI must be that version: the registry says which one serves.
+    """
+    if fields.get("adapter") != App.Adapter.MLFLOW:
+        return
+    uri = fields["adapter_config"]["model_uri"]
+    version = rules.resolve_model_uri(uri)
+    if version is None:
+        return
+    if given is not None and str(given).strip() != version:
+        raise ValidationError(
+            {
+                "version": [
+                    f"{uri} is version {version} in the model registry, and an app on a registry model "
+                    "takes its version label from there; leave the version out, or point the model URI "
+                    "at the version you mean"
+                ]
+            }
+        )
+    fields["version"] = version
 
 
 def _record_version(app: App, actor: User) -> AppVersion:

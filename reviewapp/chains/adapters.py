@@ -5,11 +5,8 @@ which yields text deltas and then the final ChainResult. Adapters that cannot st
 whole answer as one delta. Failures and timeouts raise ChainError (ChainTimeout for timeouts).
 """
 
-import contextvars
 import functools
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Protocol
 
 from reviewapp.catalog.models import App
@@ -26,42 +23,39 @@ class Adapter(Protocol):
     def stream(self, messages: list[dict], *, timeout: float) -> Iterator[str | ChainResult]: ...
 
 
-def _with_deadline(fn, timeout: float) -> ChainResult:
-    """Run an in-process chain on its own thread, so a slow one can be abandoned at its timeout."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain")
-    future = pool.submit(contextvars.copy_context().run, fn)
-    pool.shutdown(wait=False)
-    try:
-        return future.result(timeout=timeout)
-    except FutureTimeout:
-        raise ChainTimeout(f"The chain did not answer within {timeout:g} s") from None
-    except ChainError:
-        raise
-    except Exception as exc:  # the chain's own code failed: say how, without a stack trace
-        raise ChainError(f"The chain failed: {type(exc).__name__}: {exc}") from None
-
-
 class MlflowModelAdapter:
-    """A pyfunc chain from `models:/name/version`, `models:/name@alias` or `runs:/id/path`."""
+    """A pyfunc chain from `models:/name/version`, `models:/name@alias` or `runs:/id/path`.
 
-    def __init__(self, model_uri: str):
+    Its traces go to the app's own experiment, tagged with the app (mlflow_model.APP_TAG).
+    """
+
+    def __init__(self, model_uri: str, app: App | None = None, conversation_id: str = ""):
         if not model_uri:
             raise ChainError("The app has no MLflow model URI set")
         self.model_uri = model_uri
+        self.app = app
+        self.conversation_id = conversation_id
 
     def uri(self) -> str:
         return self.model_uri
 
+    def _call(self, messages: list[dict], timeout: float) -> dict:
+        call = {"model_uri": self.uri(), "messages": messages, "timeout_seconds": timeout}
+        if self.app is not None:
+            call.update(experiment=self.app.mlflow_experiment_name(), app_slug=self.app.slug)
+        if self.conversation_id:
+            call["conversation_id"] = self.conversation_id
+        return call
+
     def invoke(self, messages: list[dict], *, timeout: float) -> ChainResult:
         from . import mlflow_model
 
-        return _with_deadline(lambda: mlflow_model.invoke(model_uri=self.uri(), messages=messages), timeout)
+        return mlflow_model.invoke(**self._call(messages, timeout))
 
     def stream(self, messages: list[dict], *, timeout: float) -> Iterator[str | ChainResult]:
-        # A pyfunc's predict answers at once; the whole answer is one delta.
-        result = self.invoke(messages, timeout=timeout)
-        yield result.response
-        yield result
+        from . import mlflow_model
+
+        return mlflow_model.stream(**self._call(messages, timeout))
 
 
 @functools.cache
@@ -75,19 +69,22 @@ def demo_model_uri() -> str:
 class DemoAdapter(MlflowModelAdapter):
     """The bundled demo chain, through the MLflow registry like any other MLflow model."""
 
-    def __init__(self):
+    def __init__(self, app: App | None = None, conversation_id: str = ""):
         self.model_uri = ""
+        self.app = app
+        self.conversation_id = conversation_id
 
     def uri(self) -> str:
         return demo_model_uri()
 
 
-def get_adapter(app: App) -> Adapter:
+def get_adapter(app: App, conversation_id: str = "") -> Adapter:
+    """The app's adapter; MLflow traces of the call are grouped by `conversation_id` (a session)."""
     config = app.adapter_config or {}
     if app.adapter == App.Adapter.HTTP:
         return HttpEndpointAdapter(config)
     if app.adapter == App.Adapter.MLFLOW:
-        return MlflowModelAdapter((config.get("model_uri") or "").strip())
+        return MlflowModelAdapter((config.get("model_uri") or "").strip(), app, conversation_id)
     if app.adapter == App.Adapter.DEMO:
-        return DemoAdapter()
+        return DemoAdapter(app, conversation_id)
     raise ChainError(f"Unknown adapter {app.adapter!r}")

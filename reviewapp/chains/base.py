@@ -70,12 +70,97 @@ def _choice_text(choice: Any) -> str | None:
     return text if text is not None else _text(choice.get("text"))
 
 
+# Items of a Responses API `output` that are steps of the agent, not its answer.
+_RESPONSES_STEPS = {
+    "function_call",
+    "function_call_output",
+    "file_search_call",
+    "web_search_call",
+    "computer_call",
+}
+
+
+def _responses_items(output: Any) -> list[dict] | None:
+    """The `output` items of a Responses API answer (ResponsesAgent), or None when it is not one."""
+    items = output.get("output") if isinstance(output, dict) else None
+    if isinstance(items, list) and items and all(isinstance(i, dict) and "type" in i for i in items):
+        return items
+    return None
+
+
+def _item_text(item: dict) -> str | None:
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return None
+    texts = [part.get("text", part.get("refusal")) for part in content if isinstance(part, dict)]
+    return "".join(t for t in texts if isinstance(t, str))
+
+
+def responses_text(items: list[dict]) -> str:
+    """The answer in Responses API output items: the text of the message items after the agent's last
+    step (tool call or tool result); messages before it are intermediate. Reasoning is not the answer.
+    An output that ends on a tool step has no text: an empty answer."""
+    last_step = max((n for n, item in enumerate(items) if item.get("type") in _RESPONSES_STEPS), default=-1)
+    texts = [
+        _item_text(item) or ""
+        for item in items[last_step + 1 :]
+        if item.get("type") == "message" and item.get("role", "assistant") == "assistant"
+    ]
+    return "".join(texts)  # as MLflow's own `output_text` joins them
+
+
+MAX_COUNT = 2_147_483_647  # the request log's integer columns
+
+
+def count_or_none(value: Any) -> int | None:
+    """A token count the request log can hold (a whole number from 0 to MAX_COUNT), else None.
+
+    A chain's odd count (negative, fractional, a bool, Infinity, too large) is unknown, not a reason
+    to lose its answer: the caller estimates it instead."""
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT else None
+    )
+
+
+def _count(usage: dict, *keys: str) -> int | None:
+    for key in keys:
+        if (value := count_or_none(usage.get(key))) is not None:
+            return value
+    return None
+
+
+def output_usage(output: Any) -> dict:
+    """ChainResult token fields from the `usage` a chain's output carries: an OpenAI chat completion's
+    (prompt/completion/total tokens) or a Responses API answer's (input/output/total); {} when none.
+    A count the request log cannot hold is left out (see count_or_none)."""
+    if hasattr(output, "model_dump"):
+        output = output.model_dump()
+    usage = output.get("usage") if isinstance(output, dict) else None
+    if hasattr(usage, "model_dump"):
+        usage = usage.model_dump()
+    if not isinstance(usage, dict):
+        return {}
+    counts = {
+        "request_tokens": _count(usage, "prompt_tokens", "input_tokens"),
+        "response_tokens": _count(usage, "completion_tokens", "output_tokens"),
+        "total_tokens": _count(usage, "total_tokens"),
+    }
+    if counts["total_tokens"] is None and None not in (counts["request_tokens"], counts["response_tokens"]):
+        counts["total_tokens"] = count_or_none(counts["request_tokens"] + counts["response_tokens"])
+        if counts["total_tokens"] is None:
+            return {}  # counts that add up to more than a column holds are no counts to trust
+    return {key: value for key, value in counts.items() if value is not None}
+
+
 def response_text(output: Any) -> str:
     """The response string in what a chain returned, whichever adapter got it.
 
     Accepts a string; an OpenAI chat completion, or a completion chunk (object or dict; the first
     choice's message, else its text); a ChatAgent-style {"messages": [...]} (the last assistant
-    message); {"content" | "response" | "output" | "text": "..."}; any of these wrapped in an MLflow
+    message); a ResponsesAgent answer {"output": [items]} (see responses_text);
+    {"content" | "response" | "output" | "text": "..."}; any of these wrapped in an MLflow
     scoring server's {"predictions": ...} or in a one-item list. Content given as OpenAI text parts
     is joined. Raises NoResponse describing the output's shape, never its content: the output may
     come from someone else's service, and the message is shown to users.
@@ -104,6 +189,8 @@ def response_text(output: Any) -> str:
                     if text is not None:
                         return text
                     break
+        if (items := _responses_items(output)) is not None:
+            return responses_text(items)
         for key in ("content", "response", "output", "text"):
             if (text := _text(output.get(key))) is not None:
                 return text

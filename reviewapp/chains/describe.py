@@ -29,6 +29,11 @@ def describe_body(data: bytes, content_type: str = "", *, cut: bool = False) -> 
     return f"a {content_type} body of {size}" if content_type else f"a body of {size}"
 
 
+def not_utf8(error: UnicodeDecodeError) -> str:
+    """Where text stopped being UTF-8, by the byte's value and offset: "byte 0xff at position 12"."""
+    return f"byte 0x{error.object[error.start]:02x} at position {error.start:,}"
+
+
 def json_shape(value) -> str:
     """The shape of a JSON value without its content: keys of an object, the length of a list."""
     if isinstance(value, dict):

@@ -190,7 +190,7 @@ def parse_entry(entry: str) -> tuple[str, object, int | None]:
     if text.startswith("["):  # [v6] or [v6]:port
         inside, _, rest = text[1:].partition("]")
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
+            if not rest.startswith(":") or not (rest[1:].isascii() and rest[1:].isdigit()):
                 raise ValueError(entry)
             port = int(rest[1:])
         return "network", ipaddress.ip_network(inside, strict=False), port
@@ -199,7 +199,7 @@ def parse_entry(entry: str) -> tuple[str, object, int | None]:
     except ValueError:
         pass
     host, sep, maybe_port = text.rpartition(":")
-    if sep and maybe_port.isdigit() and ":" not in host:
+    if sep and maybe_port.isascii() and maybe_port.isdigit() and ":" not in host:
         text, port = host, int(maybe_port)
     if port is not None and not 0 < port < 65536:
         raise ValueError(entry)

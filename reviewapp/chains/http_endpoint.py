@@ -8,6 +8,9 @@ followed. A chain's unexpected answer is described (status, type, size), never e
 endpoint may be someone else's service, and errors are shown to users and kept in the request log.
 An answer is read up to CHAIN_MAX_RESPONSE_BYTES (a whole body, or a stream in total), an error body
 only far enough to describe it: a hostile or broken endpoint cannot fill the web process's memory.
+A stream that stops after some of the answer came but before a finish_reason or [DONE] (cut, timed
+out, an error chunk, a line not UTF-8) is a partial answer (ChainResult.complete False), kept for
+review; one that stopped before any text is a failure; one that stops after a finish_reason is whole.
 """
 
 import contextlib
@@ -22,8 +25,8 @@ from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as PoolTimeout
 
 from . import egress
-from .base import ChainError, ChainResult, ChainTimeout, response_text
-from .describe import byte_size, clean_text, describe_body, error_message, json_shape
+from .base import ChainError, ChainResult, ChainTimeout, output_usage, response_text
+from .describe import byte_size, clean_text, describe_body, error_message, json_shape, not_utf8
 
 OPENAI = "openai"
 MLFLOW = "mlflow"
@@ -71,19 +74,6 @@ def secret_headers(config: dict) -> dict:
     if header.lower() == "authorization" and " " not in value.strip():
         value = f"Bearer {value.strip()}"
     return {header: value}
-
-
-def usage_counts(usage) -> dict:
-    """ChainResult token fields from an OpenAI `usage` object, where the server sent one."""
-    if not isinstance(usage, dict):
-        return {}
-    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
-    completion = usage.get("completion_tokens", usage.get("output_tokens"))
-    total = usage.get("total_tokens")
-    if total is None and prompt is not None and completion is not None:
-        total = prompt + completion
-    out = {"request_tokens": prompt, "response_tokens": completion, "total_tokens": total}
-    return {k: int(v) for k, v in out.items() if isinstance(v, int | float)}
 
 
 def _content_type(response: urllib3.BaseHTTPResponse) -> str:
@@ -162,8 +152,60 @@ def _error_summary(response: urllib3.BaseHTTPResponse) -> str:
 def _json(data: bytes, content_type: str):
     try:
         return json.loads(data)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError) as exc:
+        # Where the body is meant as JSON, the bad byte is the useful news; a PNG or a latin-1 HTML page
+        # is better described by what it is.
+        meant_as_json = not content_type or "json" in content_type
+        if isinstance(exc, UnicodeDecodeError) and meant_as_json and data.lstrip()[:1] in (b"{", b"["):
+            raise ChainError(
+                f"The chain's answer was not UTF-8 text ({not_utf8(exc)}); a JSON answer must be UTF-8"
+            ) from None
         raise ChainError(f"The chain's answer was not JSON but {describe_body(data, content_type)}") from None
+
+
+def _usage(payload) -> dict:
+    """The token counts of a whole answer, also inside a scoring server's {"predictions": ...}."""
+    if isinstance(payload, dict) and "usage" not in payload and "predictions" in payload:
+        payload = payload["predictions"]
+        if isinstance(payload, list) and len(payload) == 1:
+            payload = payload[0]
+    return output_usage(payload)
+
+
+class _Stopped(Exception):
+    """A stream that stopped before its end: `error` is raised when no text had come, `part_way` is
+    the reason an incomplete answer gives once some had."""
+
+    def __init__(self, error: ChainError, part_way: str):
+        super().__init__(part_way)
+        self.error = error
+        self.part_way = part_way
+
+
+def _late(timeout: float) -> _Stopped:
+    message = f"The chain did not finish answering within {timeout:g} s"
+    return _Stopped(ChainTimeout(message), message)
+
+
+def _chunk(event: str) -> dict:
+    """One streamed chunk, or _Stopped saying what the event was instead."""
+    try:
+        chunk = json.loads(event)
+    except (ValueError, RecursionError):
+        what = f"something that is not JSON ({len(event):,} characters)"
+        raise _Stopped(
+            ChainError(f"The chain streamed {what}"), f"The chain streamed {what} part-way"
+        ) from None
+    if not isinstance(chunk, dict):
+        what = f"something that is not a chunk: {json_shape(chunk)}"
+        raise _Stopped(ChainError(f"The chain streamed {what}"), f"The chain streamed, part-way, {what}")
+    if chunk.get("error"):
+        message = error_message(chunk) or "no message"
+        raise _Stopped(
+            ChainError(f"The chain failed while answering: {message}"),
+            f"The chain reported an error part-way: {message}",
+        )
+    return chunk
 
 
 @contextlib.contextmanager
@@ -189,8 +231,11 @@ class HttpEndpointAdapter:
 
     def _payload(self, messages: list[dict], stream: bool) -> dict:
         if self.kind == MLFLOW:
-            # The scoring server's unified LLM input: a chat-messages pyfunc gets {"messages": [...]}.
-            return {"messages": messages}
+            # The scoring server's unified LLM input: a chat-messages pyfunc or ChatAgent reads "messages",
+            # a ResponsesAgent "input"; each model ignores the other key.
+            from .agents import responses_input
+
+            return {"messages": messages, "input": responses_input(messages)}
         payload = {"model": self.config.get("model") or "default", "messages": messages}
         if stream:
             payload["stream"] = True
@@ -236,11 +281,10 @@ class HttpEndpointAdapter:
         started = time.monotonic()
         response = self._post(messages, timeout=timeout, stream=False)
         payload = self._whole_answer(response, timeout=timeout)
-        usage = payload.get("usage") if isinstance(payload, dict) else None
         return ChainResult(
             response=response_text(payload),
             latency_ms=round((time.monotonic() - started) * 1000),
-            **usage_counts(usage),
+            **_usage(payload),
         )
 
     def stream(self, messages: list[dict], *, timeout: float) -> Iterator[str | ChainResult]:
@@ -261,48 +305,63 @@ class HttpEndpointAdapter:
             yield ChainResult(
                 response=text,
                 latency_ms=round((time.monotonic() - started) * 1000),
-                **usage_counts(payload.get("usage") if isinstance(payload, dict) else None),
+                **_usage(payload),
             )
             return
         parts: list[str] = []
         usage = None
-        finished = False
+        # The stream is complete at [DONE], or once a choice said why it finished (some servers then
+        # close without [DONE], or send the usage late); whatever stops it before that leaves the answer
+        # incomplete when some text came, and is a failure when none did.
+        done = finished = False
+        incomplete_reason = ""
         try:
-            for event in _sse_events(response, settings.CHAIN_MAX_RESPONSE_BYTES):
-                if time.monotonic() > deadline:
-                    raise ChainTimeout(f"The chain did not finish answering within {timeout:g} s")
-                if event == "[DONE]":
-                    break
-                try:
-                    chunk = json.loads(event)
-                except (ValueError, RecursionError):
-                    raise ChainError(
-                        f"The chain streamed something that is not JSON ({len(event):,} characters)"
-                    ) from None
-                if not isinstance(chunk, dict):
-                    raise ChainError(f"The chain streamed something that is not a chunk: {json_shape(chunk)}")
-                if chunk.get("error"):
-                    message = error_message(chunk) or "no message"
-                    raise ChainError(f"The chain failed while answering: {message}")
-                usage = chunk.get("usage") or usage
-                for choice in chunk.get("choices") or []:
-                    delta = ((choice if isinstance(choice, dict) else {}).get("delta") or {}).get("content")
-                    if isinstance(delta, str) and delta:
-                        parts.append(delta)
-                        yield delta
-            finished = True
-        except (PoolTimeout, TimeoutError):
-            raise ChainTimeout(f"The chain did not finish answering within {timeout:g} s") from None
-        except (HTTPError, OSError) as exc:
-            raise ChainError(f"The chain's stream broke off: {_reason(exc)}") from None
+            try:
+                for event in _sse_events(response, settings.CHAIN_MAX_RESPONSE_BYTES):
+                    if time.monotonic() > deadline:
+                        if finished:
+                            break  # only the usage and [DONE] were still to come
+                        raise _late(timeout)
+                    if event == "[DONE]":
+                        done = True
+                        break
+                    chunk = _chunk(event)
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or []:
+                        choice = choice if isinstance(choice, dict) else {}
+                        finished = finished or bool(choice.get("finish_reason"))
+                        delta = choice.get("delta")
+                        delta = delta.get("content") if isinstance(delta, dict) else None
+                        if isinstance(delta, str) and delta:
+                            parts.append(delta)
+                            yield delta
+                if not (done or finished):
+                    raise _Stopped(
+                        ChainError("The chain's stream broke off before any answer came: connection closed"),
+                        "The chain's stream broke off before the answer was finished: connection closed",
+                    )
+            except (PoolTimeout, TimeoutError):
+                raise _late(timeout) from None
+            except (HTTPError, OSError) as exc:
+                raise _Stopped(
+                    ChainError(f"The chain's stream broke off: {_reason(exc)}"),
+                    f"The chain's stream broke off before the answer was finished: {_reason(exc)}",
+                ) from None
+        except _Stopped as stopped:
+            if not (finished or parts):
+                raise stopped.error from None  # nothing came to review: a failure, not a partial answer
+            # After a finish_reason the answer is whole, whatever happened to the rest of the stream.
+            incomplete_reason = "" if finished else stopped.part_way
         finally:
-            if not finished:
+            if not done:
                 response.close()  # broken off, refused or abandoned: the rest must not reach the pool
             response.release_conn()
         yield ChainResult(
             response="".join(parts),
             latency_ms=round((time.monotonic() - started) * 1000),
-            **usage_counts(usage),
+            complete=not incomplete_reason,
+            incomplete_reason=incomplete_reason,
+            **output_usage({"usage": usage}),
         )
 
 
@@ -330,7 +389,15 @@ def _lines(response: urllib3.BaseHTTPResponse, limit: int) -> Iterator[str]:
 
 
 def _line_text(line: bytearray) -> str:
-    return line.rstrip(b"\r").decode("utf-8")
+    try:
+        return line.rstrip(b"\r").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Stopped(
+            ChainError(
+                f"The chain streamed a line that was not UTF-8 text ({not_utf8(exc)}); a stream must be UTF-8"
+            ),
+            f"The chain's stream was not UTF-8 text part-way ({not_utf8(exc)})",
+        ) from None
 
 
 def _sse_events(response: urllib3.BaseHTTPResponse, limit: int) -> Iterator[str]:

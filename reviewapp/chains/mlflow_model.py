@@ -5,23 +5,27 @@ cached per process under the URI they resolve to (`models:/name/3`), so moving a
 the next call load the new version while calls by version keep their model.
 """
 
-import contextvars
+import queue
 import re
 import threading
 import time
 import warnings
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from . import tracing
-from .base import ChainError, ChainResult, response_text
+from . import agents, tracing
+from .base import ChainError, ChainResult, ChainTimeout, output_usage, response_text
 from .messages import check_messages
 from .mlflow_setup import configure, experiment_id
 
 DEFAULT_EXPERIMENT = "reviewapp-traces"
+# Every trace the adapter records names its app, so an app's import takes only its own turns.
+APP_TAG = "reviewapp.app"
+SESSION_METADATA = "mlflow.trace.session"
 CACHE_SIZE = 8
 
 _BY_VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+|latest)$")
@@ -29,6 +33,7 @@ _BY_ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[\w-]+)$")
 _BY_RUN = re.compile(r"^runs:/(?P<run_id>[0-9a-fA-F]+)/(?P<path>\S+)$")
 
 _models: OrderedDict = OrderedDict()
+_loading: dict[str, Future] = {}  # the load under way, per concrete URI
 _experiments: dict[str, str] = {}
 _lock = threading.Lock()
 
@@ -69,83 +74,369 @@ def resolve(uri: str) -> str:
 
 def load(uri: str):
     """(concrete URI, loaded pyfunc model), from the per-process cache when it is there."""
+    concrete, model, _ = load_timed(uri)
+    return concrete, model
+
+
+def load_timed(uri: str) -> tuple[str, Any, int | None]:
+    """load(), and the milliseconds this call spent loading (None when the model was cached).
+
+    Thread-safe, one load per model: a call that arrives while another thread (a worker's warm-up)
+    loads the same model waits for that load, and its wait is its load time; should the load fail,
+    every waiter gets its ChainError rather than trying again in turn. Different models load side
+    by side.
+    """
     concrete = resolve(uri)
     with _lock:
         if concrete in _models:
             _models.move_to_end(concrete)
-            return concrete, _models[concrete]
-        mlflow = configure()
+            return concrete, _models[concrete], None
+        loading = _loading.get(concrete)
+        mine = loading is None
+        if mine:
+            loading = _loading[concrete] = Future()
+    started = time.monotonic()
+    if mine:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # "add type hints to predict"
-                model = mlflow.pyfunc.load_model(concrete)
-        except Exception as exc:
-            raise ChainError(f"Could not load {concrete}: {_first_line(exc)}") from None
-        _models[concrete] = model
-        while len(_models) > CACHE_SIZE:
-            _models.popitem(last=False)
-        return concrete, model
+            model = _load_model(concrete)
+        except BaseException as exc:
+            with _lock:
+                _loading.pop(concrete, None)
+                loading.set_exception(exc)
+            raise
+        # One step: no caller can find the model neither loading nor cached, and load it again.
+        with _lock:
+            _loading.pop(concrete, None)
+            _models[concrete] = model
+            while len(_models) > CACHE_SIZE:
+                _models.popitem(last=False)
+            loading.set_result(model)
+    else:
+        model = loading.result()
+    return concrete, model, round((time.monotonic() - started) * 1000)
 
 
-def invoke(
+def _load_model(concrete: str):
+    mlflow = configure()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "add type hints to predict"
+            return mlflow.pyfunc.load_model(concrete)
+    except Exception as exc:
+        raise ChainError(f"Could not load {concrete}: {_first_line(exc)}") from None
+
+
+def version_of(concrete: str) -> str:
+    """The registry version a concrete URI names (`models:/name/3` -> "3"); "" for a run's model."""
+    match = _BY_VERSION.match(concrete)
+    return match["version"] if match else ""
+
+
+# The options of a call, and what they are when not given.
+CALL_DEFAULTS = {
+    "timeout_seconds": None,
+    "experiment": DEFAULT_EXPERIMENT,
+    "app_slug": "",
+    "conversation_id": "",
+}
+
+
+def invoke(*, model_uri: str, messages: list[dict], **options) -> ChainResult:
+    """Call the model's predict; the response, chunks, tokens and trace (see `stream`).
+
+    `options`: `timeout_seconds` (None: no limit), `experiment` (where the trace goes), `app_slug`
+    (the trace's `reviewapp.app` tag), `conversation_id` (the trace's session).
+    """
+    for item in _run(model_uri=model_uri, messages=messages, **{**CALL_DEFAULTS, **options}, streaming=False):
+        if isinstance(item, ChainResult):
+            return item
+    raise AssertionError("a chain call ended without a result")  # pragma: no cover
+
+
+class Answer(Iterator):
+    """What `stream` returns: its items, and the call's trace id once its span has started.
+
+    A reader that goes away calls `close()`: the model is stopped, our span ends as ERROR, and
+    `mlflow_trace_id` with `trace` (None when the store has no complete copy yet) let the reader log
+    the abandoned turn with its trace.
+    """
+
+    def __init__(self, **call):
+        self.mlflow_trace_id = ""
+        self.trace: dict | None = None
+        self._items = _run(**call, streaming=True, answer=self)
+
+    def __next__(self) -> str | ChainResult:
+        return next(self._items)
+
+    def close(self) -> None:
+        self._items.close()
+
+
+def stream(*, model_uri: str, messages: list[dict], **options) -> Answer:
+    """The answer's text deltas as the model's predict_stream gives them, then the ChainResult;
+    `options` as for `invoke`.
+
+    A model without predict_stream answers through predict, as one delta.
+    """
+    return Answer(model_uri=model_uri, messages=messages, **{**CALL_DEFAULTS, **options})
+
+
+def _run(
     *,
     model_uri: str,
     messages: list[dict],
-    timeout_seconds: float | None = None,
-    experiment: str = DEFAULT_EXPERIMENT,
-) -> ChainResult:
-    """Call the model with {"messages": messages}; the response, chunks, tokens and trace.
+    timeout_seconds: float | None,
+    experiment: str,
+    app_slug: str,
+    conversation_id: str,
+    streaming: bool,
+    answer: Answer | None = None,
+) -> Iterator[str | ChainResult]:
+    """Run the model inside a CHAIN span of ours, on a thread of its own.
 
-    The call runs inside a CHAIN span of ours, so every call has a trace (with the model's own
-    spans beneath it when the model is traced) logged to `experiment`.
+    Every call has a trace in `experiment`, tagged with the app, holding the model's own spans (they
+    are made on the thread where our span is current) and the model's whole output; a call that fails
+    or times out ends its trace as ERROR and the ChainError carries it. `timeout_seconds` bounds the
+    answer (not loading the model). Once text has come, a failure or the timeout ends the answer
+    part-way: the ChainResult says `complete=False`, with the text that came.
+
+    The model's thread is named `chain <trace id>`. After a timeout or an abandoned answer it runs on
+    until the model's predict returns, or its stream gives its next event (the stream is then closed);
+    its spans then complete the trace in the store. Until then the store has no readable copy, so the
+    result's or error's `trace` may be None; its trace id is always kept.
     """
     _check_messages(messages)
-    concrete, model = load(model_uri)
-    mlflow = configure()
-    from mlflow.entities import SpanType
-    from mlflow.entities.trace_location import MlflowExperimentLocation
-
-    location = MlflowExperimentLocation(experiment_id=_experiment_id(experiment))
+    concrete, model, load_ms = load_timed(model_uri)
+    kind = agents.interface(model)
+    streaming = streaming and agents.streams(model)
+    reader = agents.StreamReader(kind)
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    span = _start(
+        concrete=concrete,
+        kind=kind,
+        messages=messages,
+        experiment=experiment,
+        app_slug=app_slug,
+        conversation_id=conversation_id,
+        work=(model, kind, messages, streaming, reader, events, stop),
+    )
+    trace_id = _trace_id(span)
+    if answer is not None:
+        answer.mlflow_trace_id = trace_id
     started = time.monotonic()
+    deadline = started + timeout_seconds if timeout_seconds else None
+    received: list[str] = []
+    finished = False
     try:
-        with mlflow.start_span(name="chain", span_type=SpanType.CHAIN, trace_destination=location) as span:
-            span.set_inputs({"messages": messages})
-            span.set_attribute("reviewapp.model_uri", concrete)
-            output = _predict(model, messages, timeout_seconds)
-            latency_ms = round((time.monotonic() - started) * 1000)
-            response = response_text(output)
-            span.set_outputs(response)
-    except ChainError:
+        while True:
+            # A reader that comes back late still takes what is queued: get(timeout=0) returns it.
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+            try:
+                what, value = events.get(timeout=remaining)
+            except queue.Empty:
+                stop.set()
+                verb = "finish answering" if received else "answer"
+                failure = ChainTimeout(f"The chain did not {verb} within {timeout_seconds:g} seconds")
+                break
+            if what == "delta":
+                received.append(value)
+                yield value
+            elif what == "end":
+                failure = None
+                output = value
+                break
+            else:
+                failure = value if isinstance(value, ChainError) else None
+                failure = failure or ChainError(f"The chain failed: {_first_line(value)}")
+                break
+        latency_ms = round((time.monotonic() - started) * 1000)
+        finished = True
+    finally:
+        if not finished:  # the reader went away mid-answer: stop the model, keep the trace
+            stop.set()
+            trace = _end(span, error=ChainError("The answer was abandoned before it was complete"))
+            if answer is not None:
+                answer.trace = trace
+    common = {"latency_ms": latency_ms, "load_ms": load_ms, "app_version": version_of(concrete)}
+    if failure is not None:
+        trace = _end(span, error=failure)
+        if not received:
+            failure.trace, failure.mlflow_trace_id = trace, trace_id
+            raise failure
+        why = str(failure) if isinstance(failure, ChainTimeout) else f"{failure} (after part of the answer)"
+        yield ChainResult(
+            response="".join(received),
+            chunks=tracing.chunks(trace),
+            trace=trace,
+            mlflow_trace_id=trace_id,
+            complete=False,
+            incomplete_reason=why,
+            **_usage(trace, reader.usage_counts()),
+            **common,
+        )
+        return
+    try:
+        if streaming:
+            response, shown = reader.text(), reader.output()
+            usage = reader.usage_counts()
+        else:
+            shown = _plain(output)
+            response, usage = response_text(shown), output_usage(shown)
+    except ChainError as error:
+        error.trace, error.mlflow_trace_id = _end(span, error=error), trace_id
         raise
-    except Exception as exc:
-        raise ChainError(f"The chain failed: {_first_line(exc)}") from None
-    try:
-        trace = mlflow.get_trace(span.trace_id, flush=True).to_dict()
-    except Exception:  # the answer stands even if the tracking store could not keep its trace
-        trace = None
-    usage = tracing.token_usage(trace)
-    return ChainResult(
+    trace = _end(span, outputs=shown)
+    if not streaming:
+        yield response
+    yield ChainResult(
         response=response,
         chunks=tracing.chunks(trace),
         trace=trace,
-        mlflow_trace_id=span.trace_id if trace else "",
-        latency_ms=latency_ms,
-        **usage,
+        mlflow_trace_id=trace_id,
+        **_usage(trace, usage),
+        **common,
     )
 
 
-def _predict(model, messages: list[dict], timeout_seconds: float | None):
-    if not timeout_seconds:
-        return model.predict({"messages": messages})
-    # A worker thread carrying our context, so the model's spans nest under ours.
-    context = contextvars.copy_context()
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain")
-    future = pool.submit(context.run, model.predict, {"messages": messages})
-    pool.shutdown(wait=False)
+def _start(*, concrete, kind, messages, experiment, app_slug, conversation_id, work: tuple):
+    """Start our span, and the model's thread running `_work(span, *work)`; the span.
+
+    Anything that fails here (the tracking store down, no thread to be had) is a ChainError, and a
+    span already started ends as ERROR with it.
+    """
+    span = None
     try:
-        return future.result(timeout=timeout_seconds)
-    except FutureTimeout:
-        raise ChainError(f"The chain did not answer within {timeout_seconds:g} seconds") from None
+        mlflow = configure()
+        from mlflow.entities import SpanType
+
+        span = mlflow.start_span_no_context(
+            name="chain",
+            span_type=SpanType.CHAIN,
+            inputs={"messages": messages},
+            attributes={"reviewapp.model_uri": concrete, "reviewapp.interface": kind},
+            tags={APP_TAG: app_slug} if app_slug else None,
+            metadata={SESSION_METADATA: conversation_id} if conversation_id else None,
+            experiment_id=_experiment_id(experiment),
+        )
+        thread = threading.Thread(
+            target=_work, args=(span, *work), daemon=True, name=f"chain {_trace_id(span)}"
+        )
+        thread.start()
+    except Exception as exc:
+        error = ChainError(f"The chain could not be started: {_first_line(exc)}")
+        if span is not None:
+            error.trace, error.mlflow_trace_id = _end(span, error=error), _trace_id(span)
+        raise error from None
+    return span
+
+
+def _trace_id(span) -> str:
+    """The span's trace id; "" for MLflow's stand-in span when tracing is off or failed."""
+    from mlflow.entities.span import NO_OP_SPAN_TRACE_ID
+
+    return "" if span.trace_id == NO_OP_SPAN_TRACE_ID else span.trace_id
+
+
+def _work(span, model, kind, messages, streaming, reader, events, stop) -> None:
+    """The model's call, on the chain's thread, with our span current so its spans nest under ours.
+
+    Whatever happens here ends in one event on the queue, so the caller never waits for nothing.
+    """
+    token = None
+    try:
+        from mlflow.tracing.provider import detach_span_from_context, set_span_in_context
+
+        token = set_span_in_context(span)
+        payload = agents.model_input(kind, messages)
+        if not streaming:
+            events.put(("end", model.predict(payload)))
+            return
+        for event in (model_stream := model.predict_stream(payload)):
+            if stop.is_set():
+                model_stream.close()
+                _end_left_open(span)
+                return
+            for delta in reader.feed(event):
+                events.put(("delta", delta))
+        events.put(("end", None))
+    except BaseException as exc:  # handed to the caller, which ends the trace and says why
+        events.put(("error", exc))
+    finally:
+        if token is not None:
+            detach_span_from_context(token)
+
+
+def _end_left_open(span) -> None:
+    """End, as ERROR, the model's spans still open under ours once its stream has been stopped.
+
+    MLflow ends a traced generator's span only when the generator runs to its end; closed early,
+    the span stays open, and the trace then never reaches the store whole (and stays in MLflow's
+    memory). There is no public API for the open spans of a trace: should this internal one change,
+    the spans stay open, as without it.
+    """
+    try:
+        from mlflow.entities import SpanStatus, SpanStatusCode
+        from mlflow.tracing.trace_manager import InMemoryTraceManager
+
+        with InMemoryTraceManager.get_instance().get_trace(span.trace_id) as trace:
+            spans = list(trace.span_dict.values()) if trace is not None else []
+        left_open = [s for s in spans if s.end_time_ns is None and s.span_id != span.span_id]
+        for child in sorted(left_open, key=lambda s: s.start_time_ns, reverse=True):  # inner first
+            child.set_status(
+                SpanStatus(SpanStatusCode.ERROR, "Stopped: the answer timed out or was abandoned")
+            )
+            child.end()
+    except Exception:  # pragma: no cover - MLflow internals moved: the spans stay open
+        pass
+
+
+def _plain(output: Any) -> Any:
+    """A predict output as JSON-able data (pydantic, numpy and pandas results included)."""
+    if hasattr(output, "model_dump"):
+        return output.model_dump(exclude_none=True)
+    if hasattr(output, "tolist"):
+        return output.tolist()
+    return output
+
+
+def _end(span, *, outputs: Any = None, error: Exception | None = None) -> dict | None:
+    """End our span (OK with the outputs, or ERROR with the exception); the trace as a dict.
+
+    None when the store cannot give the trace now: it failed, or the model's own spans are still
+    open (a timed-out or abandoned call), which MLflow reads as corrupted until they end.
+    """
+    try:
+        if error is not None:
+            span.record_exception(error)  # sets ERROR, with the error as the status message
+        else:
+            span.set_outputs(outputs)
+            span.set_status("OK")
+        span.end()
+        trace = configure().get_trace(span.trace_id, flush=True)
+        return None if trace is None else _without_chunk_events(trace.to_dict())
+    except Exception:  # the answer stands even if the tracking store could not keep its trace
+        return None
+
+
+def _without_chunk_events(trace: dict) -> dict:
+    """The trace without MLflow's one-event-per-streamed-chunk span events (the store keeps them):
+    the span's output already holds the whole answer, and a long stream would bloat every row."""
+    from mlflow.tracing.constant import STREAM_CHUNK_EVENT_NAME_FORMAT
+
+    prefix = STREAM_CHUNK_EVENT_NAME_FORMAT.split("{", 1)[0]
+    for span in (trace.get("data") or {}).get("spans") or []:
+        if isinstance(span.get("events"), list):
+            span["events"] = [e for e in span["events"] if not str(e.get("name", "")).startswith(prefix)]
+    return trace
+
+
+def _usage(trace: dict | None, reported: dict) -> dict:
+    """Token counts: those the model's output reported, else the trace's (None where unknown)."""
+    usage = tracing.token_usage(trace)
+    usage.update(reported)
+    return usage
 
 
 def _check_messages(messages) -> None:

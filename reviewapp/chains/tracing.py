@@ -5,8 +5,12 @@ In a trace dict, span attribute values are JSON-encoded strings (`"\\"RETRIEVER\
 are already decoded are accepted too.
 """
 
+import base64
 import json
+import re
 from typing import Any
+
+from .base import count_or_none
 
 SPAN_TYPE = "mlflow.spanType"
 SPAN_INPUTS = "mlflow.spanInputs"
@@ -47,11 +51,35 @@ def root_span(trace: dict | None) -> dict | None:
     return next((s for s in spans(trace) if not s.get("parent_span_id")), None)
 
 
+def span_id(span: dict) -> str:
+    """The span's id as MLflow's Span entities give it (16 hex digits): `Trace.to_dict()` writes it
+    base64-encoded (OTLP JSON), older exports as hex."""
+    raw = str(span.get("span_id") or (span.get("context") or {}).get("span_id") or "")
+    if re.fullmatch(r"(0x)?[0-9a-fA-F]{16}", raw):
+        return raw.removeprefix("0x").lower()
+    try:
+        decoded = base64.b64decode(raw, validate=True)
+    except ValueError:
+        return raw
+    return decoded.hex() if len(decoded) == 8 else raw
+
+
+# The spans whose documents are retrieved chunks, by span type only (a span's name is the chain's
+# choice): retrievers, and rerankers, which return what they kept of the retrievers' documents.
+CHUNK_SPAN_TYPES = ("RETRIEVER", "RERANKER")
+
+
 def chunks(trace: dict | None) -> list[dict]:
-    """The documents of the RETRIEVER spans: [{position, doc_uri, content}], in retrieval order."""
+    """The documents of the RETRIEVER and RERANKER spans, in retrieval order, each with its span:
+    [{position, doc_uri, content, span_name, span_id, span_type}].
+
+    `position` numbers the whole list, so it never changes; the same document returned by two
+    spans is two chunks here (requestlog.passages merges them for rating).
+    """
     out = []
     for span in spans(trace or {}):
-        if span_type(span) != "RETRIEVER":
+        kind = span_type(span)
+        if kind not in CHUNK_SPAN_TYPES:
             continue
         documents = attribute(span, SPAN_OUTPUTS)
         if isinstance(documents, dict):  # a retriever returning {"documents": [...]}
@@ -62,22 +90,27 @@ def chunks(trace: dict | None) -> list[dict]:
             if not isinstance(document, dict):
                 continue
             metadata = document.get("metadata") or {}
+            if not isinstance(metadata, dict):
+                metadata = {}
             content = document.get("page_content", document.get("content", ""))
             out.append(
                 {
                     "position": len(out),
                     "doc_uri": str(metadata.get("doc_uri") or document.get("doc_uri") or ""),
                     "content": "" if content is None else str(content),
+                    "span_name": str(span.get("name") or ""),
+                    "span_id": span_id(span),
+                    "span_type": kind,
                 }
             )
     return out
 
 
 def _int_or_none(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
+    """A count from a trace (a number, or digits as text) the request log can hold, else None."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,10}", value.strip()):
+        value = int(value)
+    return count_or_none(value)
 
 
 def token_usage(trace: dict | None) -> dict:
@@ -94,12 +127,16 @@ def token_usage(trace: dict | None) -> dict:
             if isinstance(span_usage, dict):
                 usage = usage or {}
                 for key, value in span_usage.items():
-                    if _int_or_none(value) is not None:
-                        usage[key] = usage.get(key, 0) + int(value)
+                    if (count := _int_or_none(value)) is not None:
+                        usage[key] = usage.get(key, 0) + count
     usage = usage or {}
     request = _int_or_none(usage.get("input_tokens"))
     response = _int_or_none(usage.get("output_tokens"))
     total = _int_or_none(usage.get("total_tokens"))
     if total is None and request is not None and response is not None:
-        total = request + response
-    return {"request_tokens": request, "response_tokens": response, "total_tokens": total}
+        total = count_or_none(request + response)
+    return {
+        "request_tokens": count_or_none(request),
+        "response_tokens": count_or_none(response),
+        "total_tokens": total,
+    }

@@ -49,6 +49,7 @@ class ChunkOut(serializers.Serializer):
     position = serializers.IntegerField()
     doc_uri = Text()
     content = Text()
+    spans = serializers.ListField(child=Text(), help_text="Names of the spans that returned this passage")
 
 
 STATUS_HELP = "ok; incomplete when the answer stopped part-way; error when the chain failed"

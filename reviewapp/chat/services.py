@@ -98,9 +98,10 @@ def result_body(turn: Turn) -> dict:
         body["detail"] = req.error
         return body
     body["response"] = req.response
+    # The passages reviewers rate (what the model saw, duplicates merged), with their spans.
     body["retrieved_context"] = [
-        {"position": c.get("position"), "doc_uri": c.get("doc_uri", ""), "content": c.get("content", "")}
-        for c in req.chunks or []
+        {"position": p["position"], "doc_uri": p["doc_uri"], "content": p["content"], "spans": p["spans"]}
+        for p in req.passages()
     ]
     if req.status == Request.Status.INCOMPLETE:
         body["detail"] = req.error

@@ -63,8 +63,8 @@ def _page_context(request: HttpRequest, app: App, conversation_id: str, form: Ch
     turns = services.conversation_turns(app, request.user, conversation_id)
     if form is None:
         initial = {"conversation_id": conversation_id}
-        if turns and turns[-1].status == Request.Status.ERROR:
-            # The question that failed waits in the box, ready to send again.
+        if turns and turns[-1].status in (Request.Status.ERROR, Request.Status.INCOMPLETE):
+            # The question that failed or was answered part-way waits in the box, ready to send again.
             initial["message"] = turns[-1].request_text
         form = ChatForm(initial=initial)
     return {

@@ -70,7 +70,7 @@ def _write(job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs
     app, params = job.app, job.params
     columns = ["request_id", "request", "expected_response", "expected_retrieved_context"]
     if include_outputs:
-        columns += ["response", "retrieved_context"]
+        columns += ["response", "retrieved_context", "status"]
     table = TableWriter(temp, "evaluation_set", columns, evaluation_schema(include_outputs))
     mlflow_form = JsonlWriter(temp / "mlflow_records.jsonl")
     request_ids, conversation_ids = [], set()

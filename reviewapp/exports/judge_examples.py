@@ -33,6 +33,7 @@ COLUMNS = [
     "chunk_position",
     "human_disagreement",
     "judge_disagreement",
+    "status",
 ]
 
 

@@ -149,15 +149,20 @@ def _trace_for(mlflow, request) -> str:
 
     if request.mlflow_trace_id:
         return request.mlflow_trace_id
+    # One span per span of the original trace (by name and type), holding the chunks it returned.
+    by_span: dict[tuple[str, str], list[dict]] = {}
+    for chunk in request.chunks or []:
+        key = (chunk.get("span_name") or "retrieve", chunk.get("span_type") or "RETRIEVER")
+        by_span.setdefault(key, []).append(chunk)
     with mlflow.start_span(name="reviewapp_request", span_type="CHAIN") as root:
         root.set_inputs({"messages": request.messages})
-        if request.chunks:
-            with mlflow.start_span(name="retrieve", span_type="RETRIEVER") as span:
+        for (name, span_type), chunks in by_span.items():
+            with mlflow.start_span(name=name, span_type=span_type) as span:
                 span.set_inputs({"query": request.request_text})
                 span.set_outputs(
                     [
                         {"page_content": c.get("content", ""), "metadata": {"doc_uri": c.get("doc_uri", "")}}
-                        for c in request.chunks
+                        for c in chunks
                     ]
                 )
         root.set_outputs(request.response)
@@ -174,6 +179,7 @@ def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExp
     from mlflow.entities import AssessmentSource
 
     from reviewapp.chains.mlflow_setup import configure, experiment_id
+    from reviewapp.feedback.mlflow_sync import span_for
     from reviewapp.feedback.models import Assessment
     from reviewapp.requestlog.models import Request
 
@@ -204,13 +210,21 @@ def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExp
             metadata = {"reviewapp_export": marker, "request_id": row["request_id"]}
             if row.get("chunk_position") is not None:
                 metadata["chunk_position"] = str(row["chunk_position"])
+            trace = mlflow.get_trace(trace_id)
             done = [
                 a
-                for a in mlflow.get_trace(trace_id).info.assessments
+                for a in trace.info.assessments
                 if a.name == row["judge"]
                 and (a.metadata or {}).get("reviewapp_export") == marker
                 and (a.metadata or {}).get("chunk_position") == metadata.get("chunk_position")
             ]
+            span_id = None
+            if row.get("chunk_position") is not None:
+                # On the span that returned the passage (its first chunk), as MLflow's judges read it.
+                chunk = next(
+                    (c for c in request.chunks or [] if c.get("position") == row["chunk_position"]), {}
+                )
+                span_id = span_for(trace, chunk.get("span_id", ""), [chunk.get("span_name") or "retrieve"])
             if not done:
                 mlflow.log_feedback(
                     trace_id=trace_id,
@@ -219,6 +233,7 @@ def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExp
                     rationale=row.get("rationale") or None,
                     source=AssessmentSource(source_type="HUMAN", source_id=source_id),
                     metadata=metadata,
+                    span_id=span_id,
                 )
             if trace_id not in trace_ids:
                 trace_ids.append(trace_id)

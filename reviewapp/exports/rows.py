@@ -13,6 +13,12 @@ say together:
 
 A reviewer who rated only chunks (no thumbs) takes part in the chunk vote only. A request with
 neither an expected response nor an expected context has nothing to evaluate against and is left out.
+
+Chunks are the request's passages (requestlog.passages: what the model saw, each document once), so
+no document is expected, retrieved or judged twice. An incomplete request (the answer stopped
+part-way) is exported like any other, but a thumbs up never makes its partial answer the expected
+response: only a correction does. Its status travels with the chain's outputs (`status` beside
+`response`, an MLflow record tag) and with each judge example.
 """
 
 from collections import Counter
@@ -81,7 +87,7 @@ def resolve(item: Reviewed, rule: str) -> Verdict | None:
     for a in side or item.assessments:
         for source in a["missing_sources"] or []:
             missing.setdefault(source.get("doc_uri", ""), source)
-    relevant, chunk_comments = _resolve_chunks(item.assessments, rule)
+    relevant, chunk_comments = _resolve_chunks(item, rule)
     return Verdict(
         rating=rating,
         correction=corrections[-1] if corrections else None,
@@ -95,14 +101,12 @@ def resolve(item: Reviewed, rule: str) -> Verdict | None:
     )
 
 
-def _resolve_chunks(assessments: list[dict], rule: str) -> tuple[dict[int, bool], dict[int, list[str]]]:
+def _resolve_chunks(item: Reviewed, rule: str) -> tuple[dict[int, bool], dict[int, list[str]]]:
+    """Each passage's verdict: one vote per reviewer and passage (requestlog.passages.ratings)."""
     by_position: dict[int, list[bool]] = {}
     comments: dict[int, list[str]] = {}
-    for a in assessments:  # oldest first, so the last vote is the newest
-        for ra in a["retrieval_assessments"] or []:
-            if ra.get("rating") not in ("relevant", "not_relevant"):
-                continue
-            position = int(ra["position"])
+    for a in item.assessments:  # oldest first, so the last vote is the newest
+        for position, ra in item.ratings(a["retrieval_assessments"]).items():
             by_position.setdefault(position, []).append(ra["rating"] == "relevant")
             if ra.get("comment"):
                 comments.setdefault(position, []).append(ra["comment"])
@@ -119,7 +123,7 @@ def _resolve_chunks(assessments: list[dict], rule: str) -> tuple[dict[int, bool]
 
 
 def _chunk_map(item: Reviewed) -> dict[int, dict]:
-    return {int(c.get("position", i)): c for i, c in enumerate(item.chunks or [])}
+    return {p["position"]: p for p in item.passages}
 
 
 def context_of(chunks: Iterable[dict]) -> list[dict]:
@@ -130,7 +134,7 @@ def evaluation_row(item: Reviewed, verdict: Verdict, *, include_outputs: bool) -
     """One row in the evaluation-harness schema, or None when there is nothing to expect."""
     if verdict.correction:
         expected_response = verdict.correction
-    elif verdict.rating == "positive":
+    elif verdict.rating == "positive" and item.complete:
         expected_response = item.response
     else:
         expected_response = None
@@ -151,6 +155,7 @@ def evaluation_row(item: Reviewed, verdict: Verdict, *, include_outputs: bool) -
     if include_outputs:
         row["response"] = item.response
         row["retrieved_context"] = context_of(chunks[p] for p in sorted(chunks))
+        row["status"] = item.status
     return row
 
 
@@ -164,6 +169,7 @@ def mlflow_record(item: Reviewed, row: dict) -> dict:
     record = {"inputs": {"messages": item.messages}, "expectations": expectations}
     if "response" in row:
         record["outputs"] = row["response"]
+        record["tags"] = {"status": row["status"]}
     return record
 
 
@@ -226,6 +232,7 @@ class Example:
     human_disagreement: bool
     judge_disagreement: bool
     chunk_position: int | None = None
+    status: str = "ok"  # the request's: incomplete when the answer stopped part-way
 
     def as_row(self) -> dict:
         return {
@@ -237,6 +244,7 @@ class Example:
             "chunk_position": self.chunk_position,
             "human_disagreement": self.human_disagreement,
             "judge_disagreement": self.judge_disagreement,
+            "status": self.status,
         }
 
 
@@ -276,6 +284,7 @@ def judge_examples(item: Reviewed, verdict: Verdict, custom_judges: Iterable = (
             human_disagreement=verdict.disagreement,
             judge_disagreement=judged is not None and judged != value,
             chunk_position=position,
+            status=item.status,
         )
 
     positive = verdict.rating == "positive"
@@ -292,13 +301,13 @@ def judge_examples(item: Reviewed, verdict: Verdict, custom_judges: Iterable = (
                 fields["context"] = context
             yield make(judge, positive, fields, _rationale(verdict, positive))
 
-    # correctness: needs an expected response (the correction, or the approved response).
-    if positive or (negative and verdict.correction):
+    # correctness: needs an expected response (the correction, or the approved complete response).
+    if (positive and (item.complete or verdict.correction)) or (negative and verdict.correction):
         expected = verdict.correction or item.response
         fields = {"request": request, "response": item.response, "expected_response": expected}
         yield make("correctness", positive, fields, _rationale(verdict, positive))
 
-    # chunk_relevance: one example per rated chunk.
+    # chunk_relevance: one example per rated passage (a document once, so never contradicting).
     for position in sorted(verdict.relevant):
         if position not in chunks:
             continue

@@ -8,6 +8,7 @@ exports stream rows over a server-side cursor (`.iterator(chunk_size=...)`), nev
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from itertools import groupby
 
 import django_filters
@@ -21,12 +22,13 @@ from reviewapp.feedback.filters import requests_rated
 from reviewapp.feedback.models import Assessment
 from reviewapp.feedback.services import FIELDS as FEEDBACK_FIELDS
 from reviewapp.lib.filters import UtcDateTimeFilter
+from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request, last_user_message
 
 AGREEMENT_CHOICES = ("all_agree", "disagree")
 CHUNK_SIZE = 2000
 # Filters on the request alone: every effective assessment of a request they select is selected.
-REQUEST_FILTERS = ("app_version", "agreement", "since", "until")
+REQUEST_FILTERS = ("app_version", "status", "agreement", "since", "until")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Filters:
     has_chunk_ratings: bool | None = None
     reviewer: str = ""  # email
     app_version: str = ""
+    status: str = ""  # the request's: ok | incomplete | error
     queue: int | None = None
     agreement: str = ""  # all_agree | disagree (on the rating)
     since: datetime | None = None  # the request's time
@@ -108,6 +111,9 @@ class CurationFilter(django_filters.FilterSet):
     )
     app_version = django_filters.ChoiceFilter(
         field_name="request__app_version", empty_label="Any", label="App version"
+    )
+    status = django_filters.ChoiceFilter(
+        field_name="request__status", choices=Request.Status.choices, empty_label="Any", label="Answer status"
     )
     queue = django_filters.ChoiceFilter(field_name="queue_id", empty_label="Any", label="Queue")
     agreement = django_filters.ChoiceFilter(
@@ -210,10 +216,25 @@ class Reviewed:
     mlflow_trace_id: str
     assessments: list[dict] = field(default_factory=list)  # oldest first
     judge_results: list = field(default_factory=list)  # imported LLM-judge assessments on the trace
+    status: str = Request.Status.OK  # incomplete: `response` is the part that came
+    context_span: str = ""  # the app's choice of what the model saw (requestlog.passages)
 
     @property
     def request_text(self) -> str:
         return last_user_message(self.messages)
+
+    @property
+    def complete(self) -> bool:
+        return self.status == Request.Status.OK
+
+    @cached_property
+    def passages(self) -> list[dict]:
+        """What the model saw, duplicates merged: the chunks ratings and exports refer to."""
+        return passage_rules.passages(self.chunks, self.context_span)
+
+    def ratings(self, retrieval_assessments: list[dict] | None) -> dict[int, dict]:
+        """One assessment's chunk ratings by passage position."""
+        return passage_rules.ratings(retrieval_assessments, self.chunks, self.context_span)
 
 
 # Ordered by time in SQL; the assessment's own timestamp is not needed in Python (parsing
@@ -232,6 +253,7 @@ REQUEST_FIELDS = {
     "req_response": "request__response",
     "req_chunks": "request__chunks",
     "req_app_version": "request__app_version",
+    "req_status": "request__status",
     "req_created_at": "request__created_at",
     "req_trace_id": "request__mlflow_trace_id",
 }
@@ -270,4 +292,6 @@ def iter_reviewed(
             mlflow_trace_id=first["req_trace_id"] or "",
             assessments=group,
             judge_results=(first.get("req_judges") or []) if with_judge_results else [],
+            status=first["req_status"],
+            context_span=app.context_span,
         )

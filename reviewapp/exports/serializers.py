@@ -29,6 +29,9 @@ class FiltersInput(serializers.Serializer):
     has_chunk_ratings = Flag(required=False, allow_null=True, default=None)
     reviewer = serializers.EmailField(required=False, default="", max_length=254)
     app_version = Text(required=False, default="", max_length=100)
+    status = serializers.ChoiceField(
+        choices=["", "ok", "incomplete", "error"], required=False, default="", help_text="The answer's status"
+    )
     queue = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=1, max_value=MAX_ID
     )

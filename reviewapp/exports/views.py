@@ -30,7 +30,7 @@ def _summary(item) -> dict:
         "negative": ratings.count("negative"),
         "reasons": reasons,
         "corrected": any(a["corrected_response"] for a in item.assessments),
-        "chunk_ratings": sum(len(a["retrieval_assessments"] or []) for a in item.assessments),
+        "chunk_ratings": sum(len(item.ratings(a["retrieval_assessments"])) for a in item.assessments),
         "reviewers": [a["source_id"] for a in item.assessments],
     }
 

@@ -34,7 +34,7 @@ def evaluation_schema(include_outputs: bool):
         ("expected_retrieved_context", _context_type()),
     ]
     if include_outputs:
-        fields += [("response", pa.string()), ("retrieved_context", _context_type())]
+        fields += [("response", pa.string()), ("retrieved_context", _context_type()), ("status", pa.string())]
     return pa.schema(fields)
 
 

@@ -1,11 +1,13 @@
 """Quality per chain version, from the effective assessments (DESIGN.md: the app owner's dashboard)."""
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from reviewapp.catalog.models import App
+from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
 from .models import Assessment
@@ -15,6 +17,9 @@ from .models import Assessment
 class VersionQuality:
     version: str
     requests: int = 0
+    # Turns the chain failed, and turns whose answer stopped part-way (kept and reviewable).
+    errors: int = 0
+    incomplete: int = 0
     reviewed: int = 0
     assessments: int = 0
     positive: int = 0
@@ -41,9 +46,23 @@ class VersionQuality:
 def quality_by_version(app: App) -> list[VersionQuality]:
     """One row per app version that served requests, newest first (by its latest request)."""
     rows: dict[str, VersionQuality] = {}
-    order = Request.objects.filter(app=app).values("app_version").annotate(n=Count("request_id")).order_by()
+    order = (
+        Request.objects.filter(app=app)
+        .values("app_version")
+        .annotate(
+            n=Count("request_id"),
+            errors=Count("request_id", filter=Q(status=Request.Status.ERROR)),
+            incomplete=Count("request_id", filter=Q(status=Request.Status.INCOMPLETE)),
+        )
+        .order_by()
+    )
     for item in order:
-        rows[item["app_version"]] = VersionQuality(version=item["app_version"], requests=item["n"])
+        rows[item["app_version"]] = VersionQuality(
+            version=item["app_version"],
+            requests=item["n"],
+            errors=item["errors"],
+            incomplete=item["incomplete"],
+        )
     reviewed: dict[str, set] = defaultdict(set)
     effective = (
         Assessment.objects.filter(app=app)
@@ -55,9 +74,10 @@ def quality_by_version(app: App) -> list[VersionQuality]:
             "reasons",
             "corrected_response",
             "retrieval_assessments",
+            "request__chunks",
         )
     )
-    for version, request_id, rating, reasons, correction, chunks in effective.iterator():
+    for version, request_id, rating, reasons, correction, rated, chunks in effective.iterator():
         row = rows.setdefault(version, VersionQuality(version=version))
         row.assessments += 1
         reviewed[version].add(request_id)
@@ -68,9 +88,9 @@ def quality_by_version(app: App) -> list[VersionQuality]:
         row.reasons.update(reasons or [])
         if correction is not None:
             row.corrections += 1
-        for chunk in chunks or []:
+        for chunk in passage_rules.ratings(rated, chunks, app.context_span).values():
             row.chunks_rated += 1
-            row.chunks_relevant += chunk.get("rating") == "relevant"
+            row.chunks_relevant += chunk["rating"] == "relevant"
     for version, ids in reviewed.items():
         rows[version].reviewed = len(ids)
     return sorted(rows.values(), key=lambda r: _version_key(r.version), reverse=True)
@@ -79,6 +99,6 @@ def quality_by_version(app: App) -> list[VersionQuality]:
 def _version_key(version: str):
     """Numeric versions sort as numbers ("10" after "9"); others after them, by text."""
     parts = version.split(".")
-    if all(p.isdigit() for p in parts):
+    if all(re.fullmatch(r"[0-9]+", p) for p in parts):  # not isdigit(): "²" is a digit int() refuses
         return (1, tuple(int(p) for p in parts), "")
     return (0, (), version)

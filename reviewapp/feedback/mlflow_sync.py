@@ -2,22 +2,27 @@
 
 Each assessment row is the reviewer's whole feedback, so it maps to a set of MLflow items
 (rating, comment, expected_response, expected_retrieved_context, one chunk_relevance per rated
-chunk). A later row overrides the items that changed (`override_feedback`, or an expectation
-with `overrides`), so MLflow keeps the history too. Rows of one (request, reviewer) are written
-oldest first. Ids are saved after each item, so a retry never logs an item twice.
+passage, logged on the span that returned it). A later row overrides only the items that changed
+(`override_feedback`, or an expectation with `overrides`) and carries the others' ids forward, so
+MLflow keeps the history without a new entry per save. Rows of one (request, reviewer) are written
+oldest first; rows saved in quick succession that nobody started writing are superseded by the
+newest (marked skipped), which holds all they said. Ids are saved after each item, so a retry never
+logs an item twice.
 
 The worker holds a row under LEASE, and its writes are fenced by its claim (`attempts`): one
 that was taken over gets LeaseLost and leaves the row to the new holder.
 """
 
+import hashlib
 import json
 import logging
 from datetime import timedelta
 
 from django.utils import timezone
 
-from reviewapp.chains import mlflow_setup
+from reviewapp.chains import mlflow_setup, tracing
 from reviewapp.jobs.leases import Lease, LeaseLost
+from reviewapp.requestlog import passages as passage_rules
 
 from .models import Assessment, MlflowSync
 
@@ -41,8 +46,12 @@ def claim(sync_id: int) -> bool:
 
 
 def sync_chain(sync_id: int) -> str:
-    """Write back `sync_id` and every earlier open row of the same (request, reviewer), in order.
+    """Write back `sync_id` with every other open row of the same (request, reviewer), in order.
 
+    Each row is the reviewer's whole feedback, so only the newest open row needs writing: older
+    pending ones nothing was written for yet (quick saves) are marked skipped, superseded. One an
+    earlier attempt failed on or started writing is written first, so MLflow's history keeps it
+    and none of its items is left behind un-overridden.
     Returns the final status of `sync_id`; raises on a tracking-store error (the row is then
     `failed` and retried later), Busy when another worker is on the same chain and LeaseLost
     when another worker took a row over from this one.
@@ -50,15 +59,35 @@ def sync_chain(sync_id: int) -> str:
     target = MlflowSync.objects.select_related("assessment").get(pk=sync_id)
     if target.status not in OPEN:
         return target.status
+    assessment = target.assessment
     # Oldest first: `assessment` orders by the assessments' own ordering (newest first), reversed.
-    chain = MlflowSync.objects.filter(assessment__in=_up_to(target.assessment), status__in=OPEN).order_by(
-        "-assessment"
-    )
+    chain = MlflowSync.objects.filter(
+        assessment__request_id=assessment.request_id,
+        assessment__reviewer_id=assessment.reviewer_id,
+        status__in=OPEN,
+    ).order_by("-assessment")
     while (step := chain.first()) is not None:
         if not claim(step.pk):
             raise LEASE.busy(MlflowSync.objects.get(pk=step.pk), f"MLflow sync {step.pk}")
-        _run(step.pk)
+        untried = step.status == MlflowSync.Status.PENDING
+        step = MlflowSync.objects.get(pk=step.pk)  # as claimed
+        newest_pk, newest_id = chain.order_by("assessment").values_list("pk", "assessment__assessment_id")[0]
+        if step.pk != newest_pk and untried and not step.mlflow_ids:
+            _supersede(step, newest_id)
+        else:
+            _run(step.pk)
     return MlflowSync.objects.values_list("status", flat=True).get(pk=sync_id)
+
+
+def _supersede(sync: MlflowSync, by) -> None:
+    """Release a claimed row unwritten: a newer row of the same reviewer holds all it said."""
+    LEASE.release(
+        MlflowSync.objects.filter(pk=sync.pk),
+        sync.attempts,
+        status=MlflowSync.Status.SKIPPED,
+        last_error=f"Superseded by assessment {by} before it was written to MLflow.",
+        updated_at=timezone.now(),
+    )
 
 
 def _run(sync_id: int) -> None:
@@ -87,7 +116,8 @@ def _run(sync_id: int) -> None:
 def items_for(assessment: Assessment) -> dict[str, dict]:
     """The MLflow items one assessment row stands for, keyed so a later row can override them."""
     request = assessment.request
-    chunks = {c.get("position"): c for c in request.chunks or []}
+    passages = {p["position"]: p for p in request.passages()}
+    rated = passage_rules.ratings(assessment.retrieval_assessments, request.chunks, request.app.context_span)
     meta = {
         "assessment_id": str(assessment.assessment_id),
         "app_version": assessment.app_version,
@@ -118,13 +148,15 @@ def items_for(assessment: Assessment) -> dict[str, dict]:
             "metadata": meta,
         }
     context = [
-        {"doc_uri": item.get("doc_uri", ""), "content": chunks.get(item["position"], {}).get("content", "")}
-        for item in assessment.retrieval_assessments or []
-        if item.get("rating") == "relevant"
+        {"doc_uri": passages[p]["doc_uri"], "content": passages[p]["content"]}
+        for p in sorted(rated)
+        if rated[p]["rating"] == "relevant"
     ]
+    known = {c["doc_uri"] for c in context}
     context += [
         {"doc_uri": s.get("doc_uri", ""), "content": s.get("content", "")}
         for s in assessment.missing_sources or []
+        if not s.get("doc_uri") or s.get("doc_uri") not in known
     ]
     if context:
         items["expected_retrieved_context"] = {
@@ -133,30 +165,62 @@ def items_for(assessment: Assessment) -> dict[str, dict]:
             "value": context,
             "metadata": meta,
         }
-    for item in assessment.retrieval_assessments or []:
-        items[f"chunk:{item['position']}"] = {
+    for position in sorted(rated):
+        item, passage = rated[position], passages[position]
+        items[f"chunk:{position}"] = {
             "kind": "feedback",
             "name": "chunk_relevance",
             "value": item["rating"] == "relevant",
             "rationale": item.get("comment") or None,
-            "position": item["position"],
-            "metadata": {**meta, "position": str(item["position"]), "doc_uri": item.get("doc_uri", "")},
+            "position": position,
+            "span": {"span_id": passage["span_id"], "names": passage["spans"]},
+            "metadata": {**meta, "position": str(position), "doc_uri": passage["doc_uri"]},
         }
     return items
 
 
-def _retriever_span_for(trace, position: int) -> str | None:
-    """The RETRIEVER span that returned chunk `position` (positions run on across spans)."""
-    start = 0
-    for span in trace.data.spans:
-        if span.span_type != "RETRIEVER":
-            continue
-        outputs = span.outputs if isinstance(span.outputs, list) else []
-        if start <= position < start + len(outputs):
-            return span.span_id
-        start += len(outputs)
-    spans = [s.span_id for s in trace.data.spans if s.span_type == "RETRIEVER"]
-    return spans[0] if spans else None
+# What differs from row to row though the reviewer's word is the same.
+ROW_METADATA = ("assessment_id", "app_version", "instructions_version")
+
+
+def _said(item: dict | None) -> dict | None:
+    """An item without the metadata of the row it came from: equal when the reviewer said the same."""
+    if item is None:
+        return None
+    return {**item, "metadata": {k: v for k, v in item["metadata"].items() if k not in ROW_METADATA}}
+
+
+def _digest(item: dict | None) -> str | None:
+    """What an item says (without its row's metadata), short enough to keep with its MLflow id."""
+    if item is None:
+        return None
+    return hashlib.sha256(json.dumps(_said(item), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _entry(saved) -> dict:
+    """A `mlflow_ids` value: {"id", "said": digest} for a live item, {"id", "removed": True} for a
+    valueless override. Rows written before kept the bare id."""
+    return {"id": saved} if isinstance(saved, str) else saved
+
+
+def _name(key: str) -> str:
+    """The name of the MLflow item `items_for` keys so."""
+    return "chunk_relevance" if key.startswith("chunk:") else key
+
+
+def span_for(trace, span_id: str = "", names: list[str] | tuple = ()) -> str | None:
+    """The id of the retriever or reranker span of `trace` that returned a passage: the stored
+    span id when the trace has it, else the first such span of one of its names (a trace made
+    again from the log), else the first retriever span; None when there is none."""
+    candidates = [s for s in trace.data.spans if s.span_type in tracing.CHUNK_SPAN_TYPES]
+    if span_id and any(s.span_id == span_id for s in candidates):
+        return span_id
+    for name in names:
+        found = next((s.span_id for s in candidates if s.name == name), None)
+        if found:
+            return found
+    retrievers = [s.span_id for s in candidates if s.span_type == "RETRIEVER"]
+    return retrievers[0] if retrievers else None
 
 
 def write_back(sync: MlflowSync) -> str:
@@ -187,73 +251,77 @@ def write_back(sync: MlflowSync) -> str:
         .order_by("assessment")
         .first()
     )
-    old_ids = dict(previous.mlflow_ids) if previous else {}
-    old_items = items_for(previous.assessment) if previous else {}
+    old = {key: _entry(value) for key, value in (previous.mlflow_ids if previous else {}).items()}
     ids = dict(sync.mlflow_ids)  # written by an earlier attempt of this very row
+    legacy_items = None  # what a row saved before entries kept a digest said, recomputed
 
-    def save(key: str, mlflow_id: str) -> None:
-        ids[key] = mlflow_id
+    def said_before(key: str) -> str | None:
+        nonlocal legacy_items
+        if "said" in old[key]:
+            return old[key]["said"]
+        if legacy_items is None:
+            legacy_items = items_for(previous.assessment)
+        return _digest(legacy_items.get(key))
+
+    def save(key: str, mlflow_id: str, said: str | None) -> None:
+        ids[key] = {"id": mlflow_id, "said": said} if said else {"id": mlflow_id, "removed": True}
         LEASE.renew(held, sync.attempts, mlflow_ids=ids)
 
     wanted = items_for(assessment)
     for key, item in wanted.items():
         if key in ids:
             continue
-        if key in old_ids and old_items.get(key) == item:
-            save(key, old_ids[key])  # unchanged: the MLflow item stays as it is
+        said = _digest(item)
+        if key in old and not old[key].get("removed") and said_before(key) == said:
+            save(key, old[key]["id"], said)  # unchanged: the MLflow item stays as it is
             continue
-        span_id = _retriever_span_for(trace, item["position"]) if "position" in item else None
+        span_id = span_for(trace, item["span"]["span_id"], item["span"]["names"]) if "span" in item else None
+        overrides = old[key]["id"] if key in old else None
         if item["kind"] == "feedback":
-            if key in old_ids:
-                logged = mlflow.override_feedback(
-                    trace_id=trace_id,
-                    assessment_id=old_ids[key],
-                    value=item["value"],
-                    rationale=item.get("rationale"),
-                    source=source,
-                    metadata=item["metadata"],
-                )
-            else:
-                logged = mlflow.log_feedback(
-                    trace_id=trace_id,
-                    name=item["name"],
-                    value=item["value"],
-                    rationale=item.get("rationale"),
-                    source=source,
-                    metadata=item["metadata"],
-                    span_id=span_id,
-                )
+            # Not override_feedback: it takes the span of the item overridden, and a valueless
+            # item (a rating taken back, now given again) has none.
+            entity = Feedback(
+                name=item["name"],
+                value=item["value"],
+                rationale=item.get("rationale"),
+                source=source,
+                trace_id=trace_id,
+                metadata=item["metadata"],
+                span_id=span_id,
+                overrides=overrides,
+            )
         else:
-            expectation = Expectation(
+            entity = Expectation(
                 name=item["name"],
                 value=item["value"],
                 source=source,
                 trace_id=trace_id,
                 metadata=item["metadata"],
             )
-            if key in old_ids:
-                expectation.overrides = old_ids[key]
-            logged = mlflow.log_assessment(trace_id, expectation)
-        save(key, logged.assessment_id)
-    # Items the reviewer took back: a valueless override keeps them in MLflow's history.
-    for key, old_id in old_ids.items():
+            entity.overrides = overrides
+        logged = mlflow.log_assessment(trace_id, entity)
+        save(key, logged.assessment_id, said)
+    # Items the reviewer took back: a valueless override keeps them in MLflow's history. Which
+    # ones were taken back is recorded, never recomputed: the app's context span may have moved
+    # a passage since, and an item left live beside its replacement would count twice.
+    for key, entry in old.items():
         if key in wanted or key in ids:
             continue
-        old = old_items.get(key)
-        if old is None:
-            save(key, old_id)  # taken back earlier already: carry the valueless item forward
+        if entry.get("removed"):
+            save(key, entry["id"], None)  # taken back earlier already: carry the valueless item forward
             continue
-        kind = Feedback if old["kind"] == "feedback" else Expectation
-        entity = kind(
-            name=old["name"],
+        # A valueless feedback for expectations too: MLflow's Expectation needs a value, and an
+        # override of any kind marks the item it overrides invalid.
+        entity = Feedback(
+            name=_name(key),
             value=None,
             source=source,
             trace_id=trace_id,
             metadata={"assessment_id": str(assessment.assessment_id), "removed": "true"},
         )
-        entity.overrides = old_id
+        entity.overrides = entry["id"]
         logged = mlflow.log_assessment(trace_id, entity)
-        save(key, logged.assessment_id)
+        save(key, logged.assessment_id, None)
     return MlflowSync.Status.DONE
 
 

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 from django.urls import reverse
 
+from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
 from .models import Assessment
@@ -52,11 +53,14 @@ def diff_ops(before: str, after: str) -> list[tuple[str, str]]:
 
 @dataclass
 class ChunkState:
+    """A passage to rate: what the model saw, labelled with the spans that returned it."""
+
     position: int
     doc_uri: str
     content: str
     rating: str = ""
     comment: str = ""
+    spans: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +76,8 @@ class PanelState:
     corrected_response: str | None = None
     correction_diff: list[tuple[str, str]] = field(default_factory=list)
     chunks: list[ChunkState] = field(default_factory=list)
+    # Retrieved chunks the model did not see (another retriever's, before reranking): shown only.
+    other_chunks: list[dict] = field(default_factory=list)
     missing_sources: list[dict] = field(default_factory=list)
 
     @property
@@ -104,18 +110,20 @@ def panel_state(*, request: Request, reviewer, assessment: Assessment | None = N
         if assessment.corrected_response is not None:
             state.correction_diff = diff_ops(request.response, assessment.corrected_response)
         state.missing_sources = list(assessment.missing_sources or [])
-        ratings = {item["position"]: item for item in assessment.retrieval_assessments or []}
-    for chunk in request.chunks or []:
-        rated = ratings.get(chunk.get("position"), {})
+        ratings = passage_rules.ratings(assessment.retrieval_assessments, request.chunks, app.context_span)
+    for passage in request.passages():
+        rated = ratings.get(passage["position"], {})
         state.chunks.append(
             ChunkState(
-                position=chunk.get("position"),
-                doc_uri=chunk.get("doc_uri", ""),
-                content=chunk.get("content", ""),
+                position=passage["position"],
+                doc_uri=passage["doc_uri"],
+                content=passage["content"],
                 rating=rated.get("rating", ""),
                 comment=rated.get("comment", ""),
+                spans=passage["spans"],
             )
         )
+    state.other_chunks = passage_rules.others(request.chunks, app.context_span)
     return state
 
 

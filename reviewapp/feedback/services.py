@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from reviewapp.lib.parsers import problem_in
+from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
 from .models import Assessment, MlflowSync
@@ -61,8 +63,11 @@ def _clean_reasons(value, choices: list[str]) -> list[str]:
 
 
 def _clean_retrieval(value, request: Request) -> list[dict]:
-    """Chunk ratings keyed by position; rating None removes a position's rating."""
-    chunks = {chunk.get("position"): chunk for chunk in request.chunks or []}
+    """Passage ratings keyed by position; rating None removes a position's rating.
+
+    Only the passages (what the model saw, duplicates merged) are rated; see requestlog.passages.
+    """
+    chunks = {passage["position"]: passage for passage in request.passages()}
     cleaned, seen = [], set()
     for index, item in enumerate(_list(value, "retrieval_assessments")):
         where = f"Item {index}"
@@ -78,8 +83,8 @@ def _clean_retrieval(value, request: Request) -> list[dict]:
             valid = ", ".join(str(p) for p in sorted(chunks)) or "none"
             raise ValidationError(
                 {
-                    "retrieval_assessments": f"{where}: position {position!r} is not a chunk of this "
-                    f"request (positions: {valid})."
+                    "retrieval_assessments": f"{where}: position {position!r} is not a passage of "
+                    f"this request (positions: {valid})."
                 }
             )
         if position in seen:
@@ -124,6 +129,10 @@ def clean_changes(*, request: Request, changes: dict) -> dict:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
     if not changes:
         raise ValidationError({"detail": f"Nothing to record: give at least one of {', '.join(FIELDS)}."})
+    for name, value in changes.items():
+        # The API's parser refuses such text already; a form post reaches here with it.
+        if problem := problem_in({name: value}):
+            raise ValidationError({name: f"{problem[0].upper()}{problem[1:]}, which cannot be stored."})
     cleaned: dict = {}
     if "rating" in changes:
         rating = changes["rating"] or ""
@@ -162,14 +171,17 @@ def _state(row: Assessment | None) -> dict:
     return {name: getattr(row, name) for name in FIELDS}
 
 
-def _merge(current: dict, cleaned: dict) -> dict:
+def _merge(current: dict, cleaned: dict, request: Request) -> dict:
     merged = {**current, **{k: v for k, v in cleaned.items() if k != "retrieval_assessments"}}
     if "retrieval_assessments" in cleaned:
+        passage_of = passage_rules.passage_positions(request.chunks, request.app.context_span)
         by_position = {item["position"]: item for item in current["retrieval_assessments"]}
         for item in cleaned["retrieval_assessments"]:
-            if item["rating"] is None:
-                by_position.pop(item["position"], None)
-            else:
+            # A rating kept for another copy of this passage's document (before the app chose its
+            # context span) would otherwise outlive the one given or cleared now.
+            for stored in [p for p in by_position if passage_of.get(p) == item["position"]]:
+                del by_position[stored]
+            if item["rating"] is not None:
                 by_position[item["position"]] = item
         merged["retrieval_assessments"] = [by_position[p] for p in sorted(by_position)]
     if OTHER in merged["reasons"] and not merged["other_reason"]:
@@ -206,7 +218,7 @@ def record_feedback(
     if assessment_id is not None and current is not None and current.assessment_id == assessment_id:
         return Recorded(current, created=False)  # a retry of the latest call
     cleaned = clean_changes(request=request, changes=changes)
-    merged = _merge(_state(current), cleaned)
+    merged = _merge(_state(current), cleaned, request)
     if merged == _state(current) and (current is None or queue is None or queue.pk == current.queue_id):
         stored = Assessment.objects.filter(assessment_id=assessment_id).first() if assessment_id else None
         if stored is not None:

@@ -1,3 +1,5 @@
+import re
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
@@ -22,7 +24,8 @@ def _queue_from_post(request, app):
     queues = ReviewQueue.objects.filter(app=app)
     if not can(app, "monitor"):
         queues = queues.open_to(request.user)
-    queue = queues.filter(pk=int(queue_id)).first() if queue_id.isdigit() else None
+    # Not isdigit(): "²" is a digit that int() refuses.
+    queue = queues.filter(pk=int(queue_id)).first() if re.fullmatch(r"[0-9]+", queue_id) else None
     if queue is None:
         raise ValidationError({"queue": "No such review queue open to you."})
     return queue

@@ -135,7 +135,9 @@ def document_errors(result, generator, request, public):
             _require_body_with_alternatives(operation, schemas)
             responses = operation["responses"]
             # A view that can answer 409 lists it (OpenApiResponse); its body is filled in here.
-            named = {int(code) for code in responses if code.isdigit() and int(code) in _WHY}
+            named = {
+                int(code) for code in responses if code.isascii() and code.isdigit() and int(code) in _WHY
+            }
             for code in sorted(set(_statuses(operation)) | named):
                 name, description = _WHY[code]
                 answer = responses.setdefault(str(code), {"description": description})

@@ -189,7 +189,15 @@ def _ensure_history(*, app: App, now: datetime.datetime) -> int:
             if request_id in existing:
                 answered = Request.objects.get(request_id=request_id).response
             else:
-                result = mlflow_model.invoke(model_uri=model_uri, messages=messages, timeout_seconds=60)
+                # predict, not the paced stream: history needs no pauses. Traced in the app's experiment.
+                result = mlflow_model.invoke(
+                    model_uri=model_uri,
+                    messages=messages,
+                    timeout_seconds=60,
+                    experiment=app.mlflow_experiment_name(),
+                    app_slug=app.slug,
+                    conversation_id=conversation_id,
+                )
                 log_turn(
                     app=app,
                     user=manager if by_api else reviewer,

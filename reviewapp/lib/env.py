@@ -66,7 +66,7 @@ def envrate(name: str, default: str) -> str | None:
         return None
     count, _, period = value.partition("/")
     known = period in _RATE_PERIODS or period.removesuffix("s") in _RATE_PERIODS
-    if not (count.isdigit() and int(count) > 0 and known):
+    if not (count.isascii() and count.isdigit() and int(count) > 0 and known):
         raise ImproperlyConfigured(
             f"{name} must be a rate like 60/min (N/s, /min, /hour, /day) or off, not {value!r}"
         )

@@ -2,10 +2,11 @@
 
 PostgreSQL refuses NUL in text and in jsonb, and no encoding can write an unpaired surrogate
 ("\\ud800"), so SQLite refuses that too. What a chain said is kept as nearly as it can be: NUL is
-removed, an unpaired surrogate becomes U+FFFD, and the caller is told the text was altered so the
-record can say so.
+removed, an unpaired surrogate becomes U+FFFD (NaN and Infinity, which are not JSON, become null),
+and the caller is told the text was altered so the record can say so.
 """
 
+import math
 import re
 from typing import Any
 
@@ -30,16 +31,23 @@ def storable(text: str) -> tuple[str, bool]:
     return cleaned, cleaned != text
 
 
+def _storable_scalar(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, True  # NaN and Infinity are not JSON: both databases refuse them
+    return value, False
+
+
 def storable_json(value: Any) -> tuple[Any, bool]:
-    """A JSON-like value (dicts, lists, strings, scalars) with every string and key made storable.
+    """A JSON-like value (dicts, lists, strings, scalars) with every string and key made storable,
+    and NaN or Infinity made null.
 
     Iterative, so a deeply nested trace cannot exhaust the stack; unchanged values are returned as
     they are (no copy).
     """
-    if isinstance(value, str):
-        return storable(value)
     if not isinstance(value, dict | list | tuple):
-        return value, False
+        return _storable_scalar(value)
     altered = False
     # Post-order over containers: a stack of (container, its cleaned copy, items left).
     root: list = [None]
@@ -56,18 +64,18 @@ def storable_json(value: Any) -> tuple[Any, bool]:
                     clean_key = key
                 copy[clean_key] = item
             for key, item in copy.items():
-                if isinstance(item, str):
-                    copy[key], changed = storable(item)
-                    altered |= changed
-                elif isinstance(item, dict | list | tuple):
+                if isinstance(item, dict | list | tuple):
                     stack.append((item, copy, key))
+                else:
+                    copy[key], changed = _storable_scalar(item)
+                    altered |= changed
         else:
             copy = list(node)
             for index, item in enumerate(copy):
-                if isinstance(item, str):
-                    copy[index], changed = storable(item)
-                    altered |= changed
-                elif isinstance(item, dict | list | tuple):
+                if isinstance(item, dict | list | tuple):
                     stack.append((item, copy, index))
+                else:
+                    copy[index], changed = _storable_scalar(item)
+                    altered |= changed
         parent[slot] = copy
     return (root[0] if altered else value), altered

@@ -16,6 +16,7 @@ from django.utils import timezone
 from reviewapp.accounts.models import User
 from reviewapp.feedback.models import Assessment
 from reviewapp.feedback.services import record_feedback
+from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
 from .models import Draft, QueueItem, Reservation, ReviewQueue
@@ -204,10 +205,13 @@ def typed_changes(*, request: Request, current: Assessment | None, typed: dict) 
     if isinstance(correction, str) and correction != (request.response if saved is None else saved):
         changes["corrected_response"] = correction
     chunks = []
-    for chunk in (current.retrieval_assessments if current else None) or []:
-        value = typed.get(f"chunk_comment_{chunk.get('position')}")
-        if chunk.get("rating") and isinstance(value, str) and value != (chunk.get("comment") or ""):
-            chunks.append({"position": chunk["position"], "rating": chunk["rating"], "comment": value})
+    # By passage, as the panel names its comment fields; a stored rating of a document that is
+    # no passage now has no field and would fail validation.
+    stored = current.retrieval_assessments if current else None
+    for position, chunk in passage_rules.ratings(stored, request.chunks, request.app.context_span).items():
+        value = typed.get(f"chunk_comment_{position}")
+        if isinstance(value, str) and value != (chunk.get("comment") or ""):
+            chunks.append({"position": position, "rating": chunk["rating"], "comment": value})
     if chunks:
         changes["retrieval_assessments"] = chunks
     return changes

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from reviewapp.accounts.models import User
 from reviewapp.feedback.models import Assessment
+from reviewapp.requestlog import passages as passage_rules
 
 from . import agreement as agreement_lib
 from .claims import open_items_for
@@ -101,7 +102,10 @@ def queue_agreement(*, queue: ReviewQueue) -> QueueAgreement:
     rating: dict = {}
     chunks: dict = {}
     reviews: dict = {}
-    for row in assessments.values("request_id", "reviewer_id", "rating", "retrieval_assessments"):
+    rows = assessments.values(
+        "request_id", "reviewer_id", "rating", "retrieval_assessments", "request__chunks"
+    )
+    for row in rows:
         key = (row["request_id"], row["reviewer_id"])
         if key not in by_pair:
             continue
@@ -109,10 +113,12 @@ def queue_agreement(*, queue: ReviewQueue) -> QueueAgreement:
         review = reviews.setdefault(item_id, {}).setdefault(email, {"rating": row["rating"], "chunks": {}})
         if row["rating"]:
             rating.setdefault(item_id, {})[email] = row["rating"]
-        for chunk in row["retrieval_assessments"] or []:
-            if chunk.get("rating") and chunk.get("position") is not None:
-                chunks.setdefault((item_id, chunk["position"]), {})[email] = chunk["rating"]
-                review["chunks"][chunk["position"]] = chunk["rating"]
+        rated = passage_rules.ratings(
+            row["retrieval_assessments"], row["request__chunks"], queue.app.context_span
+        )
+        for position, chunk in rated.items():
+            chunks.setdefault((item_id, position), {})[email] = chunk["rating"]
+            review["chunks"][position] = chunk["rating"]
     found = agreement_lib.disagreements(reviews)
     items = queue.items.select_related("request").in_bulk([d.item for d in found])
     for d in found:

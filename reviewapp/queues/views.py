@@ -1,4 +1,5 @@
 import json
+import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -149,7 +150,8 @@ def _queue_for_reviewer(user, queue_id: int) -> ReviewQueue:
 
 
 def _after(queue: ReviewQueue, raw: str) -> QueueItem | None:
-    return queue.items.filter(pk=int(raw)).first() if raw.isdigit() else None
+    # Not isdigit(): "²" is a digit that int() refuses.
+    return queue.items.filter(pk=int(raw)).first() if re.fullmatch(r"[0-9]+", raw) else None
 
 
 def _done_or_start(request: HttpRequest, queue: ReviewQueue, after: QueueItem | None) -> HttpResponse:

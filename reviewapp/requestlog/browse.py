@@ -72,6 +72,11 @@ class RequestLogFilter(django_filters.FilterSet):
     since = _time_filter("gte", "From (UTC)", "Only rows at or after this time")
     until = _time_filter("lt", "Until (UTC)", "Only rows before this time")
     source = django_filters.ChoiceFilter(choices=Request.Source.choices, empty_label="Any")
+    status = django_filters.ChoiceFilter(
+        choices=Request.Status.choices,
+        empty_label="Any",
+        help_text="ok, incomplete (the answer stopped part-way) or error",
+    )
     app_version = django_filters.CharFilter(
         max_length=100,
         label="App version",

@@ -4,9 +4,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from reviewapp.lib.parsers import loads_checked
-
-from .rows import BadRow
+from .rows import BadRow, loads_storable
 
 MAX_LINE_BYTES = 5 * 1024 * 1024
 
@@ -39,8 +37,9 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, object]]:
             if not text:
                 continue
             try:
-                # Too deep a nesting, a NUL or an unpaired surrogate anywhere: this row's error.
-                row = loads_checked(text)
+                # Too deep a nesting is this row's error; text that cannot be stored is made
+                # storable when the row is built (rows.py), so the turn is not lost.
+                row = loads_storable(text)
             except json.JSONDecodeError as exc:
                 yield number, BadRow(f"not valid JSON: {exc}")
                 continue

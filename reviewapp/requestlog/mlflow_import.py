@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from reviewapp.catalog.models import App
 from reviewapp.chains import tracing
 from reviewapp.chains.base import response_text
+from reviewapp.chains.mlflow_model import APP_TAG
 
 from .rows import BadRow, parse_request_id
 
@@ -21,7 +22,7 @@ class ExperimentNotLinked(LookupError):
 
 def _find_experiment(client, mlflow, ref: str):
     """The live experiment with this id or name, or None; other tracking-store errors propagate."""
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():
         try:
             found = client.get_experiment(ref)
         except mlflow.exceptions.MlflowException as exc:
@@ -67,9 +68,20 @@ def check_experiment_linked(app: App, experiment_id: str, shown_as: str) -> None
 
 
 def iter_mlflow(
-    experiment_id: str, filter_string: str = "", max_results: int | None = None, page_size: int = 200
+    experiment_id: str,
+    filter_string: str = "",
+    max_results: int | None = None,
+    page_size: int = 200,
+    *,
+    app_slug: str = "",
+    left_out: dict | None = None,
 ) -> Iterator[tuple[int, object]]:
-    """(position, row) for each trace of an experiment, page by page, oldest first."""
+    """(position, row) for each trace of an experiment, page by page, oldest first.
+
+    With `app_slug`, a trace tagged as another app's (APP_TAG) is left out and counted in
+    left_out["other_apps"]: experiments may be shared, and those turns are not this app's to review.
+    Traces without the tag (chains traced outside reviewapp) come in as before.
+    """
     from reviewapp.chains.mlflow_setup import configure
 
     mlflow = configure()
@@ -88,6 +100,11 @@ def iter_mlflow(
         )
         for trace in page:
             number += 1
+            owner = (trace.info.tags or {}).get(APP_TAG)
+            if app_slug and owner and owner != app_slug:
+                if left_out is not None:
+                    left_out["other_apps"] = left_out.get("other_apps", 0) + 1
+                continue
             try:
                 yield number, row_from_trace(trace.to_dict())
             except Exception as exc:  # one unreadable trace must not stop the others

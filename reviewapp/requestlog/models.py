@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App
+from reviewapp.requestlog import passages as passage_rules
 
 
 class ILike(models.Lookup):
@@ -112,6 +113,10 @@ class Request(models.Model):
     @property
     def request_text(self) -> str:
         return last_user_message(self.messages)
+
+    def passages(self) -> list[dict]:
+        """The chunks the model saw, duplicates merged: what reviewers rate (see passages.py)."""
+        return passage_rules.passages(self.chunks, self.app.context_span)
 
 
 def last_user_message(messages: list[dict] | None) -> str:

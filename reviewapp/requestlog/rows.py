@@ -1,7 +1,8 @@
 """One imported row: an inference-table row (a dict) checked and turned into an unsaved Request.
 
 Every check says what is wrong with the row in a BadRow, whose message the import report shows
-with the row's line number.
+with the row's line number. Text no database can store (NUL, unpaired surrogates) is no reason to
+lose a turn: it is made storable, field by field, and the row says so (`text_altered`).
 """
 
 import contextlib
@@ -14,18 +15,36 @@ from django.utils import timezone
 
 from reviewapp.catalog.models import App
 from reviewapp.chains import tracing
-from reviewapp.chains.base import response_text
+from reviewapp.chains.base import MAX_COUNT, count_or_none, response_text
 from reviewapp.chains.messages import check_messages
-from reviewapp.lib.parsers import loads_checked
+from reviewapp.lib.parsers import problem_in
+from reviewapp.lib.text import storable_json
 
 from .models import Request
 
 MAX_TEXT_CHARS = 1_000_000
-MAX_COUNT = 2_147_483_647  # the database's integer column
 
 
 class BadRow(ValueError):
     """Why one row cannot be imported; the message is shown in the report."""
+
+
+def loads_storable(text: str | bytes):
+    """json.loads refusing NaN and Infinity and too deep a nesting (ValueError saying so); unlike
+    lib.parsers.loads_checked, NUL and unpaired surrogates pass (a row makes them storable)."""
+    try:
+        data = json.loads(text, parse_constant=_not_json)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    # Only the nesting is left to find once the text is made storable.
+    problem = problem_in(storable_json(data)[0])
+    if problem:
+        raise ValueError(problem)
+    return data
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def parse_request_id(value) -> uuid.UUID:
@@ -133,39 +152,48 @@ def _optional_count(row: dict, name: str) -> int | None:
     return value
 
 
-def _count_or_none(value) -> int | None:
-    """A count read from a trace, or None when it is not one the database can hold."""
-    return (
-        value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT else None
-    )
+# The fields of a Request that hold what the chain or the row said.
+_TEXT_FIELDS = (
+    "messages",
+    "response",
+    "error",
+    "conversation_id",
+    "app_version",
+    "trace",
+    "chunks",
+    "mlflow_trace_id",
+)
 
 
-def _check_storable(request: Request) -> None:
-    """PostgreSQL cannot store NUL characters or unpaired surrogates in text: say so for this row.
+def _make_storable(request: Request) -> None:
+    """Every text of the row made storable (lib/text.py), the trace too; `text_altered` says if any
+    was changed. Done on the built row, so text decoded from JSON inside a field is covered as well."""
+    altered = False
+    for name in _TEXT_FIELDS:
+        value, changed = storable_json(getattr(request, name))
+        setattr(request, name, value)
+        altered |= changed
+    if not request.conversation_id:  # it held nothing but NUL characters
+        request.conversation_id = str(request.request_id)
+    request.text_altered = altered
 
-    The trace is not walked here (it can be large); the database refuses such a trace and the
-    batch is then stored row by row, reporting that one (see storage.store_batch).
-    """
-    texts = [request.response, request.error, request.conversation_id, request.app_version]
-    texts += [text for message in request.messages for text in _texts(message)]
-    if any("\x00" in text for text in texts):
-        raise BadRow("the row contains a NUL character (\\u0000), which cannot be stored")
-    for text in texts:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRow("the row's text is not valid Unicode (an unpaired surrogate escape)") from None
+
+def _loads_trace(text: str):
+    """A trace given as JSON text; NaN and Infinity are refused (not JSON), as is too deep a nesting.
+    Text that cannot be stored is not refused here: _make_storable takes care of it."""
+    try:
+        trace = loads_storable(text)
+    except json.JSONDecodeError:
+        raise BadRow("trace is not valid JSON") from None
+    except ValueError as exc:
+        raise BadRow(f"trace: {exc}") from None
+    return trace
 
 
 def _trace(row: dict) -> dict | None:
     trace = row.get("trace")
     if isinstance(trace, str) and trace.strip():
-        try:
-            trace = loads_checked(trace)
-        except json.JSONDecodeError:
-            raise BadRow("trace is not valid JSON") from None
-        except ValueError as exc:
-            raise BadRow(f"trace: {exc}") from None
+        trace = _loads_trace(trace)
     if trace in ("", None):
         return None
     if not isinstance(trace, dict) or not isinstance(trace.get("info"), dict):
@@ -212,13 +240,13 @@ def build_request(app: App, row) -> Request:
         trace=trace,
         mlflow_trace_id=facts.get("trace_id", ""),
         chunks=facts.get("chunks", []),
-        latency_ms=latency if latency is not None else _count_or_none(facts.get("latency_ms")),
+        latency_ms=latency if latency is not None else count_or_none(facts.get("latency_ms")),
         **{
-            name: value if value is not None else _count_or_none(facts.get(name))
+            name: value if value is not None else count_or_none(facts.get(name))
             for name, value in tokens.items()
         },
     )
-    _check_storable(request)
+    _make_storable(request)
     return request
 
 

@@ -24,6 +24,8 @@ class RequestLogRowOutput(serializers.ModelSerializer):
             "response",
             "mlflow_trace_id",
             "latency_ms",
+            "load_ms",
+            "text_altered",
             "request_tokens",
             "response_tokens",
             "total_tokens",

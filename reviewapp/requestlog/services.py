@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from reviewapp.catalog.models import App
-from reviewapp.chains.base import ChainError, ChainResult
+from reviewapp.chains.base import ChainError, ChainResult, count_or_none
 from reviewapp.jobs.models import Job
 from reviewapp.lib.text import storable, storable_json
 
@@ -116,11 +116,13 @@ def _with_counts(result: ChainResult, messages: list[dict], wall_ms: int) -> Cha
         # The adapter did not time the chain itself: the wall time, less loading the model.
         result.latency_ms = max(wall_ms - (result.load_ms or 0), 0)
     if result.request_tokens is None:
-        result.request_tokens = sum(approximate_tokens(_message_text(m)) for m in messages)
+        result.request_tokens = count_or_none(sum(approximate_tokens(_message_text(m)) for m in messages))
     if result.response_tokens is None:
-        result.response_tokens = approximate_tokens(result.response)
-    if result.total_tokens is None:
-        result.total_tokens = result.request_tokens + result.response_tokens
+        result.response_tokens = count_or_none(approximate_tokens(result.response))
+    if result.total_tokens is None and None not in (result.request_tokens, result.response_tokens):
+        # A reported count near the column's limit plus an estimate may not fit: then it is unknown.
+        result.total_tokens = count_or_none(result.request_tokens + result.response_tokens)
+    result.latency_ms, result.load_ms = count_or_none(result.latency_ms), count_or_none(result.load_ms)
     return result
 
 
@@ -161,16 +163,18 @@ def stream_turn(
         "conversation_id": conversation_id,
     }
     started = time.monotonic()
-    result = None
+    result = answer = None
+    shown: list[str] = []  # what the reader was given, kept should it leave mid-answer
     try:
-        adapter = get_adapter(app)
+        adapter = get_adapter(app, conversation_id)
         timeout = chain_timeout(app)
         if stream:
-            for item in adapter.stream(messages, timeout=timeout):
+            for item in (answer := adapter.stream(messages, timeout=timeout)):
                 if isinstance(item, ChainResult):
                     result = item
                 elif item:
-                    yield storable(item)[0]
+                    shown.append(storable(item)[0])
+                    yield shown[-1]
         else:
             result = adapter.invoke(messages, timeout=timeout)
     except ChainError as exc:
@@ -181,10 +185,25 @@ def stream_turn(
         yield _logged(log, error=ChainError(f"The chain failed unexpectedly: {type(exc).__name__}: {exc}"))
         return
     except GeneratorExit:
-        # The reader went away mid-answer: the turn is still logged, as failed.
-        _logged(
-            log, error=ChainError("The answer was abandoned: the connection closed before it was complete")
-        )
+        # The reader went away mid-answer: the turn is still logged, with what it had been given (an
+        # incomplete answer), or as failed when nothing came. The chain is closed first, so it stops
+        # and ends its trace, which the row then links (when the adapter keeps one).
+        reason = "The answer was abandoned: the connection closed before it was complete"
+        trace, trace_id = None, ""
+        if answer is not None:
+            answer.close()
+            trace, trace_id = getattr(answer, "trace", None), getattr(answer, "mlflow_trace_id", "")
+        if shown:
+            partial = ChainResult(
+                response="".join(shown),
+                trace=trace,
+                mlflow_trace_id=trace_id,
+                complete=False,
+                incomplete_reason=reason,
+            )
+            _logged(log, result=_with_counts(partial, messages, round((time.monotonic() - started) * 1000)))
+        else:
+            _logged(log, error=ChainError(reason, trace=trace, mlflow_trace_id=trace_id))
         raise
     if result is None:
         yield _logged(log, error=ChainError("The chain ended its answer without a result"))
@@ -202,8 +221,22 @@ def _logged(log: dict, *, result: ChainResult | None = None, error: ChainError |
         return Turn(log_turn(**log, result=result))
     except Exception as exc:
         logger.exception("could not log a turn of app %s", log["app"].slug)
-        refused = ChainError(f"The answer could not be stored: {type(exc).__name__}")
-        return Turn(log_turn(**log, error=str(refused)), refused)
+        refusal = f"{type(exc).__name__}"
+    if result is not None:
+        # The answer itself is worth more than what came with it: keep it, without the trace, chunks
+        # and counts the database refused.
+        bare = ChainResult(
+            response=result.response,
+            complete=result.complete,
+            incomplete_reason=result.incomplete_reason,
+            mlflow_trace_id=result.mlflow_trace_id,
+        )
+        try:
+            return Turn(log_turn(**log, result=bare))
+        except Exception:
+            logger.exception("could not log the bare answer of a turn of app %s", log["app"].slug)
+    refused = ChainError(f"The answer could not be stored: {refusal}")
+    return Turn(log_turn(**log, error=str(refused)), refused)
 
 
 # --- imports of historical traces ----------------------------------------------------------
@@ -320,8 +353,13 @@ def run_import(job: Job) -> dict:
             app, params["experiment_id"], params.get("experiment") or params["experiment_id"]
         )
         job.report_progress(0, params.get("max_results"))
+        left_out = {"other_apps": 0}
         rows = iter_mlflow(
-            params["experiment_id"], params.get("filter_string", ""), params.get("max_results")
+            params["experiment_id"],
+            params.get("filter_string", ""),
+            params.get("max_results"),
+            app_slug=app.slug,
+            left_out=left_out,
         )
         import_rows(app=app, rows=rows, report=report, on_batch=job.report_progress)
     else:
@@ -329,4 +367,6 @@ def run_import(job: Job) -> dict:
     result = report.as_dict()
     if source == "mlflow":
         result["experiment_id"] = params["experiment_id"]
+        # Not bad rows: traces another app's chain logged into a shared experiment.
+        result["other_apps"] = left_out["other_apps"]
     return result

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DatabaseError, transaction
 
 from reviewapp.catalog.models import App
 
@@ -19,6 +19,9 @@ from .models import Request
 from .rows import BadRow, build_request
 
 BATCH_SIZE = 1000
+# What storing a row the checks let through may still raise: the database refusing it, or a trace
+# too deep to encode as JSON.
+UNSTORABLE = (DatabaseError, ValueError, RecursionError)
 MAX_REPORTED_ERRORS = 1000
 
 
@@ -114,13 +117,13 @@ def store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport)
         with transaction.atomic():
             Request.objects.bulk_create([request for _, request in new], ignore_conflicts=True)
         report.imported += len(new)
-    except (DataError, IntegrityError):
+    except UNSTORABLE:
         # Something in the batch the checks above did not foresee: find the row, keep the others.
         for line, request in new:
             try:
                 with transaction.atomic():
                     Request.objects.bulk_create([request], ignore_conflicts=True)
                 report.imported += 1
-            except (DataError, IntegrityError) as exc:
-                reason = str(exc).strip().splitlines()[0][:300]
-                report.bad(line, f"the database refused the row: {reason}", str(request.request_id))
+            except UNSTORABLE as exc:
+                reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+                report.bad(line, f"the row could not be stored: {reason}", str(request.request_id))

@@ -13,6 +13,21 @@ from reviewapp.chains import tracing
 
 # Inputs/outputs longer than this are cut in the page (the full trace stays in the record).
 MAX_SHOWN_CHARS = 20_000
+# An agent's steps shown per span; the rest are counted in one last line.
+MAX_STEPS = 200
+
+
+@dataclass
+class Step:
+    """One step of an agent's answer: a message, a tool call, a tool's result or its reasoning."""
+
+    kind: str  # message | tool_call | tool_result | reasoning | more (the count of steps not shown)
+    name: str  # the message's role, or the tool's name (or its call id)
+    text: str
+
+    @property
+    def label(self) -> str:
+        return self.kind.replace("_", " ")
 
 
 @dataclass
@@ -28,6 +43,8 @@ class SpanNode:
     error: str = ""
     depth: int = 0
     children: list[SpanNode] = field(default_factory=list)
+    # An agent's steps, from its output (ResponsesAgent items or ChatAgent messages), in order.
+    steps: list[Step] = field(default_factory=list)
 
     @property
     def is_error(self) -> bool:
@@ -43,28 +60,132 @@ def _shown(value) -> str:
     return text
 
 
+def _dict(value) -> dict:
+    """`value` when it is a dict, else {}: an imported trace can hold anything anywhere."""
+    return value if isinstance(value, dict) else {}
+
+
+def _nanos(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _attribute(span: dict, key: str):
+    try:
+        return tracing.attribute(span, key)
+    except (AttributeError, TypeError):  # attributes in a shape MLflow never writes
+        return None
+
+
 def _status(span: dict) -> tuple[str, str]:
-    status = span.get("status") or {}
+    status = span.get("status")
     if isinstance(status, str):
         return status.removeprefix("STATUS_CODE_"), ""
+    status = _dict(status)
     code = str(status.get("code") or status.get("status_code") or "UNSET")
     return code.removeprefix("STATUS_CODE_"), str(status.get("message") or status.get("description") or "")
 
 
+def _content(content) -> str:
+    if isinstance(content, list):
+        return _shown(
+            "".join(
+                str(part.get("text", part.get("refusal", ""))) for part in content if isinstance(part, dict)
+            )
+        )
+    return _shown(content)
+
+
+def _responses_steps(items: list) -> list[Step]:
+    steps = []
+    names: dict[str, str] = {}  # call_id -> tool name, to name each result after its call
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind == "message":
+            steps.append(Step("message", str(item.get("role") or "assistant"), _content(item.get("content"))))
+        elif kind == "function_call":
+            names[str(item.get("call_id"))] = str(item.get("name") or "")
+            steps.append(
+                Step("tool_call", str(item.get("name") or "(unnamed tool)"), _shown(item.get("arguments")))
+            )
+        elif kind == "function_call_output":
+            name = names.get(str(item.get("call_id"))) or str(item.get("call_id") or "")
+            steps.append(Step("tool_result", name, _content(item.get("output"))))
+        elif kind == "reasoning":
+            summary = item.get("summary") or []
+            steps.append(
+                Step("reasoning", "", _content(summary) if isinstance(summary, list) else _shown(summary))
+            )
+    return steps
+
+
+def _chat_steps(messages: list) -> list[Step]:
+    steps = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        role = str(message.get("role") or "")
+        if role == "tool":
+            steps.append(
+                Step(
+                    "tool_result",
+                    str(message.get("name") or message.get("tool_call_id") or ""),
+                    _content(message.get("content")),
+                )
+            )
+            continue
+        if message.get("content"):
+            steps.append(Step("message", role, _content(message.get("content"))))
+        calls = message.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            if not isinstance(call, dict):
+                continue
+            function = _dict(call.get("function"))
+            steps.append(
+                Step(
+                    "tool_call",
+                    str(function.get("name") or "(unnamed tool)"),
+                    _shown(function.get("arguments")),
+                )
+            )
+    return steps
+
+
+def agent_steps(outputs) -> list[Step]:
+    """The steps in an agent's output; [] unless the answer took steps (a tool call or more than one
+    message): a plain answer is already shown as the span's output."""
+    steps: list[Step] = []
+    if isinstance(outputs, dict) and isinstance(outputs.get("output"), list):
+        steps = _responses_steps(outputs["output"])
+    elif isinstance(outputs, dict) and isinstance(outputs.get("messages"), list):
+        steps = _chat_steps(outputs["messages"])
+    if not (len(steps) > 1 or any(s.kind != "message" for s in steps)):
+        return []
+    if len(steps) > MAX_STEPS:
+        steps = [*steps[:MAX_STEPS], Step("more", "", f"… {len(steps) - MAX_STEPS} more steps")]
+    return steps
+
+
 def _node(span: dict) -> SpanNode:
-    start = span.get("start_time_unix_nano", span.get("start_time")) or 0
-    end = span.get("end_time_unix_nano", span.get("end_time"))
+    start = _nanos(span.get("start_time_unix_nano", span.get("start_time"))) or 0
+    end = _nanos(span.get("end_time_unix_nano", span.get("end_time")))
     status, message = _status(span)
+    outputs = _attribute(span, tracing.SPAN_OUTPUTS)
     return SpanNode(
-        span_id=str(span.get("span_id") or (span.get("context") or {}).get("span_id") or ""),
+        span_id=str(span.get("span_id") or _dict(span.get("context")).get("span_id") or ""),
         name=str(span.get("name") or "(unnamed span)"),
-        span_type=str(tracing.attribute(span, tracing.SPAN_TYPE) or "UNKNOWN"),
+        span_type=str(_attribute(span, tracing.SPAN_TYPE) or "UNKNOWN"),
         status=status,
-        start_ns=int(start),
-        duration_ms=round((int(end) - int(start)) / 1e6, 2) if end else None,
-        inputs=_shown(tracing.attribute(span, tracing.SPAN_INPUTS)),
-        outputs=_shown(tracing.attribute(span, tracing.SPAN_OUTPUTS)),
+        start_ns=start,
+        duration_ms=round((end - start) / 1e6, 2) if end else None,
+        inputs=_shown(_attribute(span, tracing.SPAN_INPUTS)),
+        outputs=_shown(outputs),
         error=message,
+        steps=agent_steps(outputs),
     )
 
 
@@ -73,7 +194,9 @@ def span_tree(trace: dict | None) -> list[SpanNode]:
 
     A span whose parent is missing from the trace is shown as a root rather than dropped.
     """
-    spans = ((trace or {}).get("data") or {}).get("spans") or []
+    spans = _dict(_dict(trace).get("data")).get("spans")
+    if not isinstance(spans, list):
+        spans = []
     nodes: dict[str, SpanNode] = {}
     parents: dict[str, str] = {}
     order: list[SpanNode] = []
@@ -93,7 +216,7 @@ def span_tree(trace: dict | None) -> list[SpanNode]:
         else:
             roots.append(node)
 
-    def arrange(level: list[SpanNode], depth: int, seen: set[int]) -> None:
+    def arrange(level: list[SpanNode], depth: int, seen: set[int], stepped: bool) -> None:
         level.sort(key=lambda n: n.start_ns)
         for node in level:
             if id(node) in seen:  # a cycle in bad data: cut it
@@ -101,10 +224,12 @@ def span_tree(trace: dict | None) -> list[SpanNode]:
                 continue
             seen.add(id(node))
             node.depth = depth
-            arrange(node.children, depth + 1, seen)
+            if stepped:  # an agent span under ours returns the same steps: shown once, on top
+                node.steps = []
+            arrange(node.children, depth + 1, seen, stepped or bool(node.steps))
 
     seen: set[int] = set()
-    arrange(roots, 0, seen)
+    arrange(roots, 0, seen, False)
     # Spans caught in a parent cycle (bad data) are reachable from no root: show them flat.
     for node in order:
         if id(node) not in seen:

@@ -104,7 +104,7 @@
       if (!response.ok) throw new Error(`The server answered ${response.status}.`);
       await readEvents(response, (name, data) => {
         if (name === "delta") answer.textContent += data.text;
-        else if (name === "done" || name === "error") final = { name, data };
+        else if (name === "done" || name === "incomplete" || name === "error") final = { name, data };
       });
       if (!final) throw new Error("The answer was cut off before it was complete.");
     } catch (err) {
@@ -114,17 +114,28 @@
       setBusy(false);
     }
     const { name, data } = final;
+    if (!data.request_id) {
+      // Not even the failure could be logged: there is no turn to show, only why.
+      localFailure(article, text, data.detail || "The chain did not answer.");
+      return;
+    }
     chat.querySelector("input[name=conversation_id]").value = data.conversation_id;
     const url = new URL(window.location.href);
     url.searchParams.set("c", data.conversation_id);
     history.replaceState(history.state, "", url);
-    // The typed text goes only once it has an answer; after a failure it stays for the retry.
+    // The typed text goes only once it has a whole answer; after a failure or a partial answer it
+    // stays for the retry.
     if (name === "done" && box().value.trim() === text.trim()) box().value = "";
     article.id = `turn-${data.request_id}`;
-    await htmx.ajax("GET", `${chat.dataset.turnUrl}${data.request_id}/`, {
-      target: `#turn-${data.request_id}`,
-      swap: "outerHTML",
-    });
+    try {
+      await htmx.ajax("GET", `${chat.dataset.turnUrl}${data.request_id}/`, {
+        target: `#turn-${data.request_id}`,
+        swap: "outerHTML",
+      });
+    } catch (err) {
+      localFailure(article, text, "The answer was logged but could not be shown; reload the page.");
+      return;
+    }
     if (name === "done") box().focus();
   }
 
@@ -137,7 +148,9 @@
       event.preventDefault();
       const text = target.querySelector("input[name=message]").value;
       if (!box().value.trim()) box().value = text;
-      target.closest(".chat-turn").remove();
+      // A failed turn makes way for the new one; a partial answer stays, to be reviewed.
+      if (target.closest("[data-testid=turn-incomplete]")) target.remove();
+      else target.closest(".chat-turn").remove();
       send(text);
     }
   });

@@ -12,18 +12,20 @@ def post_json(client, path, body, method="post"):
     return getattr(client, method)(path, json.dumps(body), content_type="application/json")
 
 
-def test_the_creator_becomes_the_apps_manager_with_an_audit_row_and_a_version_row(as_user, app, staff):
+def test_the_creator_becomes_the_apps_manager_with_an_audit_row_and_a_version_row(
+    as_user, app, staff, demo_model_uri, demo_version
+):
     response = post_json(
         as_user(staff),
         "/api/v1/apps",
-        {"name": "Docs assistant", "adapter": "mlflow", "adapter_config": {"model_uri": "models:/docs@prod"}},
+        {"name": "Docs assistant", "adapter": "mlflow", "adapter_config": {"model_uri": demo_model_uri}},
     )
     assert response.status_code == 201
     body = response.json()
     assert body["slug"] == "docs-assistant"
     assert body["level"] == "CAN_MANAGE"
-    assert body["adapter_config"] == {"model_uri": "models:/docs@prod"}
-    assert body["versions"][0]["version"] == "1"
+    assert body["adapter_config"] == {"model_uri": demo_model_uri}
+    assert body["versions"][0]["version"] == body["version"] == demo_version
     created = App.objects.get(slug="docs-assistant")
     assert created.created_by == staff
     assert created.level_for(staff) == Level.CAN_MANAGE
@@ -105,19 +107,22 @@ def test_a_secret_in_the_adapter_settings_is_refused_with_the_way_to_do_it(as_us
     assert "sk-123" not in json.dumps(list(App.objects.values()), default=str)
 
 
-def test_changing_the_version_or_the_adapter_adds_a_history_row_and_other_edits_do_not(as_user, app, manager):
+def test_changing_the_version_or_the_adapter_adds_a_history_row_and_other_edits_do_not(
+    as_user, app, manager, demo_model_uri, demo_version
+):
     client = as_user(manager)
     patch = lambda body: post_json(client, "/api/v1/apps/support-bot", body, method="patch")  # noqa: E731
     assert patch({"description": "Answers questions"}).status_code == 200
     assert not AppVersion.objects.filter(app=app).exists()
     assert patch({"version": "2"}).json()["versions"][0]["version"] == "2"
-    response = patch({"adapter": "mlflow", "adapter_config": {"model_uri": "models:/support/3"}})
+    response = patch({"adapter": "mlflow", "adapter_config": {"model_uri": demo_model_uri}})
     assert response.status_code == 200
     assert list(AppVersion.objects.filter(app=app).values_list("version", "adapter")) == [
-        ("2", "mlflow"),
+        (demo_version, "mlflow"),
         ("2", "demo"),
     ]
-    assert patch({"version": "2"}).status_code == 200
+    assert patch({"version": demo_version}).status_code == 200
+    assert patch({"description": "Still answers"}).status_code == 200
     assert AppVersion.objects.filter(app=app).count() == 2
 
 
@@ -203,11 +208,11 @@ def test_a_bad_create_form_shows_the_error_by_the_field_and_keeps_what_was_typed
     assert not App.objects.filter(name="Remote bot").exists()
 
 
-def test_settings_saved_over_htmx_return_the_form_fragment(as_user, app, manager):
+def test_settings_saved_over_htmx_return_the_form_fragment(as_user, app, manager, demo_run_uri):
     response = as_user(manager).post(
         "/apps/support-bot/settings/",
         {"form": "app", "name": "Support bot", "description": "Helps", "adapter": "mlflow",
-         "model_uri": "runs:/abc123/chain", "version": "3", "timeout_seconds": "45", "reasons": "wrong"},
+         "model_uri": demo_run_uri, "version": "3", "timeout_seconds": "45", "reasons": "wrong"},
         headers=HX,
     )  # fmt: skip
     body = response.content.decode()
@@ -216,7 +221,7 @@ def test_settings_saved_over_htmx_return_the_form_fragment(as_user, app, manager
     app.refresh_from_db()
     assert (app.adapter, app.adapter_config, app.version, app.timeout_seconds) == (
         "mlflow",
-        {"model_uri": "runs:/abc123/chain"},
+        {"model_uri": demo_run_uri},
         "3",
         45,
     )

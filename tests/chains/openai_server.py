@@ -5,10 +5,19 @@ JSON object or, with `"stream": true`, as SSE chunks of one word each. Knobs on 
 `delay` (seconds before answering), `chunk_delay` (between streamed words), `fail_status` (answer
 that HTTP error instead), `stream_garbage` (stream a non-chunk), `required_header` ((name, value)
 to demand), `raw_answer` ((status, headers, body) to send instead of any chat answer, e.g. a
-redirect or an HTML error page). `requests` keeps what came in.
+redirect or an HTML error page), `answer` (text to answer instead of the echo), `cut_after` (stream
+that many words, then close the connection: no finish_reason, no [DONE]; 0 closes before any),
+`cut_with_reset` (close it with a TCP reset rather than a clean close), `skip_done` (stream the
+finish_reason, then close without [DONE]; reset with `cut_with_reset`), `stream_raw` (bytes sent
+as-is after `raw_after` words, 1 unless set), `stall_after` (stream that many words, then wait
+`stall_seconds` before the rest), `usage_delay` (seconds between the finish_reason and the usage
+chunk), `usage` (the token counts to report instead of the server's own; any JSON, Infinity too).
+`requests` keeps what came in.
 """
 
 import json
+import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,8 +75,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(owner.delay)
         if owner.fail_status:
             return self._json(owner.fail_status, {"error": {"message": "the model is overloaded"}})
-        text = answer_for(body.get("messages") or [])
-        usage = {
+        text = answer_for(body.get("messages") or []) if owner.answer is None else owner.answer
+        usage = owner.usage or {
             "prompt_tokens": 7,
             "completion_tokens": len(text.split()),
             "total_tokens": 7 + len(text.split()),
@@ -100,19 +109,42 @@ class _Handler(BaseHTTPRequestHandler):
             return
         words = text.split(" ")
         for n, word in enumerate(words):
+            if owner.cut_after is not None and n >= owner.cut_after:
+                return self._cut()
+            if n == owner.raw_after and owner.stream_raw is not None:
+                self.wfile.write(owner.stream_raw)
+                self.wfile.flush()
+            if n == owner.stall_after:
+                time.sleep(owner.stall_seconds)
             piece = word if n == 0 else " " + word
-            chunk = {
-                "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": {"content": piece}}],
-            }
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
+            self._chunk({"index": 0, "delta": {"content": piece}})
             if owner.chunk_delay:
                 time.sleep(owner.chunk_delay)
+        if owner.cut_after is not None:
+            return self._cut()
+        self._chunk({"index": 0, "delta": {}, "finish_reason": "stop"})
+        if owner.usage_delay:
+            time.sleep(owner.usage_delay)
         if (body.get("stream_options") or {}).get("include_usage"):
             self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
+        if owner.skip_done:
+            return self._cut()
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+        self.close_connection = True
+
+    def _chunk(self, choice: dict) -> None:
+        chunk = {"object": "chat.completion.chunk", "choices": [choice]}
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.flush()
+
+    def _cut(self) -> None:
+        """The connection dropped mid-answer, as by a crashed or restarted server."""
+        self.wfile.flush()
+        if self.server.cut_with_reset:
+            # Linger 0: close() sends a reset instead of a clean end of stream.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
         self.close_connection = True
 
 
@@ -148,3 +180,13 @@ class OpenAIServer(LoopbackServer):
         self.stream_garbage = False
         self.required_header: tuple[str, str] | None = None
         self.raw_answer: tuple[int, dict, bytes] | None = None
+        self.answer: str | None = None
+        self.usage: dict | None = None
+        self.cut_after: int | None = None
+        self.cut_with_reset = False
+        self.skip_done = False
+        self.stream_raw: bytes | None = None
+        self.raw_after = 1
+        self.stall_after: int | None = None
+        self.stall_seconds = 0.0
+        self.usage_delay = 0.0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from reviewapp.chains.base import ChainError, NoResponse, response_text
+from reviewapp.chains.base import ChainError, NoResponse, output_usage, response_text
 
 
 class Completion:
@@ -77,3 +77,43 @@ def test_output_without_a_response_is_described_by_its_shape_never_its_content(o
 
 def test_no_response_is_a_chain_error_for_adapters_and_a_value_error_for_importers():
     assert issubclass(NoResponse, ChainError) and issubclass(NoResponse, ValueError)
+
+
+def responses_output(*items, usage=None):
+    return {"object": "response", "output": list(items), **({"usage": usage} if usage else {})}
+
+
+def message(text, role="assistant"):
+    return {"type": "message", "role": role, "id": "m", "content": [{"type": "output_text", "text": text}]}
+
+
+CALL = {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": "{}"}
+RESULT = {"type": "function_call_output", "call_id": "c1", "output": "found"}
+
+
+@pytest.mark.parametrize(
+    "items, text",
+    [
+        ([message("Hello "), message("world")], "Hello world"),
+        ([message("Let me look."), CALL, RESULT, message("Found it.")], "Found it."),
+        ([{"type": "reasoning", "summary": []}, message("Answer")], "Answer"),
+        ([message("Checking."), CALL], ""),
+    ],
+)
+def test_a_responses_agent_answer_is_the_text_after_its_last_tool_step(items, text):
+    assert response_text(responses_output(*items)) == text
+    assert response_text({"predictions": responses_output(*items)}) == text
+
+
+def test_usage_is_read_from_chat_completions_and_responses_answers():
+    completion = {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+
+    assert output_usage(completion) == {"request_tokens": 3, "response_tokens": 2, "total_tokens": 5}
+    assert output_usage(
+        responses_output(usage={"input_tokens": 7, "output_tokens": 1, "total_tokens": 9})
+    ) == {
+        "request_tokens": 7,
+        "response_tokens": 1,
+        "total_tokens": 9,
+    }
+    assert output_usage({"usage": {"prompt_tokens": "x"}}) == {} and output_usage("text") == {}

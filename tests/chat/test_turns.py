@@ -67,16 +67,20 @@ def test_streaming_yields_deltas_then_the_logged_turn(http_app, querier):
     assert len(deltas) == 9
 
 
-def test_a_stream_abandoned_by_its_reader_is_still_logged_as_failed(http_app, querier, server):
+def test_a_stream_abandoned_by_its_reader_is_logged_incomplete_with_what_it_was_given(
+    http_app, querier, server
+):
     server.chunk_delay = 0.05
     events = stream_turn(app=http_app, user=querier, source="review_app", messages=QUESTION)
 
     assert next(events) == "Echo"
+    assert next(events) == " (1"
     events.close()
 
     row = Request.objects.get()
-    assert row.status == Request.Status.ERROR
+    assert (row.status, row.response) == (Request.Status.INCOMPLETE, "Echo (1")
     assert "abandoned" in row.error
+    assert row.response_tokens == 3  # estimated from the partial answer
 
 
 def test_an_http_app_without_a_url_fails_with_a_clear_logged_error(app, querier):

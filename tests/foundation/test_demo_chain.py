@@ -1,5 +1,6 @@
 """The demo chain, loaded from the MLflow registry by URI through the MLflow-model adapter."""
 
+import time
 import uuid
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from reviewapp.chains import mlflow_model, tracing
 from reviewapp.chains.base import ChainError
 from reviewapp.chains.demo import DOCS, content_hash, ensure_registered
+from reviewapp.chains.demo.model import WORDS_PER_DELTA, deltas
 from reviewapp.chains.mlflow_setup import configure
 
 
@@ -60,6 +62,35 @@ def test_the_generation_span_records_token_counts_that_add_up(demo_model_uri):
     assert result.request_tokens > 0 and result.response_tokens > 0
     assert result.total_tokens == result.request_tokens + result.response_tokens
     assert result.latency_ms is not None
+
+
+def test_it_streams_its_answer_a_few_words_at_a_time_within_half_a_second(demo_model_uri):
+    messages = [{"role": "user", "content": "How do I resolve a sync conflict between two devices?"}]
+    started = time.monotonic()
+    arrivals, result = [], None
+    for item in mlflow_model.stream(model_uri=demo_model_uri, messages=messages, timeout_seconds=30):
+        if isinstance(item, str):
+            arrivals.append((time.monotonic(), item))
+        else:
+            result = item
+
+    assert len(arrivals) > 10
+    assert all(len(text.split()) <= WORDS_PER_DELTA for _, text in arrivals)
+    assert "".join(text for _, text in arrivals) == result.response
+    # Paced like a model generating text, yet well under a second in all.
+    assert arrivals[-1][0] - arrivals[0][0] >= 0.1
+    assert time.monotonic() - started < 3 and result.latency_ms < 1500
+    assert result.chunks[0]["doc_uri"] == "docs://tidepool/sync#conflicts"
+    assert result.request_tokens > 0 and result.total_tokens == result.request_tokens + result.response_tokens
+    types = {tracing.span_type(s) for s in tracing.spans(result.trace)}
+    assert {"CHAIN", "AGENT", "RETRIEVER", "LLM"} <= types
+
+
+def test_pieces_of_an_answer_join_back_to_it_exactly():
+    text = "  From the docs:\n\n1. One two three four.  [1]\n"
+
+    assert "".join(deltas(text)) == text
+    assert deltas("") == [""]
 
 
 def test_a_short_follow_up_is_answered_in_the_context_of_the_previous_question(demo_model_uri):

@@ -274,3 +274,39 @@ def test_next_on_an_unfinished_item_skips_to_the_following_one(queue, querier, a
     response = client.post(review_url(queue), {"after": first.pk})
 
     assert response["Location"] == review_url(queue, second)
+
+
+def test_skipping_ahead_after_a_superscript_item_starts_from_the_top(queue, querier, as_user):
+    client = as_user(querier)
+
+    assert client.get(review_url(queue) + "?after=²").status_code == 200
+    response = client.post(review_url(queue), {"after": "²"})
+
+    assert response.status_code == 302
+    assert response["Location"] == review_url(queue, queue.items.order_by("position").first())
+
+
+def test_an_answer_that_stopped_part_way_says_so_and_why(queue, querier, as_user):
+    client = as_user(querier)
+    item = queue.items.order_by("position").first()
+    item.request.status = "incomplete"
+    item.request.error = "The stream was cut off after 30 s."
+    item.request.text_altered = True
+    item.request.save(update_fields=["status", "error", "text_altered"])
+    client.post(review_url(queue, item))
+
+    page = client.get(review_url(queue, item)).content.decode()
+
+    assert "The answer stopped before it was finished: The stream was cut off after 30 s." in page
+    assert "Some characters of this answer could not be stored and were replaced (�)" in page
+    assert "The chain failed" not in page
+
+
+def test_a_whole_answer_has_no_incomplete_notice(queue, querier, as_user):
+    client = as_user(querier)
+    item = queue.items.order_by("position").first()
+    client.post(review_url(queue, item))
+
+    page = client.get(review_url(queue, item)).content.decode()
+
+    assert 'data-testid="incomplete-notice"' not in page and 'data-testid="text-altered"' not in page

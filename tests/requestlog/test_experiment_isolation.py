@@ -241,3 +241,57 @@ def test_the_import_page_suggests_the_experiments_the_app_may_import_from(app, m
     assert '<option value="team-shared-evals">' in page
     assert "ask an administrator to link another experiment" in page.lower()
     assert other_app.slug not in page and DEFAULT_EXPERIMENT not in page
+
+
+def log_app_trace(exp_id: str, question: str, app_slug: str | None) -> None:
+    """A traced chain call tagged with the app whose chain made it (as the MLflow-model adapter tags)."""
+    mlflow = configure()
+    from mlflow.entities import SpanType
+
+    @mlflow.trace(name="chain", span_type=SpanType.CHAIN)
+    def chain(messages: list[dict]) -> str:
+        if app_slug:
+            mlflow.update_current_trace(tags={"reviewapp.app": app_slug})
+        return f"An answer to: {messages[-1]['content']}"
+
+    mlflow.set_experiment(experiment_id=exp_id)
+    chain([{"role": "user", "content": question}])
+
+
+def test_an_import_leaves_out_traces_another_app_logged_and_counts_them_apart(
+    app, manager, staff, other_app, as_user
+):
+    shared = f"shared-{uuid.uuid4().hex[:6]}"
+    shared_id = experiment_id(shared)
+    log_app_trace(shared_id, "Ours: how do I reset my password?", app.slug)
+    log_app_trace(shared_id, "Theirs: what is on invoice 42?", other_app.slug)
+    log_app_trace(shared_id, "Theirs: refund invoice 43", other_app.slug)
+    log_app_trace(shared_id, "Untagged: traced outside reviewapp", None)
+    link_in_admin(as_user(staff), app, [shared])
+    client = as_user(manager)
+
+    response = start(client, app, shared)
+    import_traces.apply(args=[response.json()["job_id"]])
+
+    job = Job.objects.get(pk=response.json()["job_id"])
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert (job.result["imported"], job.result["other_apps"], job.result["bad_rows"]) == (2, 2, 0)
+    questions = sorted(r.messages[-1]["content"] for r in Request.objects.filter(app=app))
+    assert questions == ["Ours: how do I reset my password?", "Untagged: traced outside reviewapp"]
+    page = client.get(reverse("job-progress", args=[job.pk])).content.decode()
+    assert "2 traces belong to another app and were left out." in page
+
+
+def test_an_import_of_the_apps_own_experiment_keeps_its_own_traces(staff, other_app, as_user):
+    # A fresh slug: the run's MLflow store outlives each test, and so would an experiment's traces.
+    app = factories.make_app(f"own-{uuid.uuid4().hex[:6]}", name="Own")
+    own = experiment_id(app.mlflow_experiment_name())
+    log_app_trace(own, "Mine", app.slug)
+    log_app_trace(own, "A stray one", other_app.slug)
+
+    response = start(as_user(staff), app, app.mlflow_experiment_name())
+    import_traces.apply(args=[response.json()["job_id"]])
+
+    job = Job.objects.get(pk=response.json()["job_id"])
+    assert (job.result["imported"], job.result["other_apps"]) == (1, 1)
+    assert [r.messages[-1]["content"] for r in Request.objects.filter(app=app)] == ["Mine"]

@@ -1,4 +1,6 @@
-from reviewapp.requestlog.trace_view import span_tree
+from django.template.loader import render_to_string
+
+from reviewapp.requestlog.trace_view import agent_steps, span_tree
 from tests.requestlog.helpers import span, trace_dict
 
 
@@ -70,3 +72,97 @@ def test_an_error_span_says_so_and_long_outputs_are_cut():
     [node] = span_tree({"info": {}, "data": {"spans": [bad]}})
     assert node.is_error and node.error == "Timed out"
     assert len(node.outputs) < 21_000 and node.outputs.endswith("(10000 more characters)")
+
+
+def test_an_agents_tool_calls_and_results_are_shown_in_order_once_and_escaped():
+    outputs = {
+        "output": [
+            {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": '{"q": "<b>x</b>"}'},
+            {"type": "function_call_output", "call_id": "c1", "output": "<script>alert(1)</script>"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Done."}]},
+        ]
+    }
+    spans = [
+        span("r", "chain", "CHAIN", {}, outputs, 0, 100),
+        span("a", "predict", "AGENT", {}, outputs, 1, 99, parent="r"),
+    ]
+    roots = span_tree({"info": {}, "data": {"spans": spans}})
+
+    steps = roots[0].steps
+    assert [(s.kind, s.name) for s in steps] == [
+        ("tool_call", "lookup"),
+        ("tool_result", "lookup"),
+        ("message", "assistant"),
+    ]
+    assert roots[0].children[0].steps == []
+    html = render_to_string("requestlog/trace_tree.html", {"nodes": roots})
+    assert html.count('data-testid="agent-steps"') == 1
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_chat_agents_messages_become_steps_and_a_plain_answer_has_none():
+    messages = [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "ticket", "arguments": "{}"}}],
+        },
+        {"role": "tool", "name": "ticket", "content": "closed"},
+        {"role": "assistant", "content": "It is closed."},
+    ]
+
+    assert [(s.kind, s.name, s.text) for s in agent_steps({"messages": messages})] == [
+        ("tool_call", "ticket", "{}"),
+        ("tool_result", "ticket", "closed"),
+        ("message", "assistant", "It is closed."),
+    ]
+    assert agent_steps({"messages": [{"role": "assistant", "content": "Hi"}]}) == []
+    assert agent_steps("just text") == []
+
+
+def test_a_malformed_imported_trace_is_shown_without_failing():
+    messages = [
+        {"role": "assistant", "content": "", "tool_calls": [{"function": "x"}, "call", None]},
+        {"role": "assistant", "content": "Hi", "tool_calls": "not a list"},
+        "not a message",
+        {"role": "tool", "content": [{"type": "text", "text": "ok"}, "part"]},
+    ]
+    odd = span("o", "agent", "AGENT", {}, {"messages": messages}, "soon", "later", parent=["r"])
+    odd.update(status=["ERROR"], context="ctx")
+    no_attributes = {"span_id": "n", "attributes": "none", "status": None, "events": 3}
+    trace = {"info": {}, "data": {"spans": [odd, no_attributes, "not a span", None]}}
+
+    roots = span_tree(trace)
+    html = render_to_string("requestlog/trace_tree.html", {"nodes": roots})
+
+    agent = next(r for r in roots if r.name == "agent")
+    assert [(s.kind, s.name) for s in agent.steps] == [
+        ("tool_call", "(unnamed tool)"),
+        ("message", "assistant"),
+        ("tool_result", ""),
+    ]
+    assert agent.duration_ms is None and 'data-testid="span-tree"' in html
+    assert span_tree({"info": {}, "data": "spans"}) == []
+
+
+def test_a_long_agent_step_is_cut_and_many_steps_end_with_a_count():
+    long_text = {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": "y" * 30_000}],
+    }
+    call = {"type": "function_call", "call_id": "c", "name": "lookup", "arguments": "{}"}
+
+    steps = agent_steps({"output": [long_text, call]})
+    many = agent_steps({"output": [call] * 250})
+
+    assert len(steps[0].text) < 21_000 and steps[0].text.endswith("(10000 more characters)")
+    assert len(many) == 201 and many[-1].text == "… 50 more steps"
+    html = render_to_string(
+        "requestlog/trace_tree.html", {"nodes": span_tree(_trace_with_outputs({"output": [call] * 250}))}
+    )
+    assert html.count('class="agent-step agent-step-tool_call"') == 200 and "… 50 more steps" in html
+
+
+def _trace_with_outputs(outputs) -> dict:
+    return {"info": {}, "data": {"spans": [span("r", "chain", "CHAIN", {}, outputs, 0, 1)]}}

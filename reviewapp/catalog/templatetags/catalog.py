@@ -32,7 +32,7 @@ def app_can(context, app, action: str) -> bool:
 @register.filter
 def level_badge(level) -> str:
     """A coloured badge for a permission level (an int, a Level or its name)."""
-    if isinstance(level, str) and not level.isdigit():
+    if isinstance(level, str) and not (level.isascii() and level.isdigit()):
         level = Level.parse(level) if level in Level.names else Level.NONE
     level = Level(int(level or 0))
     css, text = _BADGES.get(level, ("", "No access"))

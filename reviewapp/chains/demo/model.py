@@ -1,4 +1,4 @@
-"""The demo chain, as an MLflow models-from-code pyfunc (`mlflow.models.set_model` below).
+"""The demo chain, as an MLflow models-from-code ResponsesAgent (`mlflow.models.set_model` below).
 
 Self-contained on purpose: MLflow copies this one file into the logged model, and the document
 set travels as the model's `docs` artifact, so the registered model loads anywhere that has
@@ -6,19 +6,27 @@ mlflow and rank-bm25 — without the reviewapp code base.
 
 BM25 (rank-bm25) retrieves the top passages for the conversation's question; the answer is
 composed from their most relevant sentences, citing each passage's doc_uri. MLflow Tracing
-records a RETRIEVER span (the documents) and an LLM span with token counts.
+records a RETRIEVER span (the documents) and an LLM span with token counts. `predict_stream` gives
+the answer a few words at a time, with a short pause between them, as a model generating it would.
 """
 
 import re
+import time
+import uuid
 
 import mlflow
 from mlflow.entities import Document, SpanType
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc import ResponsesAgent
 from mlflow.tracing.constant import SpanAttributeKey
+from mlflow.types.responses import ResponsesAgentResponse, ResponsesAgentStreamEvent
 from rank_bm25 import BM25Okapi
 
 TOP_K = 3
 SENTENCES_PER_PASSAGE = 2
+# Streaming: this many words per delta, this long between deltas, and never longer than this in all.
+WORDS_PER_DELTA = 3
+DELTA_PAUSE_SECONDS = 0.02
+STREAM_BUDGET_SECONDS = 0.5
 _STOPWORDS = """a about above after again all am an and any are as at be because been before being below
     between both but by can could did do does doing down during each few for from further had has
     have having he her here hers him his how i if in into is it its itself just me more most my no
@@ -49,9 +57,23 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+def _item_id() -> str:
+    return f"msg_{uuid.uuid4().hex[:12]}"
+
+
+def chat_messages(request) -> list[dict]:
+    """The conversation's messages ({role, content}) in a ResponsesAgent request; tool steps dropped."""
+    out = []
+    for item in request.input:
+        item = item.model_dump() if hasattr(item, "model_dump") else dict(item)
+        if item.get("role"):
+            out.append({"role": item["role"], "content": item.get("content", "")})
+    return out
+
+
 def message_text(message: dict) -> str:
     content = message.get("content", "")
-    if isinstance(content, list):  # OpenAI content parts
+    if isinstance(content, list):  # OpenAI or Responses content parts
         return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return str(content or "")
 
@@ -78,11 +100,16 @@ def read_documents(path: str) -> list[dict]:
     return [{"doc_uri": d["doc_uri"], "title": d["title"], "text": " ".join(d["lines"])} for d in docs]
 
 
-class DemoChain(PythonModel):
-    # The input is a dict of chat messages, which MLflow's type-hint validation does not
-    # describe; this is the switch MLflow's own ChatModel uses to opt out (and its warning).
-    _skip_type_hint_validation = True
+def deltas(text: str, words: int = WORDS_PER_DELTA) -> list[str]:
+    """The answer in pieces of a few words (whitespace kept), which join back to it exactly."""
+    pieces = re.findall(r"\S+\s*", text)
+    head = text[: len(text) - len(text.lstrip())]
+    parts = ["".join(pieces[n : n + words]) for n in range(0, len(pieces), words)] or [""]
+    parts[0] = head + parts[0]
+    return parts
 
+
+class DemoChain(ResponsesAgent):
     def load_context(self, context):
         self.load(context.artifacts["docs"])
 
@@ -91,13 +118,22 @@ class DemoChain(PythonModel):
         self.index = BM25Okapi([terms(d["title"] + " " + d["text"]) for d in self.docs])
         return self
 
-    def predict(self, context, model_input, params=None):
-        # Served models get a DataFrame (one conversation per row); in-process callers a dict.
-        if hasattr(model_input, "to_dict"):
-            return [self.run(list(row)) for row in model_input["messages"]]
-        if isinstance(model_input, list):
-            return self.run(model_input)
-        return self.run(list(model_input["messages"]))
+    def predict(self, request):
+        answer = self.run(chat_messages(request))
+        return ResponsesAgentResponse(output=[self.create_text_output_item(answer, _item_id())])
+
+    def predict_stream(self, request):
+        answer = self.run(chat_messages(request))
+        item_id = _item_id()
+        parts = deltas(answer)
+        pause = min(DELTA_PAUSE_SECONDS, STREAM_BUDGET_SECONDS / len(parts))
+        for n, part in enumerate(parts):
+            if n:
+                time.sleep(pause)
+            yield ResponsesAgentStreamEvent(**self.create_text_delta(part, item_id))
+        yield ResponsesAgentStreamEvent(
+            type="response.output_item.done", item=self.create_text_output_item(answer, item_id)
+        )
 
     @mlflow.trace(name="demo_chain", span_type=SpanType.CHAIN)
     def run(self, messages: list[dict]) -> str:

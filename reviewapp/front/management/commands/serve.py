@@ -63,9 +63,8 @@ class Command(BaseCommand):
                 )
             )  # fmt: skip
         web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "reviewapp.wsgi:application",
-             "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-             "--worker-class", "gthread", "--timeout", "120", "--access-logfile", "-"],
+            [sys.executable, "-m", "gunicorn", "-c", "python:reviewapp.gunicorn_conf",
+             "reviewapp.wsgi:application", "--bind", f"{host}:{port}", "--workers", str(workers)],
             env=env, cwd=settings.BASE_DIR,
         )  # fmt: skip
         children.append(web)
