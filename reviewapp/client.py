@@ -95,10 +95,13 @@ class Client:
         version: str | None = None,
         timeout_seconds: int = 60,
         reasons: list[str] | None = None,
+        context_span: str | None = None,
     ) -> dict:
         """Register an app; you become its manager. `adapter_config` names, never holds, secrets.
 
-        `version` defaults to "1"; for a models:/ URI the server takes it from the model registry."""
+        `version` defaults to "1"; for a models:/ URI the server takes it from the model registry.
+        `context_span`: the name of the span whose documents reviewers rate (the server's default when
+        not given)."""
         body: dict[str, Any] = {
             "name": name,
             "description": description,
@@ -112,6 +115,8 @@ class Client:
             body["slug"] = slug
         if reasons is not None:
             body["reasons"] = reasons
+        if context_span is not None:
+            body["context_span"] = context_span
         return self._call("POST", "apps", json=body)
 
     def update_app(self, app: str | dict, **changes) -> dict:
@@ -138,9 +143,12 @@ class Client:
         """One turn with the app's chain, logged to its request log.
 
         `messages`: OpenAI-style chat messages, the whole conversation so far (a string is one user
-        message). Returns {"request_id", "conversation_id", "response", "retrieved_context":
-        [{"position", "doc_uri", "content", "spans"}]} (the passages reviewers rate). A failing chain raises ApiError 502 (504 when it
-        timed out) whose body holds the `detail` and the logged `request_id`.
+        message). Returns {"request_id", "conversation_id", "status": "ok", "response",
+        "retrieved_context": [{"position", "doc_uri", "content", "spans"}], "text_altered"} (the
+        passages are those reviewers rate). A failing chain raises ApiError 502 (504 when it timed
+        out) whose body holds the `detail`, the logged `request_id` and `status: "error"`. An answer
+        that stopped part-way raises ApiError 502 too, whose body has `status: "incomplete"`, the
+        partial `response` and its `retrieved_context`: the turn is logged as incomplete.
         """
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]

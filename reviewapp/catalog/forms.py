@@ -69,12 +69,17 @@ class AppForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not creating:
             del self.fields["slug"]
-        if (
-            is_registry_uri(self.initial.get("model_uri", ""))
-            and self.initial.get("adapter") == App.Adapter.MLFLOW
+        # Read-only while the chain is a registry model: the URI sent, else the app's own.
+        shown = self.data if self.is_bound else self.initial
+        if shown.get("adapter") == App.Adapter.MLFLOW and is_registry_uri(
+            (shown.get("model_uri") or "").strip()
         ):
-            # Shown, not typed: what is sent is ignored while the chain is a registry model.
             self.fields["version"].widget.attrs["readonly"] = True
+
+    def add_error(self, field, error):
+        super().add_error(field, error)
+        if "version" in self.errors:  # a refused label must be editable to be put right
+            self.fields["version"].widget.attrs.pop("readonly", None)
 
     @classmethod
     def initial_for(cls, app: App) -> dict:
@@ -109,8 +114,13 @@ class AppForm(forms.Form):
             "reasons": data["reasons"].splitlines(),
             "context_span": data["context_span"],
         }
-        if adapter == App.Adapter.MLFLOW and is_registry_uri(data["model_uri"].strip()):
-            del fields["version"]  # the registry's version becomes the label
+        # The label as it was shown means "unchanged": for a models:/ URI, the registry's version.
+        # Typed over, it is sent, and the service says whether the registry agrees.
+        shown = str(self.get_initial_for_field(self.fields["version"], "version") or "").strip()
+        typed = data["version"].strip()
+        registry = adapter == App.Adapter.MLFLOW and is_registry_uri(data["model_uri"].strip())
+        if typed == shown or (registry and not typed):
+            del fields["version"]
         return fields
 
     # The services' error keys for the adapter settings, and the form fields that show them.

@@ -4,7 +4,11 @@ The services run them for the HTML forms and the API alike; the API's serializer
 validators, so the OpenAPI schema shows each limit and an early refusal says the same thing.
 """
 
+import logging
 import re
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlparse
 
 from django.core.exceptions import ValidationError
@@ -14,6 +18,8 @@ from reviewapp.chains import egress
 from reviewapp.lib.limits import MaxChars, MaxItems, check, is_whole_number, refuse_broken, whole_number
 
 from .models import App
+
+logger = logging.getLogger(__name__)
 
 MAX_NAME_CHARS = App._meta.get_field("name").max_length
 MAX_SLUG_CHARS = App._meta.get_field("slug").max_length
@@ -49,7 +55,6 @@ APP_FIELDS = (
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_MODEL_URI = re.compile(r"^(models:/[^/@]+(/[^/]+|@[^/]+)|runs:/[^/]+/.+)$")
 
 # One validator list per field: the services run them, the serializers declare them.
 NAME = [MaxChars(MAX_NAME_CHARS)]
@@ -75,7 +80,7 @@ CONTEXT_SPAN_WORDS = (
 )
 VERSION_FROM_REGISTRY = (
     "For a models:/ URI the label is the model's version in the registry (an alias: the version "
-    "it points at when saved); for other chains it is yours to set."
+    "it pointed at when the URI was set); for other chains it is yours to set."
 )
 
 
@@ -149,10 +154,11 @@ def clean_adapter_config(adapter: str, config: dict | None) -> dict:
         uri = clean.get("model_uri", "")
         if not uri:
             errors.setdefault("adapter_config.model_uri", ["an MLflow model needs a model URI"])
-        elif not _MODEL_URI.match(uri):
-            errors["adapter_config.model_uri"] = [
-                "use models:/name/version, models:/name@alias or runs:/run_id/path"
-            ]
+        else:
+            try:
+                parse_model_uri(uri)
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
     if adapter == App.Adapter.HTTP:
         url = clean.get("url", "")
         parsed = urlparse(url)
@@ -242,54 +248,129 @@ def is_registry_uri(uri: str) -> bool:
     return uri.startswith("models:/")
 
 
+# How long a save waits for the tracking store: MLflow's HTTP client retries for minutes (7 tries,
+# a 120 s timeout each), and a manager's save must not hold a web worker that long.
+CHECK_SECONDS = 10
+# Checks that gave up waiting run on until MLflow gives up too; past this many, saves are refused
+# at once rather than piling up threads.
+MAX_CHECKS_UNDER_WAY = 4
+_checks_under_way = threading.BoundedSemaphore(MAX_CHECKS_UNDER_WAY)
+UNCHECKED = "the model URI could not be checked"
+
+
+def registry_version_words(uri: str, version: str) -> str:
+    """Why a version label other than the registry's is refused for a models:/ URI."""
+    return (
+        f"{uri} is version {version} in the model registry, and an app on a registry model takes its "
+        "version label from there; leave the version out, or point the model URI at the version you mean"
+    )
+
+
+def parse_model_uri(uri: str) -> dict:
+    """The URI's parts (mlflow_model.parse_uri, the adapter's own parser); ValidationError on
+    `adapter_config.model_uri` when it is not a model URI."""
+    from reviewapp.chains import mlflow_model
+    from reviewapp.chains.base import ChainError
+
+    try:
+        return mlflow_model.parse_uri(uri)
+    except ChainError as exc:
+        raise ValidationError({"adapter_config.model_uri": [str(exc)]}) from None
+
+
 def resolve_model_uri(uri: str) -> str | None:
     """Check that an MLflow model URI names a model that exists: its registry version number for a
     models:/ URI (an alias: the version it points at now), None for a runs:/ URI.
 
     ValidationError on `adapter_config.model_uri` when the model is missing or the tracking store
-    cannot be asked.
+    cannot be asked; the store gets CHECK_SECONDS to answer. Call it outside any transaction.
     """
-    from reviewapp.chains import mlflow_model
-    from reviewapp.chains.base import ChainError
+    from reviewapp.chains.mlflow_setup import configure
 
+    parts = parse_model_uri(uri)
+    # Read here, not on the thread: a check that outlives its request keeps asking the same store.
+    tracking_uri = configure().get_tracking_uri()
+    if not _checks_under_way.acquire(blocking=False):
+        problem = f"{UNCHECKED}: too many checks are waiting for the MLflow tracking store; try again later"
+        raise ValidationError({"adapter_config.model_uri": [problem]})
+    answer: Future = Future()
+
+    def check() -> None:
+        try:
+            answer.set_result(_look_up(uri, parts, tracking_uri))
+        except BaseException as exc:
+            answer.set_exception(exc)
+        finally:
+            _checks_under_way.release()
+
+    # A daemon thread, not an executor's: one that is still waiting on MLflow must not hold up the
+    # process when it exits.
+    threading.Thread(target=check, name="model URI check", daemon=True).start()
     try:
-        if is_registry_uri(uri):
-            return mlflow_model.resolve(uri).rsplit("/", 1)[1]
-        _check_run_model(uri)
-        return None
-    except ChainError as exc:
-        problem = _unreachable_store() or str(exc)
-    except Exception as exc:  # the tracking store's client failed before it could answer
-        problem = _unreachable_store() or f"the model URI could not be checked: {_first_line(exc)}"
+        return answer.result(timeout=CHECK_SECONDS)
+    except FutureTimeout:
+        problem = f"{UNCHECKED}: the MLflow tracking store did not answer within {CHECK_SECONDS} s"
+    except _Refused as exc:
+        problem = str(exc)
+    except Exception as exc:
+        problem = _why_unchecked(uri, exc)
     raise ValidationError({"adapter_config.model_uri": [problem]})
 
 
-def _check_run_model(uri: str) -> None:
+class _Refused(Exception):
+    """The tracking store answered: the URI names no model. Its text is for the user."""
+
+
+def _look_up(uri: str, parts: dict, tracking_uri: str) -> str | None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        if "run_id" in parts:
+            return _check_run_model(parts, tracking_uri)
+        name = parts["name"]
+        if "alias" in parts:
+            return str(client.get_model_version_by_alias(name, parts["alias"]).version)
+        if parts["version"] != "latest":
+            return str(client.get_model_version(name, parts["version"]).version)
+        found = client.search_model_versions(f"name = '{name}'")  # the name holds no quote
+        if not found:
+            raise _Refused(f"{uri} is not in the model registry: it has no versions")
+        return str(max(int(v.version) for v in found))
+    except MlflowException as exc:
+        # The store's own "not found" names only what was asked for; other failures may name
+        # its addresses or folders, so they are logged, not shown.
+        if exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            found = "cannot be used" if "run_id" in parts else "is not in the model registry"
+            raise _Refused(f"{uri} {found}: {_first_line(exc)}") from None
+        raise
+
+
+def _check_run_model(parts: dict, tracking_uri: str) -> None:
     from mlflow.artifacts import list_artifacts
 
-    from reviewapp.chains.base import ChainError
-    from reviewapp.chains.mlflow_setup import configure
-
-    mlflow = configure()
-    run_id, path = uri.removeprefix("runs:/").split("/", 1)
-    path = path.strip("/")
-    try:
-        files = list_artifacts(artifact_uri=uri)
-    except mlflow.exceptions.MlflowException as exc:
-        raise ChainError(f"{uri} cannot be used: {_first_line(exc)}") from None
+    run_id, path = parts["run_id"], parts["path"]
+    # Built from the parsed parts: the path is the normalised one, inside the run's artifacts.
+    files = list_artifacts(artifact_uri=f"runs:/{run_id}/{path}", tracking_uri=tracking_uri)
     if not any(f.path.rsplit("/", 1)[-1] == "MLmodel" for f in files or []):
-        raise ChainError(f"{uri} is not a model: run {run_id} has no MLflow model at {path!r}")
+        raise _Refused(f"runs:/{run_id}/{path} is not a model: run {run_id} has no MLflow model at {path!r}")
 
 
-def _unreachable_store() -> str:
-    """Why the tracking store cannot be asked anything, or "" when it answers."""
-    from reviewapp.chains.mlflow_setup import configure
+def _why_unchecked(uri: str, exc: Exception) -> str:
+    """The user's words for a check that failed without an answer; the detail goes to the log."""
+    import requests
+    from mlflow.exceptions import MlflowException
 
-    try:
-        configure().MlflowClient().search_registered_models(max_results=1)
-    except Exception as exc:
-        return f"the model URI could not be checked: the MLflow tracking store did not answer ({_first_line(exc)})"
-    return ""
+    logger.warning("checking the model URI %r failed", uri, exc_info=exc)
+    # MLflow's HTTP client wraps a connection failure in a plain MlflowException.
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, requests.RequestException | ConnectionError) or (
+        isinstance(exc, MlflowException) and isinstance(cause, requests.RequestException | ConnectionError)
+    ):
+        return f"{UNCHECKED}: the MLflow tracking store did not answer"
+    return f"{UNCHECKED}; the server's log says why"
 
 
 def _first_line(exc: Exception) -> str:

@@ -40,7 +40,6 @@ def who_may_create_apps() -> str:
 # --- apps ---
 
 
-@transaction.atomic
 def create_app(
     *,
     actor: User,
@@ -56,7 +55,8 @@ def create_app(
 ) -> App:
     """A new app; its creator becomes its first manager (audited like any grant).
 
-    An MLflow model's URI is checked in the tracking store; a models:/ URI gives the version label.
+    An MLflow model's URI is checked in the tracking store, before the transaction opens; a models:/
+    URI gives the version label.
     """
     errors: dict[str, list] = {}
     try:
@@ -81,23 +81,61 @@ def create_app(
     if errors:
         raise ValidationError(errors)
     _follow_the_model(fields, given=version)
-    app = App.objects.create(slug=slug, created_by=actor, **fields)
-    _record_version(app, actor)
-    _set_level(actor=actor, app=app, principal=actor.email, user=actor, group=None, level=Level.CAN_MANAGE)
+    with transaction.atomic():
+        app = App.objects.create(slug=slug, created_by=actor, **fields)
+        _record_version(app, actor)
+        _set_level(
+            actor=actor, app=app, principal=actor.email, user=actor, group=None, level=Level.CAN_MANAGE
+        )
     return app
 
 
-@transaction.atomic
 def update_app(*, actor: User, app: App, changes: dict) -> App:
     """Apply `changes` (any of APP_FIELDS); a new version row when the version or adapter changes.
 
-    Given chain settings of an MLflow model are checked in the tracking store, and a models:/ URI
-    sets the version label (also when only the version is given).
+    Only when the chain (adapter, its settings or the version) changes is an MLflow model checked in
+    the tracking store, and then a models:/ URI sets the version label: a rename never waits on the
+    store nor moves the label. The check runs before the row is locked; should the chain change
+    meanwhile, the changes are planned again.
     """
     unknown = sorted(set(changes) - set(rules.APP_FIELDS))
     if unknown:
         raise ValidationError({key: ["not a field that can be changed"] for key in unknown})
-    app = App.objects.select_for_update().get(pk=app.pk)
+    for _ in range(3):
+        seen = App.objects.get(pk=app.pk)
+        clean = _planned_changes(seen, changes)
+        with transaction.atomic():
+            app = App.objects.select_for_update().get(pk=app.pk)
+            if _chain(app) != _chain(seen):
+                continue
+            changed = [key for key, value in clean.items() if getattr(app, key) != value]
+            if not changed:
+                return app
+            for key in changed:
+                setattr(app, key, clean[key])
+            app.updated_at = timezone.now()
+            app.save(update_fields=[*changed, "updated_at"])
+            if {"version", "adapter", "adapter_config"} & set(changed):
+                _record_version(app, actor)
+            return app
+    raise ValidationError(
+        {
+            "adapter_config": [
+                ValidationError("the app's chain was changed meanwhile; try again", code="conflict")
+            ]
+        }
+    )
+
+
+REGISTRY_LABEL_LEFT = "the version label came from the model registry: give this chain a label of its own"
+
+
+def _chain(app: App) -> tuple:
+    return app.adapter, app.adapter_config, app.version
+
+
+def _planned_changes(app: App, changes: dict) -> dict:
+    """`changes` cleaned against the stored `app`, the model checked when the chain changes."""
     merged = {key: changes.get(key, getattr(app, key)) for key in changes}
     if "adapter" in changes or "adapter_config" in changes:
         merged["adapter"] = changes.get("adapter", app.adapter)
@@ -107,18 +145,23 @@ def update_app(*, actor: User, app: App, changes: dict) -> App:
     if app.adapter == App.Adapter.MLFLOW and "version" in changes and "adapter_config" not in merged:
         merged["adapter"], merged["adapter_config"] = app.adapter, app.adapter_config
     clean = rules.clean_app_fields(merged)
-    if "adapter_config" in clean:
-        _follow_the_model(clean, given=changes.get("version"))
-    changed = [key for key, value in clean.items() if getattr(app, key) != value]
-    if not changed:
-        return app
-    for key in changed:
-        setattr(app, key, clean[key])
-    app.updated_at = timezone.now()
-    app.save(update_fields=[*changed, "updated_at"])
-    if {"version", "adapter", "adapter_config"} & set(changed):
-        _record_version(app, actor)
-    return app
+    if "adapter_config" not in clean:
+        return clean
+    was_registry = app.adapter == App.Adapter.MLFLOW and rules.is_registry_uri(
+        (app.adapter_config or {}).get("model_uri", "")
+    )
+    is_registry = clean["adapter"] == App.Adapter.MLFLOW and rules.is_registry_uri(
+        clean["adapter_config"]["model_uri"]
+    )
+    chain_moves = (clean["adapter"], clean["adapter_config"]) != (app.adapter, app.adapter_config)
+    label_moves = is_registry and clean.get("version", app.version) != app.version
+    if not chain_moves and not label_moves:
+        return clean
+    if was_registry and not is_registry and "version" not in changes:
+        # The label was the registry's; kept, it would name a version this chain is not.
+        raise ValidationError({"version": [REGISTRY_LABEL_LEFT]})
+    _follow_the_model(clean, given=changes.get("version"))
+    return clean
 
 
 def _follow_the_model(fields: dict, *, given: str | None) -> None:
@@ -133,15 +176,7 @@ def _follow_the_model(fields: dict, *, given: str | None) -> None:
     if version is None:
         return
     if given is not None and str(given).strip() != version:
-        raise ValidationError(
-            {
-                "version": [
-                    f"{uri} is version {version} in the model registry, and an app on a registry model "
-                    "takes its version label from there; leave the version out, or point the model URI "
-                    "at the version you mean"
-                ]
-            }
-        )
+        raise ValidationError({"version": [rules.registry_version_words(uri, version)]})
     fields["version"] = version
 
 

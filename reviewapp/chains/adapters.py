@@ -26,7 +26,8 @@ class Adapter(Protocol):
 class MlflowModelAdapter:
     """A pyfunc chain from `models:/name/version`, `models:/name@alias` or `runs:/id/path`.
 
-    Its traces go to the app's own experiment, tagged with the app (mlflow_model.APP_TAG).
+    Its traces go to the app's own experiment, tagged with the app's slug and id (mlflow_model.APP_TAG,
+    APP_ID_TAG).
     """
 
     def __init__(self, model_uri: str, app: App | None = None, conversation_id: str = ""):
@@ -42,7 +43,9 @@ class MlflowModelAdapter:
     def _call(self, messages: list[dict], timeout: float) -> dict:
         call = {"model_uri": self.uri(), "messages": messages, "timeout_seconds": timeout}
         if self.app is not None:
-            call.update(experiment=self.app.mlflow_experiment_name(), app_slug=self.app.slug)
+            call.update(
+                experiment=self.app.mlflow_experiment_name(), app_slug=self.app.slug, app_id=str(self.app.pk)
+            )
         if self.conversation_id:
             call["conversation_id"] = self.conversation_id
         return call

@@ -5,6 +5,7 @@ cached per process under the URI they resolve to (`models:/name/3`), so moving a
 the next call load the new version while calls by version keep their model.
 """
 
+import posixpath
 import queue
 import re
 import threading
@@ -23,14 +24,31 @@ from .messages import check_messages
 from .mlflow_setup import configure, experiment_id
 
 DEFAULT_EXPERIMENT = "reviewapp-traces"
-# Every trace the adapter records names its app, so an app's import takes only its own turns.
+# Every trace the adapter records names its app, so an app's import takes only its own turns: by its
+# slug for people reading MLflow, and by its id, which a later app that takes a freed slug never has.
 APP_TAG = "reviewapp.app"
+APP_ID_TAG = "reviewapp.app_id"
 SESSION_METADATA = "mlflow.trace.session"
 CACHE_SIZE = 8
 
-_BY_VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+|latest)$")
-_BY_ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[\w-]+)$")
-_BY_RUN = re.compile(r"^runs:/(?P<run_id>[0-9a-fA-F]+)/(?P<path>\S+)$")
+# Kept to a subset of what MLflow accepts (a registered model name may hold anything but "/" and
+# ":"; an alias is letters, digits, "_" and "-", up to 255): a name that starts with a dot could
+# walk the registry's folders in a file store.
+MAX_MODEL_NAME_CHARS = 256
+MAX_ALIAS_CHARS = 255
+MAX_ARTIFACT_PATH_CHARS = 300
+_NAME = rf"(?P<name>[A-Za-z0-9][A-Za-z0-9_.\- ]{{0,{MAX_MODEL_NAME_CHARS - 1}}})"
+_BY_VERSION = re.compile(rf"^models:/{_NAME}/(?P<version>\d{{1,10}}|latest)$")
+_BY_ALIAS = re.compile(rf"^models:/{_NAME}@(?P<alias>[A-Za-z0-9_-]{{1,{MAX_ALIAS_CHARS}}})$")
+# MLflow's run ids are uuid4 hex. The path is checked on its own (see _artifact_path): it is joined
+# to the run's artifact folder, so anything that could leave that folder is refused.
+_BY_RUN = re.compile(r"^runs:/(?P<run_id>[0-9a-fA-F]{32})/(?P<path>.*)$", re.DOTALL)
+_ARTIFACT_PATH = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+URI_FORMS = "use models:/name/version, models:/name@alias or runs:/run_id/path"
+ARTIFACT_PATH_WORDS = (
+    "the path after a run id is the model's folder among the run's artifacts: letters, digits, "
+    f"'_', '-', '.' and '/', no '..', not starting with '/', at most {MAX_ARTIFACT_PATH_CHARS} characters"
+)
 
 _models: OrderedDict = OrderedDict()
 _loading: dict[str, Future] = {}  # the load under way, per concrete URI
@@ -39,15 +57,39 @@ _lock = threading.Lock()
 
 
 def parse_uri(uri: str) -> dict:
-    """The parts of a model URI; ChainError naming the accepted forms when it is not one."""
+    """The parts of a model URI; ChainError naming the accepted forms when it is not one.
+
+    The one parser of model URIs: the rules check a URI with it when an app is saved, and the
+    adapter again before anything is loaded (a row may predate a rule). A run's `path` comes back
+    normalised.
+    """
     uri = (uri or "").strip()
-    for pattern in (_BY_VERSION, _BY_ALIAS, _BY_RUN):
+    for pattern in (_BY_VERSION, _BY_ALIAS):
         match = pattern.match(uri)
         if match:
             return match.groupdict()
-    raise ChainError(
-        f"{uri!r} is not a model URI; use models:/name/version, models:/name@alias or runs:/run_id/path"
-    )
+    match = _BY_RUN.match(uri)
+    if match:
+        return {"run_id": match["run_id"].lower(), "path": _artifact_path(match["path"])}
+    shown = uri if len(uri) <= 100 else f"{uri[:100]}…"
+    raise ChainError(f"{shown!r} is not a model URI; {URI_FORMS}")
+
+
+def _artifact_path(path: str) -> str:
+    """A run's artifact path, relative and normalised; ChainError when it could leave the run's
+    artifacts (`..`, an absolute path) or hides something ("%" escapes, "\\", ":", control
+    characters)."""
+    if (
+        len(path) > MAX_ARTIFACT_PATH_CHARS
+        or not _ARTIFACT_PATH.fullmatch(path)
+        or path.startswith("/")
+        or ".." in path
+    ):
+        raise ChainError(f"not a model URI: {ARTIFACT_PATH_WORDS}")
+    path = posixpath.normpath(path)
+    if path in {".", ""}:
+        raise ChainError(f"not a model URI: {ARTIFACT_PATH_WORDS}")
+    return path
 
 
 def resolve(uri: str) -> str:
@@ -137,15 +179,21 @@ CALL_DEFAULTS = {
     "timeout_seconds": None,
     "experiment": DEFAULT_EXPERIMENT,
     "app_slug": "",
+    "app_id": "",
     "conversation_id": "",
 }
+
+
+def app_tags(app) -> dict[str, str]:
+    """The tags naming the app on a trace of its turn."""
+    return {APP_TAG: app.slug, APP_ID_TAG: str(app.pk)}
 
 
 def invoke(*, model_uri: str, messages: list[dict], **options) -> ChainResult:
     """Call the model's predict; the response, chunks, tokens and trace (see `stream`).
 
     `options`: `timeout_seconds` (None: no limit), `experiment` (where the trace goes), `app_slug`
-    (the trace's `reviewapp.app` tag), `conversation_id` (the trace's session).
+    and `app_id` (the trace's APP_TAG and APP_ID_TAG), `conversation_id` (the trace's session).
     """
     for item in _run(model_uri=model_uri, messages=messages, **{**CALL_DEFAULTS, **options}, streaming=False):
         if isinstance(item, ChainResult):
@@ -189,6 +237,7 @@ def _run(
     timeout_seconds: float | None,
     experiment: str,
     app_slug: str,
+    app_id: str,
     conversation_id: str,
     streaming: bool,
     answer: Answer | None = None,
@@ -218,7 +267,7 @@ def _run(
         kind=kind,
         messages=messages,
         experiment=experiment,
-        app_slug=app_slug,
+        tags={APP_TAG: app_slug, APP_ID_TAG: app_id},
         conversation_id=conversation_id,
         work=(model, kind, messages, streaming, reader, events, stop),
     )
@@ -261,7 +310,8 @@ def _run(
                 answer.trace = trace
     common = {"latency_ms": latency_ms, "load_ms": load_ms, "app_version": version_of(concrete)}
     if failure is not None:
-        trace = _end(span, error=failure)
+        # The text that came is the span's output, so an import of the trace keeps it (incomplete).
+        trace = _end(span, error=failure, outputs="".join(received) or None)
         if not received:
             failure.trace, failure.mlflow_trace_id = trace, trace_id
             raise failure
@@ -300,7 +350,7 @@ def _run(
     )
 
 
-def _start(*, concrete, kind, messages, experiment, app_slug, conversation_id, work: tuple):
+def _start(*, concrete, kind, messages, experiment, tags: dict, conversation_id, work: tuple):
     """Start our span, and the model's thread running `_work(span, *work)`; the span.
 
     Anything that fails here (the tracking store down, no thread to be had) is a ChainError, and a
@@ -316,7 +366,7 @@ def _start(*, concrete, kind, messages, experiment, app_slug, conversation_id, w
             span_type=SpanType.CHAIN,
             inputs={"messages": messages},
             attributes={"reviewapp.model_uri": concrete, "reviewapp.interface": kind},
-            tags={APP_TAG: app_slug} if app_slug else None,
+            tags={name: value for name, value in tags.items() if value} or None,
             metadata={SESSION_METADATA: conversation_id} if conversation_id else None,
             experiment_id=_experiment_id(experiment),
         )
@@ -402,13 +452,16 @@ def _plain(output: Any) -> Any:
 
 
 def _end(span, *, outputs: Any = None, error: Exception | None = None) -> dict | None:
-    """End our span (OK with the outputs, or ERROR with the exception); the trace as a dict.
+    """End our span (OK with the outputs, or ERROR with the exception and any outputs); the trace
+    as a dict.
 
     None when the store cannot give the trace now: it failed, or the model's own spans are still
     open (a timed-out or abandoned call), which MLflow reads as corrupted until they end.
     """
     try:
         if error is not None:
+            if outputs is not None:
+                span.set_outputs(outputs)
             span.record_exception(error)  # sets ERROR, with the error as the status message
         else:
             span.set_outputs(outputs)

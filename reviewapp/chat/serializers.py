@@ -52,13 +52,11 @@ class ChunkOut(serializers.Serializer):
     spans = serializers.ListField(child=Text(), help_text="Names of the spans that returned this passage")
 
 
-STATUS_HELP = "ok; incomplete when the answer stopped part-way; error when the chain failed"
-
-
 class InvocationOut(serializers.Serializer):
     request_id = serializers.UUIDField()
     conversation_id = Text()
-    status = serializers.ChoiceField(choices=["ok", "incomplete"], help_text=STATUS_HELP)
+    # A partial answer is a 502 (InvocationError), never a 200.
+    status = serializers.ChoiceField(choices=["ok"], help_text="ok: the whole answer")
     response = Text()
     retrieved_context = ChunkOut(many=True)
     text_altered = serializers.BooleanField(
@@ -70,5 +68,18 @@ class InvocationError(serializers.Serializer):
     detail = Text(help_text="What went wrong with the chain")
     request_id = serializers.UUIDField(help_text="The failed turn, logged with status error or incomplete")
     conversation_id = Text()
-    status = serializers.ChoiceField(choices=["error", "incomplete"], help_text=STATUS_HELP)
+    status = serializers.ChoiceField(
+        choices=["error", "incomplete"],
+        help_text="error when the chain failed; incomplete when the answer stopped part-way",
+    )
     response = Text(required=False, help_text="With status incomplete: the part of the answer that came")
+    retrieved_context = ChunkOut(
+        many=True,
+        required=False,
+        help_text="With status incomplete: the passages retrieved before it stopped",
+    )
+    text_altered = serializers.BooleanField(
+        required=False,
+        help_text="With status incomplete: characters no database can store were replaced (U+FFFD) or "
+        "removed (NUL)",
+    )

@@ -144,7 +144,12 @@ def log_evaluation_set(*, version_id: int, final_attempt: bool = False) -> Evalu
 
 
 def _trace_for(mlflow, request) -> str:
-    """The request's MLflow trace id; a trace is made from the logged request where it has none."""
+    """The request's MLflow trace id; a trace is made from the logged request where it has none.
+
+    The trace is tagged with the request's app like a chain's own: it holds the conversation, and
+    the experiment it goes to may be imported by another app.
+    """
+    from reviewapp.chains.mlflow_model import app_tags
     from reviewapp.requestlog.models import Request
 
     if request.mlflow_trace_id:
@@ -156,6 +161,7 @@ def _trace_for(mlflow, request) -> str:
         by_span.setdefault(key, []).append(chunk)
     with mlflow.start_span(name="reviewapp_request", span_type="CHAIN") as root:
         root.set_inputs({"messages": request.messages})
+        mlflow.update_current_trace(tags=app_tags(request.app))
         for (name, span_type), chunks in by_span.items():
             with mlflow.start_span(name=name, span_type=span_type) as span:
                 span.set_inputs({"query": request.request_text})
@@ -168,9 +174,11 @@ def _trace_for(mlflow, request) -> str:
         root.set_outputs(request.response)
         trace_id = root.trace_id
     mlflow.flush_trace_async_logging()
-    # Remember it, so a retry or a later export reuses the same trace.
+    # Remember it, so a retry or a later export reuses the same trace, and so does the caller's next
+    # example of this request (it holds this object).
     Request.objects.filter(pk=request.pk, mlflow_trace_id="").update(mlflow_trace_id=trace_id)
-    return Request.objects.values_list("mlflow_trace_id", flat=True).get(pk=request.pk)
+    request.mlflow_trace_id = Request.objects.values_list("mlflow_trace_id", flat=True).get(pk=request.pk)
+    return request.mlflow_trace_id
 
 
 def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExport | None:

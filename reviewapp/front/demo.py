@@ -196,6 +196,7 @@ def _ensure_history(*, app: App, now: datetime.datetime) -> int:
                     timeout_seconds=60,
                     experiment=app.mlflow_experiment_name(),
                     app_slug=app.slug,
+                    app_id=str(app.pk),
                     conversation_id=conversation_id,
                 )
                 log_turn(

@@ -116,7 +116,8 @@ class TracesImportApi(APIView):
         responses={202: TracesImportOutput, 413: OpenApiTypes.OBJECT},
         summary="Import historical traces (rows or an MLflow experiment) as a background job",
         description="Always asynchronous: answers 202 with the job; its result holds the counts and a "
-        "report of bad rows (row n of `rows` is reported as line n). The same request_id is stored once.",
+        "report of bad rows (row n of `rows` is reported as line n). The same request_id is stored once. "
+        "From MLflow, traces tagged as another app's turns are left out and counted in `other_apps`.",
     )
     def post(self, request, slug):
         app = get_app_for(request.user, slug, "monitor")

@@ -7,9 +7,13 @@ from collections.abc import Iterator
 from reviewapp.catalog.models import App
 from reviewapp.chains import tracing
 from reviewapp.chains.base import response_text
-from reviewapp.chains.mlflow_model import APP_TAG
+from reviewapp.chains.mlflow_model import APP_ID_TAG, APP_TAG
 
+from .models import Request
 from .rows import BadRow, parse_request_id
+
+# What an ERROR trace is said to have ended with when its root span gives no message.
+ENDED_IN_ERROR = "The trace ended in an error"
 
 
 class ExperimentNotLinked(LookupError):
@@ -73,14 +77,14 @@ def iter_mlflow(
     max_results: int | None = None,
     page_size: int = 200,
     *,
-    app_slug: str = "",
+    app: App | None = None,
     left_out: dict | None = None,
 ) -> Iterator[tuple[int, object]]:
     """(position, row) for each trace of an experiment, page by page, oldest first.
 
-    With `app_slug`, a trace tagged as another app's (APP_TAG) is left out and counted in
+    With `app`, a trace of another app's turn (`is_other_apps`) is left out and counted in
     left_out["other_apps"]: experiments may be shared, and those turns are not this app's to review.
-    Traces without the tag (chains traced outside reviewapp) come in as before.
+    Traces without the tags (chains traced outside reviewapp) come in as before.
     """
     from reviewapp.chains.mlflow_setup import configure
 
@@ -100,8 +104,7 @@ def iter_mlflow(
         )
         for trace in page:
             number += 1
-            owner = (trace.info.tags or {}).get(APP_TAG)
-            if app_slug and owner and owner != app_slug:
+            if app is not None and is_other_apps(trace.info, app):
                 if left_out is not None:
                     left_out["other_apps"] = left_out.get("other_apps", 0) + 1
                 continue
@@ -112,6 +115,23 @@ def iter_mlflow(
         token = page.token
         if not token:
             return
+
+
+def is_other_apps(info, app: App) -> bool:
+    """Whether a trace (its TraceInfo) is tagged as the turn of an app other than `app`.
+
+    The app's id decides: a slug is freed when its app is deleted, and the app that takes it next
+    owns the same experiment name, so the old app's traces still carry that slug. Traces written
+    before the id was tagged have only the slug; one that is older than `app` is not its own either.
+    """
+    tags = info.tags or {}
+    if tags.get(APP_ID_TAG):
+        return tags[APP_ID_TAG] != str(app.pk)
+    slug = tags.get(APP_TAG)
+    if not slug:
+        return False
+    started = getattr(info, "request_time", None)
+    return slug != app.slug or (started is not None and started < app.created_at.timestamp() * 1000)
 
 
 def row_from_trace(trace: dict) -> dict:
@@ -134,12 +154,26 @@ def row_from_trace(trace: dict) -> dict:
         except BadRow:
             # Ids that are not UUID-shaped still map to one stable UUID, so re-imports skip.
             request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"mlflow-trace:{trace_id}"))
-    return {
+    row = {
         "request_id": request_id,
         "request": _messages_in(inputs),
         "response": _response_in(outputs),
         "trace": trace,
     }
+    if info.get("state") == "ERROR":
+        # What came before the error is kept as an incomplete answer; with nothing, the turn failed.
+        has_response = row["response"] not in (None, "")
+        row["status"] = Request.Status.INCOMPLETE if has_response else Request.Status.ERROR
+        row["error"] = _error_message(root) or ENDED_IN_ERROR
+        if not has_response:
+            row["response"] = None
+    return row
+
+
+def _error_message(root: dict | None) -> str:
+    status = (root or {}).get("status")
+    message = status.get("message") if isinstance(status, dict) else None
+    return message.strip() if isinstance(message, str) else ""
 
 
 def _messages_in(inputs):

@@ -209,7 +209,14 @@ def build_request(app: App, row) -> Request:
     if row.get("request") in (None, ""):
         raise BadRow("request is missing")
     messages = parse_messages(row["request"])
-    response = parse_response(row.get("response"))
+    status = _short_text(row, "status", Request.Status.OK)
+    if status not in Request.Status.values:
+        raise BadRow(f"status must be one of {', '.join(Request.Status.values)}")
+    # A turn that failed may have no answer at all; any other row must have one.
+    if status == Request.Status.ERROR and row.get("response") is None:
+        response = ""
+    else:
+        response = parse_response(row.get("response"))
     trace = _trace(row)
     try:
         facts = trace_facts(trace) if trace else {}
@@ -219,9 +226,6 @@ def build_request(app: App, row) -> Request:
         created_at = parse_timestamp(row["timestamp"])
     else:
         created_at = facts.get("created_at") or timezone.now()
-    status = _short_text(row, "status", Request.Status.OK)
-    if status not in Request.Status.values:
-        raise BadRow(f"status must be one of {', '.join(Request.Status.values)}")
     latency = _optional_count(row, "latency_ms")
     tokens = {
         name: _optional_count(row, name) for name in ("request_tokens", "response_tokens", "total_tokens")

@@ -358,7 +358,7 @@ def run_import(job: Job) -> dict:
             params["experiment_id"],
             params.get("filter_string", ""),
             params.get("max_results"),
-            app_slug=app.slug,
+            app=app,
             left_out=left_out,
         )
         import_rows(app=app, rows=rows, report=report, on_batch=job.report_progress)

@@ -5,7 +5,6 @@ rather than failing at the first chat.
 """
 
 import json
-import socket
 
 import pytest
 
@@ -96,23 +95,19 @@ def test_a_run_without_a_model_at_that_path_is_refused(as_user, manager, app, de
     ]
 
 
-def test_an_unreachable_tracking_store_is_a_clear_error_not_a_500(
-    as_user, manager, app, settings, monkeypatch
+def test_a_tracking_store_that_refuses_connections_is_a_clear_error_not_a_500(
+    as_user, manager, app, unreachable_store, monkeypatch
 ):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # nothing listens there once closed
-    settings.MLFLOW_TRACKING_URI = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # refused at once, not after the deadline
 
     response = patch(
         as_user(manager), {"adapter": "mlflow", "adapter_config": {"model_uri": "models:/docs/1"}}
     )
 
     assert response.status_code == 400
-    [message] = response.json()["adapter_config.model_uri"]
-    assert message.startswith("the model URI could not be checked: the MLflow tracking store did not answer")
+    assert response.json()["adapter_config.model_uri"] == [
+        "the model URI could not be checked: the MLflow tracking store did not answer"
+    ]
     app.refresh_from_db()
     assert app.adapter == App.Adapter.DEMO
 
@@ -131,7 +126,7 @@ def test_an_alias_saves_the_version_it_points_at_and_history_records_it(
     ]
 
 
-def test_saving_again_after_the_alias_moved_follows_it_with_a_new_history_row(
+def test_saving_unchanged_settings_after_the_alias_moved_keeps_the_label_until_the_new_version_is_given(
     as_user, app, manager, demo_model_uri, demo_version, second_version
 ):
     client = as_user(manager)
@@ -142,11 +137,17 @@ def test_saving_again_after_the_alias_moved_follows_it_with_a_new_history_row(
     name, newer = second_version
     configure().MlflowClient().set_registered_model_alias(name, "champion", newer)
 
-    page = client.post(f"/apps/{app.slug}/settings/", settings_form(model_uri=demo_model_uri), headers=HX)
-
-    assert page.status_code == 200
+    page = client.post(
+        f"/apps/{app.slug}/settings/",
+        settings_form(model_uri=demo_model_uri, version=demo_version),
+        headers=HX,
+    )
     app.refresh_from_db()
-    assert app.version == newer
+    kept = app.version
+    followed = patch(client, {"version": newer})
+
+    assert page.status_code == 200 and kept == demo_version
+    assert followed.status_code == 200 and followed.json()["version"] == newer
     assert list(app.versions.values_list("version", flat=True)) == [newer, demo_version]
 
 
@@ -176,13 +177,15 @@ def test_a_version_given_with_a_registry_uri_must_be_the_registrys(as_user, app,
     assert app.version == newer
 
 
-def test_the_settings_form_ignores_a_typed_version_for_a_registry_uri_and_shows_it_read_only(
+def test_the_settings_form_follows_the_registry_when_the_version_is_left_as_it_was_and_shows_it_read_only(
     as_user, app, manager, demo_model_uri, demo_version
 ):
     client = as_user(manager)
 
     response = client.post(
-        f"/apps/{app.slug}/settings/", settings_form(model_uri=demo_model_uri, version="my-label"), headers=HX
+        f"/apps/{app.slug}/settings/",
+        settings_form(model_uri=demo_model_uri, version=app.version),
+        headers=HX,
     )
 
     assert response.status_code == 200
@@ -192,6 +195,51 @@ def test_the_settings_form_ignores_a_typed_version_for_a_registry_uri_and_shows_
     assert f'name="version" value="{demo_version}"' in page
     assert "readonly" in page.split('name="version"')[1].split(">")[0]
     assert "the model's version in the registry" in page
+
+
+def test_a_version_typed_in_the_form_that_is_not_the_registrys_gets_the_apis_error(
+    as_user, app, manager, demo_model_uri, demo_version
+):
+    client = as_user(manager)
+
+    page = client.post(
+        f"/apps/{app.slug}/settings/", settings_form(model_uri=demo_model_uri, version="my-label"), headers=HX
+    )
+    api = patch(
+        client, {"adapter": "mlflow", "adapter_config": {"model_uri": demo_model_uri}, "version": "my-label"}
+    )
+
+    assert page.status_code == 400 and api.status_code == 400
+    assert page.context["app_form"].errors["version"] == api.json()["version"]
+    assert "readonly" not in page.content.decode().split('name="version"')[1].split(">")[0]
+    app.refresh_from_db()
+    assert (app.adapter, app.version) == (App.Adapter.DEMO, "1")
+
+
+def test_moving_from_a_registry_uri_to_a_run_asks_for_a_label_of_its_own_in_an_editable_field(
+    as_user, registry_app, manager, demo_run_uri, demo_version
+):
+    client = as_user(manager)
+    app = registry_app
+
+    left = client.post(
+        f"/apps/{app.slug}/settings/", settings_form(model_uri=demo_run_uri, version=demo_version), headers=HX
+    )
+    given = client.post(
+        f"/apps/{app.slug}/settings/",
+        settings_form(model_uri=demo_run_uri, version="run-2024-06"),
+        headers=HX,
+    )
+
+    assert left.status_code == 400
+    assert left.context["app_form"].errors["version"] == [
+        "the version label came from the model registry: give this chain a label of its own"
+    ]
+    assert "readonly" not in left.content.decode().split('name="version"')[1].split(">")[0]
+    assert given.status_code == 200
+    assert "readonly" not in given.content.decode().split('name="version"')[1].split(">")[0]
+    app.refresh_from_db()
+    assert (app.adapter_config, app.version) == ({"model_uri": demo_run_uri}, "run-2024-06")
 
 
 def test_a_run_uri_keeps_the_label_the_manager_gives(as_user, staff, demo_run_uri):

@@ -3,6 +3,7 @@
 Through real gunicorn (`manage.py serve`) on the embedded default, with a chain whose load takes 3 s.
 """
 
+import datetime as dt
 import json
 import subprocess
 import threading
@@ -10,7 +11,11 @@ import time
 import urllib.request
 
 import pytest
+from django.utils import timezone
 
+from reviewapp.catalog.models import App
+from reviewapp.chains import mlflow_model, warmup
+from tests import factories
 from tests.foundation.helpers import ROOT, free_port, overridden, serving
 from tests.foundation.test_serve_command import embedded_env, manage
 
@@ -135,7 +140,7 @@ def test_warming_lists_live_mlflow_apps_and_the_demo_chain_once_each(db, demo_mo
     gone.deleted_at = gone.created_at
     gone.save(update_fields=["deleted_at"])
 
-    assert warmup.model_uris() == ["models:/a/1", demo_model_uri]
+    assert sorted(warmup.model_uris()) == sorted(["models:/a/1", demo_model_uri])
 
 
 def test_a_model_that_cannot_load_is_logged_and_the_others_still_warm(db, demo_model_uri, caplog):
@@ -156,3 +161,58 @@ def test_chain_warmup_off_starts_nothing(settings):
     settings.CHAIN_WARMUP = False
 
     assert warmup.start_in_background() is None
+
+
+# A worker keeps only mlflow_model.CACHE_SIZE models, so it warms only that many: those of the apps
+# asked most recently, then of the apps changed most recently. More would be loaded only to be evicted.
+
+
+def mlflow_app(slug: str, uri: str, **extra) -> App:
+    return factories.make_app(slug, adapter=App.Adapter.MLFLOW, adapter_config={"model_uri": uri}, **extra)
+
+
+def asked(app: App, days_ago: int) -> None:
+    factories.make_request(app, created_at=timezone.now() - dt.timedelta(days=days_ago))
+
+
+@pytest.fixture
+def cache_of(monkeypatch):
+    def set_size(size: int) -> None:
+        monkeypatch.setattr(mlflow_model, "CACHE_SIZE", size)
+
+    return set_size
+
+
+def test_the_apps_asked_last_come_first_then_the_apps_changed_last(db, cache_of):
+    cache_of(3)
+    now = timezone.now()
+    asked(mlflow_app("asked-long-ago", "models:/old/1"), days_ago=30)
+    asked(mlflow_app("asked-yesterday", "models:/recent/1"), days_ago=1)
+    mlflow_app("never-asked-changed-today", "models:/new/1", updated_at=now)
+    mlflow_app("never-asked-changed-last-year", "models:/stale/1", updated_at=now - dt.timedelta(days=365))
+
+    assert warmup.model_uris() == ["models:/recent/1", "models:/old/1", "models:/new/1"]
+
+
+def test_apps_sharing_a_model_take_one_place(db, cache_of):
+    cache_of(2)
+    asked(mlflow_app("first", "models:/shared/1"), days_ago=1)
+    asked(mlflow_app("second", "models:/shared/1"), days_ago=2)
+    asked(mlflow_app("third", "models:/other/1"), days_ago=3)
+
+    assert warmup.model_uris() == ["models:/shared/1", "models:/other/1"]
+
+
+def test_with_more_apps_than_the_cache_holds_only_the_cache_size_are_loaded(
+    db, demo_model_uri, cache_of, caplog
+):
+    cache_of(1)
+    asked(factories.make_app("demo-asked-today"), days_ago=0)
+    # Asked earlier: not warmed, so its missing model is never even tried.
+    asked(mlflow_app("asked-last-week", "models:/no-such-model/1"), days_ago=7)
+
+    with caplog.at_level("INFO", logger="reviewapp.chains.warmup"):
+        warmed = warmup.warm()
+
+    assert len(warmed) == 1 and warmed[0].startswith("models:/reviewapp-demo/")
+    assert not any("no-such-model" in record.getMessage() for record in caplog.records)
