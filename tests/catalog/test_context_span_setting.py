@@ -3,11 +3,10 @@
 The settings page also says which MLflow experiment the app's traces go to.
 """
 
-import json
-
 import pytest
 
 from reviewapp.catalog.models import App
+from tests.catalog.helpers import app_form, patch
 from tests.said_once import assert_refused_alike, component_schemas
 
 HX = {"HX-Request": "true"}
@@ -16,20 +15,6 @@ HELP = (
     "The name of the span whose documents are what the model saw (rated and exported). "
     "Blank: a reranker span when the trace has one, else every retriever span."
 )
-
-
-def app_form(**changes) -> dict:
-    return {
-        "form": "app",
-        "name": "Support bot",
-        "adapter": "demo",
-        "version": "1",
-        "timeout_seconds": "60",
-    } | changes
-
-
-def patch(client, body):
-    return client.patch("/api/v1/apps/support-bot", json.dumps(body), content_type="application/json")
 
 
 def test_the_settings_page_sets_and_shows_the_context_span_with_its_help(as_user, app, manager):

@@ -11,6 +11,7 @@ import pytest
 from reviewapp.catalog import services
 from reviewapp.catalog.models import App, AppVersion
 from reviewapp.chains.mlflow_setup import configure
+from tests.catalog.helpers import patch
 
 HX = {"HX-Request": "true"}
 
@@ -18,10 +19,6 @@ HX = {"HX-Request": "true"}
 def create(client, config, **fields):
     body = {"name": "Docs bot", "slug": "docs-bot", "adapter": "mlflow", "adapter_config": config, **fields}
     return client.post("/api/v1/apps", json.dumps(body), content_type="application/json")
-
-
-def patch(client, body):
-    return client.patch("/api/v1/apps/support-bot", json.dumps(body), content_type="application/json")
 
 
 def settings_form(**changes) -> dict:

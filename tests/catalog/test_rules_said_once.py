@@ -6,24 +6,11 @@ import pytest
 
 from reviewapp.catalog import rules
 from reviewapp.catalog.models import App
+from tests.catalog.helpers import app_form, patch
 from tests.said_once import assert_refused_alike, component_schemas
 
 HX = {"HX-Request": "true"}
 SETTINGS = "/apps/support-bot/settings/"
-
-
-def app_form(**changes) -> dict:
-    return {
-        "form": "app",
-        "name": "Support bot",
-        "adapter": "demo",
-        "version": "1",
-        "timeout_seconds": "60",
-    } | changes
-
-
-def patch(client, body):
-    return client.patch("/api/v1/apps/support-bot", json.dumps(body), content_type="application/json")
 
 
 @pytest.mark.parametrize(
