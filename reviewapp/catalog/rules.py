@@ -326,19 +326,16 @@ def _look_up(uri: str, parts: dict, tracking_uri: str) -> str | None:
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
+    from reviewapp.chains.mlflow_model import registry_version
+
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         if "run_id" in parts:
             return _check_run_model(parts, tracking_uri)
-        name = parts["name"]
-        if "alias" in parts:
-            return str(client.get_model_version_by_alias(name, parts["alias"]).version)
-        if parts["version"] != "latest":
-            return str(client.get_model_version(name, parts["version"]).version)
-        found = client.search_model_versions(f"name = '{name}'")  # the name holds no quote
-        if not found:
+        version = registry_version(client, parts)
+        if version is None:
             raise _Refused(f"{uri} is not in the model registry: it has no versions")
-        return str(max(int(v.version) for v in found))
+        return version
     except MlflowException as exc:
         # The store's own "not found" names only what was asked for; other failures may name
         # its addresses or folders, so they are logged, not shown.

@@ -92,25 +92,30 @@ def _artifact_path(path: str) -> str:
     return path
 
 
+def registry_version(client, parts: dict) -> str | None:
+    """The version a parsed `models:/` URI names in `client`'s registry now (an alias: the version it
+    points at; `latest`: the newest); None when the name has no versions. MlflowException passes on."""
+    name = parts["name"]
+    if "alias" in parts:
+        return str(client.get_model_version_by_alias(name, parts["alias"]).version)
+    if parts["version"] != "latest":
+        return str(client.get_model_version(name, parts["version"]).version)
+    found = client.search_model_versions(f"name = '{name}'")  # parse_uri allows no quote in a name
+    return str(max(int(v.version) for v in found)) if found else None
+
+
 def resolve(uri: str) -> str:
     """The concrete URI `uri` points at now: an alias becomes `models:/name/version`."""
     parts = parse_uri(uri)
     if "run_id" in parts:
         return uri.strip()
     mlflow = configure()
-    client = mlflow.MlflowClient()
     try:
-        if "alias" in parts:
-            version = client.get_model_version_by_alias(parts["name"], parts["alias"]).version
-        elif parts["version"] == "latest":
-            found = client.search_model_versions(f"name = '{parts['name']}'")
-            if not found:
-                raise ChainError(f"{uri} is not in the model registry: it has no versions")
-            version = max(int(v.version) for v in found)
-        else:
-            version = client.get_model_version(parts["name"], parts["version"]).version
+        version = registry_version(mlflow.MlflowClient(), parts)
     except mlflow.exceptions.MlflowException as exc:
         raise ChainError(f"{uri} is not in the model registry: {_first_line(exc)}") from None
+    if version is None:
+        raise ChainError(f"{uri} is not in the model registry: it has no versions")
     return f"models:/{parts['name']}/{version}"
 
 
