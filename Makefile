@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test worker beat lint format install browser clean benchmark secret-key
+.PHONY: run serve-prod test worker beat lint format install browser clean benchmark secret-key
 
 install: $(VENV)/.installed
 
@@ -35,14 +35,23 @@ secret-key: install
 run: secret-key
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
-	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+	LOG_FORMAT=$${LOG_FORMAT:-text} $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
+# Production without containers: the command lines of docker/compose.yaml's services, from the
+# virtualenv (tests/front/test_production_shape.py keeps them the same). serve-prod first does
+# what the image build (collectstatic) and the one-shot migrate service do.
+serve-prod: secret-key
+	$(PY) manage.py collectstatic --noinput
+	$(PY) manage.py migrate --noinput && if [ "$${LOAD_DEMO:-true}" = true ]; then $(PY) manage.py load_demo; fi
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c python:reviewapp.gunicorn_conf reviewapp.wsgi:application
+
+# Background jobs on REDIS_URL: as many as you like, on any machine sharing Redis and PostgreSQL.
 worker: secret-key
-	$(VENV)/bin/celery -A reviewapp worker --loglevel=INFO
+	$(VENV)/bin/celery -A reviewapp worker --loglevel=INFO --concurrency=$${WORKER_CONCURRENCY:-2}
 
-# The periodic tasks (e.g. retrying MLflow write-back); run exactly one.
+# The periodic tasks (job sweeper, MLflow write-back retries); exactly one per installation.
 beat: secret-key
-	$(VENV)/bin/celery -A reviewapp beat --loglevel=INFO --schedule var/celerybeat-schedule
+	$(VENV)/bin/celery -A reviewapp beat --loglevel=INFO
 
 # In parallel (pyproject.toml's addopts); PYTEST_ARGS="-n 0" runs it in one process.
 test: install browser

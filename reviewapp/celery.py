@@ -3,13 +3,21 @@ from pathlib import Path
 
 from celery import Celery
 
+from reviewapp.lib import task_logs  # noqa: F401  (our log handlers, request ids in tasks)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
 
 app = Celery("reviewapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-_FILESYSTEM_FOLDERS = ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
+_FILESYSTEM_FOLDERS = (
+    "data_folder_in",
+    "data_folder_out",
+    "processed_folder",
+    "control_folder",
+    "bad_folder",
+)
 
 
 def make_broker_folders(conf) -> None:

@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from reviewapp.lib.cache import redis_cache
 from reviewapp.lib.env import (
     GENERATE_A_KEY,
     check_secret_key,
@@ -24,6 +25,8 @@ from reviewapp.lib.env import (
     envsecret,
     envurl,
 )
+from reviewapp.lib.files import file_storages
+from reviewapp.lib.logs import log_format, log_level, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Local state. Importing settings writes nothing (it must work in a read-only container): the
@@ -93,6 +96,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every line logged for a request, and its response, carry the request's id.
+    "reviewapp.lib.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -133,7 +138,17 @@ TEMPLATES = [
 # Database: PostgreSQL in production (DATABASE_URL), an SQLite file under var/ by default.
 DATABASE_URL = envurl("DATABASE_URL", "", {"postgres", "postgresql", "postgis", "sqlite", "pgsql"})
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", "60"))}
+    # Health checks: a kept connection that a restarted server dropped is replaced before use,
+    # rather than failing the first request of each worker.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", "60"), conn_health_checks=True
+        )
+    }
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # An unreachable host fails a request within seconds, not the system's two minutes
+        # (a connect_timeout in the URL wins).
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 else:
     DATABASES = {
         "default": {
@@ -202,18 +217,28 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     # A task of a killed worker comes back after this many seconds (Redis' default is an hour).
-    # Jobs are claimed for a lease the worker renews, so an early redelivery of a live task does nothing.
+    # Jobs do not wait for it (the jobs sweep sends a dead worker's job again once its lease is out),
+    # and they are claimed, so an early redelivery of a live task does nothing.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "900")}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Only counts live in the cache (sign-in limits, API throttles): with Redis down they let
+    # requests through instead of failing them, within short timeouts (reviewapp.lib.cache).
+    CACHES = {"default": redis_cache(REDIS_URL)}
 else:
     # The folders are made by reviewapp.celery when Celery is configured, not here.
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport, with whole-file writes and unreadable messages set aside
+    # (in bad_folder, with a warning) instead of stopping the worker.
+    CELERY_BROKER_TRANSPORT = "reviewapp.lib.filesystem_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_FS_BROKER_DIR / "in"),
         "data_folder_out": str(CELERY_FS_BROKER_DIR / "in"),
         "processed_folder": str(CELERY_FS_BROKER_DIR / "processed"),
         "control_folder": str(CELERY_FS_BROKER_DIR / "control"),
+        "bad_folder": str(CELERY_FS_BROKER_DIR / "bad"),
         "store_processed": False,
+        # Seconds a worker waits before it looks again, also when it is busy with as many tasks as
+        # it prefetches: kombu's 1 s would cap a worker of two processes at about two jobs a second.
+        "polling_interval": 0.1,
     }
     CELERY_RESULT_BACKEND = f"db+sqlite:///{CELERY_FS_BROKER_DIR / 'results.sqlite3'}"
     CACHES = {
@@ -229,6 +254,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Where `celery beat` keeps its last run times (the same file for `make beat` and Docker's /data).
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic work, run by `celery -A reviewapp worker -B` (or a separate `celery beat`).
 CELERY_BEAT_SCHEDULE = {
     # Feedback whose MLflow write-back failed (tracking store down) is retried until it lands.
@@ -236,7 +263,31 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reviewapp.feedback.tasks.sweep_mlflow_sync",
         "schedule": envint("FEEDBACK_MLFLOW_SWEEP_SECONDS", "300"),
     },
+    # Jobs are rows first, messages second: this sends again what a lost message or a dead worker
+    # left. A sweep no worker took before the next one is due is dropped (they would pile up).
+    "jobs-sweep": {
+        "task": "reviewapp.jobs.sweep",
+        "schedule": envint("JOB_SWEEP_SECONDS", "15"),
+        "options": {"expires": envint("JOB_SWEEP_SECONDS", "15")},
+    },
+    # The same for the MLflow step of exports (not sent, lost, or its worker died).
+    "exports-mlflow-sweep": {
+        "task": "exports.sweep_mlflow_steps",
+        "schedule": envint("JOB_SWEEP_SECONDS", "15"),
+        "options": {"expires": envint("JOB_SWEEP_SECONDS", "15")},
+    },
 }
+# A send to the broker gets one try of at most this many seconds (connecting, each reply), so a
+# request never waits on a broker that is down; what was not sent, the sweeps send later.
+TASK_SEND_TIMEOUT_SECONDS = envint("TASK_SEND_TIMEOUT_SECONDS", "1")
+# A running job's worker renews its lease every third of this; once it stops (the worker died),
+# the next sweep sends the job again and another worker takes it over: within lease + sweep.
+JOB_LEASE_SECONDS = envint("JOB_LEASE_SECONDS", "30")
+# A queued job whose message was sent this long ago is sent again: a broker restarted without
+# persistence lost it (a duplicate does nothing: the job is claimed once).
+JOB_RESEND_SECONDS = envint("JOB_RESEND_SECONDS", "60")
+# At most this many jobs (and as many export MLflow steps) are sent by one sweep.
+JOB_SWEEP_LIMIT = envint("JOB_SWEEP_LIMIT", "200")
 
 # MLflow: a SQLite tracking store under var/ by default (the file store is in maintenance mode).
 MLFLOW_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{VAR_DIR / 'mlflow.db'}"
@@ -270,10 +321,13 @@ if APP_CREATORS not in {"staff", "managers"}:
 # The demo users' password (`manage.py load_demo`); unset → generated once into var/demo_password.
 DEMO_PASSWORD = envsecret("DEMO_PASSWORD")
 
-# Exports and uploads
+# Exports and uploads: folders on this machine, or keys in an S3-compatible bucket when S3_BUCKET
+# is set (web and workers on other machines then share them); see reviewapp.lib.files. Workers
+# build exports in EXPORT_DIR/.tmp either way.
 EXPORT_DIR = Path(os.environ.get("EXPORT_DIR") or VAR_DIR / "exports")
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
 MEDIA_URL = "/media/"
+FILE_STORAGES = file_storages(EXPORT_DIR, MEDIA_ROOT)
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
@@ -315,9 +369,11 @@ SOCIALACCOUNT_PROVIDERS = {
 
 # SCIM 2.0 provisioning (django-scim2); on when SCIM_TOKEN is set.
 SCIM_TOKEN = envsecret("SCIM_TOKEN")
+# Locations in SCIM answers start with SITE_URL when it is set, else with the request's own host.
+SCIM_SITE_URL = SITE_URL if os.environ.get("SITE_URL", "").strip() else ""
 SCIM_SERVICE_PROVIDER = {
-    "SCHEME": urlparse(SITE_URL).scheme or "https",
-    "NETLOC": urlparse(SITE_URL).netloc or "localhost",
+    "BASE_LOCATION_GETTER": "reviewapp.accounts.scim.base_location",
+    "SCHEMAS_GETTER": "reviewapp.accounts.scim.resource_schemas",
     "GROUP_MODEL": "reviewapp.accounts.models.Group",
     "USER_ADAPTER": "reviewapp.accounts.scim.SCIMUser",
     "GROUP_ADAPTER": "reviewapp.accounts.scim.SCIMGroup",
@@ -325,14 +381,13 @@ SCIM_SERVICE_PROVIDER = {
     "GROUP_FILTER_PARSER": "reviewapp.accounts.scim_filters.GroupFilterQuery",
     "SERVICE_PROVIDER_CONFIG_MODEL": "reviewapp.accounts.scim.ServiceProviderConfig",
     "AUTH_CHECK_MIDDLEWARE": "reviewapp.accounts.scim.SCIMViewAuthCheck",
-    "GET_EXTRA_MODEL_EXCLUDE_KWARGS_GETTER": "reviewapp.accounts.scim.exclude_removed",
-    "GET_QUERYSET_POST_PROCESSOR_GETTER": "reviewapp.accounts.scim.order_by_pk",
     "WWW_AUTHENTICATE_HEADER": 'Bearer realm="SCIM"',
     "AUTHENTICATION_SCHEMES": [
         {
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",
             "description": "Bearer token from the SCIM_TOKEN environment variable",
+            "primary": True,
         }
     ],
 }
@@ -398,7 +453,7 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 # Filled by collectstatic: at image build in Docker, and by `manage.py serve` before it starts.
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **FILE_STORAGES,
     # Outside DEBUG: hashed names (cached for ever by browsers) and gzip/brotli copies.
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -458,15 +513,25 @@ SECURE_CSP = {
 # No inline script: the split view serves its start-up script from our URL.
 SWAGGER_UI_CSP = {**SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "alembic": {"level": "WARNING"},
-        "mlflow": {"level": "WARNING"},
+# Logs: one JSON object a line by default, as log collectors read them in production; `make run`
+# sets LOG_FORMAT=text for the person watching its console. Every line carries the request id (and
+# in a task, the task's id and name): reviewapp.lib.logs; Celery: reviewapp.lib.task_logs.
+LOG_FORMAT = log_format()
+LOGGING_CONFIG = "reviewapp.lib.logs.configure"
+LOGGING = logging_config(
+    LOG_FORMAT,
+    log_level(),
+    levels={
+        "alembic": "WARNING",
+        "mlflow": "WARNING",
         # Failures and lockouts are warnings; every successful sign-in would be four lines.
-        "axes": {"level": "WARNING"},
+        "axes": "WARNING",
     },
-}
+)
+# Through our handler too: Django's own console handler (DEBUG) and runserver's print text lines.
+LOGGING["loggers"]["django"] = {"handlers": [], "propagate": True}
+LOGGING["loggers"]["django.server"] = {"handlers": [], "propagate": True}
+# MLflow would give its loggers (and alembic's) a text handler of their own as it is imported.
+os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+# Celery keeps these handlers (reviewapp.lib.task_logs answers its setup_logging signal as well).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

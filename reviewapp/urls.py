@@ -19,7 +19,7 @@ urlpatterns = [
     # Before allauth's own: nobody changes their email here (see accounts.sso.email_is_identity).
     path("accounts/email/", email_is_identity),
     path("accounts/", include("allauth.urls")),
-    path("scim/v2/", include("django_scim.urls", namespace="scim")),
+    path("scim/v2/", include("reviewapp.accounts.scim_urls", namespace="scim")),
     path("api/v1/", include(api_patterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
@@ -35,7 +35,8 @@ for name in APPS:
 handler400 = "reviewapp.front.api_errors.bad_request"
 handler403 = "reviewapp.front.api_errors.permission_denied"
 handler404 = "reviewapp.front.api_errors.page_not_found"
-handler500 = "reviewapp.front.api_errors.server_error"
+# A database that cannot be reached is a 503 with Retry-After (JSON or a page), not a 500.
+handler500 = "reviewapp.front.unavailable.server_error"
 
 if settings.DEBUG:
     from django.conf.urls.static import static

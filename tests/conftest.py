@@ -30,7 +30,14 @@ PASSWORD = "pw-for-tests"
 # The files that take longest, mostly waiting (a job's lease running out, browsers, a fuzzer):
 # under xdist they are handed out first, so they overlap the rest instead of ending the run.
 SLOW_FILES = [
+    "tests/foundation/test_embedded_thousand_jobs.py",
+    "tests/foundation/test_embedded_broker.py",
+    "tests/front/test_database_down.py",
+    "tests/front/test_redis_down.py",
     "tests/exports/test_worker_killed.py",
+    "tests/jobs/test_jobs_and_the_broker.py",
+    "tests/exports/test_exports_on_shared_storage.py",
+    "tests/requestlog/test_imports_on_shared_storage.py",
     "tests/queues/test_review_flow_browser.py",
     "tests/foundation/test_load_demo.py",
     "tests/feedback/test_feedback_browser.py",
@@ -38,9 +45,11 @@ SLOW_FILES = [
     "tests/api/test_schemathesis.py",
     "tests/front/test_csp_browser.py",
     "tests/foundation/test_serve_command.py",
+    "tests/front/test_production_shape.py",
     "tests/foundation/test_warm_workers.py",
     "tests/chat/test_incomplete_browser.py",
     "tests/chat/test_odd_text_property.py",
+    "tests/foundation/test_logs_processes.py",
 ]
 
 

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,9 @@ def database_url() -> str:
     if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgresql://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return (
+        f"postgresql://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
 
 
 def tail(path: Path, chars: int = 3000) -> str:
@@ -154,20 +156,16 @@ class TcpProxy:
 
     def _close_listener(self) -> None:
         if self._listener is not None:
-            try:
+            with suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._listener.close()
             self._listener = None
 
     def _drop_all(self) -> None:
         with self._lock:
             for conn in list(self._connections):
-                try:
+                with suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 conn.close()
             self._connections.clear()
 
@@ -199,10 +197,8 @@ class TcpProxy:
             pass
         finally:
             for conn in (source, sink):
-                try:
+                with suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 def test_env(**overrides: str | None) -> dict[str, str]:
@@ -261,3 +257,79 @@ def wait_listening(port: int, child: subprocess.Popen, log: Path, timeout: float
             return False
 
     wait_until(up, f"a server on port {port}", timeout=timeout, every=0.1)
+
+
+class S3Server:
+    """An S3-compatible server (moto's `moto_server`) on a free loopback port, with one bucket.
+
+    `env()` is the environment that points reviewapp's exports and uploads at the bucket
+    (reviewapp.lib.files); `keys()` lists what the bucket holds.
+    """
+
+    def __init__(self, folder: Path, bucket: str = "reviewapp-test", prefix: str = "reviewapp"):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.bucket, self.prefix = bucket, prefix
+        self._process = None
+        self._stack = None
+
+    def env(self) -> dict[str, str]:
+        return {
+            "S3_BUCKET": self.bucket,
+            "S3_ENDPOINT_URL": self.url,
+            "S3_REGION": "us-east-1",
+            "S3_PREFIX": self.prefix,
+            "AWS_ACCESS_KEY_ID": "test-key-id",
+            "AWS_SECRET_ACCESS_KEY": "test-secret",
+        }
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="test-key-id",
+            aws_secret_access_key="test-secret",
+        )
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", ()))
+
+    def read(self, key: str) -> bytes:
+        return self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def use_here(self, settings, monkeypatch) -> None:
+        """Point this process's exports and uploads at the bucket, as the settings do with these
+        variables (`settings` and `monkeypatch` are the pytest fixtures, which undo it)."""
+        from reviewapp.lib.files import file_storages
+
+        for name, value in self.env().items():
+            monkeypatch.setenv(name, value)
+        settings.STORAGES = {**settings.STORAGES, **file_storages(settings.EXPORT_DIR, settings.MEDIA_ROOT)}
+
+    def start(self) -> "S3Server":
+        from contextlib import ExitStack
+
+        self._stack = ExitStack()
+        log = self.folder / "moto.log"
+        args = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
+        self._process = self._stack.enter_context(process(args, dict(os.environ), log))
+        wait_listening(self.port, self._process, log, timeout=60)
+        self.client().create_bucket(Bucket=self.bucket)
+        return self
+
+    def stop(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    def __enter__(self) -> "S3Server":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

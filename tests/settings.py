@@ -61,7 +61,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 # kept open by one of them would stop the test database from being dropped at the end.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **FILE_STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 

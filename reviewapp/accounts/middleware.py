@@ -8,8 +8,6 @@ from django.http import HttpResponse
 
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 SCIM_CONTENT_TYPE = "application/scim+json"
-# Advertised as filter.maxResults in /ServiceProviderConfig.
-MAX_RESULTS = 200
 RESOURCE = re.compile(r"^(?:Users|Groups)(?:/(?P<id>[^/]+))?$")
 
 
@@ -47,40 +45,48 @@ class SCIMAuthCheckMiddleware:
         ):
             return scim_error(401, "A valid SCIM bearer token is required")
         request.scim_authenticated = True
-        if self.wrong_target(request):
-            return scim_error(405, f"{request.method} is not allowed on {request.path}")
-        if "count" in request.GET:
-            clamped = self.clamp_count(request.GET["count"])
-            if clamped is not None:
-                request.GET = request.GET.copy()
-                request.GET["count"] = str(clamped)
-        if request.method in {"POST", "PUT", "PATCH"}:
-            problem = self.body_problem(request)
-            if problem:
-                return scim_error(400, problem, "invalidSyntax")
-        response = self.get_response(request)
-        is_scim_body = response.get("Content-Type", "").startswith(SCIM_CONTENT_TYPE) and response.content
-        if response.status_code >= 400 and not is_scim_body:
-            return scim_error(response.status_code, HTTPStatus(response.status_code).phrase)
-        return response
-
-    def wrong_target(self, request) -> bool:
-        """POST goes to a collection (or .search); PUT, PATCH and DELETE to one resource."""
         resource = RESOURCE.match(request.path[len(self.prefix) :])
-        if not resource:
-            return False
-        one = bool(resource["id"]) and resource["id"] != ".search"
-        return (request.method == "POST" and one) or (
-            request.method in {"PUT", "PATCH", "DELETE"} and not one
-        )
+        if resource:
+            allowed = self.allowed_methods(resource["id"])
+            if request.method not in allowed:
+                response = scim_error(405, f"{request.method} is not allowed on {request.path}")
+                response["Allow"] = ", ".join(sorted(allowed))
+                return response
+            if request.method in {"POST", "PUT", "PATCH"}:
+                problem = self.body_problem(request)
+                if problem:
+                    return scim_error(400, problem, "invalidSyntax")
+        response = self.get_response(request)
+        if response.status_code < 400:
+            return response
+        is_scim_body = response.get("Content-Type", "").startswith(SCIM_CONTENT_TYPE) and response.content
+        if not is_scim_body:
+            error = scim_error(response.status_code, HTTPStatus(response.status_code).phrase)
+            if response.has_header("Allow"):
+                error["Allow"] = response["Allow"]
+            return error
+        return self.status_as_string(response)
 
     @staticmethod
-    def clamp_count(value: str) -> int | None:
-        """RFC 7644 §3.4.2.4: a negative count means 0; we also cap it at MAX_RESULTS."""
+    def allowed_methods(resource_id: str | None) -> set[str]:
+        """POST goes to a collection (or .search); PUT, PATCH and DELETE to one resource."""
+        if resource_id == ".search":
+            return {"POST"}
+        if resource_id:
+            return {"GET", "HEAD", "PUT", "PATCH", "DELETE"}
+        return {"GET", "HEAD", "POST"}
+
+    @staticmethod
+    def status_as_string(response):
+        """RFC 7644 §3.12 has `status` as a string; django-scim2's errors send a number."""
         try:
-            return min(max(int(value), 0), MAX_RESULTS)
+            body = json.loads(response.content)
         except ValueError:
-            return None  # django-scim2 answers 400 for it
+            return response
+        if isinstance(body, dict) and isinstance(body.get("status"), int):
+            body["status"] = str(body["status"])
+            response.content = json.dumps(body)
+        return response
 
     @staticmethod
     def body_problem(request) -> str:

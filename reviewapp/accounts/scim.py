@@ -11,25 +11,36 @@
   from the OIDC groups claim adopts it, so grants made to it by name keep applying.
 """
 
+import copy
 import re
+from urllib.parse import urljoin, urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.urls import reverse
 from django_scim import adapters, constants, exceptions
 from django_scim import middleware as scim_middleware
+from django_scim import schemas as library_schemas
 from django_scim.models import SCIMServiceProviderConfig
 
 from reviewapp.lib.parsers import problem_in
 
-from .middleware import MAX_RESULTS, scim_error
+from .middleware import scim_error
 from .models import Group, User
 
 CORE_USER = constants.SchemaURI.USER
 CORE_GROUP = constants.SchemaURI.GROUP
+LIST_RESPONSE = constants.SchemaURI.LIST_RESPONSE
+RESOURCE_TYPE = constants.SchemaURI.RESOURCE_TYPE
+SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 # Extension attributes (department, manager, ...) are accepted and ignored: nothing here uses them.
 EXTENSION_PREFIX = "urn:ietf:params:scim:schemas:extension:"
+# Largest page, advertised as filter.maxResults, and the page size when a request gives no count.
+MAX_RESULTS = 200
+DEFAULT_COUNT = 50
 MEMBER_FILTER = re.compile(r'^members\[\s*value\s+eq\s+"(?P<id>[^"]*)"\s*\]$', re.IGNORECASE)
 EMAIL_PATH = re.compile(r"^emails(\[.*\])?(\.value)?$", re.IGNORECASE)
 
@@ -153,7 +164,8 @@ class SCIMUser(adapters.SCIMUser):
         return {
             "resourceType": self.resource_type,
             "created": self.obj.date_joined.isoformat(),
-            "lastModified": self.obj.date_joined.isoformat(),
+            # No lastModified: nothing records when a user last changed, and RFC 7643 §3.1
+            # does not let it stay equal to `created` once the user has been modified.
             "location": self.location,
         }
 
@@ -288,6 +300,14 @@ class SCIMUser(adapters.SCIMUser):
 
 class SCIMGroup(adapters.SCIMGroup):
     @property
+    def meta(self) -> dict:
+        return {
+            "resourceType": self.resource_type,
+            "created": self.obj.created_at.isoformat(),
+            "location": self.location,
+        }
+
+    @property
     def members(self) -> list[dict]:
         users = self.obj.user_set.exclude(scim_id__isnull=True).order_by("pk")
         result = []
@@ -413,7 +433,147 @@ class ServiceProviderConfig(SCIMServiceProviderConfig):
                 "etag": {"supported": False},
             }
         )
+        if not config["documentationUri"]:
+            del config["documentationUri"]
         return config
+
+
+# --- discovery (RFC 7643 §6, §7; RFC 7644 §4) ---
+
+
+def base_location(request=None, *args, **kwargs) -> str:
+    """Where SCIM locations start: SITE_URL when it is set, else the host the request came in on.
+
+    build_absolute_uri checks the host against ALLOWED_HOSTS and, behind a TLS proxy, takes the
+    scheme from SECURE_PROXY_SSL_HEADER.
+    """
+    if request is not None and not settings.SCIM_SITE_URL:
+        return request.build_absolute_uri("/")
+    parts = urlsplit(settings.SCIM_SITE_URL or settings.SITE_URL)
+    return f"{parts.scheme}://{parts.netloc}/"
+
+
+def location(request, url_name: str, **kwargs) -> str:
+    return urljoin(base_location(request), reverse(url_name, kwargs=kwargs or None))
+
+
+# What the adapters above store and return, and so all that /Schemas advertises: a client that
+# reads the schema must not expect attributes (nickName, phoneNumbers, ...) that are dropped here.
+SUPPORTED_ATTRIBUTES = {
+    CORE_USER: {
+        "userName": None,
+        "name": {"formatted", "familyName", "givenName"},
+        "displayName": None,
+        "active": None,
+        "emails": {"value", "type", "primary"},
+        "groups": {"value", "$ref", "display"},
+    },
+    CORE_GROUP: {"displayName": None, "members": {"value", "$ref", "display"}},
+}
+MEMBER_DISPLAY = {
+    "name": "display",
+    "type": "string",
+    "multiValued": False,
+    "description": "A human-readable name for the member, its displayName.",
+    "required": False,
+    "caseExact": False,
+    "mutability": "readOnly",
+    "returned": "default",
+    "uniqueness": "none",
+}
+
+
+def _supported_schema(schema: dict) -> dict:
+    wanted = SUPPORTED_ATTRIBUTES[schema["id"]]
+    schema = copy.deepcopy(schema)
+    attributes = []
+    for attribute in schema["attributes"]:
+        if attribute["name"] not in wanted:
+            continue
+        subs = wanted[attribute["name"]]
+        if subs is not None:
+            kept = [a for a in attribute.get("subAttributes", []) if a["name"] in subs]
+            if "display" in subs and not any(a["name"] == "display" for a in kept):
+                kept.append(MEMBER_DISPLAY)
+            attribute["subAttributes"] = kept
+        attributes.append(attribute)
+    schema["attributes"] = attributes
+    if schema["id"] == CORE_GROUP:
+        # Required in RFC 7643 §4.2 and here, though the schema in its §8.7.1 says otherwise.
+        next(a for a in attributes if a["name"] == "displayName")["required"] = True
+    return schema
+
+
+RESOURCE_SCHEMAS = [
+    _supported_schema(schema) for schema in library_schemas.ALL if schema["id"] in SUPPORTED_ATTRIBUTES
+]
+
+
+def resource_schemas() -> list[dict]:
+    """django-scim2's SCHEMAS_GETTER: the User and Group schemas, cut to what is supported."""
+    return RESOURCE_SCHEMAS
+
+
+def schema_documents(request) -> list[dict]:
+    return [
+        {
+            "schemas": [SCHEMA],
+            **schema,
+            "meta": {
+                "resourceType": "Schema",
+                "location": location(request, "scim:schemas", uuid=schema["id"]),
+            },
+        }
+        for schema in sorted(RESOURCE_SCHEMAS, key=lambda s: s["id"])
+    ]
+
+
+def resource_type_documents(request) -> list[dict]:
+    types = [
+        ("Group", "Group", "/Groups", CORE_GROUP),
+        ("User", "User Account", "/Users", CORE_USER),
+    ]
+    return [
+        {
+            "schemas": [RESOURCE_TYPE],
+            "id": name,
+            "name": name,
+            "description": description,
+            # Relative to the base URL (.../scim/v2), as RFC 7643 §6 defines it.
+            "endpoint": endpoint,
+            "schema": schema,
+            "meta": {
+                "resourceType": "ResourceType",
+                "location": location(request, "scim:resource-types", uuid=name),
+            },
+        }
+        for name, description, endpoint, schema in types
+    ]
+
+
+def list_response(resources: list[dict], *, total: int, start: int) -> dict:
+    """RFC 7644 §3.4.2: totalResults always; startIndex and itemsPerPage since pages may be partial."""
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "itemsPerPage": len(resources),
+        "startIndex": start,
+        "Resources": resources,
+    }
+
+
+def page(start, count) -> tuple[int, int]:
+    """startIndex and count of a list or search request (RFC 7644 §3.4.2.4).
+
+    A startIndex below 1 means 1 and a negative count means 0; count is capped at MAX_RESULTS,
+    advertised as filter.maxResults.
+    """
+    try:
+        start = 1 if start is None else max(int(start), 1)
+        count = DEFAULT_COUNT if count is None else min(max(int(count), 0), MAX_RESULTS)
+    except (TypeError, ValueError):
+        raise bad("startIndex and count must be integers") from None
+    return start, count
 
 
 class SCIMViewAuthCheck(scim_middleware.SCIMAuthCheckMiddleware):
@@ -431,21 +591,3 @@ class SCIMViewAuthCheck(scim_middleware.SCIMAuthCheckMiddleware):
         if not getattr(request, "scim_authenticated", False):
             return scim_error(401, "A valid SCIM bearer token is required")
         return None
-
-
-def exclude_removed(model):
-    """Rows removed over SCIM (no SCIM id) are not listed; see SCIMUser.delete."""
-
-    def get_extra_exclude_kwargs(request, *args, **kwargs):
-        return {"scim_id__isnull": True}
-
-    return get_extra_exclude_kwargs
-
-
-def order_by_pk(model):
-    """Stable paging: django-scim2 orders by the SCIM id, a string ("10" < "9")."""
-
-    def post_process(request, qs, *args, **kwargs):
-        return qs.order_by("pk")
-
-    return post_process

@@ -60,8 +60,15 @@ class FilterQuery:
             raise exceptions.BadRequestError(
                 f"Invalid filter {filter_query!r}", scim_type="invalidFilter"
             ) from None
-        # Users removed over SCIM keep their row but have no SCIM id any more (see scim.py).
-        return cls.model.objects.filter(query).exclude(scim_id__isnull=True).distinct().order_by("pk")
+        return cls.listed().filter(query).distinct()
+
+    @classmethod
+    def listed(cls) -> QuerySet:
+        """What lists show, in a stable order for paging (the SCIM id is a string: "10" < "9").
+
+        Users removed over SCIM keep their row but have no SCIM id any more (see scim.py).
+        """
+        return cls.model.objects.exclude(scim_id__isnull=True).order_by("pk")
 
 
 class UserFilterQuery(FilterQuery):

@@ -1,4 +1,3 @@
-from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -9,7 +8,7 @@ from rest_framework.views import APIView
 
 from reviewapp.catalog.permissions import get_app_for
 
-from . import services
+from . import downloads, services
 from .models import CustomJudge, EvaluationSet, EvaluationSetVersion, JudgeExport
 from .selection import Filters
 from .serializers import (
@@ -89,20 +88,23 @@ class VersionDetailApi(APIView):
         return Response(VersionOutput(version, context={"request": request}).data)
 
 
+DOWNLOAD_RESPONSES = {
+    (200, "application/octet-stream"): OpenApiTypes.BINARY,
+    503: OpenApiResponse(description="The file store cannot be reached right now (with Retry-After)"),
+}
+
+
 def _download(obj, filename):
-    path = obj.file_path(filename)
-    if path is None or not path.exists():
-        raise Http404("No such file")
-    # The type the schema documents, whatever the file's extension suggests.
-    return FileResponse(
-        path.open("rb"), as_attachment=True, filename=filename, content_type="application/octet-stream"
-    )
+    try:
+        # The type the schema documents, whatever the file's extension suggests.
+        return downloads.file_response(obj, filename, content_type="application/octet-stream")
+    except downloads.StoreUnavailable as exc:
+        headers = {"Retry-After": str(downloads.RETRY_AFTER_SECONDS)}
+        return Response({"detail": str(exc), "code": "storage_unavailable"}, status=503, headers=headers)
 
 
 class VersionFileApi(APIView):
-    @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY}, summary="Download a file"
-    )
+    @extend_schema(responses=DOWNLOAD_RESPONSES, summary="Download a file")
     def get(self, request, slug, name, number, filename):
         app = get_app_for(request.user, slug, "monitor")
         version = get_object_or_404(
@@ -132,9 +134,7 @@ class JudgeExportDetailApi(APIView):
 
 
 class JudgeExportFileApi(APIView):
-    @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY}, summary="Download a file"
-    )
+    @extend_schema(responses=DOWNLOAD_RESPONSES, summary="Download a file")
     def get(self, request, slug, pk, filename):
         app = get_app_for(request.user, slug, "monitor")
         return _download(get_object_or_404(JudgeExport, app=app, pk=pk), filename)

@@ -1,7 +1,7 @@
 """The evaluation-set job: stream the curated rows into files, then publish them as a version.
 
 The job writes into a private temporary folder, then, in one transaction, numbers the version,
-renames the folder into place and creates the row. A failed or killed job leaves no version;
+publishes the files (writers.py) and creates the row. A failed or killed job leaves no version;
 a retried one finds the version its job id already made.
 """
 
@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -28,6 +27,7 @@ from .writers import (
     describe_files,
     evaluation_schema,
     move_into_place,
+    stage_files,
     temp_folder,
 )
 
@@ -102,6 +102,8 @@ def _write(job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs
             f"under the {rule!r} rule."
         )
     files = describe_files(temp, names)
+    relative = f"evaluation-sets/{app.slug}/{params['name']}/{job.id}"
+    stage_files(temp, relative)
     manifest = {
         "kind": "evaluation_set",
         "app": app.slug,
@@ -127,8 +129,7 @@ def _write(job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs
         number = (evaluation_set.versions.aggregate(n=Max("number"))["n"] or 0) + 1
         created_at = timezone.now()
         manifest.update(version=number, created_at=created_at.isoformat())
-        (temp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        relative = f"evaluation-sets/{app.slug}/{params['name']}/{job.id}"
+        manifest_bytes = (temp / "manifest.json").write_bytes(json.dumps(manifest, indent=1).encode())
         move_into_place(temp, relative)
         version = EvaluationSetVersion.objects.create(
             evaluation_set=evaluation_set,
@@ -137,7 +138,7 @@ def _write(job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs
             row_count=len(request_ids),
             files={
                 **files,
-                "manifest.json": {"bytes": (settings.EXPORT_DIR / relative / "manifest.json").stat().st_size},
+                "manifest.json": {"bytes": manifest_bytes},
             },
             relative_dir=relative,
             manifest={k: v for k, v in manifest.items() if k not in ("request_ids", "conversation_ids")},

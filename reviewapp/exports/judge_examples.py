@@ -16,7 +16,7 @@ from .mlflow_step import queue_mlflow_step
 from .models import CustomJudge, EvaluationSetVersion, JudgeExport
 from .rows import BUILTIN_JUDGES, JUDGE_FIELDS, Example, judge_examples, priority, resolve
 from .selection import Filters, curated_requests, iter_reviewed
-from .writers import TableWriter, describe_files, move_into_place, temp_folder
+from .writers import TableWriter, describe_files, move_into_place, stage_files, temp_folder
 
 PROGRESS_EVERY = 1000
 DEFAULT_EXAMPLES_PER_JUDGE = 10
@@ -42,8 +42,7 @@ def _holdout(app: App, name: str, by: str) -> set[str]:
     key = "request_ids" if by == "request" else "conversation_ids"
     ids: set[str] = set()
     for version in EvaluationSetVersion.objects.filter(evaluation_set__app=app, evaluation_set__name=name):
-        path = version.directory / "manifest.json"
-        ids.update(json.loads(path.read_text()).get(key, []))
+        ids.update(version.read_json("manifest.json").get(key, []))
     return ids
 
 
@@ -213,9 +212,10 @@ def export_judge_examples(job: Job) -> dict:
         "created_by": job.created_by.email if job.created_by else None,
         "created_at": timezone.now().isoformat(),
     }
+    relative = f"judge-examples/{app.slug}/{job.id}"
+    stage_files(temp, relative)
     (temp / "manifest.json").write_text(json.dumps(manifest, indent=1))
     with transaction.atomic():
-        relative = f"judge-examples/{app.slug}/{job.id}"
         move_into_place(temp, relative)
         export = JudgeExport.objects.create(
             app=app,

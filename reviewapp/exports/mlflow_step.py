@@ -12,20 +12,27 @@ import itertools
 import json
 import logging
 
+from django.core.files.base import ContentFile
+
 from reviewapp.jobs.leases import LeaseLost
+from reviewapp.lib import files
 
 from .models import EvaluationSetVersion, JudgeExport, MlflowStatus
+from .writers import export_storage
 
 log = logging.getLogger(__name__)
 
 MLFLOW_BATCH = 1000
 
 
-def queue_mlflow_step(obj: EvaluationSetVersion | JudgeExport, countdown: int = 0) -> None:
+def queue_mlflow_step(obj: EvaluationSetVersion | JudgeExport, countdown: int = 0) -> bool:
+    """Send the step's task; False when the broker did not take it (the exports sweep sends it)."""
+    from reviewapp.jobs.sending import send
+
     from .tasks import log_evaluation_set_task, log_judge_export_task
 
     task = log_evaluation_set_task if isinstance(obj, EvaluationSetVersion) else log_judge_export_task
-    task.apply_async((obj.pk,), countdown=countdown)
+    return send(task, (obj.pk,), countdown=countdown)
 
 
 def _claim(model, pk: int):
@@ -108,35 +115,43 @@ def log_evaluation_set(*, version_id: int, final_attempt: bool = False) -> Evalu
     app = version.evaluation_set.app
     with _failure_recorded(version, final_attempt):
         mlflow = configure()
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.data.sources import LocalArtifactDatasetSource
         from mlflow.genai.datasets import create_dataset, search_datasets
 
         exp_id = experiment_id(app.mlflow_experiment_name())
         dataset_name = f"{version.evaluation_set.name}-v{version.number}"
-        folder = version.directory
+        storage = export_storage()
+        parquet = files.uri(storage, f"{version.relative_dir}/evaluation_set.parquet")
         # The job id, not the row id: row ids repeat when a database is rebuilt, MLflow runs stay.
         tag = f"evaluation_set:{version.job_id}"
-        with _find_or_start_run(mlflow, exp_id, tag, dataset_name) as run:
-            dataset = MetaDataset(
-                source=LocalArtifactDatasetSource(str(folder / "evaluation_set.parquet")),
-                name=dataset_name,
-                digest=version.files["evaluation_set.parquet"]["sha256"][:20],
+        # MLflow logs files from a folder: on a bucket, a temporary copy of the version's files.
+        with files.local_files(storage, version.relative_dir, list(version.files)) as folder:
+            with _find_or_start_run(mlflow, exp_id, tag, dataset_name) as run:
+                dataset = MetaDataset(
+                    source=LocalArtifactDatasetSource(parquet)
+                    if files.local_root(storage) is not None
+                    else resolve_dataset_source(parquet),
+                    name=dataset_name,
+                    digest=version.files["evaluation_set.parquet"]["sha256"][:20],
+                )
+                mlflow.log_input(dataset, context="evaluation")
+                mlflow.log_params({"evaluation_set": version.evaluation_set.name, "version": version.number})
+                mlflow.log_metric("row_count", version.row_count)
+                mlflow.log_artifacts(str(folder), artifact_path="evaluation_set")
+                run_id = run.info.run_id
+            found = [
+                d for d in search_datasets(experiment_ids=exp_id, max_results=1000) if d.name == dataset_name
+            ]
+            evaluation_dataset = (
+                found[0] if found else create_dataset(name=dataset_name, experiment_id=exp_id)
             )
-            mlflow.log_input(dataset, context="evaluation")
-            mlflow.log_params({"evaluation_set": version.evaluation_set.name, "version": version.number})
-            mlflow.log_metric("row_count", version.row_count)
-            mlflow.log_artifacts(str(folder), artifact_path="evaluation_set")
-            run_id = run.info.run_id
-        found = [
-            d for d in search_datasets(experiment_ids=exp_id, max_results=1000) if d.name == dataset_name
-        ]
-        evaluation_dataset = found[0] if found else create_dataset(name=dataset_name, experiment_id=exp_id)
-        # merge_records is keyed on the inputs, so a repeated batch changes nothing.
-        with (folder / "mlflow_records.jsonl").open(encoding="utf-8") as handle:
-            while batch := [json.loads(line) for line in itertools.islice(handle, MLFLOW_BATCH)]:
-                evaluation_dataset.merge_records(batch)
-                _renew(version)
+            # merge_records is keyed on the inputs, so a repeated batch changes nothing.
+            with (folder / "mlflow_records.jsonl").open(encoding="utf-8", newline="\n") as handle:
+                while batch := [json.loads(line) for line in itertools.islice(handle, MLFLOW_BATCH)]:
+                    evaluation_dataset.merge_records(batch)
+                    _renew(version)
     version.mlflow_run_id, version.mlflow_experiment_id = run_id, exp_id
     version.mlflow_dataset_id = evaluation_dataset.dataset_id
     _finish(version, ["mlflow_run_id", "mlflow_experiment_id", "mlflow_dataset_id"])
@@ -199,8 +214,12 @@ def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExp
         exp_id = experiment_id(export.app.mlflow_experiment_name())
         mlflow.set_experiment(experiment_id=exp_id)
         marker = f"judge_export:{export.job_id}"
-        with _find_or_start_run(mlflow, exp_id, marker, f"judge-examples-{export.pk}") as run:
-            mlflow.log_artifacts(str(export.directory), artifact_path="judge_examples")
+        storage = export_storage()
+        with (
+            files.local_files(storage, export.relative_dir, list(export.files)) as folder,
+            _find_or_start_run(mlflow, exp_id, marker, f"judge-examples-{export.pk}") as run,
+        ):
+            mlflow.log_artifacts(str(folder), artifact_path="judge_examples")
             run_id = run.info.run_id
         trace_ids = []
         requests = {}
@@ -246,9 +265,13 @@ def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExp
             if trace_id not in trace_ids:
                 trace_ids.append(trace_id)
             _renew(export)
-        (export.directory / "trace_ids.json").write_text(json.dumps(trace_ids, indent=1))
-        with mlflow.start_run(run_id=run_id):
-            mlflow.log_artifact(str(export.directory / "trace_ids.json"), artifact_path="judge_examples")
+        listing = ContentFile(json.dumps(trace_ids, indent=1).encode(), name="trace_ids.json")
+        files.save(storage, f"{export.relative_dir}/trace_ids.json", listing)
+        with (
+            files.local_copy(storage, f"{export.relative_dir}/trace_ids.json") as path,
+            mlflow.start_run(run_id=run_id),
+        ):
+            mlflow.log_artifact(str(path), artifact_path="judge_examples")
     export.files = {**export.files, "trace_ids.json": {}}
     export.trace_ids = trace_ids
     export.mlflow_run_id, export.mlflow_experiment_id = run_id, exp_id

@@ -3,9 +3,10 @@
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -14,6 +15,8 @@ from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App
 from reviewapp.jobs.leases import Lease
 from reviewapp.jobs.models import Job
+
+from .writers import export_storage
 
 # A set name is a path segment in URLs, folders and MLflow names: keep it plain.
 SET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
@@ -66,13 +69,23 @@ class MlflowLogged(models.Model):
         abstract = True
 
     @property
-    def directory(self):
-        return settings.EXPORT_DIR / self.relative_dir
+    def directory(self) -> Path:
+        """The folder of the files, where exports are kept on this machine (not on a bucket)."""
+        return Path(export_storage().path(self.relative_dir))
 
-    def file_path(self, name: str):
+    def open_file(self, name: str) -> File | None:
+        """One of the export's files, opened for reading from the exports storage; None if it is
+        not one of them or is missing."""
         if name not in self.files:
             return None
-        return self.directory / name
+        try:
+            return export_storage().open(f"{self.relative_dir}/{name}", "rb")
+        except FileNotFoundError:
+            return None
+
+    def read_json(self, name: str):
+        with export_storage().open(f"{self.relative_dir}/{name}", "rb") as handle:
+            return json.load(handle)
 
     def file_url(self, name: str) -> str:
         raise NotImplementedError
@@ -91,7 +104,7 @@ class EvaluationSetVersion(MlflowLogged):
     # The idempotency key: a retried job finds its version instead of writing another.
     job = models.OneToOneField(Job, models.PROTECT, related_name="evaluation_set_version")
     row_count = models.PositiveIntegerField()
-    # {file name: size in bytes}; the folder under EXPORT_DIR holds them and manifest.json.
+    # {file name: size in bytes}; `relative_dir` in the exports storage holds them and manifest.json.
     files = models.JSONField(default=dict)
     relative_dir = models.CharField(max_length=300)
     manifest = models.JSONField(default=dict)
@@ -167,5 +180,5 @@ class JudgeExport(MlflowLogged):
 
     def examples(self) -> list[dict]:
         """The rows of examples.jsonl."""
-        with (self.directory / "examples.jsonl").open(encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle]
+        with export_storage().open(f"{self.relative_dir}/examples.jsonl", "rb") as handle:
+            return [json.loads(line) for line in handle.read().split(b"\n") if line.strip()]

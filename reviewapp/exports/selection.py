@@ -259,6 +259,29 @@ REQUEST_FIELDS = {
 }
 
 
+ROW_ORDER = ("request__created_at", "request_id", "created_at", "id")
+
+
+def _in_pages(rows: QuerySet, size: int) -> Iterator[dict]:
+    """`rows` (ordered by ROW_ORDER) a page at a time, each fetched whole before it is handed out.
+
+    SQLite: a read left open while the caller writes (progress, the job's heartbeat) would make
+    that write fail with "database is locked" once another connection has written meanwhile, as
+    the web does all the time. PostgreSQL streams over a server-side cursor instead.
+    """
+    after = Q()
+    while True:
+        page = list(rows.filter(after)[:size])
+        yield from page
+        if len(page) < size:
+            return
+        last = page[-1]
+        key = (last["req_created_at"], last["request_id"], last["row_created_at"], last["id"])
+        after = Q()
+        for i, name in enumerate(ROW_ORDER):
+            after |= Q(**{f"{name}__gt": key[i]}, **dict(zip(ROW_ORDER[:i], key[:i], strict=True)))
+
+
 def iter_reviewed(
     *, app: App, filters: Filters, chunk_size: int = CHUNK_SIZE, with_judge_results: bool = False
 ) -> Iterator[Reviewed]:
@@ -273,11 +296,11 @@ def iter_reviewed(
     else:
         # Only filters on the request: its assessments are all selected, in one pass.
         rows = _matching(app, filters)
-    rows = (
-        rows.order_by("request__created_at", "request_id", "created_at", "id")
-        .values(*ASSESSMENT_FIELDS, **fields)
-        .iterator(chunk_size=chunk_size)
-    )
+    rows = rows.order_by(*ROW_ORDER).values(*ASSESSMENT_FIELDS, **fields, row_created_at=F("created_at"))
+    if connection.vendor == "sqlite":
+        rows = _in_pages(rows, chunk_size)
+    else:
+        rows = rows.iterator(chunk_size=chunk_size)
     for request_id, group in groupby(rows, key=lambda row: row["request_id"]):
         group = list(group)
         first = group[0]

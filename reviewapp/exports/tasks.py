@@ -1,17 +1,24 @@
 """Thin Celery tasks: take ids, call one function, retry with bounds."""
 
-from celery import shared_task
+import logging
+from datetime import timedelta
 
-from reviewapp.jobs.leases import Busy, LeaseLost, let_go, retry_while_busy
+from celery import shared_task
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from reviewapp.jobs.leases import Busy, LeaseLost, let_go
 from reviewapp.jobs.services import run_job_task
 
 from .evaluation_sets import export_evaluation_set
 from .judge_examples import export_judge_examples
-from .mlflow_step import log_evaluation_set, log_judge_export
+from .mlflow_step import log_evaluation_set, log_judge_export, queue_mlflow_step
+from .models import EvaluationSetVersion, JudgeExport, MlflowStatus
+
+log = logging.getLogger(__name__)
 
 MLFLOW_MAX_RETRIES = 6
-# Another worker on the same MLflow step renews its lease as it goes; look again when it would end.
-MLFLOW_BUSY_MAX_RETRIES = 20
 
 
 @shared_task(bind=True, acks_late=True, name="exports.export_evaluation_set")
@@ -29,7 +36,9 @@ def _mlflow(task, function, **kwargs) -> str | None:
     try:
         function(final_attempt=final, **kwargs)
     except Busy as busy:
-        return retry_while_busy(task, busy, max_retries=MLFLOW_BUSY_MAX_RETRIES)
+        # Its holder renews the lease while it lives; should it die, the sweep sends the step again.
+        log.info("%s[%s] left the MLflow step to its holder: %s", task.name, task.request.id, busy)
+        return "busy"
     except LeaseLost as lost:
         return let_go(task, lost)
     except Exception as exc:
@@ -50,3 +59,29 @@ def log_evaluation_set_task(self, version_id: int) -> str | None:
 @shared_task(bind=True, acks_late=True, name="exports.log_judge_export")
 def log_judge_export_task(self, export_id: int) -> str | None:
     return _mlflow(self, log_judge_export, export_id=export_id)
+
+
+def mlflow_steps_due(model, now=None):
+    """Pending MLflow steps no message is likely to start: never claimed a while after the export
+    (the message did not reach the broker, or was lost there), or held by a worker that died."""
+    now = now or timezone.now()
+    resend = now - timedelta(seconds=settings.JOB_RESEND_SECONDS)
+    never_started = Q(mlflow_attempts=0, mlflow_lease_until__isnull=True, created_at__lt=resend)
+    return model.objects.filter(mlflow_status=MlflowStatus.PENDING).filter(
+        never_started | Q(mlflow_lease_until__lt=now)
+    )
+
+
+@shared_task(name="exports.sweep_mlflow_steps", ignore_result=True)
+def sweep_mlflow_steps() -> int:
+    """Send again the MLflow steps due (on beat, every JOB_SWEEP_SECONDS); the number sent.
+
+    A step that failed and waits for its own retry is released (no lease) and left to it.
+    """
+    sent = 0
+    for model in (EvaluationSetVersion, JudgeExport):
+        for obj in mlflow_steps_due(model).order_by("created_at")[: settings.JOB_SWEEP_LIMIT]:
+            if not queue_mlflow_step(obj):
+                return sent
+            sent += 1
+    return sent

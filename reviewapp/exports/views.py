@@ -3,7 +3,7 @@ import json
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -11,7 +11,7 @@ from reviewapp.catalog.permissions import get_app_for
 from reviewapp.jobs.services import eta_seconds
 from reviewapp.lib.forms import render_page, show_service_errors
 
-from . import services
+from . import downloads, services
 from .forms import CustomJudgeForm, EvaluationSetForm, JudgeExportForm
 from .models import CustomJudge, EvaluationSet, EvaluationSetVersion, JudgeExport
 from .rows import RULES, evaluation_rows
@@ -175,11 +175,12 @@ def version_detail(request: HttpRequest, slug: str, name: str, number: int) -> H
     return render(request, "exports/version_detail.html", {"app": app, "version": version, "nav": "apps"})
 
 
-def _file(obj, filename: str) -> FileResponse:
-    path = obj.file_path(filename)
-    if path is None or not path.exists():
-        raise Http404("No such file")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+def _file(obj, filename: str) -> HttpResponse:
+    try:
+        return downloads.file_response(obj, filename)
+    except downloads.StoreUnavailable as exc:
+        headers = {"Retry-After": str(downloads.RETRY_AFTER_SECONDS)}
+        return HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8", headers=headers)
 
 
 @login_required

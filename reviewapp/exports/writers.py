@@ -1,8 +1,13 @@
 """Streaming writers: rows go to JSONL, CSV, Parquet (and the MLflow 3 form) as they come.
 
-A job writes into a private temporary folder (`temp_folder`), then renames it into place
-(`move_into_place`) in the transaction that publishes it, so a killed job leaves no files behind
-under EXPORT_DIR, only in `.tmp/`, which its next attempt clears.
+A job writes into a private temporary folder on its machine (`temp_folder`, under
+EXPORT_DIR/.tmp), then publishes it to the exports storage:
+- a local folder (the default): `move_into_place` renames it into place, in the transaction that
+  creates the row, so a killed job leaves no files behind, only in `.tmp/`, which its next
+  attempt clears;
+- a shared bucket (S3_BUCKET): `stage_files` uploads the files before that transaction, under keys
+  no row points at yet, and `move_into_place` uploads the manifest in it. The row is what makes
+  a version visible; the next attempt of a killed job clears and rewrites the same keys.
 """
 
 import csv
@@ -13,6 +18,8 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
+
+from reviewapp.lib import files
 
 CONTEXT_COLUMNS = ("expected_retrieved_context", "retrieved_context")
 PARQUET_BATCH = 5000
@@ -121,6 +128,13 @@ def describe_files(folder: Path, names: list[str]) -> dict[str, dict]:
     return out
 
 
+def export_storage():
+    """The storage exports are published to (STORAGES["exports"])."""
+    from django.core.files.storage import storages
+
+    return storages[files.EXPORTS]
+
+
 def temp_folder(job) -> Path:
     """A new, empty folder for this attempt of `job`; folders of its earlier attempts are removed."""
     root = settings.EXPORT_DIR / ".tmp"
@@ -131,9 +145,30 @@ def temp_folder(job) -> Path:
     return folder
 
 
+def stage_files(temp: Path, relative: str) -> None:
+    """Before the publishing transaction, on a shared bucket: clear the keys under `relative` (an
+    earlier attempt's), upload the files written so far and drop their local copies, so that the
+    transaction only has the manifest left to store. Nothing to do on a local folder."""
+    storage = export_storage()
+    if files.local_root(storage) is not None:
+        return
+    files.delete_tree(storage, relative)
+    names = sorted(p.name for p in temp.iterdir())
+    files.upload_folder(storage, temp, relative, names)
+    for name in names:
+        (temp / name).unlink()
+
+
 def move_into_place(temp: Path, relative: str) -> None:
-    """Rename the finished folder to EXPORT_DIR/`relative` (one rename: all files or none)."""
-    final = settings.EXPORT_DIR / relative
+    """Publish the finished folder as `relative` in the exports storage: one rename on a local
+    folder (all files or none), else the upload of what `stage_files` left; `temp` is gone after."""
+    storage = export_storage()
+    root = files.local_root(storage)
+    if root is None:
+        files.upload_folder(storage, temp, relative, sorted(p.name for p in temp.iterdir()))
+        shutil.rmtree(temp)
+        return
+    final = root / relative
     if final.exists():  # an earlier attempt renamed it, then died before committing
         shutil.rmtree(final)
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,5 @@
 """Recording feedback: validation, the append-only effective-row rule, idempotency."""
 
-import logging
 import uuid
 from dataclasses import dataclass
 
@@ -267,10 +266,10 @@ def _after(current: Assessment | None):
 
 
 def _enqueue_sync(sync_id: int) -> None:
+    from reviewapp.jobs.sending import send
+
     from .tasks import sync_to_mlflow
 
-    try:
-        # No publish retries: with the broker down the reviewer must not wait; the sweep retries.
-        sync_to_mlflow.apply_async((sync_id,), retry=False)
-    except Exception:  # noqa: BLE001 - the row stays pending and the periodic sweep queues it
-        logging.getLogger(__name__).warning("Could not queue MLflow sync %s; the sweep will", sync_id)
+    # One short try: with the broker down the reviewer must not wait; the row stays pending and
+    # the periodic sweep queues it.
+    send(sync_to_mlflow, (sync_id,))

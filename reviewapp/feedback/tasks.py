@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from reviewapp.jobs.leases import Busy, LeaseLost, let_go, retry_while_busy
+from reviewapp.jobs.sending import send
 
 from . import mlflow_sync
 from .models import MlflowSync
@@ -32,6 +33,7 @@ def sync_to_mlflow(self, sync_id: int) -> str:
 def sweep_mlflow_sync(limit: int = 500) -> int:
     """Queue the write-back of rows left pending or failed (e.g. after a tracking-store outage)."""
     ids = list(mlflow_sync.due_for_retry().order_by("updated_at").values_list("pk", flat=True)[:limit])
-    for sync_id in ids:
-        sync_to_mlflow.delay(sync_id)
+    for sent, sync_id in enumerate(ids):
+        if not send(sync_to_mlflow, (sync_id,)):
+            return sent  # the broker is down: the next sweep tries again
     return len(ids)

@@ -2,6 +2,11 @@
 
 Each check returns {"status": "ok" | "embedded" | "down", ...}; "down" carries the error.
 Checks are cheap and bounded by a short timeout, so a load balancer can poll them.
+
+Only the database is needed to serve: without Redis or MLflow, sign-in, chat and feedback still
+work (jobs and MLflow write-backs wait for them to come back). So /healthz answers 503 only when
+the database is down; with Redis or MLflow down it answers 200 "degraded", naming them, because
+a load balancer that took every replica out for it would turn a partial outage into a whole one.
 """
 
 import sqlite3
@@ -102,8 +107,14 @@ def _check_sqlite_store(uri: str) -> None:
         db.close()
 
 
-def report() -> tuple[bool, dict]:
-    """(all usable, {"status", "checks", "down"}) for the /healthz response."""
+# Without these the web cannot answer anything useful.
+NEEDED_TO_SERVE = {"database"}
+
+
+def report() -> tuple[int, dict]:
+    """(HTTP status, {"status": "ok" | "degraded" | "down", "down", "checks"}) for /healthz."""
     checks = {"database": check_database(), "redis": check_redis(), "mlflow": check_mlflow()}
     down = [name for name, check in checks.items() if check["status"] not in USABLE]
-    return not down, {"status": "down" if down else "ok", "down": down, "checks": checks}
+    if NEEDED_TO_SERVE & set(down):
+        return 503, {"status": "down", "down": down, "checks": checks}
+    return 200, {"status": "degraded" if down else "ok", "down": down, "checks": checks}

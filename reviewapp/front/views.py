@@ -15,5 +15,5 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    usable, body = health.report()
-    return JsonResponse(body, status=200 if usable else 503)
+    status, body = health.report()
+    return JsonResponse(body, status=status)

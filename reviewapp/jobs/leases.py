@@ -12,9 +12,12 @@ taken over cannot overwrite the new holder's work; it gets LeaseLost and must st
 """
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
+from django.db import DatabaseError, connections
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -35,11 +38,20 @@ class LeaseLost(Exception):
 
 @dataclass(frozen=True)
 class Lease:
-    """How long a claim holds, and the row's columns for it: held until `until`, `attempts` claims."""
+    """How long a claim holds, and the row's columns for it: held until `until`, `attempts` claims.
 
-    duration: timedelta
+    `length` is a duration, or the name of a setting holding seconds (read at each use).
+    """
+
+    length: timedelta | str
     until: str = "lease_until"
     attempts: str = "attempts"
+
+    @property
+    def duration(self) -> timedelta:
+        if isinstance(self.length, str):
+            return timedelta(seconds=getattr(settings, self.length))
+        return self.length
 
     def free(self, now=None) -> Q:
         """Rows nobody holds: never claimed, released, or left by a worker that died."""
@@ -79,6 +91,52 @@ class Lease:
         until = getattr(row, self.until)
         left = (until - timezone.now()).total_seconds() if until else 0
         return Busy(f"{what} is held by another worker", retry_in=max(left, 0) + 1)
+
+
+class Heartbeat:
+    """Renews a holder's lease from a thread of its own every third of the lease while it works,
+    so the lease can be short whatever the pace of the work: once the heartbeat stops (the worker
+    died), the row is free within one lease.
+
+    A context manager around the work. Renewals are fenced like every write of the holder: once
+    another worker has taken the row over, the heartbeat stops (the holder's next write raises
+    LeaseLost). A failed renewal (a locked SQLite database, a database restarting) is tried again
+    at the next beat.
+
+    The thread has a database connection of its own, closed when it ends. (On SQLite the holder
+    must not keep a read open while it writes: after another connection's write, the holder's
+    next write would fail with "database is locked"; exports read their selection in pages.)
+    """
+
+    def __init__(self, lease: Lease, rows: QuerySet, attempt: int, every: float | None = None):
+        self.lease, self.rows, self.attempt = lease, rows, attempt
+        self.every = every if every is not None else lease.duration.total_seconds() / 3
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        # A renewal stuck on a lock is left to finish on its own: its write is fenced anyway.
+        self._thread.join(timeout=max(self.every, 5))
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    self.lease.renew(self.rows, self.attempt)
+                except LeaseLost:
+                    self.lost = True
+                    log.info("attempt %s lost its lease; the heartbeat stops", self.attempt)
+                    return
+                except DatabaseError as exc:
+                    log.warning("could not renew the lease of attempt %s: %s", self.attempt, exc)
+        finally:
+            connections.close_all()  # this thread's own
 
 
 def let_go(task, lost: LeaseLost) -> str:

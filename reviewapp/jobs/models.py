@@ -1,5 +1,4 @@
 import uuid
-from datetime import timedelta
 
 from django.db import models
 from django.utils import timezone
@@ -7,15 +6,17 @@ from django.utils import timezone
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App
 
-from .leases import Lease
+from .leases import Heartbeat, Lease
 
 
 class Job(models.Model):
     """A background job (import, export, sync) with progress, run by a Celery task.
 
-    A worker claims it with a conditional UPDATE (`claim`) and holds it for a lease it renews with
-    each progress report, so a redelivered task never runs a job twice and a dead worker's job
-    is taken over once its lease has run out.
+    The row is the job; the task's message only wakes a worker up. It is sent once the row is
+    committed, and the jobs sweep sends it again when it was lost (`sent_at` long ago, or never)
+    or when the job's worker died. A worker claims the job with a conditional UPDATE (`claim`) and
+    holds it for a lease its heartbeat renews (`heartbeat`), so a repeated message never runs a job
+    twice and a dead worker's job is taken over once its lease has run out.
     """
 
     class Status(models.TextChoices):
@@ -24,7 +25,7 @@ class Job(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
 
-    LEASE = Lease(timedelta(seconds=60))
+    LEASE = Lease("JOB_LEASE_SECONDS")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=50)
@@ -37,14 +38,25 @@ class Job(models.Model):
     progress_total = models.PositiveIntegerField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
-    # The worker running the job holds it until then (see LEASE); its progress reports renew it.
+    # The worker running the job holds it until then (see LEASE); its heartbeat renews it.
     lease_until = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
+    # The Celery task that runs it, and when its message last reached the broker (None: never).
+    task = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The sweep's question, "unfinished and not sent lately", answered from the index alone.
+            models.Index(
+                fields=["sent_at"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="job_unfinished_sent_at",
+            )
+        ]
 
     def claim(self) -> bool:
         """Take the job for this worker: queued, or running but abandoned by a dead worker."""
@@ -56,6 +68,11 @@ class Job(models.Model):
 
     # The writes below are the holder's: each raises LeaseLost once another worker has taken the
     # job over (a later claim, so other `attempts`), and then changes nothing.
+
+    def heartbeat(self) -> Heartbeat:
+        """Renews this holder's lease in the background while it works (a context manager)."""
+        held = Job.objects.filter(pk=self.pk, status=self.Status.RUNNING)
+        return Heartbeat(self.LEASE, held, self.attempts)
 
     def report_progress(self, done: int, total: int | None = None) -> None:
         """Save the progress, and renew the lease: the worker is alive."""

@@ -1,35 +1,91 @@
-"""Background jobs: enqueue after commit, run once (claimed by a conditional UPDATE)."""
+"""Background jobs: a row first, then a message; run once (claimed by a conditional UPDATE).
+
+The row is what counts. Its message is sent once the row is committed, in one quick try that
+never fails the request (jobs.sending); the jobs sweep sends it again when it did not reach the
+broker, may have been lost there, or when the job's worker died (its heartbeat stopped). A
+message for a job another worker holds, or has finished, does nothing.
+"""
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
+from celery import current_app
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from reviewapp.catalog.models import App
 
-from .leases import Busy, LeaseLost, let_go, retry_while_busy
+from .leases import Busy, LeaseLost, let_go
 from .models import Job
+from .sending import send
 
 log = logging.getLogger(__name__)
-
-# A task whose job another worker holds looks again when that worker's lease would run out;
-# this many times (each at least a lease apart) before it leaves the job to the live holder.
-BUSY_MAX_RETRIES = 40
 
 
 @transaction.atomic
 def enqueue(*, kind: str, app: App | None, user, params: dict, task) -> Job:
-    """Create a queued job and send `task.delay(job_id)` once the transaction commits.
+    """Create a queued job and send its task once the transaction commits.
 
-    A worker can thus never get the task before the job row exists.
+    A worker can thus never get the task before the job row exists. The request never waits on
+    the broker: if the send fails, the row stays queued and the sweep sends it.
     """
     job = Job.objects.create(
-        kind=kind, app=app, created_by=user if user and user.is_authenticated else None, params=params
+        kind=kind,
+        app=app,
+        created_by=user if user and user.is_authenticated else None,
+        params=params,
+        task=task.name,
     )
-    job_id = str(job.id)
-    transaction.on_commit(lambda: task.delay(job_id))
+    transaction.on_commit(lambda: send_job(job, task))
     return job
+
+
+def send_job(job: Job, task=None) -> bool:
+    """Send the job's task (`job.task` unless given), and note when it reached the broker."""
+    task = task or current_app.tasks.get(job.task)
+    if task is None:
+        log.error("job %s cannot be sent: no task is named %r", job.pk, job.task)
+        return False
+    sent = send(task, (str(job.pk),))
+    if sent:
+        job.sent_at = timezone.now()
+        Job.objects.filter(pk=job.pk).update(sent_at=job.sent_at)
+    return sent
+
+
+def due_for_sending(now=None):
+    """Unfinished jobs that no message is likely to start: never sent, sent long ago while still
+    queued (lost with a broker restarted without persistence), or running with a lease that ran
+    out (the worker died) and not sent since."""
+    now = now or timezone.now()
+    resend = now - timedelta(seconds=settings.JOB_RESEND_SECONDS)
+    not_sent_lately = Q(sent_at__isnull=True) | Q(sent_at__lt=resend)
+    abandoned = Q(status=Job.Status.RUNNING, lease_until__lt=now) & (
+        not_sent_lately | Q(sent_at__lt=F("lease_until"))
+    )
+    queued = Q(status=Job.Status.QUEUED) & not_sent_lately
+    return Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).filter(queued | abandoned)
+
+
+def sweep(limit: int | None = None) -> int:
+    """Send the jobs due for sending (the oldest sends first), at most `limit`; the number sent.
+
+    Stops at the first send that fails: the broker is down, and the next sweep tries again.
+    """
+    limit = limit or settings.JOB_SWEEP_LIMIT
+    # Only tasks this worker knows (a job of a task since renamed or removed would come back forever).
+    jobs = due_for_sending().filter(task__in=list(current_app.tasks.keys()))
+    sent = 0
+    for job in jobs.order_by(F("sent_at").asc(nulls_first=True), "created_at").only("pk", "task")[:limit]:
+        if not send_job(job):
+            break
+        sent += 1
+    if sent:
+        log.info("sent %s jobs again", sent)
+    return sent
 
 
 def run_job(job_id: str, work: Callable[[Job], dict]) -> Job | None:
@@ -49,7 +105,8 @@ def run_job(job_id: str, work: Callable[[Job], dict]) -> Job | None:
             return job
         raise Job.LEASE.busy(job, f"job {job.pk}")
     try:
-        result = work(job)
+        with job.heartbeat():
+            result = work(job)
     except LeaseLost:
         raise
     except Exception as exc:  # the job records why; the task decides whether to retry
@@ -62,11 +119,16 @@ def run_job(job_id: str, work: Callable[[Job], dict]) -> Job | None:
 
 
 def run_job_task(task, job_id: str, work: Callable[[Job], dict]) -> str:
-    """The body of a job's Celery task: run the job, or try again once its holder's lease is over."""
+    """The body of a job's Celery task: run the job, unless another worker holds it.
+
+    That worker renews its lease while it lives; should it die, the sweep sends the job again
+    once the lease is out. So this message has nothing to wait for: it is dropped.
+    """
     try:
         job = run_job(job_id, work)
     except Busy as busy:
-        return retry_while_busy(task, busy, max_retries=BUSY_MAX_RETRIES)
+        log.info("%s[%s] left the job to its holder: %s", task.name, task.request.id, busy)
+        return "busy"
     except LeaseLost as lost:
         return let_go(task, lost)
     return job.status if job else "missing"

@@ -1,5 +1,6 @@
 import logging
 import re
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from django.conf import settings
+from django.core.files import File
 from django.db import transaction
 
 from reviewapp.catalog.models import App
@@ -242,10 +244,16 @@ def _logged(log: dict, *, result: ChainResult | None = None, error: ChainError |
 # --- imports of historical traces ----------------------------------------------------------
 
 
-def _import_file(job_key: uuid.UUID) -> Path:
-    folder = Path(settings.MEDIA_ROOT) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{job_key}.jsonl"
+def _keep_import_file(content) -> str:
+    """Store an import's rows (a File) where every worker reads them: the default storage, a
+    folder under MEDIA_ROOT or the shared bucket. Returns the name the job reads it by."""
+    from django.core.files.storage import default_storage
+
+    from reviewapp.lib import files
+
+    name = f"imports/{uuid.uuid4()}.jsonl"
+    files.save(default_storage, name, content)
+    return name
 
 
 def _enqueue_import(*, app: App, user, params: dict):
@@ -270,12 +278,9 @@ def start_jsonl_import(*, app: App, user, upload) -> Job:
     if problem:
         raise ValidationError({"file": [problem]})
     upload.seek(0)
-    path = _import_file(uuid.uuid4())
-    with open(path, "wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
+    name = _keep_import_file(upload)
     return _enqueue_import(
-        app=app, user=user, params={"source": "jsonl", "path": str(path), "filename": upload.name[:200]}
+        app=app, user=user, params={"source": "jsonl", "file": name, "filename": upload.name[:200]}
     )
 
 
@@ -290,12 +295,12 @@ def start_rows_import(*, app: App, user, rows: list) -> Job:
         raise ValidationError({"rows": ["send a non-empty list of rows"]})
     if len(rows) > MAX_API_ROWS:
         raise ValidationError({"rows": [f"at most {MAX_API_ROWS} rows per call; send the rest in another"]})
-    path = _import_file(uuid.uuid4())
-    with open(path, "w", encoding="utf-8") as out:
+    with tempfile.TemporaryFile() as out:
         for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
-            out.write("\n")
-    return _enqueue_import(app=app, user=user, params={"source": "api", "path": str(path), "rows": len(rows)})
+            out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode())
+            out.write(b"\n")
+        name = _keep_import_file(File(out, name="rows.jsonl"))
+    return _enqueue_import(app=app, user=user, params={"source": "api", "file": name, "rows": len(rows)})
 
 
 @transaction.atomic
@@ -335,6 +340,30 @@ def start_mlflow_import(
     return _enqueue_import(app=app, user=user, params=params)
 
 
+def _import_uploaded(job: Job, report: ImportReport) -> None:
+    """Import the rows of the job's file, read through the default storage (a worker on another
+    machine than the web that stored it reads the shared bucket), then remove the file."""
+    from django.core.files.storage import default_storage
+
+    from reviewapp.lib import files
+
+    name = job.params.get("file")
+    if name is None:  # queued by an earlier release, which kept a path on the web's machine
+        path = Path(job.params["path"])
+        if not path.exists():
+            raise FileNotFoundError(f"the uploaded file is gone ({path.name}); upload it again")
+        job.report_progress(0, count_lines(path))
+        import_rows(app=job.app, rows=iter_jsonl(path), report=report, on_batch=job.report_progress)
+        path.unlink(missing_ok=True)
+        return
+    if not default_storage.exists(name):
+        raise FileNotFoundError(f"the uploaded file is gone ({Path(name).name}); upload it again")
+    with files.local_copy(default_storage, name) as path:
+        job.report_progress(0, count_lines(path))
+        import_rows(app=job.app, rows=iter_jsonl(path), report=report, on_batch=job.report_progress)
+    default_storage.delete(name)
+
+
 def run_import(job: Job) -> dict:
     """The work of an `import_traces` job, from the params the start_*_import above gave it."""
     params = job.params
@@ -342,12 +371,7 @@ def run_import(job: Job) -> dict:
     source = params["source"]
     report = ImportReport(source=source)
     if source in ("jsonl", "api"):
-        path = Path(params["path"])
-        if not path.exists():
-            raise FileNotFoundError(f"the uploaded file is gone ({path.name}); upload it again")
-        job.report_progress(0, count_lines(path))
-        import_rows(app=app, rows=iter_jsonl(path), report=report, on_batch=job.report_progress)
-        path.unlink(missing_ok=True)
+        _import_uploaded(job, report)
     elif source == "mlflow":
         check_experiment_linked(
             app, params["experiment_id"], params.get("experiment") or params["experiment_id"]

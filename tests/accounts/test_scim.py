@@ -379,7 +379,6 @@ def test_it_filters_on_active(scim):
         {"filter": "userName eq"},
         {"filter": 'active eq "yes"'},
         {"startIndex": "zero"},
-        {"startIndex": "0"},
         {"count": "many"},
     ],
 )
@@ -510,7 +509,7 @@ def test_service_provider_config_resource_types_and_schemas(scim):
     status, types = scim.get("ResourceTypes")
     assert status == 200
     assert sorted(t["id"] for t in types["Resources"]) == ["Group", "User"]
-    assert scim.get("ResourceTypes/User")[1]["endpoint"] == "/scim/v2/Users"
+    assert scim.get("ResourceTypes/User")[1]["endpoint"] == "/Users"
     assert_error(*scim.get("ResourceTypes/Printer"), 404)
 
     status, schemas = scim.get("Schemas")

@@ -2,52 +2,26 @@
 
 import json
 import os
-import subprocess
-import sys
+import signal
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
 
-from tests.foundation.helpers import ROOT, free_port, serving
-
-
-def embedded_env(var_dir: Path) -> dict:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "REDIS_URL", "MLFLOW_", "CELERY_"))
-    }
-    env.pop("REVIEWAPP_TEST_RUN_DIR", None)
-    for name in ("EXPORT_DIR", "MEDIA_ROOT", "DEMO_PASSWORD"):
-        env.pop(name, None)
-    env.update(VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="reviewapp.settings")
-    return env
-
-
-def manage(env: dict, *args: str, timeout: int = 180) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-        except OSError:
-            continue
-        if fields.get("PPid", "").strip() == str(pid):
-            found.append(int(status.parent.name))
-    return found
+from tests.foundation.helpers import (
+    children_of,
+    command_line,
+    embedded_env,
+    free_port,
+    import_row,
+    manage,
+    migrated_with_api_user,
+    serving,
+    start_import,
+)
+from tests.processes import wait_until
 
 
 @pytest.mark.worker
@@ -76,3 +50,70 @@ def test_serve_runs_the_web_and_a_worker_for_the_embedded_broker_and_stops_both(
     assert serve.returncode == 0
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+
+
+def worker_of(serve_pid: int) -> int | None:
+    """The pid of the Celery worker `manage.py serve` started (its direct child), if one runs."""
+    return next((pid for pid in children_of(serve_pid) if " celery " in command_line(pid)), None)
+
+
+def answer_status(url: str) -> int:
+    """The HTTP status `url` answers with; no answer at all raises."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.mark.worker
+def test_serve_starts_a_new_worker_when_its_worker_is_killed_and_the_web_keeps_answering(tmp_path):
+    env = embedded_env(tmp_path / "var")
+    token = migrated_with_api_user(env)
+    port, log = free_port(), tmp_path / "serve.log"
+    with serving(env, port, log=log) as (serve, banner):
+        assert "a Celery worker on the embedded filesystem broker" in banner, banner
+        killed = wait_until(lambda: worker_of(serve.pid), "the worker")
+        os.kill(killed, signal.SIGKILL)
+        statuses = []
+
+        def a_new_worker():
+            statuses.append(answer_status(f"http://127.0.0.1:{port}/healthz"))
+            pid = worker_of(serve.pid)
+            return pid if pid not in (None, killed) else None
+
+        started = wait_until(a_new_worker, "a new worker", timeout=60)
+
+        session = requests.Session()
+        url = start_import(session, port, token, [import_row(0)])["status_url"]
+
+        def finished():
+            status = session.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+            return status if status["status"] in ("succeeded", "failed") else None
+
+        done = wait_until(finished, "the job", timeout=60)
+        assert serve.poll() is None
+    said = log.read_text()
+    assert done["status"] == "succeeded", said[-3000:]
+    assert (done["attempts"], done["result"]["imported"]) == (1, 1)
+    assert started != killed
+    assert statuses and set(statuses) <= {200, 503}, statuses  # the web answered all along
+    assert f"The Celery worker (pid {killed}) exited with status -9; starting a new one in 1 s" in said
+    assert f"Started a new Celery worker (pid {started})" in said
+    assert serve.returncode == 0
+
+
+@pytest.mark.worker
+def test_serve_stops_its_worker_and_fails_when_the_web_server_dies(tmp_path):
+    env = embedded_env(tmp_path / "var")
+    manage(env, "migrate", "--noinput")
+    port, log = free_port(), tmp_path / "serve.log"
+    with serving(env, port, log=log) as (serve, banner):
+        assert "Stop with Ctrl-C" in banner, banner
+        worker = wait_until(lambda: worker_of(serve.pid), "the worker")
+        web = next(pid for pid in children_of(serve.pid) if "gunicorn" in command_line(pid))
+        os.kill(web, signal.SIGKILL)
+        serve.wait(timeout=60)
+    assert serve.returncode == 1
+    assert "gunicorn exited with status -9" in log.read_text()
+    assert not Path(f"/proc/{worker}").exists() or "State:\tZ" in Path(f"/proc/{worker}/status").read_text()

@@ -113,6 +113,7 @@ def test_configuring_celery_makes_the_embedded_broker_folders(tmp_path):
     assert written(tmp_path) == [
         "var",
         "var/broker",
+        "var/broker/bad",
         "var/broker/control",
         "var/broker/in",
         "var/broker/processed",

@@ -1,5 +1,6 @@
-"""A task that finds its work held by another worker waits for the lease: an INFO retry, never an
-ERROR, and it takes the work over once the lease runs out (a real Celery worker throughout)."""
+"""Work held by another worker: a job or an export's MLflow step is left to its holder at once
+(the sweep sends it again once the holder's lease has run out: it died), a write-back waits for
+the lease with INFO retries; never an ERROR (a real Celery worker throughout)."""
 
 import logging
 from datetime import timedelta
@@ -10,11 +11,11 @@ from django.utils import timezone
 from reviewapp.exports import services
 from reviewapp.exports.models import EvaluationSetVersion, MlflowStatus
 from reviewapp.exports.selection import Filters
-from reviewapp.exports.tasks import log_evaluation_set_task
+from reviewapp.exports.tasks import log_evaluation_set_task, sweep_mlflow_steps
 from reviewapp.feedback.models import MlflowSync
 from reviewapp.feedback.tasks import sync_to_mlflow
+from reviewapp.jobs import services as jobs
 from reviewapp.jobs.models import Job
-from reviewapp.jobs.services import BUSY_MAX_RETRIES
 from reviewapp.requestlog.tasks import import_traces
 from tests.exports.helpers import reviewed, wait_until
 
@@ -34,7 +35,7 @@ def retries(caplog) -> list[logging.LogRecord]:
     return [r for r in caplog.records if "held by another worker" in r.getMessage()]
 
 
-def test_a_job_held_by_a_dead_worker_is_waited_for_quietly_then_taken_over(
+def test_a_job_held_by_a_dead_worker_is_left_at_once_then_sent_again_by_the_sweep_and_taken_over(
     celery_worker, app, tmp_path, caplog
 ):
     caplog.set_level(logging.INFO)
@@ -46,18 +47,23 @@ def test_a_job_held_by_a_dead_worker_is_waited_for_quietly_then_taken_over(
         kind="import_traces",
         app=app,
         params={"source": "jsonl", "path": str(path)},
+        task=import_traces.name,
         status=Job.Status.RUNNING,
-        lease_until=soon(),
+        lease_until=soon(3),
         attempts=1,
+        sent_at=timezone.now() - timedelta(seconds=10),
     )
 
-    import_traces.delay(str(job.pk))
+    assert import_traces.delay(str(job.pk)).get(timeout=30) == "busy"
+    assert jobs.sweep() == 0  # its holder may still be alive
 
+    wait_until(lambda: timezone.now() > Job.objects.get(pk=job.pk).lease_until, "the lease to run out")
+    assert jobs.sweep() == 1
     wait_until(lambda: Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED, "the job to be taken over")
     job.refresh_from_db()
     assert (job.attempts, job.result["imported"]) == (2, 1)
-    [retry] = retries(caplog)
-    assert retry.levelno == logging.INFO and retry.exc_info is None
+    [left] = [r for r in caplog.records if "left the job to its holder" in r.getMessage()]
+    assert left.levelno == logging.INFO and left.exc_info is None
     assert errors(caplog) == []
 
 
@@ -75,7 +81,7 @@ def test_a_write_back_held_by_another_worker_is_waited_for_quietly(celery_worker
     assert errors(caplog) == []
 
 
-def test_an_export_mlflow_step_held_by_another_worker_is_waited_for_quietly(
+def test_an_export_mlflow_step_held_by_a_dead_worker_is_left_at_once_then_swept_and_taken_over(
     celery_worker, app, manager, caplog
 ):
     caplog.set_level(logging.INFO)
@@ -86,34 +92,26 @@ def test_an_export_mlflow_step_held_by_another_worker_is_waited_for_quietly(
     wait_until(lambda: _mlflow_status(version) == MlflowStatus.DONE, "its own MLflow step")
     # As if a worker had died in the middle of a second run of the step.
     EvaluationSetVersion.objects.filter(pk=version.pk).update(
-        mlflow_status=MlflowStatus.PENDING, mlflow_lease_until=soon()
+        mlflow_status=MlflowStatus.PENDING, mlflow_lease_until=soon(3)
     )
     caplog.clear()
 
-    log_evaluation_set_task.delay(version.pk)
+    assert log_evaluation_set_task.delay(version.pk).get(timeout=30) == "busy"
+    assert sweep_mlflow_steps() == 0  # its holder may still be alive
 
+    wait_until(lambda: timezone.now() > _lease(version), "the lease to run out")
+    assert sweep_mlflow_steps() == 1
     wait_until(lambda: _mlflow_status(version) == MlflowStatus.DONE, "the MLflow step to be taken over")
     version.refresh_from_db()
     assert (version.mlflow_attempts, version.mlflow_lease_until) == (2, None)
-    assert retries(caplog) and all(r.levelno == logging.INFO for r in retries(caplog))
-    assert errors(caplog) == []
-
-
-def test_a_task_that_has_waited_long_enough_leaves_the_job_to_its_live_holder(celery_worker, app, caplog):
-    caplog.set_level(logging.INFO)
-    job = Job.objects.create(
-        kind="import_traces", app=app, status=Job.Status.RUNNING, lease_until=soon(60), attempts=1
-    )
-
-    result = import_traces.apply_async((str(job.pk),), retries=BUSY_MAX_RETRIES)
-
-    assert result.get(timeout=30) == "busy"
-    job.refresh_from_db()
-    assert (job.status, job.attempts) == (Job.Status.RUNNING, 1)
-    assert [r.levelno for r in caplog.records if "left the work to its holder" in r.getMessage()] == [
+    assert [r.levelno for r in caplog.records if "left the MLflow step to its holder" in r.getMessage()] == [
         logging.INFO
     ]
     assert errors(caplog) == []
+
+
+def _lease(version):
+    return EvaluationSetVersion.objects.values_list("mlflow_lease_until", flat=True).get(pk=version.pk)
 
 
 def _mlflow_status(version) -> str:

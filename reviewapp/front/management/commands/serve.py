@@ -7,8 +7,13 @@ With REDIS_URL unset, jobs go through the embedded filesystem broker under var/,
 command starts the worker that consumes it (with the periodic-task scheduler, `--beat`), so
 background jobs never run inside a web request. It collects the static files first: outside
 DEBUG, pages name the hashed files of the manifest collectstatic writes.
+
+The worker is supervised: should it die (a crash, SIGKILL, an "Unrecoverable error"), it is
+started again after a pause that doubles from 1 s up to a minute, and the web server keeps
+serving meanwhile. Only the web server's own exit ends the command (non-zero).
 """
 
+import logging
 import os
 import signal
 import socket
@@ -28,6 +33,44 @@ from reviewapp.celery import app as celery_app
 from reviewapp.celery import make_broker_folders
 from reviewapp.front import demo
 
+log = logging.getLogger(__name__)
+
+# Pauses before a dead worker is started again: doubling from the first to the longest, and back
+# to the first once a worker has stayed up for STEADY_SECONDS.
+RESTART_DELAYS = (1.0, 60.0)
+STEADY_SECONDS = 60.0
+
+
+class Supervised:
+    """A child process started again, after a growing pause, each time it exits."""
+
+    def __init__(self, name: str, start):
+        self.name = name
+        self._start = start
+        self.delay = RESTART_DELAYS[0]
+        self.child: subprocess.Popen = start()
+        self.started_at = time.monotonic()
+        self.restart_at: float | None = None
+
+    def check(self) -> None:
+        """Notice a dead child (and say so), or start the next one once its pause is over."""
+        now = time.monotonic()
+        if self.restart_at is None:
+            if self.child.poll() is None:
+                return
+            if now - self.started_at >= STEADY_SECONDS:
+                self.delay = RESTART_DELAYS[0]
+            log.error(
+                "The %s (pid %s) exited with status %s; starting a new one in %.0f s",
+                self.name, self.child.pid, self.child.returncode, self.delay,
+            )  # fmt: skip
+            self.restart_at = now + self.delay
+            self.delay = min(self.delay * 2, RESTART_DELAYS[1])
+        elif now >= self.restart_at:
+            self.child = self._start()
+            self.started_at, self.restart_at = now, None
+            log.warning("Started a new %s (pid %s)", self.name, self.child.pid)
+
 
 class Command(BaseCommand):
     help = "Serve the app on HOST:PORT (gunicorn) and, without REDIS_URL, run a Celery worker."
@@ -40,7 +83,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, workers, no_worker, **options):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]}
-        children: list[subprocess.Popen] = []
+        worker: Supervised | None = None
         stopping = False
 
         def stop(signum=None, frame=None):
@@ -54,27 +97,32 @@ class Command(BaseCommand):
         make_broker_folders(celery_app.conf)
         call_command("collectstatic", interactive=False, verbosity=0)
         if not settings.REDIS_URL and not no_worker:
-            children.append(
-                subprocess.Popen(
+            worker = Supervised(
+                "Celery worker",
+                lambda: subprocess.Popen(
                     [sys.executable, "-m", "celery", "-A", "reviewapp", "worker",
                      "--loglevel=WARNING", "--concurrency=2", "--hostname=embedded@%h",
+                     # The only worker on this broker: no one to sync with or hear from.
+                     "--without-mingle", "--without-gossip",
                      "--beat", f"--schedule={Path(settings.VAR_DIR) / 'celerybeat-schedule'}"],
                     env=env, cwd=settings.BASE_DIR,
-                )
+                ),
             )  # fmt: skip
         web = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:reviewapp.gunicorn_conf",
              "reviewapp.wsgi:application", "--bind", f"{host}:{port}", "--workers", str(workers)],
             env=env, cwd=settings.BASE_DIR,
         )  # fmt: skip
-        children.append(web)
         try:
             if not self._wait_until_listening(host, port, web):
                 raise CommandError(f"The web server did not start on {host}:{port}")
-            self._banner(host, port, worker=len(children) > 1)
-            while not stopping and all(child.poll() is None for child in children):
+            self._banner(host, port, worker=worker is not None)
+            while not stopping and web.poll() is None:
+                if worker is not None:
+                    worker.check()
                 time.sleep(0.5)
         finally:
+            children = [web] if worker is None else [web, worker.child]
             for child in children:
                 if child.poll() is None:
                     child.terminate()
@@ -83,9 +131,9 @@ class Command(BaseCommand):
                     child.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     child.kill()
-        failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM) and not stopping]
-        if failed:
-            raise CommandError(f"{failed[0].args[2]} exited with status {failed[0].returncode}")
+                    child.wait()
+        if not stopping:  # the web server stopped on its own: whatever its status, the site is down
+            raise CommandError(f"gunicorn exited with status {web.returncode}")
 
     def _wait_until_listening(self, host: str, port: int, web: subprocess.Popen) -> bool:
         target = "127.0.0.1" if host in ("0.0.0.0", "") else host.strip("[]")
