@@ -42,7 +42,7 @@ run: secret-key
 # what the image build (collectstatic) and the one-shot migrate service do.
 serve-prod: secret-key
 	$(PY) manage.py collectstatic --noinput
-	$(PY) manage.py migrate --noinput && if [ "$${LOAD_DEMO:-true}" = true ]; then $(PY) manage.py load_demo; fi
+	$(PY) manage.py migrate --noinput && if [ "$${LOAD_DEMO:-false}" = true ]; then $(PY) manage.py load_demo; fi
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c python:reviewapp.gunicorn_conf reviewapp.wsgi:application
 
 # Background jobs on REDIS_URL: as many as you like, on any machine sharing Redis and PostgreSQL.

@@ -256,6 +256,17 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Where `celery beat` keeps its last run times (the same file for `make beat` and Docker's /data).
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Two queues, both consumed by every worker unless its command line picks (-Q): jobs and the
+# rest on "celery", the periodic sweeps on "sweeps", so a sweep does not wait behind a backlog of
+# jobs (a worker takes from its queues in turn). `-Q sweeps` makes a worker of their own.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {"celery": {}, "sweeps": {}}
+CELERY_TASK_ROUTES = {
+    "reviewapp.jobs.sweep": {"queue": "sweeps"},
+    "exports.sweep_mlflow_steps": {"queue": "sweeps"},
+    "reviewapp.feedback.tasks.sweep_mlflow_sync": {"queue": "sweeps"},
+}
+JOB_SWEEP_SECONDS = envint("JOB_SWEEP_SECONDS", "15")
 # Periodic work, run by `celery -A reviewapp worker -B` (or a separate `celery beat`).
 CELERY_BEAT_SCHEDULE = {
     # Feedback whose MLflow write-back failed (tracking store down) is retried until it lands.
@@ -264,30 +275,36 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": envint("FEEDBACK_MLFLOW_SWEEP_SECONDS", "300"),
     },
     # Jobs are rows first, messages second: this sends again what a lost message or a dead worker
-    # left. A sweep no worker took before the next one is due is dropped (they would pile up).
+    # left. A sweep still not taken after four intervals is dropped (under a long stall of every
+    # worker they would pile up; one that runs late does the work of those it replaces).
     "jobs-sweep": {
         "task": "reviewapp.jobs.sweep",
-        "schedule": envint("JOB_SWEEP_SECONDS", "15"),
-        "options": {"expires": envint("JOB_SWEEP_SECONDS", "15")},
+        "schedule": JOB_SWEEP_SECONDS,
+        "options": {"expires": 4 * JOB_SWEEP_SECONDS},
     },
-    # The same for the MLflow step of exports (not sent, lost, or its worker died).
+    # The same for the MLflow step of exports (not sent, lost, its worker died, its retry lost).
     "exports-mlflow-sweep": {
         "task": "exports.sweep_mlflow_steps",
-        "schedule": envint("JOB_SWEEP_SECONDS", "15"),
-        "options": {"expires": envint("JOB_SWEEP_SECONDS", "15")},
+        "schedule": JOB_SWEEP_SECONDS,
+        "options": {"expires": 4 * JOB_SWEEP_SECONDS},
     },
 }
 # A send to the broker gets one try of at most this many seconds (connecting, each reply), so a
 # request never waits on a broker that is down; what was not sent, the sweeps send later.
 TASK_SEND_TIMEOUT_SECONDS = envint("TASK_SEND_TIMEOUT_SECONDS", "1")
-# A running job's worker renews its lease every third of this; once it stops (the worker died),
-# the next sweep sends the job again and another worker takes it over: within lease + sweep.
+# A running job's worker (or an export MLflow step's) renews its lease every third of this; once
+# it stops (the worker died), the next sweep sends the job again and another worker takes it
+# over: within lease + sweep.
 JOB_LEASE_SECONDS = envint("JOB_LEASE_SECONDS", "30")
 # A queued job whose message was sent this long ago is sent again: a broker restarted without
 # persistence lost it (a duplicate does nothing: the job is claimed once).
 JOB_RESEND_SECONDS = envint("JOB_RESEND_SECONDS", "60")
 # At most this many jobs (and as many export MLflow steps) are sent by one sweep.
 JOB_SWEEP_LIMIT = envint("JOB_SWEEP_LIMIT", "200")
+# A running job (or export MLflow step) that reports no progress for this long is taken to be hung:
+# its heartbeat stops renewing the lease, and another worker takes it over (the hung one's later
+# writes are refused). Generous: a single step of a job (an MLflow call) may take long.
+JOB_STALL_SECONDS = envint("JOB_STALL_SECONDS", "1800")
 
 # MLflow: a SQLite tracking store under var/ by default (the file store is in maintenance mode).
 MLFLOW_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{VAR_DIR / 'mlflow.db'}"
@@ -533,5 +550,7 @@ LOGGING["loggers"]["django"] = {"handlers": [], "propagate": True}
 LOGGING["loggers"]["django.server"] = {"handlers": [], "propagate": True}
 # MLflow would give its loggers (and alembic's) a text handler of their own as it is imported.
 os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+# Its artifact uploads would draw progress bars on standard error, which is a log in a server.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # Celery keeps these handlers (reviewapp.lib.task_logs answers its setup_logging signal as well).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

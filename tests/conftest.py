@@ -36,6 +36,8 @@ SLOW_FILES = [
     "tests/front/test_redis_down.py",
     "tests/exports/test_worker_killed.py",
     "tests/jobs/test_jobs_and_the_broker.py",
+    "tests/exports/test_mlflow_step_retry_lost.py",
+    "tests/jobs/test_sweep_queue.py",
     "tests/exports/test_exports_on_shared_storage.py",
     "tests/requestlog/test_imports_on_shared_storage.py",
     "tests/queues/test_review_flow_browser.py",
@@ -45,6 +47,7 @@ SLOW_FILES = [
     "tests/api/test_schemathesis.py",
     "tests/front/test_csp_browser.py",
     "tests/foundation/test_serve_command.py",
+    "tests/foundation/test_serve_processes.py",
     "tests/front/test_production_shape.py",
     "tests/foundation/test_warm_workers.py",
     "tests/chat/test_incomplete_browser.py",
@@ -196,19 +199,25 @@ def celery_worker(transactional_db, celery_session_worker):
     from reviewapp.celery import app as celery_app
 
     worker = celery_session_worker
-    queue = celery_app.conf.task_default_queue
+    queues = list(celery_app.amqp.queues)  # the default one and the sweeps'
     celery_app.control.purge()
     worker.received.clear()
     consumer = worker.consumer
-    consumer.call_soon(consumer.add_task_queue, queue)
-    _wait_until(lambda: consumer.task_consumer.consuming_from(queue), "the worker to take tasks")
+    for queue in queues:
+        consumer.call_soon(consumer.add_task_queue, queue)
+    _wait_until(
+        lambda: all(consumer.task_consumer.consuming_from(q) for q in queues), "the worker to take tasks"
+    )
     yield worker
     # The consumer's loop stops taking tasks once the running one (if any) is done.
-    consumer.call_soon(consumer.task_consumer.cancel_by_queue, queue)
+    for queue in queues:
+        consumer.call_soon(consumer.task_consumer.cancel_by_queue, queue)
 
     def busy():
         return (
-            consumer.task_consumer.consuming_from(queue) or state.active_requests or state.reserved_requests
+            any(consumer.task_consumer.consuming_from(q) for q in queues)
+            or state.active_requests
+            or state.reserved_requests
         )
 
     _wait_until(lambda: not busy(), "the worker to finish its task")

@@ -114,13 +114,18 @@ class OwnRedis:
 
 class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target`; `cut()` drops every connection and refuses new
-    ones (the server seems down to the app), `restore()` lets them through again."""
+    ones (the server seems down to the app), `restore()` lets them through again. `hold()` keeps
+    the connections open but passes nothing on (a network that stalls) until `release()`;
+    `held` counts the messages kept back meanwhile."""
 
     def __init__(self, target_host: str, target_port: int):
         self.target = (target_host, target_port)
         self.port = free_port()
         self._open = threading.Event()
         self._open.set()
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self.held = 0
         self._stop = threading.Event()
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -133,8 +138,16 @@ class TcpProxy:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
+        self._flowing.set()
         self._close_listener()
         self._drop_all()
+
+    def hold(self) -> None:
+        self.held = 0
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
 
     def cut(self) -> None:
         self._open.clear()
@@ -192,6 +205,10 @@ class TcpProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                if not self._flowing.is_set():
+                    with self._lock:
+                        self.held += 1
+                    self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

@@ -568,12 +568,23 @@ def page(start, count) -> tuple[int, int]:
     A startIndex below 1 means 1 and a negative count means 0; count is capped at MAX_RESULTS,
     advertised as filter.maxResults.
     """
+    start = 1 if start is None else max(_integer(start, "startIndex"), 1)
+    count = DEFAULT_COUNT if count is None else min(max(_integer(count, "count"), 0), MAX_RESULTS)
+    # Past any table we could hold: the page is empty, and the database never sees the number.
+    return min(start, MAX_START_INDEX), count
+
+
+MAX_START_INDEX = 2**31
+
+
+def _integer(value, name: str) -> int:
+    """An integer from a query string or a JSON body: 3, "3" and 3.0, never 3.5, true or Infinity."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise bad(f"{name} must be an integer")
     try:
-        start = 1 if start is None else max(int(start), 1)
-        count = DEFAULT_COUNT if count is None else min(max(int(count), 0), MAX_RESULTS)
-    except (TypeError, ValueError):
-        raise bad("startIndex and count must be integers") from None
-    return start, count
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise bad(f"{name} must be an integer") from None
 
 
 class SCIMViewAuthCheck(scim_middleware.SCIMAuthCheckMiddleware):

@@ -1,14 +1,15 @@
 """The evaluation-set job: stream the curated rows into files, then publish them as a version.
 
 The job writes into a private temporary folder, then, in one transaction, numbers the version,
-publishes the files (writers.py) and creates the row. A failed or killed job leaves no version;
-a retried one finds the version its job id already made.
+publishes the files (writers.py, in a folder of the attempt's own) and creates the row. A failed
+or killed job leaves no version; a retried one finds the version its job id already made.
 """
 
 import json
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from django.db import transaction
@@ -24,7 +25,10 @@ from .selection import Filters, curated_requests, iter_reviewed
 from .writers import (
     JsonlWriter,
     TableWriter,
+    attempt_dir,
+    clear_earlier_attempts,
     describe_files,
+    discard,
     evaluation_schema,
     move_into_place,
     stage_files,
@@ -52,21 +56,41 @@ def export_evaluation_set(job: Job) -> dict:
         return version_result(existing)
     filters = Filters.from_dict(job.params.get("filters"))
     job.report_progress(0, curated_requests(app=job.app, filters=filters).count())
+    base = f"evaluation-sets/{job.app.slug}/{job.params['name']}"
+    relative = attempt_dir(base, job)
+
+    def published(folder: str) -> bool:
+        return EvaluationSetVersion.objects.filter(job=job, relative_dir=folder).exists()
+
     temp = temp_folder(job)
     try:
         return _write(
             job,
             temp,
+            base=base,
+            relative=relative,
+            published=published,
             filters=filters,
             rule=job.params.get("rule", "majority"),
             include_outputs=bool(job.params.get("include_outputs")),
         )
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)  # nothing partial is left behind
+        discard(relative, published)
         raise
 
 
-def _write(job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs: bool) -> dict:
+def _write(
+    job: Job,
+    temp: Path,
+    *,
+    base: str,
+    relative: str,
+    published: Callable[[str], bool],
+    filters: Filters,
+    rule: str,
+    include_outputs: bool,
+) -> dict:
     app, params = job.app, job.params
     columns = ["request_id", "request", "expected_response", "expected_retrieved_context"]
     if include_outputs:
@@ -102,7 +126,9 @@ def _write(job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs
             f"under the {rule!r} rule."
         )
     files = describe_files(temp, names)
-    relative = f"evaluation-sets/{app.slug}/{params['name']}/{job.id}"
+    # Still this attempt's job (LeaseLost if not) before the storage is touched at all.
+    job.report_progress(seen)
+    clear_earlier_attempts(base, job, published)
     stage_files(temp, relative)
     manifest = {
         "kind": "evaluation_set",
@@ -124,6 +150,8 @@ def _write(job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs
         "created_by": job.created_by.email if job.created_by else None,
     }
     with transaction.atomic():
+        # Fenced first: from here to the commit, no other attempt can take the job over.
+        job.report_progress(seen)
         evaluation_set, _ = EvaluationSet.objects.get_or_create(app=app, name=params["name"])
         evaluation_set = EvaluationSet.objects.select_for_update().get(pk=evaluation_set.pk)
         number = (evaluation_set.versions.aggregate(n=Max("number"))["n"] or 0) + 1
@@ -145,6 +173,5 @@ def _write(job: Job, temp: Path, *, filters: Filters, rule: str, include_outputs
             created_by=job.created_by,
             created_at=created_at,
         )
-        job.report_progress(seen)
         transaction.on_commit(lambda: queue_mlflow_step(version))
     return version_result(version)

@@ -4,7 +4,10 @@ reference's YAML config and as a table, published at once like an evaluation-set
 import heapq
 import itertools
 import json
+import shutil
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,7 +19,16 @@ from .mlflow_step import queue_mlflow_step
 from .models import CustomJudge, EvaluationSetVersion, JudgeExport
 from .rows import BUILTIN_JUDGES, JUDGE_FIELDS, Example, judge_examples, priority, resolve
 from .selection import Filters, curated_requests, iter_reviewed
-from .writers import TableWriter, describe_files, move_into_place, stage_files, temp_folder
+from .writers import (
+    TableWriter,
+    attempt_dir,
+    clear_earlier_attempts,
+    describe_files,
+    discard,
+    move_into_place,
+    stage_files,
+    temp_folder,
+)
 
 PROGRESS_EVERY = 1000
 DEFAULT_EXAMPLES_PER_JUDGE = 10
@@ -176,8 +188,6 @@ def _choose(job: Job, filters: Filters, custom: list[CustomJudge]) -> tuple[dict
 
 def export_judge_examples(job: Job) -> dict:
     """The work of a judge-examples job: pick the examples, write them, publish them at once."""
-    import yaml
-
     existing = JudgeExport.objects.filter(job=job).first()
     if existing:
         return judge_result(existing)
@@ -185,8 +195,47 @@ def export_judge_examples(job: Job) -> dict:
     filters = Filters.from_dict(job.params.get("filters"))
     custom = list(CustomJudge.objects.filter(app=app, name__in=job.params["judges"]))
     chosen, about = _choose(job, filters, custom)
+    base = f"judge-examples/{app.slug}"
+    relative = attempt_dir(base, job)
+
+    def published(folder: str) -> bool:
+        return JudgeExport.objects.filter(job=job, relative_dir=folder).exists()
 
     temp = temp_folder(job)
+    try:
+        return _publish(
+            job,
+            temp,
+            chosen=chosen,
+            about=about,
+            custom=custom,
+            filters=filters,
+            base=base,
+            relative=relative,
+            published=published,
+        )
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        discard(relative, published)
+        raise
+
+
+def _publish(
+    job: Job,
+    temp: Path,
+    *,
+    chosen: dict[str, list[Example]],
+    about: dict,
+    custom: list[CustomJudge],
+    filters: Filters,
+    base: str,
+    relative: str,
+    published: Callable[[str], bool],
+) -> dict:
+    """Write the chosen examples into `temp`, then publish them in `relative` with their row."""
+    import yaml
+
+    app = job.app
     config = judge_config(chosen, [c for c in custom if c.name in chosen])
     (temp / "judges.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100))
     table = TableWriter(temp, "examples", COLUMNS)
@@ -212,10 +261,14 @@ def export_judge_examples(job: Job) -> dict:
         "created_by": job.created_by.email if job.created_by else None,
         "created_at": timezone.now().isoformat(),
     }
-    relative = f"judge-examples/{app.slug}/{job.id}"
+    # Still this attempt's job (LeaseLost if not) before the storage is touched at all.
+    job.report_progress(about["selected"])
+    clear_earlier_attempts(base, job, published)
     stage_files(temp, relative)
     (temp / "manifest.json").write_text(json.dumps(manifest, indent=1))
     with transaction.atomic():
+        # Fenced first: from here to the commit, no other attempt can take the job over.
+        job.report_progress(about["selected"])
         move_into_place(temp, relative)
         export = JudgeExport.objects.create(
             app=app,
@@ -226,6 +279,5 @@ def export_judge_examples(job: Job) -> dict:
             manifest={k: v for k, v in manifest.items() if k != "request_ids"},
             created_by=job.created_by,
         )
-        job.report_progress(about["selected"])
         transaction.on_commit(lambda: queue_mlflow_step(export))
     return judge_result(export)

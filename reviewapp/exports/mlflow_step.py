@@ -1,20 +1,24 @@
 """The MLflow step of an export: log a published version or judge export to the tracking store.
 
 It runs after the files exist, in its own task, retried on its own, so a tracking store that is
-down never loses an export. One worker at a time runs it (the row's MLFLOW_LEASE), and it is
-safe to repeat: it finds the run, dataset records and feedback an earlier attempt made. The
-holder's writes are fenced by its claim (`mlflow_attempts`): one that was taken over gets
-LeaseLost and leaves the row to the new holder.
+down never loses an export. One worker at a time runs it (the row's MLFLOW_LEASE, renewed by a
+heartbeat while the step moves), and it is safe to repeat: it finds the run, dataset records and
+feedback an earlier attempt made. The holder's writes are fenced by its claim (`mlflow_attempts`):
+one that was taken over gets LeaseLost and leaves the row to the new holder.
 """
 
 import contextlib
 import itertools
 import json
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db import DatabaseError
+from django.utils import timezone
 
-from reviewapp.jobs.leases import LeaseLost
+from reviewapp.jobs.leases import Heartbeat, LeaseLost
 from reviewapp.lib import files
 
 from .models import EvaluationSetVersion, JudgeExport, MlflowStatus
@@ -25,14 +29,23 @@ log = logging.getLogger(__name__)
 MLFLOW_BATCH = 1000
 
 
-def queue_mlflow_step(obj: EvaluationSetVersion | JudgeExport, countdown: int = 0) -> bool:
-    """Send the step's task; False when the broker did not take it (the exports sweep sends it)."""
+def queue_mlflow_step(obj: EvaluationSetVersion | JudgeExport) -> bool:
+    """Send the step's task, and note when it reached the broker; False when the broker did not
+    take it (the exports sweep sends it). Never raises: it runs once the export is committed."""
     from reviewapp.jobs.sending import send
 
     from .tasks import log_evaluation_set_task, log_judge_export_task
 
     task = log_evaluation_set_task if isinstance(obj, EvaluationSetVersion) else log_judge_export_task
-    return send(task, (obj.pk,), countdown=countdown)
+    if not send(task, (obj.pk,)):
+        return False
+    obj.mlflow_sent_at = timezone.now()
+    try:
+        type(obj).objects.filter(pk=obj.pk).update(mlflow_sent_at=obj.mlflow_sent_at)
+    except DatabaseError as exc:
+        # Sent all the same: the sweep may send it once more, which the claim makes harmless.
+        log.warning("the MLflow step of %s %s was sent, but not noted: %s", type(obj).__name__, obj.pk, exc)
+    return True
 
 
 def _claim(model, pk: int):
@@ -54,7 +67,10 @@ def _claim(model, pk: int):
 
 
 def _renew(obj) -> None:
+    """The step moved on: extend the lease now (and keep the heartbeat going)."""
     obj.MLFLOW_LEASE.renew(type(obj).objects.filter(pk=obj.pk), obj.mlflow_attempts)
+    if heartbeat := getattr(obj, "_heartbeat", None):
+        heartbeat.progressed()
 
 
 def _release(obj, **changes) -> None:
@@ -64,28 +80,47 @@ def _release(obj, **changes) -> None:
 
 
 def _finish(obj, fields: list[str]) -> None:
-    _release(obj, mlflow_status=MlflowStatus.DONE, mlflow_error="", **{f: getattr(obj, f) for f in fields})
+    _release(
+        obj,
+        mlflow_status=MlflowStatus.DONE,
+        mlflow_error="",
+        mlflow_next_try_at=None,
+        **{f: getattr(obj, f) for f in fields},
+    )
 
 
 @contextlib.contextmanager
-def _failure_recorded(obj, final_attempt: bool):
-    """Record on `obj` why its MLflow step failed (a lost lease records nothing: the row moved on)."""
+def _holding(obj, final_attempt: bool, retry_in: float):
+    """Hold the claimed `obj` while its step works, and record why the step failed (a lost lease
+    records nothing: the row moved on).
+
+    A heartbeat renews the lease while the step moves (each batch or example counts as a move,
+    see `_renew`), so a long call to the tracking store keeps the row, and a dead or hung worker
+    leaves it within a lease.
+    """
+    rows = type(obj).objects.filter(pk=obj.pk)
+    obj._heartbeat = Heartbeat(
+        obj.MLFLOW_LEASE, rows, obj.mlflow_attempts, stall_after=settings.JOB_STALL_SECONDS
+    )
     try:
-        yield
+        with obj._heartbeat:
+            yield
     except LeaseLost:
         raise
     except Exception as exc:
         log.warning("MLflow step for %s %s failed: %s", obj._meta.verbose_name, obj.pk, exc)
-        _record_failure(obj, exc, final_attempt)
+        _record_failure(obj, exc, final_attempt, retry_in)
         raise
 
 
-def _record_failure(obj, exc: Exception, final: bool) -> None:
-    # Released, so free for the retry.
+def _record_failure(obj, exc: Exception, final: bool, retry_in: float = 0) -> None:
+    # Released, so free for the retry; the sweep sends the step again should the retry's message
+    # be gone long after it was due.
     _release(
         obj,
         mlflow_error=f"{type(exc).__name__}: {exc}"[:2000],
         mlflow_status=MlflowStatus.FAILED if final else MlflowStatus.PENDING,
+        mlflow_next_try_at=None if final else timezone.now() + timedelta(seconds=retry_in),
     )
 
 
@@ -104,16 +139,21 @@ def _find_or_start_run(mlflow, experiment_id: str, tag_value: str, run_name: str
     )
 
 
-def log_evaluation_set(*, version_id: int, final_attempt: bool = False) -> EvaluationSetVersion | None:
+def log_evaluation_set(
+    *, version_id: int, final_attempt: bool = False, retry_in: float = 0
+) -> EvaluationSetVersion | None:
     """Log a version to MLflow: a run with the dataset as input and the files as artifacts, and
-    a GenAI evaluation dataset with the records. Safe to repeat: it finds what it made before."""
+    a GenAI evaluation dataset with the records. Safe to repeat: it finds what it made before.
+
+    Should it fail, the step is left pending and its retry due in `retry_in` seconds (failed for
+    good on the `final_attempt`)."""
     from reviewapp.chains.mlflow_setup import configure, experiment_id
 
     version = _claim(EvaluationSetVersion, version_id)
     if version is None:
         return None
     app = version.evaluation_set.app
-    with _failure_recorded(version, final_attempt):
+    with _holding(version, final_attempt, retry_in):
         mlflow = configure()
         from mlflow.data.dataset_source_registry import resolve_dataset_source
         from mlflow.data.meta_dataset import MetaDataset
@@ -196,9 +236,13 @@ def _trace_for(mlflow, request) -> str:
     return request.mlflow_trace_id
 
 
-def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExport | None:
+def log_judge_export(
+    *, export_id: int, final_attempt: bool = False, retry_in: float = 0
+) -> JudgeExport | None:
     """Log a judge export to MLflow: the files as artifacts of a run, and each example as HUMAN
-    feedback named after its judge on the request's trace (for `judge.align(traces)`)."""
+    feedback named after its judge on the request's trace (for `judge.align(traces)`).
+
+    A failure is recorded as for `log_evaluation_set`."""
     from mlflow.entities import AssessmentSource
 
     from reviewapp.chains.mlflow_setup import configure, experiment_id
@@ -209,7 +253,7 @@ def log_judge_export(*, export_id: int, final_attempt: bool = False) -> JudgeExp
     export = _claim(JudgeExport, export_id)
     if export is None:
         return None
-    with _failure_recorded(export, final_attempt):
+    with _holding(export, final_attempt, retry_in):
         mlflow = configure()
         exp_id = experiment_id(export.app.mlflow_experiment_name())
         mlflow.set_experiment(experiment_id=exp_id)

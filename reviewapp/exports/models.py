@@ -2,7 +2,7 @@
 
 import json
 import re
-from datetime import timedelta
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -15,6 +15,7 @@ from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App
 from reviewapp.jobs.leases import Lease
 from reviewapp.jobs.models import Job
+from reviewapp.lib import files
 
 from .writers import export_storage
 
@@ -51,16 +52,23 @@ class EvaluationSet(models.Model):
 class MlflowLogged(models.Model):
     """What an export's MLflow step did, or why it has not done it yet.
 
-    One worker at a time runs the step (MLFLOW_LEASE); it renews the lease as it goes.
+    One worker at a time runs the step (MLFLOW_LEASE, as long as a job's: a heartbeat renews it
+    while the step works). Its task is sent once the export is committed, and again by the exports
+    sweep when no message is likely to start it: never sent or lost (`mlflow_sent_at`), its worker
+    died (the lease ran out), or the retry after a failure, due at `mlflow_next_try_at`, is long
+    overdue (its message died with a worker that held it, or never reached a broker that was down).
     """
 
-    MLFLOW_LEASE = Lease(timedelta(minutes=5), until="mlflow_lease_until", attempts="mlflow_attempts")
+    MLFLOW_LEASE = Lease("JOB_LEASE_SECONDS", until="mlflow_lease_until", attempts="mlflow_attempts")
 
     mlflow_status = models.CharField(
         max_length=10, choices=MlflowStatus.choices, default=MlflowStatus.PENDING
     )
     mlflow_attempts = models.PositiveIntegerField(default=0)
     mlflow_lease_until = models.DateTimeField(null=True, blank=True)
+    # When the step's task last reached the broker (None: never), and when its retry is due.
+    mlflow_sent_at = models.DateTimeField(null=True, blank=True)
+    mlflow_next_try_at = models.DateTimeField(null=True, blank=True)
     mlflow_error = models.TextField(blank=True)
     mlflow_run_id = models.CharField(max_length=64, blank=True)
     mlflow_experiment_id = models.CharField(max_length=64, blank=True)
@@ -178,7 +186,6 @@ class JudgeExport(MlflowLogged):
     def file_url(self, name: str) -> str:
         return reverse("judge-export-file", args=[self.app.slug, self.pk, name])
 
-    def examples(self) -> list[dict]:
-        """The rows of examples.jsonl."""
-        with export_storage().open(f"{self.relative_dir}/examples.jsonl", "rb") as handle:
-            return [json.loads(line) for line in handle.read().split(b"\n") if line.strip()]
+    def examples(self) -> Iterator[dict]:
+        """The rows of examples.jsonl, read from the exports storage a line at a time."""
+        return files.jsonl_rows(export_storage(), f"{self.relative_dir}/examples.jsonl")

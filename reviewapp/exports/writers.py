@@ -1,25 +1,33 @@
 """Streaming writers: rows go to JSONL, CSV, Parquet (and the MLflow 3 form) as they come.
 
 A job writes into a private temporary folder on its machine (`temp_folder`, under
-EXPORT_DIR/.tmp), then publishes it to the exports storage:
-- a local folder (the default): `move_into_place` renames it into place, in the transaction that
-  creates the row, so a killed job leaves no files behind, only in `.tmp/`, which its next
-  attempt clears;
-- a shared bucket (S3_BUCKET): `stage_files` uploads the files before that transaction, under keys
-  no row points at yet, and `move_into_place` uploads the manifest in it. The row is what makes
-  a version visible; the next attempt of a killed job clears and rewrites the same keys.
+EXPORT_DIR/.tmp), then publishes it to the exports storage, in a folder of its attempt's own
+(`attempt_dir`): an attempt that lost its lease and goes on all the same (a paused process, a
+database out of reach) can then never overwrite or delete what the attempt that took over
+published. Publishing is
+- on a local folder (the default): one rename (`move_into_place`), in the transaction that
+  creates the row, so a killed job leaves no files behind, only in `.tmp/`;
+- on a shared bucket (S3_BUCKET): `stage_files` uploads the files before that transaction, under
+  keys no row points at yet, and `move_into_place` uploads the manifest in it.
+The row is what makes a version visible. What a failed attempt published is removed by that
+attempt (`discard`), or, should it have died, by the next one (`clear_earlier_attempts`); never
+while a committed row names it.
 """
 
 import csv
 import functools
 import hashlib
 import json
+import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 
 from reviewapp.lib import files
+
+log = logging.getLogger(__name__)
 
 CONTEXT_COLUMNS = ("expected_retrieved_context", "retrieved_context")
 PARQUET_BATCH = 5000
@@ -136,23 +144,41 @@ def export_storage():
 
 
 def temp_folder(job) -> Path:
-    """A new, empty folder for this attempt of `job`; folders of its earlier attempts are removed."""
+    """A new, empty folder for this attempt of `job`; the folders earlier attempts left are removed
+    (a later attempt's, should this one have lost its lease, is that attempt's to keep)."""
     root = settings.EXPORT_DIR / ".tmp"
-    for stale in root.glob(f"{job.id}-*"):  # left by an earlier, killed attempt
-        shutil.rmtree(stale, ignore_errors=True)
+    for attempt in range(1, job.attempts):
+        shutil.rmtree(root / f"{job.id}-{attempt}", ignore_errors=True)
     folder = root / f"{job.id}-{job.attempts}"
     folder.mkdir(parents=True)
     return folder
 
 
+def attempt_dir(base: str, job) -> str:
+    """The folder under `base` in the exports storage where this attempt of `job` publishes."""
+    return f"{base}/{job.id}-{job.attempts}"
+
+
+def clear_earlier_attempts(base: str, job, published: Callable[[str], bool]) -> None:
+    """Remove what earlier attempts of `job` left under `base` and no committed row names
+    (`published(folder)` says whether one does): files of an attempt killed before it committed.
+
+    Only earlier attempts: this one holds the job, so they can no longer commit (their fenced
+    writes fail), while a later attempt may be publishing right now.
+    """
+    legacy = f"{base}/{job.id}"  # an attempt of a release that published all attempts there
+    for folder in [legacy, *(f"{base}/{job.id}-{n}" for n in range(1, job.attempts))]:
+        if not published(folder):
+            _remove(folder)
+
+
 def stage_files(temp: Path, relative: str) -> None:
-    """Before the publishing transaction, on a shared bucket: clear the keys under `relative` (an
-    earlier attempt's), upload the files written so far and drop their local copies, so that the
-    transaction only has the manifest left to store. Nothing to do on a local folder."""
+    """Before the publishing transaction, on a shared bucket: upload the files written so far to
+    this attempt's own folder `relative` and drop their local copies, so that the transaction only
+    has the manifest left to store. Nothing to do on a local folder."""
     storage = export_storage()
     if files.local_root(storage) is not None:
         return
-    files.delete_tree(storage, relative)
     names = sorted(p.name for p in temp.iterdir())
     files.upload_folder(storage, temp, relative, names)
     for name in names:
@@ -169,7 +195,25 @@ def move_into_place(temp: Path, relative: str) -> None:
         shutil.rmtree(temp)
         return
     final = root / relative
-    if final.exists():  # an earlier attempt renamed it, then died before committing
-        shutil.rmtree(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    temp.rename(final)
+    temp.rename(final)  # the attempt's own folder: nothing is there to replace
+
+
+def discard(relative: str, published: Callable[[str], bool]) -> None:
+    """After a failed attempt: remove what it published in its folder `relative`, unless a committed
+    row names it. Best effort: what is left (the store or the database out of reach) is the next
+    attempt's to clear, and a version is never made of it."""
+    try:
+        if not published(relative):
+            _remove(relative)
+    except Exception as exc:
+        log.warning("could not remove the files of a failed export in %s: %s", relative, exc)
+
+
+def _remove(relative: str) -> None:
+    storage = export_storage()
+    root = files.local_root(storage)
+    if root is None:
+        files.delete_tree(storage, relative)
+    else:
+        shutil.rmtree(root / relative, ignore_errors=True)

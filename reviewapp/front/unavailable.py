@@ -9,6 +9,7 @@ database" errors are a 503; any other error stays the 500 it is.
 
 import functools
 import logging
+import re
 import sys
 
 from django.db import DatabaseError, OperationalError
@@ -42,14 +43,29 @@ def is_unreachable(exc: BaseException | None) -> bool:
     return False
 
 
+# psycopg's own errors (no SQLSTATE) that say the connection failed, was lost or is closed; its
+# other client-side errors (too many query parameters, a bad pipeline state) stay 500s.
+_PSYCOPG_CONNECTION_WORDS = re.compile(
+    r"connection failed|connection is lost|connection is closed|server closed the connection"
+    r"|timeout expired|could not connect|could not (send|receive) data|no connection to the server"
+    r"|ssl syscall error|couldn't reset connection",
+    re.IGNORECASE,
+)
+
+
 def _driver_says_unreachable(cause: BaseException | None) -> bool:
     if cause is None:
         return False
     module = type(cause).__module__.split(".")[0]
     if module == "psycopg":
+        import psycopg
+
         sqlstate = getattr(cause, "sqlstate", None)
-        # No SQLSTATE: the client's own error (refused, lost, closed, timed out connecting).
-        return sqlstate is None or sqlstate.startswith("08") or sqlstate in _POSTGRES_UNAVAILABLE
+        if sqlstate is not None:
+            return sqlstate.startswith("08") or sqlstate in _POSTGRES_UNAVAILABLE
+        return isinstance(cause, psycopg.errors.ConnectionTimeout) or bool(
+            _PSYCOPG_CONNECTION_WORDS.search(str(cause))
+        )
     if module == "sqlite3":
         import sqlite3
 

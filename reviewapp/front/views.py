@@ -16,4 +16,4 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     status, body = health.report()
-    return JsonResponse(body, status=status)
+    return JsonResponse(health.shown_to(request, body), status=status)

@@ -13,6 +13,7 @@ taken over cannot overwrite the new holder's work; it gets LeaseLost and must st
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -103,17 +104,37 @@ class Heartbeat:
     LeaseLost). A failed renewal (a locked SQLite database, a database restarting) is tried again
     at the next beat.
 
+    The heartbeat only says the worker lives, not that the work moves: a hung call would hold the
+    row for good. So with `stall_after` seconds, it stops renewing once the holder has not called
+    `progressed()` for that long; the lease then runs out and another worker takes the row over
+    (the hung holder's later writes raise LeaseLost). Renewals resume should the work move again
+    before anyone took the row.
+
     The thread has a database connection of its own, closed when it ends. (On SQLite the holder
     must not keep a read open while it writes: after another connection's write, the holder's
     next write would fail with "database is locked"; exports read their selection in pages.)
     """
 
-    def __init__(self, lease: Lease, rows: QuerySet, attempt: int, every: float | None = None):
+    def __init__(
+        self,
+        lease: Lease,
+        rows: QuerySet,
+        attempt: int,
+        every: float | None = None,
+        stall_after: float | None = None,
+    ):
         self.lease, self.rows, self.attempt = lease, rows, attempt
         self.every = every if every is not None else lease.duration.total_seconds() / 3
+        self.stall_after = stall_after
         self.lost = False
+        self.stalled = False
+        self._progressed = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+
+    def progressed(self) -> None:
+        """The holder's work moved on (a batch done, a progress report): keep holding the row."""
+        self._progressed = time.monotonic()
 
     def __enter__(self) -> "Heartbeat":
         self._thread.start()
@@ -127,6 +148,8 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self.every):
+                if self._stalled():
+                    continue
                 try:
                     self.lease.renew(self.rows, self.attempt)
                 except LeaseLost:
@@ -137,6 +160,21 @@ class Heartbeat:
                     log.warning("could not renew the lease of attempt %s: %s", self.attempt, exc)
         finally:
             connections.close_all()  # this thread's own
+
+    def _stalled(self) -> bool:
+        idle = time.monotonic() - self._progressed
+        stalled = self.stall_after is not None and idle > self.stall_after
+        if stalled and not self.stalled:
+            log.warning(
+                "attempt %s made no progress for %.0f s: its lease is left to run out so another "
+                "worker can take the work over",
+                self.attempt,
+                idle,
+            )
+        elif self.stalled and not stalled:
+            log.info("attempt %s moves again: its lease is renewed", self.attempt)
+        self.stalled = stalled
+        return stalled
 
 
 def let_go(task, lost: LeaseLost) -> str:

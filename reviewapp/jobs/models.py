@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -70,17 +71,21 @@ class Job(models.Model):
     # job over (a later claim, so other `attempts`), and then changes nothing.
 
     def heartbeat(self) -> Heartbeat:
-        """Renews this holder's lease in the background while it works (a context manager)."""
+        """Renews this holder's lease in the background while it works (a context manager), until
+        the work reports no progress for JOB_STALL_SECONDS: a hung job is then taken over."""
         held = Job.objects.filter(pk=self.pk, status=self.Status.RUNNING)
-        return Heartbeat(self.LEASE, held, self.attempts)
+        self._heartbeat = Heartbeat(self.LEASE, held, self.attempts, stall_after=settings.JOB_STALL_SECONDS)
+        return self._heartbeat
 
     def report_progress(self, done: int, total: int | None = None) -> None:
-        """Save the progress, and renew the lease: the worker is alive."""
+        """Save the progress, and renew the lease: the worker is alive and the work moves."""
         changes = {"progress_done": done, **self.LEASE.renewed()}
         if total is not None:
             changes["progress_total"] = total
         self.LEASE.renew(self._held(), self.attempts, **changes)
         self._set(**changes)
+        if heartbeat := getattr(self, "_heartbeat", None):
+            heartbeat.progressed()
 
     def succeed(self, result: dict) -> None:
         self._finish(status=self.Status.SUCCEEDED, result=result, finished_at=timezone.now())

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -44,7 +44,11 @@ def enqueue(*, kind: str, app: App | None, user, params: dict, task) -> Job:
 
 
 def send_job(job: Job, task=None) -> bool:
-    """Send the job's task (`job.task` unless given), and note when it reached the broker."""
+    """Send the job's task (`job.task` unless given), and note when it reached the broker.
+
+    Never raises: it runs once the job is committed, so an error here would answer a request
+    whose job was accepted with a failure (and its client would start it again).
+    """
     task = task or current_app.tasks.get(job.task)
     if task is None:
         log.error("job %s cannot be sent: no task is named %r", job.pk, job.task)
@@ -52,7 +56,11 @@ def send_job(job: Job, task=None) -> bool:
     sent = send(task, (str(job.pk),))
     if sent:
         job.sent_at = timezone.now()
-        Job.objects.filter(pk=job.pk).update(sent_at=job.sent_at)
+        try:
+            Job.objects.filter(pk=job.pk).update(sent_at=job.sent_at)
+        except DatabaseError as exc:
+            # Sent all the same: the sweep sends it once more, and the claim makes that harmless.
+            log.warning("job %s was sent, but its sent_at was not saved: %s", job.pk, exc)
     return sent
 
 
@@ -73,10 +81,12 @@ def due_for_sending(now=None):
 def sweep(limit: int | None = None) -> int:
     """Send the jobs due for sending (the oldest sends first), at most `limit`; the number sent.
 
-    Stops at the first send that fails: the broker is down, and the next sweep tries again.
+    Stops at the first send that fails: the broker is down, and the next sweep tries again. A job
+    of no task this worker knows (none recorded, or one since renamed or removed) would never
+    run: it fails, saying why.
     """
     limit = limit or settings.JOB_SWEEP_LIMIT
-    # Only tasks this worker knows (a job of a task since renamed or removed would come back forever).
+    fail_unknown_tasks()
     jobs = due_for_sending().filter(task__in=list(current_app.tasks.keys()))
     sent = 0
     for job in jobs.order_by(F("sent_at").asc(nulls_first=True), "created_at").only("pk", "task")[:limit]:
@@ -86,6 +96,21 @@ def sweep(limit: int | None = None) -> int:
     if sent:
         log.info("sent %s jobs again", sent)
     return sent
+
+
+def fail_unknown_tasks() -> int:
+    """Fail the jobs due for sending whose task no worker of this version runs; how many."""
+    unknown = due_for_sending().exclude(task__in=list(current_app.tasks))
+    failed = 0
+    for job in unknown[: settings.JOB_SWEEP_LIMIT]:
+        what = f"no task is named {job.task!r}" if job.task else "it names no task to run it"
+        log.error("job %s (%s) cannot run: %s; it is marked failed", job.pk, job.kind, what)
+        try:
+            job.fail(f"This job cannot run: {what}. Start it again.")
+        except LeaseLost:
+            continue  # a worker that knows the task claimed it meanwhile
+        failed += 1
+    return failed
 
 
 def run_job(job_id: str, work: Callable[[Job], dict]) -> Job | None:

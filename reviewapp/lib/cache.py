@@ -1,9 +1,10 @@
 """The Redis cache (django-redis), made so that nothing a user does waits on Redis.
 
-The cache only keeps counts: allauth's sign-in limits and the API throttles. With Redis down a
-count is lost, a request is not: every call gives up within short socket timeouts and answers as
-if the cache were empty (IGNORE_EXCEPTIONS in settings.CACHES). Sign-in stays guarded by
-django-axes, whose lockouts are rows in the database.
+The cache keeps counts (allauth's sign-in limits, the API throttles) and the one-time tokens
+allauth has seen. With Redis down a count is lost, a request is not: every call gives up within
+short socket timeouts and answers as if the cache were empty (IGNORE_EXCEPTIONS in
+settings.CACHES), add() as RedisCache says. Sign-in stays guarded by django-axes, whose lockouts
+are rows in the database.
 
 A Redis that does not answer would still cost a timeout per call, and a sign-in makes about a
 dozen; so after a failure the pool below fails every call at once for a few seconds, then lets
@@ -11,6 +12,7 @@ one through to see whether Redis is back.
 """
 
 import logging
+import re
 import threading
 import time
 
@@ -39,12 +41,28 @@ def redis_cache(url: str) -> dict:
     }
 
 
+# allauth's rate-limit counts are locked with add("allauth:rl:<app>:<action>:<rate>:<who>:lock")
+# (allauth.core.internal.ratelimit.cache_lock).
+_RATE_LIMIT_LOCK = re.compile(r"allauth:rl:.+:lock")
+
+
 class RedisCache(DjangoRedisCache):
-    # allauth takes a lock with add() around each count and refuses the sign-in when it cannot
-    # get it: with Redis unreachable, "stored" (so the count goes on without the cache) rather
-    # than the "not stored" that would refuse every sign-in.
+    """add() with Redis unreachable answers "not stored" (False), as a key already there would:
+    callers that use it to see a token once (allauth's ID-token jti, a used TOTP code) refuse it.
+    Except for allauth's rate-limit locks: it refuses the sign-in when it cannot get one, so there
+    "stored" (True), and the count goes on without the cache."""
+
+    def add(self, key, *args, **kwargs):
+        if _RATE_LIMIT_LOCK.fullmatch(str(key)):
+            return self._add_or_stored(key, *args, **kwargs)
+        return self._add_or_not_stored(key, *args, **kwargs)
+
     @omit_exception(return_value=True)
-    def add(self, *args, **kwargs):
+    def _add_or_stored(self, *args, **kwargs):
+        return self.client.add(*args, **kwargs)
+
+    @omit_exception(return_value=False)
+    def _add_or_not_stored(self, *args, **kwargs):
         return self.client.add(*args, **kwargs)
 
 

@@ -6,6 +6,7 @@ machines see the same files. Code reads and writes them through `storages`, neve
 uses `local_copy`/`local_files` where a library wants a path on disk.
 """
 
+import logging
 import os
 import posixpath
 import re
@@ -18,6 +19,8 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import envsecret, envurl
+
+log = logging.getLogger(__name__)
 
 EXPORTS = "exports"
 S3_BACKEND = "storages.backends.s3.S3Storage"
@@ -125,10 +128,12 @@ def unreachable(exc: BaseException) -> bool:
     """True for an error that says the shared store cannot be reached or is overloaded right now
     (not that a file is missing or a request was wrong)."""
     try:
-        from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
     except ImportError:
         return False
-    if isinstance(exc, ConnectionError | ReadTimeoutError):
+    # ConnectionError: no connection (refused, DNS, connect timeout); HTTPClientError: one that
+    # broke or went silent (ConnectionClosedError, ReadTimeoutError), which does not derive from it.
+    if isinstance(exc, ConnectionError | HTTPClientError):
         return True
     if isinstance(exc, ClientError):
         return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) in (500, 502, 503, 504)
@@ -177,6 +182,34 @@ def delete_tree(storage, prefix: str) -> None:
         storage.delete(f"{prefix}/{name}")
     for folder in folders:
         delete_tree(storage, f"{prefix}/{folder}")
+
+
+def jsonl_rows(storage, name: str) -> Iterator:
+    """The value of each line of the JSON Lines file `name`, read a line at a time (a file on the
+    bucket comes through a spooled copy, on disk past S3_MAX_MEMORY_BYTES): never all in memory."""
+    import json
+
+    with storage.open(name, "rb") as handle:
+        for line in handle:  # Django's File yields lines, whatever its chunks
+            if line.strip():
+                yield json.loads(line)
+
+
+@contextmanager
+def removed_unless_committed(storage, name: str) -> Iterator[None]:
+    """Around the transaction that records the file `name` (run and committed in this block): the
+    file is removed when it fails, so that no file is left that no row names."""
+    from django.db import transaction
+
+    try:
+        with transaction.atomic():
+            yield
+    except BaseException:
+        try:
+            storage.delete(name)
+        except Exception as exc:  # the store is down too: the error that matters is the first
+            log.warning("could not remove %s after a failed transaction: %s", name, exc)
+        raise
 
 
 @contextmanager

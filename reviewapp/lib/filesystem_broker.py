@@ -11,7 +11,12 @@ Celery's worker exits ("Unrecoverable error"). Here:
 - a file that still cannot be read as a message (empty, truncated, not JSON, not a kombu
   message: written by hand, by an older process, or cut short by a crash) is moved into the
   `bad_folder` transport option's folder (default: `bad` next to the queue folder) with a
-  warning naming it, and the reader goes on to the next message;
+  warning naming it, and the reader goes on to the next message; that folder keeps the newest
+  `bad_keep` files (default 1,000);
+- a message's name starts with the time it was sent, zero-padded (kombu's is not, so its
+  listing order breaks when the number of milliseconds gains a digit);
+- a partly written file left by a writer killed mid-write is removed by a reader once it is an
+  hour old (a reader looks for them at most every ten minutes);
 - the exchange tables in the control folder are rewritten whole (temp name, then rename) under
   a lock file of their own, so a publisher never reads an empty table while a worker declares,
   and a binding is on disk before the process counts it as made.
@@ -23,6 +28,7 @@ and the usual `filesystem://` URL and transport options.
 import logging
 import os
 import shutil
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +45,13 @@ log = logging.getLogger(__name__)
 
 # Files being written carry this suffix (and a leading dot): never a queue's `<queue>.msg`.
 PARTIAL = ".part"
+# A partly written file this old (seconds) was left by a writer that died; readers look for them
+# this often.
+PARTIAL_MAX_AGE = 3600.0
+TIDY_EVERY = 600.0
+# Digits of a message name's time (milliseconds of the monotonic clock): some 30,000 years.
+TIME_DIGITS = 15
+BAD_KEEP = 1000
 
 
 def _write_whole(path: Path, data: bytes) -> None:
@@ -54,10 +67,16 @@ def _write_whole(path: Path, data: bytes) -> None:
 
 
 class Channel(filesystem.Channel):
+    _tidy_at = 0.0  # when this reader next looks for files left partly written
+
     @cached_property
     def bad_folder(self) -> Path:
         folder = self.transport_options.get("bad_folder")
         return Path(folder) if folder else Path(self.data_folder_in).parent / "bad"
+
+    @cached_property
+    def bad_keep(self) -> int:
+        return int(self.transport_options.get("bad_keep", BAD_KEEP))
 
     @cached_property
     def taken_folder(self) -> Path:
@@ -69,8 +88,8 @@ class Channel(filesystem.Channel):
     # --- messages -------------------------------------------------------------------------
 
     def _put(self, queue, payload, **kwargs):
-        # kombu's name: the time first, so a sorted listing is the order messages were sent in.
-        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        # The time first, so a sorted listing is the order messages were sent in.
+        name = f"{round(monotonic() * 1000):0{TIME_DIGITS}d}_{uuid.uuid4()}.{queue}.msg"
         path = Path(self.data_folder_out) / name
         try:
             _write_whole(path, str_to_bytes(dumps(payload)))
@@ -80,7 +99,11 @@ class Channel(filesystem.Channel):
     def _get(self, queue):
         wanted = f"{queue}.msg"
         folder = Path(self.data_folder_in)
-        for name in sorted(os.listdir(folder)):
+        names = sorted(os.listdir(folder))
+        if monotonic() >= self._tidy_at:
+            self._tidy_at = monotonic() + TIDY_EVERY
+            self._remove_stale_partials(folder, names)
+        for name in names:
             if name.partition(".")[2] != wanted:
                 continue
             taken = self.taken_folder / name
@@ -119,6 +142,23 @@ class Channel(filesystem.Channel):
             return None, f"it is not a kombu message ({type(exc).__name__}: {exc})"
         return message, ""
 
+    def _remove_stale_partials(self, folder: Path, names: list[str]) -> None:
+        """Remove the files of writers killed mid-write: the queue folder's and the control folder's."""
+        try:
+            control = [self.control_folder / name for name in os.listdir(self.control_folder)]
+        except OSError:
+            control = []
+        too_old = time.time() - PARTIAL_MAX_AGE
+        for path in [*(folder / name for name in names), *control]:
+            if not path.name.endswith(PARTIAL):
+                continue
+            try:
+                if path.stat().st_mtime < too_old:
+                    path.unlink()
+                    log.warning("Removed %s, left partly written more than an hour ago", path)
+            except OSError:
+                pass  # gone meanwhile
+
     def _set_aside(self, path: Path, queue: str, problem: str) -> None:
         destination = self.bad_folder / path.name
         try:
@@ -134,6 +174,20 @@ class Channel(filesystem.Channel):
         log.warning(
             "Moved the broker message %s of queue %s to %s: %s", path.name, queue, destination, problem
         )
+        self._prune_bad()
+
+    def _prune_bad(self) -> None:
+        """Keep the newest `bad_keep` files of the bad folder (by modification time: a message file's
+        is when it was written)."""
+        try:
+            entries = [(entry.stat().st_mtime, entry.name) for entry in os.scandir(self.bad_folder)]
+        except OSError:
+            return
+        if len(entries) <= self.bad_keep:
+            return
+        entries.sort()
+        for _, name in entries[: len(entries) - self.bad_keep]:
+            (self.bad_folder / name).unlink(missing_ok=True)
 
     # --- exchange tables (control folder) ------------------------------------------------------
 

@@ -32,6 +32,8 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # of these characters is taken (no spaces, quotes or line breaks to forge or split a line).
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
+_LINE_ENDS = re.compile(r"(\r\n|\r|\n)")
+
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _task: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("task", default=None)
 
@@ -217,11 +219,21 @@ class ConsoleHandler(logging.StreamHandler):
 
 class _LinesToLog(io.TextIOBase):
     """A stream whose lines are logged: what libraries print to standard error (MLflow's notices,
-    a thread's traceback) comes out as log lines too, not as text among the JSON."""
+    a thread's traceback) comes out as log lines too, not as text among the JSON.
+
+    Text after a carriage return overwrites the line, as on a terminal: a progress bar, which
+    redraws its line that way, is logged once, as it was last drawn. A line longer than MAX_LINE
+    is logged in pieces rather than held."""
+
+    MAX_LINE = 64 * 1024
 
     def __init__(self, original, logger: logging.Logger):
         self.original, self._logger = original, logger
-        self._pending = ""
+        # The start of the line being written, in pieces: appending to one string would copy it
+        # on every write.
+        self._pending: list[str] = []
+        self._pending_size = 0
+        self._after_return = False  # a "\r" came last: what follows overwrites, unless it is "\n"
         self._lock = threading.RLock()
         self._inside = threading.local()
 
@@ -232,7 +244,7 @@ class _LinesToLog(io.TextIOBase):
         if getattr(self._inside, "yes", False):  # a handler's own error report: no loop
             return self.original.write(text)
         with self._lock:
-            *lines, self._pending = (self._pending + text).split("\n")
+            lines = self._lines(text)
         self._inside.yes = True
         try:
             for line in lines:
@@ -241,6 +253,28 @@ class _LinesToLog(io.TextIOBase):
         finally:
             self._inside.yes = False
         return len(text)
+
+    def _lines(self, text: str) -> list[str]:
+        """The lines `text` ends, keeping the start of the next one."""
+        lines = []
+        for part in _LINE_ENDS.split(text):
+            if part in ("\n", "\r\n"):
+                lines.append(self._take_pending())
+            elif part == "\r":
+                self._after_return = True
+            elif part:
+                if self._after_return:
+                    self._take_pending()
+                self._pending.append(part)
+                self._pending_size += len(part)
+                if self._pending_size > self.MAX_LINE:
+                    lines.append(self._take_pending())
+        return lines
+
+    def _take_pending(self) -> str:
+        line = "".join(self._pending)
+        self._pending, self._pending_size, self._after_return = [], 0, False
+        return line
 
     def fileno(self) -> int:
         return self.original.fileno()

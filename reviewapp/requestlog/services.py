@@ -257,14 +257,20 @@ def _keep_import_file(content) -> str:
 
 
 def _enqueue_import(*, app: App, user, params: dict):
+    from django.core.files.storage import default_storage
+
     from reviewapp.jobs.services import enqueue
+    from reviewapp.lib import files
 
     from .tasks import import_traces
 
-    return enqueue(kind=IMPORT_KIND, app=app, user=user, params=params, task=import_traces)
+    if "file" not in params:
+        return enqueue(kind=IMPORT_KIND, app=app, user=user, params=params, task=import_traces)
+    # The job row is what names the file: should it not be committed, the file goes too.
+    with files.removed_unless_committed(default_storage, params["file"]):
+        return enqueue(kind=IMPORT_KIND, app=app, user=user, params=params, task=import_traces)
 
 
-@transaction.atomic
 def start_jsonl_import(*, app: App, user, upload) -> Job:
     """Keep an uploaded JSONL file where the worker reads it, and queue its import.
 
@@ -284,7 +290,6 @@ def start_jsonl_import(*, app: App, user, upload) -> Job:
     )
 
 
-@transaction.atomic
 def start_rows_import(*, app: App, user, rows: list) -> Job:
     """Queue the import of rows sent as JSON (the API); row n is reported as line n."""
     import json

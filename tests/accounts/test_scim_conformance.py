@@ -266,6 +266,22 @@ def test_search_by_post_reads_filter_and_paging_from_its_body_rfc7644_section_3_
     assert doc["totalResults"] == 0
 
 
+def test_a_start_index_past_any_table_is_an_empty_page_not_an_error(scim):
+    new_user(scim)
+    _, doc = scim.get("Users", startIndex="9" * 30)
+    assert (doc["totalResults"], doc["Resources"]) == (1, [])
+    _, doc = scim.post("Users/.search", {"schemas": [SEARCH_REQUEST], "startIndex": 1e300})
+    assert (doc["totalResults"], doc["Resources"]) == (1, [])
+
+
+@pytest.mark.parametrize("start", [float("inf"), 2.5, True, "1e3"])
+def test_a_start_index_that_is_no_integer_is_a_400(scim, start):
+    status, doc = scim.post(
+        "Users/.search", raw=json.dumps({"schemas": [SEARCH_REQUEST], "startIndex": start})
+    )
+    assert_error(status, doc, 400)
+
+
 @pytest.mark.parametrize(
     "body, scim_type",
     [

@@ -92,7 +92,7 @@ def test_examples_are_balanced_true_and_false_per_judge(app, manager, feedback):
 
 def test_items_reviewers_disagreed_on_come_first(app, manager, feedback):
     job = export(app, manager, examples_per_judge=2, judges=["correctness"])
-    rows = job.judge_export.examples()
+    rows = list(job.judge_export.examples())
     assert rows[0]["request_id"] == str(feedback.request_id)
     assert rows[0]["human_disagreement"] is True
 
@@ -128,7 +128,7 @@ def test_the_traces_carry_each_example_as_human_feedback_named_after_its_judge(a
     log_judge_export(export_id=job.judge_export.pk)
     exported = JudgeExport.objects.get(pk=job.judge_export.pk)
     assert exported.mlflow_status == MlflowStatus.DONE, exported.mlflow_error
-    rows = exported.examples()
+    rows = list(exported.examples())
     assert (
         exported.trace_ids
         and json.loads((exported.directory / "trace_ids.json").read_text()) == exported.trace_ids

@@ -142,3 +142,40 @@ def serving(
         if serve.poll() is None:
             serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=60)
+
+
+def processes_started_with(var_dir: Path) -> dict[int, tuple[int, str]]:
+    """The live processes (zombies aside) whose environment has VAR_DIR=`var_dir`, as a test's
+    `manage.py serve` and everything it starts have: pid → (parent pid, command line)."""
+    wanted = b"\0VAR_DIR=" + str(var_dir).encode() + b"\0"
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if wanted not in b"\0" + (proc / "environ").read_bytes():
+                continue
+            fields = dict(
+                line.split(":\t", 1) for line in (proc / "status").read_text().splitlines() if ":\t" in line
+            )
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if not fields.get("State", "").startswith("Z"):
+            found[int(proc.name)] = (int(fields["PPid"]), command_line(int(proc.name)))
+    return found
+
+
+def holding_open(pids, prefix: Path) -> set[int]:
+    """Those of `pids` with a file open whose path starts with `prefix`."""
+    holding = set()
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd).startswith(str(prefix)):
+                    holding.add(pid)
+                    break
+            except OSError:
+                continue
+    return holding

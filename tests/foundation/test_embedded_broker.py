@@ -124,15 +124,13 @@ def test_a_worker_sets_bad_messages_aside_keeps_running_and_runs_the_next_job(tm
         wait_until(lambda: " ready." in tail(log, 100_000), "the worker to be ready", timeout=120)
         # Named to sort first, as a file written before any real message would.
         bad = {
-            f"0000000000001_{uuid.uuid4()}.celery.msg": "",
-            f"0000000000002_{uuid.uuid4()}.celery.msg": a_message_cut_short(),
-            f"0000000000003_{uuid.uuid4()}.celery.msg": '{"not": "a kombu message"}',
+            f"{1:015d}_{uuid.uuid4()}.celery.msg": "",
+            f"{2:015d}_{uuid.uuid4()}.celery.msg": a_message_cut_short(),
+            f"{3:015d}_{uuid.uuid4()}.celery.msg": '{"not": "a kombu message"}',
         }
         for name, text in bad.items():
             (queue_folder / name).write_text(text)
-        (queue_folder / f"0000000000004_{uuid.uuid4()}.celery.msg").write_text(
-            a_message_whose_body_is_not_json()
-        )
+        (queue_folder / f"{4:015d}_{uuid.uuid4()}.celery.msg").write_text(a_message_whose_body_is_not_json())
 
         wait_until(lambda: bad_folder.is_dir() and set(os.listdir(bad_folder)) == set(bad), "the bad folder")
         status = manage(env, "shell", "-c", RUN_AN_IMPORT).strip().splitlines()[-1]
@@ -149,3 +147,72 @@ def test_a_worker_sets_bad_messages_aside_keeps_running_and_runs_the_next_job(tm
     assert "Unrecoverable error" not in said
     for name, text in bad.items():
         assert (bad_folder / name).read_text() == text  # kept as it was, for whoever looks into it
+
+
+def test_messages_come_out_in_the_order_they_were_sent_when_the_clock_gains_a_digit(tmp_path, monkeypatch):
+    # kombu names a message after the milliseconds of the monotonic clock, unpadded: "10000_…"
+    # lists before "9999_…". Milliseconds gain a digit after 2.8 hours, 28 hours, 11.6 days… of uptime.
+    from reviewapp.lib import filesystem_broker
+
+    options = broker_options(tmp_path)
+    seconds = iter([9.998, 9.999, 10.000, 10.001])
+    with Connection("filesystem://", transport=TRANSPORT, transport_options=options) as conn:
+        line = conn.SimpleQueue("ordered")
+        monkeypatch.setattr(filesystem_broker, "monotonic", lambda: next(seconds))
+        for i in range(4):
+            line.put({"i": i})
+        monkeypatch.undo()
+        received = []
+        for _ in range(4):
+            message = line.get(block=False)
+            received.append(message.payload["i"])
+            message.ack()
+    assert received == [0, 1, 2, 3]
+
+
+def test_the_bad_folder_keeps_only_the_newest_bad_messages(tmp_path):
+    options = {**broker_options(tmp_path), "bad_keep": 3}
+    queue_folder, bad_folder = tmp_path / "in", tmp_path / "bad"
+    bad_folder.mkdir()
+    old = bad_folder / f"{'1':0>15}_{uuid.uuid4()}.celery.msg"  # set aside by an earlier worker
+    old.write_text("")
+    os.utime(old, (time.time() - 86400, time.time() - 86400))
+    names = [f"{i:015d}_{uuid.uuid4()}.mixed.msg" for i in range(2, 6)]
+    for age, name in enumerate(reversed(names)):  # the first written first
+        (queue_folder / name).write_text("{cut short")
+        os.utime(queue_folder / name, (time.time() - 60 * (age + 1),) * 2)
+
+    with (
+        Connection("filesystem://", transport=TRANSPORT, transport_options=options) as conn,
+        pytest.raises(queue.Empty),
+    ):
+        conn.SimpleQueue("mixed").get(block=False)
+
+    assert sorted(os.listdir(bad_folder)) == names[1:]
+    assert os.listdir(queue_folder) == []
+
+
+def test_a_reader_removes_files_left_partly_written_over_an_hour_ago(tmp_path):
+    options = broker_options(tmp_path)
+    queue_folder, control_folder = tmp_path / "in", tmp_path / "control"
+    stale = [
+        queue_folder / f".{'7':0>15}_{uuid.uuid4()}.celery.msg.{uuid.uuid4().hex}.part",
+        control_folder / f".celery.exchange.{uuid.uuid4().hex}.part",
+    ]
+    # Younger than an hour: a writer may still be busy with it (a slow disk, a large message).
+    recent = queue_folder / f".{'8':0>15}_{uuid.uuid4()}.celery.msg.{uuid.uuid4().hex}.part"
+    for path in [*stale, recent]:
+        path.write_text('{"half": ')
+    for path in stale:
+        os.utime(path, (time.time() - 3700,) * 2)
+    os.utime(recent, (time.time() - 3500,) * 2)
+
+    with Connection("filesystem://", transport=TRANSPORT, transport_options=options) as conn:
+        line = conn.SimpleQueue("celery")
+        line.put({"whole": True})
+        message = line.get(block=False)
+        message.ack()
+
+    assert message.payload == {"whole": True}
+    assert [path.exists() for path in stale] == [False, False]
+    assert recent.exists()

@@ -7,6 +7,7 @@ own output (gunicorn, a Celery worker and beat) is checked in test_logs_processe
 import io
 import json
 import logging
+import os
 import re
 from contextlib import contextmanager
 
@@ -18,6 +19,15 @@ from django.test import RequestFactory
 from reviewapp.lib import logs
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
+
+
+@pytest.fixture(autouse=True)
+def _outside_any_request():
+    """Each test starts outside any request: a streaming response another test never read to
+    its end (a WSGI server always closes it; the test client does not) leaves its id set."""
+    tokens = logs.enter(None)
+    yield
+    logs.leave(tokens)
 
 
 @contextmanager
@@ -189,3 +199,63 @@ def test_json_is_the_default_format_and_text_is_chosen_by_name(monkeypatch):
     assert logs.log_format() == "json"
     monkeypatch.setenv("LOG_FORMAT", " Text ")
     assert logs.log_format() == "text"
+
+
+# Standard error as log lines (stderr_to_log), as the web and the worker log it in JSON.
+
+
+@contextmanager
+def stderr_lines():
+    """A stream like stderr_to_log's, and the messages it logged."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tests.stderr")
+    logger.addHandler(handler)
+    logger.propagate = False
+    messages: list[str] = []
+    try:
+        yield logs._LinesToLog(io.StringIO(), logger), messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        messages.extend(record.getMessage() for record in records)
+
+
+def test_each_line_written_to_stderr_is_one_log_line_however_it_was_cut():
+    with stderr_lines() as (stream, messages):
+        stream.write("Traceback (most recent call last):\n  File")
+        stream.write(' "x.py", line 1\r\n')
+        stream.write("Exception in thread\r")  # "\r\n" cut between two writes
+        stream.write("\n\n")
+
+    assert messages == ["Traceback (most recent call last):", '  File "x.py", line 1', "Exception in thread"]
+
+
+def test_a_progress_bar_is_logged_once_as_it_was_last_drawn():
+    """A bar redraws its line after a "\\r" (tqdm's way) many times a second: one line, not
+    one ever-growing line nor one per redraw."""
+    with stderr_lines() as (stream, messages):
+        for done in range(0, 101):
+            stream.write(f"\rUploading artifacts: {done:3d}%|{'#' * (done // 10):10s}| {done}/100")
+        stream.write("\n")
+        stream.write("after the bar\n")
+
+    assert messages == ["Uploading artifacts: 100%|##########| 100/100", "after the bar"]
+
+
+def test_a_line_without_an_end_is_logged_in_pieces_not_held():
+    piece = "x" * 1000
+    with stderr_lines() as (stream, messages):
+        for _ in range(200):
+            stream.write(piece)
+        stream.write("\n")
+
+    assert len(messages) >= 3, [len(m) for m in messages]
+    assert all(len(m) <= logs._LinesToLog.MAX_LINE + len(piece) for m in messages)
+    assert "".join(messages) == piece * 200
+
+
+def test_mlflow_draws_no_progress_bars_in_the_logs():
+    # Set as the settings load, unless the environment says otherwise.
+    assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"

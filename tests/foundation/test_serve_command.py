@@ -1,4 +1,4 @@
-"""`manage.py serve` on the embedded default: gunicorn plus a Celery worker it starts and stops."""
+"""`manage.py serve` on the embedded default: gunicorn plus a Celery worker and beat it starts and stops."""
 
 import json
 import os
@@ -18,6 +18,7 @@ from tests.foundation.helpers import (
     import_row,
     manage,
     migrated_with_api_user,
+    processes_started_with,
     serving,
     start_import,
 )
@@ -25,13 +26,13 @@ from tests.processes import wait_until
 
 
 @pytest.mark.worker
-def test_serve_runs_the_web_and_a_worker_for_the_embedded_broker_and_stops_both(tmp_path):
+def test_serve_runs_the_web_a_worker_and_beat_for_the_embedded_broker_and_stops_them(tmp_path):
     env = embedded_env(tmp_path)
     manage(env, "migrate", "--noinput")
     port = free_port()
     with serving(env, port) as (serve, banner):
         assert f"reviewapp is running at http://127.0.0.1:{port}/" in banner
-        assert "a Celery worker on the embedded filesystem broker" in banner
+        assert "a Celery worker and beat on the embedded filesystem broker" in banner
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as response:
             health = json.load(response)
@@ -45,16 +46,18 @@ def test_serve_runs_the_web_and_a_worker_for_the_embedded_broker_and_stops_both(
             "from reviewapp.celery import ping; print(ping.delay('through').get(timeout=60))",
         )
         assert out.strip().endswith("through")
-        children = children_of(serve.pid)
-        assert len(children) == 2
+        children = sorted(command_line(pid) for pid in children_of(serve.pid))
+        assert len(children) == 3, children
+        assert [" worker " in c for c in children].count(True) == 1, children
+        assert [" beat " in c for c in children].count(True) == 1, children
+        assert processes_started_with(tmp_path)
     assert serve.returncode == 0
-    for pid in children:
-        assert not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    assert processes_started_with(tmp_path) == {}  # the children and theirs (worker pool, gunicorn's)
 
 
 def worker_of(serve_pid: int) -> int | None:
     """The pid of the Celery worker `manage.py serve` started (its direct child), if one runs."""
-    return next((pid for pid in children_of(serve_pid) if " celery " in command_line(pid)), None)
+    return next((pid for pid in children_of(serve_pid) if " worker " in command_line(pid)), None)
 
 
 def answer_status(url: str) -> int:
@@ -72,7 +75,7 @@ def test_serve_starts_a_new_worker_when_its_worker_is_killed_and_the_web_keeps_a
     token = migrated_with_api_user(env)
     port, log = free_port(), tmp_path / "serve.log"
     with serving(env, port, log=log) as (serve, banner):
-        assert "a Celery worker on the embedded filesystem broker" in banner, banner
+        assert "a Celery worker and beat on the embedded filesystem broker" in banner, banner
         killed = wait_until(lambda: worker_of(serve.pid), "the worker")
         os.kill(killed, signal.SIGKILL)
         statuses = []
@@ -117,3 +120,4 @@ def test_serve_stops_its_worker_and_fails_when_the_web_server_dies(tmp_path):
     assert serve.returncode == 1
     assert "gunicorn exited with status -9" in log.read_text()
     assert not Path(f"/proc/{worker}").exists() or "State:\tZ" in Path(f"/proc/{worker}/status").read_text()
+    assert processes_started_with(tmp_path / "var") == {}

@@ -18,6 +18,7 @@ from django.db import connection
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresWrapper
 from django.db.backends.sqlite3.base import DatabaseWrapper as SqliteWrapper
 from django.db.utils import DatabaseError
+from django.test import RequestFactory
 
 from reviewapp.accounts.models import ApiToken
 from reviewapp.catalog.models import Level
@@ -107,6 +108,9 @@ def test_every_kind_of_client_gets_a_503_when_the_database_cannot_be_reached(db,
     assert scim.json()["status"] == "503" and "Retry-After" in scim.headers
     assert health.status_code == 503
     assert health.json()["status"] == "down" and health.json()["down"][0] == "database"
+    # Where the database is, and as whom, is for the log: no one can be known to be staff now.
+    assert health.json()["checks"]["database"] == {"status": "down"}
+    assert "127.0.0.1" not in health.text and "no-such-volume" not in health.text
     # One line per refused request, no traceback: the cause is known.
     said = log.read_text()
     assert "Database unreachable, answered 503: POST /api/v1/apps/support-bot/feedback" in said
@@ -257,6 +261,36 @@ def test_a_wrong_query_is_no_outage():
     with pytest.raises(DatabaseError) as raised, connection.cursor() as cursor:
         cursor.execute("SELECT * FROM no_such_table")
     assert not unavailable.is_unreachable(raised.value)
+
+
+def too_many_parameters():
+    """A connection to the test database that refuses a query with too many parameters itself:
+    PostgreSQL's protocol allows 65535, which psycopg checks when the parameters are sent apart
+    from the query (Django's server_side_binding; by default it inlines them), SQLite 250000."""
+    if connection.vendor == "postgresql":
+        options = {**connection.settings_dict["OPTIONS"], "server_side_binding": True}
+        return PostgresWrapper({**connection.settings_dict, "OPTIONS": options}), 70_000
+    return connection, 300_000
+
+
+@pytest.mark.django_db
+def test_a_query_the_driver_refuses_itself_is_no_outage():
+    """psycopg's own OperationalError without a SQLSTATE (on SQLite, one of its own): the
+    connection is fine, so handler500 answers the 500 of a bug, not a 503."""
+    wrapper, count = too_many_parameters()
+    refused = None
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute(f"SELECT 1 WHERE 1 IN ({', '.join(['%s'] * count)})", list(range(count)))
+    except DatabaseError as exc:
+        refused = exc
+        answer = unavailable.server_error(RequestFactory().get("/api/v1/apps"))
+    finally:
+        if wrapper is not connection:
+            wrapper.close()
+
+    assert refused is not None and not unavailable.is_unreachable(refused), repr(refused)
+    assert answer.status_code == 500
 
 
 def test_other_errors_are_no_outage():

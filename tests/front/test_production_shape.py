@@ -180,6 +180,8 @@ def production_env(tmp_path, redis_url: str, port: int) -> dict[str, str]:
         MLFLOW_TRACKING_URI=os.environ["MLFLOW_TRACKING_URI"],
         MLFLOW_ARTIFACT_ROOT=os.environ["MLFLOW_ARTIFACT_ROOT"],
         STATIC_ROOT=str(tmp_path / "static"),
+        # The smoke flow signs in as a demo user (the example keeps the demo off for real installs).
+        LOAD_DEMO="true",
         DEMO_PASSWORD=secrets.token_urlsafe(16),
         HOST="127.0.0.1",
         PORT=str(port),

@@ -16,6 +16,10 @@ from contextlib import contextmanager
 
 import pytest
 import requests
+from allauth.core.internal import ratelimit
+from allauth.socialaccount.internal import jwtkit
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+from django.test import RequestFactory, override_settings
 from django.utils.module_loading import import_string
 
 from reviewapp.accounts.models import ApiToken
@@ -62,9 +66,30 @@ def test_the_cache_answers_as_empty_at_once_when_redis_is_stopped(own_redis):
         value, seconds = timed(lambda: cache.get("count", "missing"))
         assert value == "missing" and seconds < 0.5
     assert cache.set("count", 4) is None
-    # allauth locks each count with add(): "stored", or every sign-in would be refused.
-    assert cache.add("lock", True) is True
-    assert cache.delete("lock") is None
+    assert cache.delete("count") is None
+
+
+def test_allauth_gets_its_rate_limit_lock_but_no_one_time_token_passes_with_redis_stopped(own_redis):
+    sign_in = RequestFactory().post("/accounts/login/", REMOTE_ADDR="192.0.2.7")
+    lock_of_a_count = ratelimit.get_cache_key(
+        sign_in, app="allauth.account", action="login_failed", rate=ratelimit.Rate(5, 300, "ip")
+    )
+    own_redis.stop()
+
+    with override_settings(CACHES={"default": redis_cache_module.redis_cache(own_redis.url)}):
+        # Not got, allauth would refuse every sign-in.
+        with ratelimit.cache_lock(lock_of_a_count) as locked:
+            assert locked is True
+        # Got, an ID token could be replayed: add() is how allauth sees its jti the first time.
+        with pytest.raises(OAuth2Error, match="token already used"):
+            jwtkit.verify_jti({"iss": "https://idp.example.com", "exp": time.time() + 60, "jti": "jti-1"})
+
+
+def test_add_stores_once_with_redis_up(own_redis):
+    cache = make_cache(own_redis.url)
+    for key in ("allauth:rl:allauth.account:login_failed:5/300/ip:192.0.2.7:lock", "jwt:iss=i,jti=j"):
+        assert cache.add(key, True, timeout=60) is True
+        assert cache.add(key, True, timeout=60) is False
 
 
 def test_a_redis_that_does_not_answer_costs_one_short_wait_every_few_seconds(own_redis, caplog):

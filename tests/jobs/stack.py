@@ -56,7 +56,7 @@ class Stack:
 
         def ready():
             assert child.poll() is None, f"the worker exited ({child.returncode}):\n{tail(log)}"
-            return " ready." in tail(log, 20_000)
+            return " ready." in log.read_text()  # the whole log: a busy worker soon logs past it
 
         wait_until(ready, f"worker {name} to be ready", timeout=120)
         return child

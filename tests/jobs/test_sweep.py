@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from reviewapp.celery import app as celery_app
 from reviewapp.exports.models import EvaluationSet, EvaluationSetVersion, MlflowStatus
-from reviewapp.exports.tasks import mlflow_steps_due
+from reviewapp.exports.tasks import mlflow_steps_due, sweep_mlflow_steps
 from reviewapp.jobs import services
 from reviewapp.jobs.models import Job
 from reviewapp.requestlog.tasks import import_traces
@@ -67,8 +67,26 @@ def test_a_sweep_sends_the_longest_waiting_first_up_to_its_limit_and_each_once(a
     assert services.sweep() == 0
 
 
-def test_a_job_of_a_task_no_worker_knows_is_left_out_of_the_sweep(app):
-    Job.objects.create(kind="import_traces", app=app, task="reviewapp.gone", params={})
+def test_a_job_of_no_task_or_a_task_no_worker_knows_is_failed_by_the_sweep_saying_why(app, caplog):
+    gone = Job.objects.create(kind="import_traces", app=app, task="reviewapp.gone", params={})
+    nameless = Job.objects.create(kind="import_traces", app=app, task="", params={})
+    abandoned = Job.objects.create(
+        kind="import_traces", app=app, task="reviewapp.gone", status="running", attempts=1, lease_until=ago(1)
+    )
+    known = job(app, "known")
+
+    assert services.sweep() == 1
+
+    for row, reason in ((gone, "no task is named 'reviewapp.gone'"), (nameless, "it names no task")):
+        row.refresh_from_db()
+        assert (row.status, row.finished_at is not None) == ("failed", True)
+        assert reason in row.error
+    abandoned.refresh_from_db()
+    assert (abandoned.status, abandoned.lease_until) == ("failed", None)
+    known.refresh_from_db()
+    assert (known.status, known.sent_at is not None) == ("queued", True)
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and "cannot run" in r.getMessage()]
+    assert len(logged) == 3
     assert services.sweep() == 0
 
 
@@ -95,9 +113,38 @@ def test_the_mlflow_sweep_picks_steps_never_started_or_left_by_a_dead_worker(app
     version(2, created_at=ago(5))  # its message is on its way
     dead_worker = version(3, mlflow_attempts=1, mlflow_lease_until=ago(1))
     version(4, mlflow_attempts=1, mlflow_lease_until=ahead(60))  # a live worker's
-    version(5, mlflow_attempts=1, created_at=ago(600))  # failed once, waits for its own retry
+    # Failed once: its retry is due in a while, lately, or long ago (its message was lost).
+    version(5, mlflow_attempts=1, created_at=ago(600), mlflow_next_try_at=ahead(900))
+    version(8, mlflow_attempts=1, created_at=ago(600), mlflow_next_try_at=ago(30))
+    retry_lost = version(9, mlflow_attempts=2, created_at=ago(600), mlflow_next_try_at=ago(61))
     version(6, mlflow_status=MlflowStatus.DONE, created_at=ago(600))
     version(7, mlflow_status=MlflowStatus.FAILED, mlflow_attempts=7, mlflow_lease_until=ago(600))
+    # Sent again lately, by a sweep: not again before JOB_RESEND_SECONDS.
+    version(10, created_at=ago(600), mlflow_sent_at=ago(5))
+    version(11, mlflow_attempts=1, mlflow_lease_until=ago(10), mlflow_sent_at=ago(5))
+    version(12, mlflow_attempts=1, created_at=ago(600), mlflow_next_try_at=ago(90), mlflow_sent_at=ago(5))
+    # Sent long ago, or before its worker died or its retry was due.
+    lost_again = version(13, created_at=ago(600), mlflow_sent_at=ago(61))
+    dead_since = version(14, mlflow_attempts=1, mlflow_lease_until=ago(10), mlflow_sent_at=ago(40))
+    retry_since = version(
+        15, mlflow_attempts=1, created_at=ago(600), mlflow_next_try_at=ago(70), mlflow_sent_at=ago(100)
+    )
 
     due = set(mlflow_steps_due(EvaluationSetVersion).values_list("pk", flat=True))
-    assert due == {never_started, dead_worker}
+    assert due == {never_started, dead_worker, retry_lost, lost_again, dead_since, retry_since}
+
+
+def test_a_step_the_mlflow_sweep_sent_is_not_sent_again_at_the_next_sweep(app):
+    evaluation_set = EvaluationSet.objects.create(app=app, name="golden")
+    version = EvaluationSetVersion.objects.create(
+        evaluation_set=evaluation_set,
+        number=1,
+        job=Job.objects.create(kind="export_evaluation_set", app=app, status="succeeded"),
+        row_count=1,
+        relative_dir="v1",
+        created_at=ago(61),
+    )
+
+    assert sweep_mlflow_steps() == 1
+    assert EvaluationSetVersion.objects.get(pk=version.pk).mlflow_sent_at > ago(5)
+    assert sweep_mlflow_steps() == 0

@@ -1,16 +1,24 @@
-"""Serve reviewapp: gunicorn for the web, plus a Celery worker when there is no Redis.
+"""Serve reviewapp: gunicorn for the web, plus a Celery worker and beat when there is no Redis.
 
 gunicorn rather than runserver: runserver is a development server (single process, no
 timeouts, "do not use in production"); gunicorn's threaded workers serve the same WSGI app the
 Docker image runs, with static files from WhiteNoise, so `make run` behaves like a deployment.
 With REDIS_URL unset, jobs go through the embedded filesystem broker under var/, and this
-command starts the worker that consumes it (with the periodic-task scheduler, `--beat`), so
+command starts the worker that consumes it and the periodic-task scheduler (`celery beat`), so
 background jobs never run inside a web request. It collects the static files first: outside
 DEBUG, pages name the hashed files of the manifest collectstatic writes.
 
-The worker is supervised: should it die (a crash, SIGKILL, an "Unrecoverable error"), it is
-started again after a pause that doubles from 1 s up to a minute, and the web server keeps
-serving meanwhile. Only the web server's own exit ends the command (non-zero).
+The worker and beat are separate processes, each supervised: should one die (a crash,
+SIGKILL, an "Unrecoverable error"), whatever it left of its process group is killed and a new
+one is started after a pause that doubles from 1 s up to a minute; the web server keeps serving
+meanwhile. Not `worker --beat`: its beat is a child of the worker that outlives a killed worker,
+and the next worker's beat would then be a second one on the same schedule. Only the web
+server's own exit ends the command (non-zero).
+
+Every child runs in a session of its own, so a child's children are stopped with it (its
+process group), and a Ctrl-C on the terminal reaches this command only: it stops the children
+itself, giving the web server a little longer than gunicorn's graceful timeout to finish the
+requests in flight. A second Ctrl-C (or SIGTERM) kills them at once.
 """
 
 import logging
@@ -19,15 +27,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from gunicorn.config import GracefulTimeout
 
+from reviewapp import gunicorn_conf
 from reviewapp.accounts.models import User
 from reviewapp.celery import app as celery_app
 from reviewapp.celery import make_broker_folders
@@ -39,16 +52,42 @@ log = logging.getLogger(__name__)
 # to the first once a worker has stayed up for STEADY_SECONDS.
 RESTART_DELAYS = (1.0, 60.0)
 STEADY_SECONDS = 60.0
+# How long the children get to stop: what gunicorn gives the requests in flight, and a little
+# for it to exit after them.
+STOP_SECONDS = getattr(gunicorn_conf, "graceful_timeout", GracefulTimeout.default) + 5
+# How long the web server gets to listen and answer its first request (which imports every view).
+START_SECONDS = 180.0
+
+
+def start_child(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """`args` in a session (and process group) of its own, from the project's folder."""
+    return subprocess.Popen(args, env=env, cwd=settings.BASE_DIR, start_new_session=True)
+
+
+def exited(child: subprocess.Popen) -> bool:
+    """Whether the child has exited, leaving it unreaped: until `child.wait()`, its pid (and so its
+    process group's id) is nobody else's, and `kill_group` cannot reach a stranger."""
+    if child.returncode is not None:
+        return True
+    return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def kill_group(child: subprocess.Popen) -> None:
+    """Kill the child's process group (the child and whatever it started and left), then reap it."""
+    if child.returncode is None:
+        with suppress(ProcessLookupError):  # nothing left of it
+            os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 class Supervised:
     """A child process started again, after a growing pause, each time it exits."""
 
-    def __init__(self, name: str, start):
+    def __init__(self, name: str, start: Callable[[], subprocess.Popen]):
         self.name = name
         self._start = start
         self.delay = RESTART_DELAYS[0]
-        self.child: subprocess.Popen = start()
+        self.child = start()
         self.started_at = time.monotonic()
         self.restart_at: float | None = None
 
@@ -56,8 +95,10 @@ class Supervised:
         """Notice a dead child (and say so), or start the next one once its pause is over."""
         now = time.monotonic()
         if self.restart_at is None:
-            if self.child.poll() is None:
+            if not exited(self.child):
                 return
+            # A killed worker leaves its pool processes: they go with it, before a new one starts.
+            kill_group(self.child)
             if now - self.started_at >= STEADY_SECONDS:
                 self.delay = RESTART_DELAYS[0]
             log.error(
@@ -73,7 +114,7 @@ class Supervised:
 
 
 class Command(BaseCommand):
-    help = "Serve the app on HOST:PORT (gunicorn) and, without REDIS_URL, run a Celery worker."
+    help = "Serve the app on HOST:PORT (gunicorn) and, without REDIS_URL, run a Celery worker and beat."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST") or "127.0.0.1")
@@ -83,84 +124,106 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, workers, no_worker, **options):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]}
-        worker: Supervised | None = None
-        stopping = False
+        supervised: list[Supervised] = []
+        signals = 0
 
         def stop(signum=None, frame=None):
-            nonlocal stopping
-            stopping = True
+            nonlocal signals
+            signals += 1
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        # SIGHUP too: the children are in sessions of their own, so a closed terminal reaches only us.
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, stop)
         Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)  # the beat schedule's folder
         # Now, not when the worker is up: /healthz reports the embedded broker down until they exist.
         make_broker_folders(celery_app.conf)
         call_command("collectstatic", interactive=False, verbosity=0)
+        celery = [sys.executable, "-m", "celery", "-A", "reviewapp"]
         if not settings.REDIS_URL and not no_worker:
-            worker = Supervised(
-                "Celery worker",
-                lambda: subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "reviewapp", "worker",
-                     "--loglevel=WARNING", "--concurrency=2", "--hostname=embedded@%h",
-                     # The only worker on this broker: no one to sync with or hear from.
-                     "--without-mingle", "--without-gossip",
-                     "--beat", f"--schedule={Path(settings.VAR_DIR) / 'celerybeat-schedule'}"],
-                    env=env, cwd=settings.BASE_DIR,
-                ),
-            )  # fmt: skip
-        web = subprocess.Popen(
+            supervised.append(Supervised("Celery worker", lambda: start_child(
+                [*celery, "worker", "--loglevel=WARNING", "--concurrency=2", "--hostname=embedded@%h",
+                 # The only worker on this broker: no one to sync with or hear from.
+                 "--without-mingle", "--without-gossip"],
+                env,
+            )))  # fmt: skip
+            schedule = Path(settings.VAR_DIR) / "celerybeat-schedule"
+            supervised.append(Supervised("Celery beat", lambda: start_child(
+                [*celery, "beat", "--loglevel=WARNING", f"--schedule={schedule}"], env,
+            )))  # fmt: skip
+        web = start_child(
             [sys.executable, "-m", "gunicorn", "-c", "python:reviewapp.gunicorn_conf",
              "reviewapp.wsgi:application", "--bind", f"{host}:{port}", "--workers", str(workers)],
-            env=env, cwd=settings.BASE_DIR,
+            env,
         )  # fmt: skip
         try:
-            if not self._wait_until_listening(host, port, web):
+            if self._wait_until_listening(host, port, web, stopping=lambda: signals > 0):
+                self._banner(host, port, worker=bool(supervised))
+                while not signals and not exited(web):
+                    for each in supervised:
+                        each.check()
+                    time.sleep(0.5)
+            elif not signals:
                 raise CommandError(f"The web server did not start on {host}:{port}")
-            self._banner(host, port, worker=worker is not None)
-            while not stopping and web.poll() is None:
-                if worker is not None:
-                    worker.check()
-                time.sleep(0.5)
         finally:
-            children = [web] if worker is None else [web, worker.child]
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
-            for child in children:
-                try:
-                    child.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
-        if not stopping:  # the web server stopped on its own: whatever its status, the site is down
+            self._stop([web, *(each.child for each in supervised)], kill_now=lambda: signals > 1)
+        if not signals:  # the web server stopped on its own: whatever its status, the site is down
             raise CommandError(f"gunicorn exited with status {web.returncode}")
 
-    def _wait_until_listening(self, host: str, port: int, web: subprocess.Popen) -> bool:
+    def _stop(self, children: list[subprocess.Popen], kill_now: Callable[[], bool]) -> None:
+        """SIGTERM each child (each stops its own children), then kill every group, the stragglers
+        of those that stopped too; a child still running after STOP_SECONDS is killed."""
+        for child in children:
+            if not exited(child):
+                os.kill(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        while not all(exited(child) for child in children):
+            if kill_now() or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        for child in children:
+            kill_group(child)
+
+    def _wait_until_listening(
+        self, host: str, port: int, web: subprocess.Popen, stopping: Callable[[], bool]
+    ) -> bool:
+        """Whether the web server listens and answered a first request; False as soon as it exits
+        or `stopping()` says so."""
         target = "127.0.0.1" if host in ("0.0.0.0", "") else host.strip("[]")
-        for _ in range(240):
-            if web.poll() is not None:
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            if stopping() or exited(web) or time.monotonic() >= deadline:
                 return False
             try:
                 with socket.create_connection((target, port), timeout=0.5):
                     break
             except OSError:
                 time.sleep(0.25)
-        else:
-            return False
         # The first request imports every view; make it now, so the printed URL answers at once.
-        try:
-            urllib.request.urlopen(f"http://{target}:{port}/healthz", timeout=120).close()
-        except urllib.error.HTTPError:
-            pass  # 503 (something is down) or 400 (host not allowed): the server still answers
-        except OSError:
-            return web.poll() is None
-        return True
+        # In a thread: a stop request must not wait for its answer.
+        answered = threading.Event()
+
+        def first_request():
+            try:
+                urllib.request.urlopen(f"http://{target}:{port}/healthz", timeout=120).close()
+            except urllib.error.HTTPError:
+                pass  # 503 (something is down) or 400 (host not allowed): the server still answers
+            except OSError:
+                return
+            answered.set()
+
+        request = threading.Thread(target=first_request, daemon=True)
+        request.start()
+        while request.is_alive():
+            if stopping() or exited(web) or time.monotonic() >= deadline:
+                return False
+            request.join(0.25)
+        return answered.is_set() or not exited(web)
 
     def _banner(self, host: str, port: int, *, worker: bool) -> None:
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
         lines = ["", f"reviewapp is running at http://{shown}:{port}/"]
         lines.append(
-            "Background jobs: a Celery worker on the embedded filesystem broker (started here)"
+            "Background jobs: a Celery worker and beat on the embedded filesystem broker (started here)"
             if worker
             else "Background jobs: Celery workers on REDIS_URL (start them with `make worker`)"
         )
