@@ -1,7 +1,6 @@
 """Reviewed requests for the export tests."""
 
 import datetime as dt
-import time
 
 from django.utils import timezone
 
@@ -9,6 +8,7 @@ from reviewapp.exports.models import CustomJudge
 from reviewapp.feedback.models import Assessment
 from reviewapp.requestlog.models import Request
 from tests import factories
+from tests.processes import wait_until  # noqa: F401 - the exports tests' name for it
 
 _clock = [timezone.now() - dt.timedelta(days=1)]
 
@@ -82,14 +82,3 @@ def reviewed_many(app, reviewer, count: int) -> None:
         batch_size=2000,
     )
     _clock[0] = start + dt.timedelta(milliseconds=count)
-
-
-def wait_until(check, what: str = "it", timeout: float = 90, every: float = 0.2):
-    """The first true value of `check()`, polled every `every` seconds for up to `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
