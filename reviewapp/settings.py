@@ -267,7 +267,7 @@ CELERY_TASK_ROUTES = {
     "reviewapp.feedback.tasks.sweep_mlflow_sync": {"queue": "sweeps"},
 }
 JOB_SWEEP_SECONDS = envint("JOB_SWEEP_SECONDS", "15")
-# Periodic work, run by `celery -A reviewapp worker -B` (or a separate `celery beat`).
+# Periodic work, sent by exactly one `celery -A reviewapp beat` (`make beat`; `manage.py serve` starts one).
 CELERY_BEAT_SCHEDULE = {
     # Feedback whose MLflow write-back failed (tracking store down) is retried until it lands.
     "feedback-mlflow-sweep": {
