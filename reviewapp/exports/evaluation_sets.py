@@ -6,11 +6,8 @@ or killed job leaves no version; a retried one finds the version its job id alre
 """
 
 import json
-import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
-from pathlib import Path
 
 from django.db import transaction
 from django.db.models import Max
@@ -23,16 +20,13 @@ from .models import EvaluationSet, EvaluationSetVersion
 from .rows import RULE_HELP, evaluation_row, mlflow_record, resolve
 from .selection import Filters, curated_requests, iter_reviewed
 from .writers import (
+    Attempt,
     JsonlWriter,
     TableWriter,
-    attempt_dir,
-    clear_earlier_attempts,
+    attempt,
     describe_files,
-    discard,
     evaluation_schema,
     move_into_place,
-    stage_files,
-    temp_folder,
 )
 
 PROGRESS_EVERY = 1000
@@ -57,40 +51,18 @@ def export_evaluation_set(job: Job) -> dict:
     filters = Filters.from_dict(job.params.get("filters"))
     job.report_progress(0, curated_requests(app=job.app, filters=filters).count())
     base = f"evaluation-sets/{job.app.slug}/{job.params['name']}"
-    relative = attempt_dir(base, job)
-
-    def published(folder: str) -> bool:
-        return EvaluationSetVersion.objects.filter(job=job, relative_dir=folder).exists()
-
-    temp = temp_folder(job)
-    try:
+    with attempt(job, base, EvaluationSetVersion.objects) as folders:
         return _write(
             job,
-            temp,
-            base=base,
-            relative=relative,
-            published=published,
+            folders,
             filters=filters,
             rule=job.params.get("rule", "majority"),
             include_outputs=bool(job.params.get("include_outputs")),
         )
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)  # nothing partial is left behind
-        discard(relative, published)
-        raise
 
 
-def _write(
-    job: Job,
-    temp: Path,
-    *,
-    base: str,
-    relative: str,
-    published: Callable[[str], bool],
-    filters: Filters,
-    rule: str,
-    include_outputs: bool,
-) -> dict:
+def _write(job: Job, folders: Attempt, *, filters: Filters, rule: str, include_outputs: bool) -> dict:
+    temp, relative = folders.temp, folders.relative
     app, params = job.app, job.params
     columns = ["request_id", "request", "expected_response", "expected_retrieved_context"]
     if include_outputs:
@@ -128,8 +100,7 @@ def _write(
     files = describe_files(temp, names)
     # Still this attempt's job (LeaseLost if not) before the storage is touched at all.
     job.report_progress(seen)
-    clear_earlier_attempts(base, job, published)
-    stage_files(temp, relative)
+    folders.stage()
     manifest = {
         "kind": "evaluation_set",
         "app": app.slug,

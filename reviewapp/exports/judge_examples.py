@@ -4,10 +4,7 @@ reference's YAML config and as a table, published at once like an evaluation-set
 import heapq
 import itertools
 import json
-import shutil
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,14 +17,11 @@ from .models import CustomJudge, EvaluationSetVersion, JudgeExport
 from .rows import BUILTIN_JUDGES, JUDGE_FIELDS, Example, judge_examples, priority, resolve
 from .selection import Filters, curated_requests, iter_reviewed
 from .writers import (
+    Attempt,
     TableWriter,
-    attempt_dir,
-    clear_earlier_attempts,
+    attempt,
     describe_files,
-    discard,
     move_into_place,
-    stage_files,
-    temp_folder,
 )
 
 PROGRESS_EVERY = 1000
@@ -195,45 +189,23 @@ def export_judge_examples(job: Job) -> dict:
     filters = Filters.from_dict(job.params.get("filters"))
     custom = list(CustomJudge.objects.filter(app=app, name__in=job.params["judges"]))
     chosen, about = _choose(job, filters, custom)
-    base = f"judge-examples/{app.slug}"
-    relative = attempt_dir(base, job)
-
-    def published(folder: str) -> bool:
-        return JudgeExport.objects.filter(job=job, relative_dir=folder).exists()
-
-    temp = temp_folder(job)
-    try:
-        return _publish(
-            job,
-            temp,
-            chosen=chosen,
-            about=about,
-            custom=custom,
-            filters=filters,
-            base=base,
-            relative=relative,
-            published=published,
-        )
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        discard(relative, published)
-        raise
+    with attempt(job, f"judge-examples/{app.slug}", JudgeExport.objects) as folders:
+        return _publish(job, folders, chosen=chosen, about=about, custom=custom, filters=filters)
 
 
 def _publish(
     job: Job,
-    temp: Path,
+    folders: Attempt,
     *,
     chosen: dict[str, list[Example]],
     about: dict,
     custom: list[CustomJudge],
     filters: Filters,
-    base: str,
-    relative: str,
-    published: Callable[[str], bool],
 ) -> dict:
-    """Write the chosen examples into `temp`, then publish them in `relative` with their row."""
+    """Write the chosen examples into the attempt's temporary folder, then publish them with their row."""
     import yaml
+
+    temp, relative = folders.temp, folders.relative
 
     app = job.app
     config = judge_config(chosen, [c for c in custom if c.name in chosen])
@@ -263,8 +235,7 @@ def _publish(
     }
     # Still this attempt's job (LeaseLost if not) before the storage is touched at all.
     job.report_progress(about["selected"])
-    clear_earlier_attempts(base, job, published)
-    stage_files(temp, relative)
+    folders.stage()
     (temp / "manifest.json").write_text(json.dumps(manifest, indent=1))
     with transaction.atomic():
         # Fenced first: from here to the commit, no other attempt can take the job over.

@@ -20,7 +20,9 @@ import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -217,3 +219,37 @@ def _remove(relative: str) -> None:
         files.delete_tree(storage, relative)
     else:
         shutil.rmtree(root / relative, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """This attempt of an export job: its private `temp` folder and the folder `relative` (under
+    `base`) it publishes in; `published(folder)` says whether a committed row names a folder."""
+
+    job: object
+    base: str
+    relative: str
+    temp: Path
+    published: Callable[[str], bool]
+
+    def stage(self) -> None:
+        """Clear what earlier attempts left, then store this one's files (all but the manifest)."""
+        clear_earlier_attempts(self.base, self.job, self.published)
+        stage_files(self.temp, self.relative)
+
+
+@contextmanager
+def attempt(job, base: str, rows) -> Iterator[Attempt]:
+    """The folders of this attempt of `job`, whose rows (`rows`, by `job` and `relative_dir`) say
+    what is published; on any failure both folders are removed, unless a committed row names it."""
+
+    def published(folder: str) -> bool:
+        return rows.filter(job=job, relative_dir=folder).exists()
+
+    current = Attempt(job, base, attempt_dir(base, job), temp_folder(job), published)
+    try:
+        yield current
+    except BaseException:
+        shutil.rmtree(current.temp, ignore_errors=True)  # nothing partial is left behind
+        discard(current.relative, published)
+        raise
