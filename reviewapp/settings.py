@@ -152,7 +152,8 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, making VAR_DIR on first connect.
+            "ENGINE": "reviewapp.lib.embedded_sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
             # WAL lets the web process read while a worker writes.
             "OPTIONS": {

@@ -120,6 +120,15 @@ def test_configuring_celery_makes_the_embedded_broker_folders(tmp_path):
     ]
 
 
+def test_the_first_migrate_on_a_fresh_machine_makes_the_embedded_database_folder(tmp_path):
+    # Without the checks, nothing else (the file cache) has made VAR_DIR before SQLite connects;
+    # with them, the order of Django's checks decided whether the first migrate failed.
+    result = python(fresh_env(tmp_path), "manage.py", "migrate", "--noinput", "--skip-checks")
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "var" / "db.sqlite3").is_file()
+
+
 def test_configuring_celery_on_redis_makes_no_folder(tmp_path):
     script = "import django; django.setup(); from reviewapp.celery import app; print(app.conf.broker_url)"
     result = python(fresh_env(tmp_path, REDIS_URL="redis://127.0.0.1:1/0"), "-c", script)
