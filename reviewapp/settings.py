@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "reviewapp.chains",
     "reviewapp.requestlog",
     "reviewapp.feedback",
+    "reviewapp.monitoring",
     "reviewapp.queues",
     "reviewapp.jobs",
     "reviewapp.exports",

@@ -7,7 +7,18 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from reviewapp.accounts.sso import email_is_identity
 
 # Each app owns two lists in its urls.py: `urlpatterns` (HTML) and `api_urlpatterns` (under /api/v1/).
-APPS = ["accounts", "catalog", "chat", "requestlog", "feedback", "queues", "jobs", "exports", "front"]
+APPS = [
+    "accounts",
+    "catalog",
+    "chat",
+    "requestlog",
+    "feedback",
+    "monitoring",
+    "queues",
+    "jobs",
+    "exports",
+    "front",
+]
 
 api_patterns = []
 for name in APPS:

@@ -100,6 +100,9 @@ class App(models.Model):
     context_span = models.CharField(max_length=200, blank=True)
     # The feedback form: the reasons a reviewer can pick (plus "other" with text).
     reasons = models.JSONField(default=default_reasons, blank=True)
+    # Prices of the chain's model per 1,000 tokens, for the dashboard's estimated cost; blank: none.
+    price_input_per_1k = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    price_output_per_1k = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

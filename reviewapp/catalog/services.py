@@ -14,6 +14,7 @@ from reviewapp.lib.limits import check
 
 from . import rules
 from .models import App, AppVersion, Grant, Level, PermissionAudit, ReviewInstructions
+from .signals import context_span_changed
 
 # --- who may create apps ---
 
@@ -117,6 +118,8 @@ def update_app(*, actor: User, app: App, changes: dict) -> App:
             app.save(update_fields=[*changed, "updated_at"])
             if {"version", "adapter", "adapter_config"} & set(changed):
                 _record_version(app, actor)
+            if "context_span" in changed:
+                context_span_changed.send(sender=App, app=app)
             return app
     raise ValidationError(
         {

@@ -123,3 +123,65 @@ class MlflowSync(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     # A worker holds the row until then (claimed with a conditional UPDATE); a crash frees it.
     locked_until = models.DateTimeField(null=True, blank=True)
+
+
+class RequestFeedback(models.Model):
+    """Each request's effective feedback, summed: what the dashboard and the log's filters read.
+
+    Rewritten in the same transaction as every assessment of the request (see summary.py), from
+    the effective rows only, so aggregates over many requests never need the assessment log.
+    The request's app, version, source and time are copied here so one index serves a time range.
+    """
+
+    class Verdict(models.TextChoices):
+        # Every effective rating is a thumbs up / a thumbs down / some of each; "" none rated yet.
+        POSITIVE = "positive", "Positive"
+        NEGATIVE = "negative", "Negative"
+        MIXED = "mixed", "Mixed"
+        UNRATED = "", "Unrated"
+
+    request = models.OneToOneField(Request, models.CASCADE, primary_key=True, related_name="feedback_summary")
+    app = models.ForeignKey(App, models.CASCADE, related_name="+")
+    app_version = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=20)
+    request_created_at = models.DateTimeField()
+    reviewers = models.PositiveIntegerField(default=0)
+    up = models.PositiveIntegerField(default=0)
+    down = models.PositiveIntegerField(default=0)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
+    corrections = models.PositiveIntegerField(default=0)
+    missing_sources = models.PositiveIntegerField(default=0)
+    # Passages rated by anyone; relevant when more of their ratings say so than not.
+    passages_rated = models.PositiveIntegerField(default=0)
+    passages_relevant = models.PositiveIntegerField(default=0)
+    # Rank (1 = the first passage the model saw) of the first relevant passage; None: none relevant.
+    first_relevant_rank = models.PositiveIntegerField(null=True, blank=True)
+    # Among the first k passages, for precision@k (k in PRECISION_AT).
+    rated_at_1 = models.PositiveSmallIntegerField(default=0)
+    relevant_at_1 = models.PositiveSmallIntegerField(default=0)
+    rated_at_3 = models.PositiveSmallIntegerField(default=0)
+    relevant_at_3 = models.PositiveSmallIntegerField(default=0)
+    rated_at_5 = models.PositiveSmallIntegerField(default=0)
+    relevant_at_5 = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["app", "request_created_at"], name="fbsum_app_time"),
+            models.Index(fields=["app", "app_version", "request_created_at"], name="fbsum_app_version_time"),
+        ]
+
+
+class FeedbackReason(models.Model):
+    """A reason given in a thumbs down in force on a request, with how many reviewers gave it."""
+
+    request = models.ForeignKey(Request, models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=200)
+    votes = models.PositiveIntegerField(default=1)
+    app = models.ForeignKey(App, models.CASCADE, related_name="+")
+    app_version = models.CharField(max_length=100, blank=True)
+    request_created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "reason"], name="fbreason_once")]
+        indexes = [models.Index(fields=["app", "request_created_at"], name="fbreason_app_time")]

@@ -11,6 +11,7 @@ from reviewapp.lib.parsers import problem_in
 from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
+from . import summary
 from .models import Assessment, MlflowSync
 
 TEXT_LIMIT_BYTES = 100 * 1024  # comment, corrected response, chunk comments, missing-source text
@@ -244,6 +245,7 @@ def record_feedback(
         # An assessment_id sent before (a retry of an older call), or racing in right now.
         stored = Assessment.objects.get(assessment_id=row.assessment_id)
         return Recorded(_same_origin(stored, request, reviewer), created=False)
+    summary.refresh(request)
     if request.mlflow_trace_id:
         sync = MlflowSync.objects.create(assessment=row)
         transaction.on_commit(lambda: _enqueue_sync(sync.pk))

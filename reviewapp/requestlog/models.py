@@ -9,6 +9,9 @@ from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App
 from reviewapp.requestlog import passages as passage_rules
 
+# Long enough for real URIs, short enough for a btree index entry.
+DOC_URI_CHARS = 1000
+
 
 class ILike(models.Lookup):
     """Case-insensitive LIKE that PostgreSQL's trigram indexes serve (ILIKE); LIKE on SQLite."""
@@ -125,3 +128,41 @@ def last_user_message(messages: list[dict] | None) -> str:
         if message.get("role") == "user":
             return str(message.get("content", ""))
     return ""
+
+
+class RetrievedDocument(models.Model):
+    """A document (doc_uri) some retriever span returned for a request: what drift is measured on.
+
+    Written with the request; one row per distinct doc_uri of the request.
+    """
+
+    request = models.ForeignKey(Request, models.CASCADE, related_name="+")
+    app = models.ForeignKey(App, models.CASCADE, related_name="+")
+    app_version = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField()
+    doc_uri = models.CharField(max_length=DOC_URI_CHARS)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "doc_uri"], name="retrieved_doc_once")]
+        indexes = [
+            models.Index(fields=["app", "created_at"], name="retrieved_doc_app_time"),
+            models.Index(fields=["app", "doc_uri", "created_at"], name="retrieved_doc_app_uri_time"),
+        ]
+
+
+def retrieved_documents(request: Request) -> list[RetrievedDocument]:
+    """The rows of `request`'s distinct doc_uris (not saved); long URIs are cut to DOC_URI_CHARS."""
+    seen: dict[str, None] = {}
+    for chunk in request.chunks or []:
+        if isinstance(chunk, dict) and chunk.get("doc_uri"):
+            seen.setdefault(str(chunk["doc_uri"])[:DOC_URI_CHARS], None)
+    return [
+        RetrievedDocument(
+            request_id=request.request_id,
+            app_id=request.app_id,
+            app_version=request.app_version,
+            created_at=request.created_at,
+            doc_uri=uri,
+        )
+        for uri in seen
+    ]

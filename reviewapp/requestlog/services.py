@@ -18,7 +18,7 @@ from reviewapp.lib.text import storable, storable_json
 
 from .jsonl_import import count_lines, iter_jsonl, sniff_jsonl
 from .mlflow_import import ExperimentNotLinked, check_experiment_linked, iter_mlflow, resolve_experiment
-from .models import Request
+from .models import Request, RetrievedDocument, retrieved_documents
 from .storage import ImportReport, import_rows
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,9 @@ def log_turn(
         if name in fields:
             fields[name], changed = storable_json(fields[name])
             altered |= changed
-    return Request.objects.create(**fields, text_altered=altered)
+    request = Request.objects.create(**fields, text_altered=altered)
+    RetrievedDocument.objects.bulk_create(retrieved_documents(request))
+    return request
 
 
 class Turn(NamedTuple):

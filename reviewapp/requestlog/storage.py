@@ -15,7 +15,7 @@ from django.db import DatabaseError, transaction
 
 from reviewapp.catalog.models import App
 
-from .models import Request
+from .models import Request, RetrievedDocument, retrieved_documents
 from .rows import BadRow, build_request
 
 BATCH_SIZE = 1000
@@ -116,6 +116,7 @@ def store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport)
     try:
         with transaction.atomic():
             Request.objects.bulk_create([request for _, request in new], ignore_conflicts=True)
+            _store_documents([request for _, request in new])
         report.imported += len(new)
     except UNSTORABLE:
         # Something in the batch the checks above did not foresee: find the row, keep the others.
@@ -123,7 +124,14 @@ def store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport)
             try:
                 with transaction.atomic():
                     Request.objects.bulk_create([request], ignore_conflicts=True)
+                    _store_documents([request])
                 report.imported += 1
             except UNSTORABLE as exc:
                 reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
                 report.bad(line, f"the row could not be stored: {reason}", str(request.request_id))
+
+
+def _store_documents(requests: list[Request]) -> None:
+    RetrievedDocument.objects.bulk_create(
+        [doc for request in requests for doc in retrieved_documents(request)], ignore_conflicts=True
+    )

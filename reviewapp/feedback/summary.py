@@ -1,0 +1,144 @@
+"""Each request's effective feedback summed into one row (RequestFeedback) and its reasons.
+
+`refresh` runs in the transaction that writes an assessment, so the row always matches the log;
+`rebuild` recomputes an app's rows (after its context span changed which passages the model saw).
+Passages are merged across reviewers: a passage is rated when anyone rated it, and relevant when
+more of its ratings say relevant than not relevant (a split counts as not relevant).
+"""
+
+from collections import Counter
+
+from django.db import transaction
+from django.utils import timezone
+
+from reviewapp.catalog.models import App
+from reviewapp.requestlog import passages as passage_rules
+from reviewapp.requestlog.models import Request
+
+from .models import Assessment, FeedbackReason, RequestFeedback
+
+PRECISION_AT = (1, 3, 5)
+REBUILD_BATCH = 500
+
+
+def _verdict(up: int, down: int) -> str:
+    if up and down:
+        return RequestFeedback.Verdict.MIXED
+    if up:
+        return RequestFeedback.Verdict.POSITIVE
+    if down:
+        return RequestFeedback.Verdict.NEGATIVE
+    return RequestFeedback.Verdict.UNRATED
+
+
+def summarize(request: Request, effective: list[Assessment], context_span: str) -> tuple[dict, Counter]:
+    """The fields of `request`'s summary row from its effective assessments, and the reasons of
+    its thumbs down in force with how many reviewers gave each."""
+    up = sum(a.rating == Assessment.Rating.POSITIVE for a in effective)
+    down = sum(a.rating == Assessment.Rating.NEGATIVE for a in effective)
+    reasons: Counter = Counter()
+    for a in effective:
+        if a.rating == Assessment.Rating.NEGATIVE:
+            reasons.update({str(r)[:200] for r in a.reasons or []})
+    rank_of = {
+        p["position"]: rank for rank, p in enumerate(passage_rules.passages(request.chunks, context_span), 1)
+    }
+    votes: dict[int, list[int]] = {}
+    for a in effective:
+        for position, item in passage_rules.ratings(
+            a.retrieval_assessments, request.chunks, context_span
+        ).items():
+            rank = rank_of.get(position)
+            if rank is not None:
+                tally = votes.setdefault(rank, [0, 0])
+                tally[0 if item["rating"] == "relevant" else 1] += 1
+    relevant = sorted(rank for rank, (yes, no) in votes.items() if yes > no)
+    row = {
+        "request_id": request.request_id,
+        "app_id": request.app_id,
+        "app_version": request.app_version,
+        "source": request.source,
+        "request_created_at": request.created_at,
+        "reviewers": len(effective),
+        "up": up,
+        "down": down,
+        "verdict": _verdict(up, down),
+        "corrections": sum(a.corrected_response is not None for a in effective),
+        "missing_sources": sum(bool(a.missing_sources) for a in effective),
+        "passages_rated": len(votes),
+        "passages_relevant": len(relevant),
+        "first_relevant_rank": relevant[0] if relevant else None,
+        "updated_at": timezone.now(),
+    }
+    for k in PRECISION_AT:
+        row[f"rated_at_{k}"] = sum(rank <= k for rank in votes)
+        row[f"relevant_at_{k}"] = sum(rank <= k for rank in relevant)
+    return row, reasons
+
+
+def store(rows: list[tuple[dict, Counter]], *, summaries=RequestFeedback, reasons=FeedbackReason) -> None:
+    """Write summaries (from `summarize`) over the old ones. The models are parameters so a data
+    migration can pass its historical ones."""
+    if not rows:
+        return
+    updated = [f.name for f in summaries._meta.concrete_fields if not f.primary_key]
+    summaries.objects.bulk_create(
+        [summaries(**row) for row, _ in rows],
+        update_conflicts=True,
+        unique_fields=["request"],
+        update_fields=updated,
+    )
+    reasons.objects.filter(request_id__in=[row["request_id"] for row, _ in rows]).delete()
+    reasons.objects.bulk_create(
+        [
+            reasons(
+                request_id=row["request_id"],
+                reason=reason,
+                votes=n,
+                app_id=row["app_id"],
+                app_version=row["app_version"],
+                request_created_at=row["request_created_at"],
+            )
+            for row, counts in rows
+            for reason, n in counts.items()
+        ]
+    )
+
+
+def refresh(request: Request) -> None:
+    """Rewrite `request`'s summary from its effective assessments (call inside the write's transaction)."""
+    effective = list(Assessment.objects.filter(request=request).latest_per_reviewer())
+    store([summarize(request, effective, request.app.context_span)])
+
+
+def rebuild(app: App) -> int:
+    """Recompute the summaries of every request of `app` with feedback; how many were written."""
+    done = 0
+    last = None
+    while True:
+        with transaction.atomic():
+            ids = (
+                Assessment.objects.filter(app=app).order_by("request_id").values_list("request_id", flat=True)
+            )
+            if last is not None:
+                ids = ids.filter(request_id__gt=last)
+            batch = list(ids.distinct()[:REBUILD_BATCH])
+            if not batch:
+                return done
+            last = batch[-1]
+            requests = Request.objects.in_bulk(batch)
+            effective: dict = {}
+            for a in Assessment.objects.filter(request_id__in=batch).latest_per_reviewer():
+                effective.setdefault(a.request_id, []).append(a)
+            store(
+                [
+                    summarize(requests[i], effective.get(i, []), app.context_span)
+                    for i in batch
+                    if i in requests
+                ]
+            )
+            done += len(batch)
+
+
+def rebuild_on_context_span_change(sender, app: App, **kwargs) -> None:
+    rebuild(app)
