@@ -19,13 +19,15 @@ $(VENV)/.installed: requirements.txt
 	@touch $@
 
 # Debian's chromium for the browser tests (never `playwright install`: it downloads), and
-# redis-server for the fault tests, which stop and start a Redis of their own.
+# redis-server for the fault tests, which stop and start a Redis of their own, and promtool
+# (Debian's prometheus package; its daemon is not started) for the alert rules' unit tests.
 browser:
-	@command -v chromium >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || { \
+	@command -v chromium >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium redis-server >/dev/null; }
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium redis-server prometheus >/dev/null; }
 	@command -v chromium >/dev/null 2>&1 || { echo "chromium could not be installed"; exit 1; }
 	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server could not be installed"; exit 1; }
+	@command -v promtool >/dev/null 2>&1 || { echo "promtool (Debian's prometheus) could not be installed"; exit 1; }
 
 # The signing key, made once into VAR_DIR: settings only read it (SECRET_KEY in the environment wins).
 secret-key: install

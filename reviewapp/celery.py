@@ -1,9 +1,10 @@
 import os
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 
 from reviewapp.lib import task_logs  # noqa: F401  (our log handlers, request ids in tasks)
+from reviewapp.monitoring import metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
 
@@ -37,6 +38,18 @@ def make_broker_folders(conf) -> None:
 @app.on_after_configure.connect
 def _make_broker_folders(sender, source, **kwargs) -> None:
     make_broker_folders(source)
+
+
+@signals.celeryd_init.connect(dispatch_uid="reviewapp.metrics.start")
+def _start_metrics(**kwargs) -> None:
+    # Before the pool starts: its processes count into this worker's own folder (shared with the
+    # web's /metrics through METRICS_DIR).
+    metrics.start_server()
+
+
+@signals.worker_process_shutdown.connect(dispatch_uid="reviewapp.metrics.exited")
+def _pool_process_exited(pid=None, **kwargs) -> None:
+    metrics.process_exited(pid)
 
 
 @app.task(name="reviewapp.ping")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -120,7 +121,14 @@ class Client:
         return self._call("POST", "apps", json=body)
 
     def update_app(self, app: str | dict, **changes) -> dict:
-        """Change any of name, description, adapter, adapter_config, version, timeout_seconds, reasons."""
+        """Change any of name, description, adapter, adapter_config, version, timeout_seconds, reasons,
+        context_span, price_input_per_1k, price_output_per_1k (a price: a number or decimal text such
+        as "0.0025", None to clear)."""
+        for name in ("price_input_per_1k", "price_output_per_1k"):
+            price = changes.get(name)
+            if isinstance(price, int | float | Decimal) and not isinstance(price, bool):
+                # The API takes a price as decimal text: JSON numbers are floats, and 0.1 is not exact.
+                changes[name] = format(Decimal(str(price)), "f")
         return self._call("PATCH", f"apps/{self._slug(app)}", json=changes)
 
     def delete_app(self, app: str | dict) -> None:
@@ -196,6 +204,56 @@ class Client:
             # `next` is an absolute URL carrying the cursor and the filters; keep the part after /api/v1/.
             path = page["next"].split("/api/v1/", 1)[1] if page["next"] else None
             params = None
+
+    # --- quality over time ---
+
+    def quality(
+        self,
+        app: str | dict,
+        since=None,
+        until=None,
+        bucket: str = "day",
+        versions: list[str] | None = None,
+        baseline: tuple | None = None,
+        k: int = 3,
+        as_frame: bool = True,
+    ):
+        """Quality per app version and time bucket (managers): traffic, errors, latency, tokens, cost,
+        people's ratings, retrieval figures, and drift against `baseline` (a (since, until) pair).
+
+        Times are datetimes with a zone, dates, or ISO 8601 text; the range is [since, until), by
+        default the last 30 days. Two `versions` (A, B) also compare B against A.
+
+        With pandas installed and `as_frame`, a DataFrame with one row per version and bucket, a
+        column per figure and the counts behind each rate (`thumbs_up_hits`, `thumbs_up_total`,
+        `thumbs_up`, `thumbs_up_low`, `thumbs_up_high`, ...); the whole answer (totals, reasons,
+        reviewers, drift, comparison) is in its `attrs["quality"]`. Otherwise the JSON answer.
+        """
+        params: dict[str, Any] = {"bucket": bucket, "k": k}
+        for name, value in (("since", since), ("until", until)):
+            if value is not None:
+                params[name] = _iso(value)
+        if versions is not None:
+            params["versions"] = ",".join(versions)
+        if baseline is not None:
+            params["baseline_since"], params["baseline_until"] = (_iso(value) for value in baseline)
+        answer = self._call("GET", f"apps/{self._slug(app)}/quality", params=params)
+        if not as_frame:
+            return answer
+        try:
+            import pandas as pd
+        except ImportError:
+            return answer
+        rows = [
+            {"version": version["version"], **_flat(point)}
+            for version in answer["versions"]
+            for point in version["series"]
+        ]
+        frame = pd.DataFrame(rows)
+        if rows:
+            frame["start"] = pd.to_datetime(frame["start"], utc=True)
+        frame.attrs["quality"] = answer
+        return frame
 
     # --- traces and review queues ---
 
@@ -379,3 +437,23 @@ class Client:
     ) -> dict:
         body = {"name": name, "type": type, "definition": definition, "reasons": list(reasons or [])}
         return self._call("POST", f"apps/{app}/custom-judges", json=body)
+
+
+def _iso(value) -> str:
+    """A datetime or date as ISO 8601 text (a datetime keeps its zone; the server needs one)."""
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _flat(point: dict) -> dict:
+    """A bucket's figures as one level of columns: a rate {hits, total, value, low, high} becomes
+    name_hits, name_total, name (its value), name_low, name_high; other objects name_key."""
+    flat: dict[str, Any] = {}
+    for name, value in point.items():
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                flat[name if key == "value" else f"{name}_{key}"] = inner
+        elif name == "cost" and value is not None:
+            flat[name] = Decimal(value)
+        else:
+            flat[name] = value
+    return flat

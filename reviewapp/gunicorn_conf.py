@@ -8,6 +8,7 @@ production command line (docker/compose.yaml's web, `make serve-prod`) names no 
 import os
 
 from reviewapp.lib import logs
+from reviewapp.monitoring import metrics
 
 # 0.0.0.0:8000 in a container (compose.yaml sets HOST and PORT for the web service); a --bind on
 # the command line (`manage.py serve`) wins over this.
@@ -32,6 +33,14 @@ def on_starting(server):
     # Before the workers fork: what libraries print to stderr becomes JSON lines too.
     if logs.log_format() == "json":
         logs.stderr_to_log()
+    # And the folder the workers count into for /metrics: this server's own, empty (its counters
+    # start at zero), with what servers gone from this host left removed. METRICS_DIR is a setting.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
+    metrics.start_server()
+
+
+def child_exit(server, worker):
+    metrics.process_exited(worker.pid)
 
 
 def post_worker_init(worker):

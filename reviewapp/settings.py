@@ -99,6 +99,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every line logged for a request, and its response, carry the request's id.
     "reviewapp.lib.logs.RequestIdMiddleware",
+    # Early: counts and times every request for /metrics (no database query).
+    "reviewapp.monitoring.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -489,8 +491,8 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_TLS_PROXY", "false") else None
 )
 SECURE_SSL_REDIRECT = envbool("SSL_REDIRECT", "false")
-# Load balancers probe over plain http.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Load balancers probe, and Prometheus scrapes, over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = envint("HSTS_SECONDS", "0")
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HSTS_INCLUDE_SUBDOMAINS", "false")
 SECURE_HSTS_PRELOAD = envbool("HSTS_PRELOAD", "false")
@@ -556,3 +558,9 @@ os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # Celery keeps these handlers (reviewapp.lib.task_logs answers its setup_logging signal as well).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Prometheus at /metrics, for whoever holds METRICS_TOKEN (or METRICS_TOKEN_FILE); unset, there is
+# no /metrics. The processes' counts are files in METRICS_DIR (reviewapp.monitoring.metrics), a
+# folder the web and the Celery workers must share; made by the processes that count, not here.
+METRICS_TOKEN = envsecret("METRICS_TOKEN")
+METRICS_DIR = Path(os.environ.get("METRICS_DIR") or VAR_DIR / "metrics")

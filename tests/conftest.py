@@ -53,6 +53,10 @@ SLOW_FILES = [
     "tests/chat/test_incomplete_browser.py",
     "tests/chat/test_odd_text_property.py",
     "tests/foundation/test_logs_processes.py",
+    "tests/monitoring/test_metrics_processes.py",
+    "tests/monitoring/test_promql_names.py",
+    "tests/monitoring/test_dashboard_browser.py",
+    "tests/requestlog/test_log_chips_browser.py",
 ]
 
 

@@ -5,7 +5,7 @@ import uuid
 
 from reviewapp.accounts.models import Group, User
 from reviewapp.catalog.models import App, Grant, Level
-from reviewapp.requestlog.models import Request
+from reviewapp.requestlog.models import Request, RetrievedDocument, retrieved_documents
 
 _seq = itertools.count(1)
 
@@ -56,13 +56,20 @@ def make_request(app: App, **extra) -> Request:
             },
         ],
     )
-    return Request.objects.create(app=app, **extra)
+    request = Request.objects.create(app=app, **extra)
+    # Written with the request, as log_turn and the importers do.
+    RetrievedDocument.objects.bulk_create(retrieved_documents(request))
+    return request
 
 
 def make_assessment(request: Request, reviewer: User, rating: str = "", **extra):
     """One assessment row written directly (the service's merging and checks are tested on their own)."""
+    from reviewapp.feedback import summary
     from reviewapp.feedback.models import Assessment
 
-    return Assessment.objects.create(
+    row = Assessment.objects.create(
         request=request, app=request.app, reviewer=reviewer, source_id=reviewer.email, rating=rating, **extra
     )
+    # As every real write does, in its transaction: what the log's filters and the dashboard read.
+    summary.refresh(request)
+    return row

@@ -1,7 +1,14 @@
 from django import forms
 
 from .models import App, Level
-from .rules import CONTEXT_SPAN_WORDS, ENDPOINT_KINDS, VERSION_FROM_REGISTRY, is_registry_uri
+from .rules import (
+    CONTEXT_SPAN_WORDS,
+    ENDPOINT_KINDS,
+    PRICE_FIELDS,
+    PRICE_HELP,
+    VERSION_FROM_REGISTRY,
+    is_registry_uri,
+)
 
 # Form field ← key in App.adapter_config (services report errors as "adapter_config.<key>").
 CONFIG_FIELDS = {
@@ -64,10 +71,23 @@ class AppForm(forms.Form):
         label="Feedback reasons",
         help_text='One per line; reviewers can always pick "other" and type their own.',
     )
+    # Any number here; the rule (catalog.rules.clean_price) says what a price may be.
+    price_input_per_1k = forms.DecimalField(
+        required=False, label="Price per 1,000 input tokens", help_text="The request's tokens"
+    )
+    price_output_per_1k = forms.DecimalField(
+        required=False, label="Price per 1,000 output tokens", help_text="The response's tokens"
+    )
+    prices_help = PRICE_HELP
 
     def __init__(self, *args, creating: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        if not creating:
+        self.creating = creating
+        if creating:
+            # Prices are set on the app's settings once it exists.
+            for name in PRICE_FIELDS:
+                del self.fields[name]
+        else:
             del self.fields["slug"]
         # Read-only while the chain is a registry model: the URI sent, else the app's own.
         shown = self.data if self.is_bound else self.initial
@@ -93,6 +113,8 @@ class AppForm(forms.Form):
             timeout_seconds=app.timeout_seconds,
             reasons="\n".join(app.reasons or []),
             context_span=app.context_span,
+            price_input_per_1k=app.price_input_per_1k,
+            price_output_per_1k=app.price_output_per_1k,
         )
         return initial
 
@@ -114,6 +136,8 @@ class AppForm(forms.Form):
             "reasons": data["reasons"].splitlines(),
             "context_span": data["context_span"],
         }
+        if not self.creating:
+            fields.update({name: data[name] for name in PRICE_FIELDS})
         # The label as it was shown means "unchanged": for a models:/ URI, the registry's version.
         # Typed over, it is sent, and the service says whether the registry agrees.
         shown = str(self.get_initial_for_field(self.fields["version"], "version") or "").strip()

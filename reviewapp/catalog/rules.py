@@ -9,6 +9,7 @@ import re
 import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlparse
 
 from django.core.exceptions import ValidationError
@@ -52,7 +53,15 @@ APP_FIELDS = (
     "timeout_seconds",
     "reasons",
     "context_span",
+    "price_input_per_1k",
+    "price_output_per_1k",
 )
+PRICE_FIELDS = ("price_input_per_1k", "price_output_per_1k")
+_PRICE_COLUMN = App._meta.get_field("price_input_per_1k")
+PRICE_DECIMALS = _PRICE_COLUMN.decimal_places
+PRICE_STEP = Decimal(10) ** -PRICE_DECIMALS
+# The most the column holds: 999,999.999999 (12 digits, 6 of them decimals).
+MAX_PRICE = Decimal(10) ** (_PRICE_COLUMN.max_digits - PRICE_DECIMALS) - PRICE_STEP
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
@@ -73,6 +82,20 @@ SETTINGS = [MaxItems(MAX_ADAPTER_SETTINGS, "at most {limit} settings")]
 SETTING = [MaxChars(MAX_SETTING_CHARS)]
 PRINCIPALS = [MaxItems(MAX_PRINCIPALS, "at most {limit} principals at once ({given} given)")]
 TIMEOUT = whole_number(1, MAX_TIMEOUT_SECONDS, f"a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}")
+PRICE_WORDS = (
+    f"a price per 1,000 tokens: a number from 0 to {MAX_PRICE:,}, with at most {PRICE_DECIMALS} decimals "
+    "(blank: no price)"
+)
+# The text the API takes for a price, besides blank (the form takes any number; clean_price says
+# what is wrong with it).
+# [0-9], not \d: Python's \d also takes other scripts' digits, the schema's (ECMAScript) does not.
+PRICE_PATTERN = rf"^[0-9]{{1,{len(str(int(MAX_PRICE)))}}}(\.[0-9]{{1,{PRICE_DECIMALS}}})?$"
+# The pattern as the API's serializer checks it: Python's "$" would also take a final newline.
+PRICE_TEXT = [RegexValidator(re.compile(PRICE_PATTERN.removesuffix("$") + r"\Z"), PRICE_WORDS)]
+PRICE_HELP = (
+    "What the chain's model costs per 1,000 tokens, in the currency of your choice, for the dashboard's "
+    "estimated cost; blank: no price."
+)
 SLUG_WORDS = "letters, digits, hyphens and underscores only, e.g. docs-assistant"
 CONTEXT_SPAN_WORDS = (
     "The name of the span whose documents are what the model saw (rated and exported). "
@@ -215,6 +238,27 @@ def clean_reasons(reasons) -> list[str]:
     return clean
 
 
+def clean_price(value) -> Decimal | None:
+    """A price per 1,000 tokens as a Decimal (None for blank); ValidationError(PRICE_WORDS) otherwise."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise ValidationError(PRICE_WORDS)
+    try:
+        # A float by its shortest text: 0.1 is 0.1, not 0.1000000000000000055...
+        price = Decimal(str(value).strip() if isinstance(value, float | str) else value)
+    except (InvalidOperation, ValueError):
+        raise ValidationError(PRICE_WORDS) from None
+    # Trailing zeros are no decimals: 0.50000000 is 0.5.
+    if (
+        not price.is_finite()
+        or not 0 <= price <= MAX_PRICE
+        or price.normalize().as_tuple().exponent < -PRICE_DECIMALS
+    ):
+        raise ValidationError(PRICE_WORDS)
+    return price.quantize(PRICE_STEP)
+
+
 def clean_app_fields(fields: dict) -> dict:
     """The given app fields cleaned; ValidationError naming each field that breaks a rule."""
     errors: dict[str, list] = {}
@@ -229,6 +273,12 @@ def clean_app_fields(fields: dict) -> dict:
             check(errors, "timeout_seconds", timeout, TIMEOUT)
         else:
             errors["timeout_seconds"] = [TIMEOUT[0].message]
+    for key in PRICE_FIELDS:
+        if key in fields:
+            try:
+                clean[key] = clean_price(fields[key])
+            except ValidationError as exc:
+                errors[key] = exc.messages
     if "reasons" in fields:
         try:
             clean["reasons"] = clean_reasons(fields["reasons"])

@@ -26,6 +26,25 @@ class PrincipalName(Text):
     """An email address or group:<name>; parse_principal (in the service) says what is wrong."""
 
 
+@extend_schema_field(
+    {"type": "string", "nullable": True, "pattern": rules.PRICE_PATTERN, "description": rules.PRICE_HELP}
+)
+class Price(Text):
+    """A price per 1,000 tokens as decimal text, e.g. "0.0025"; null or blank: no price."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            allow_null=True,
+            allow_blank=True,
+            required=False,
+            # The text as sent, never trimmed: what the pattern in the schema says is what is taken.
+            trim_whitespace=False,
+            validators=rules.PRICE_TEXT,
+            help_text=rules.PRICE_HELP,
+            **kwargs,
+        )
+
+
 # --- input ---
 # Limits are the rules' own validators (catalog.rules): the schema shows them, the words are the same.
 
@@ -46,9 +65,14 @@ class AppUpdateInput(StrictSerializer):
     reasons = serializers.ListField(
         child=Text(allow_blank=True, validators=rules.REASON), required=False, validators=rules.REASONS
     )
+    price_input_per_1k = Price()
+    price_output_per_1k = Price()
 
 
 class AppCreateInput(AppUpdateInput):
+    # Prices are set on the app's settings once it exists.
+    price_input_per_1k = None
+    price_output_per_1k = None
     slug = Text(required=False, allow_blank=True,
                 validators=[RegexValidator(r"^\s*[-a-zA-Z0-9_]+\s*$", rules.SLUG_WORDS),
                             *rules.SLUG],
@@ -84,6 +108,12 @@ class AppOutput(serializers.ModelSerializer):
     level = serializers.SerializerMethodField(help_text="The caller's effective level on the app")
     url = serializers.SerializerMethodField()
     adapter_config = serializers.SerializerMethodField(help_text="The adapter settings; only for managers")
+    price_input_per_1k = serializers.SerializerMethodField(
+        help_text="Price per 1,000 input (request) tokens, as decimal text; null when unset; only for managers"
+    )
+    price_output_per_1k = serializers.SerializerMethodField(
+        help_text="Price per 1,000 output (response) tokens, as decimal text; null when unset; only for managers"
+    )
 
     class Meta:
         model = App
@@ -97,6 +127,8 @@ class AppOutput(serializers.ModelSerializer):
             "timeout_seconds",
             "reasons",
             "context_span",
+            "price_input_per_1k",
+            "price_output_per_1k",
             "level",
             "url",
             "created_at",
@@ -105,7 +137,18 @@ class AppOutput(serializers.ModelSerializer):
 
     def get_adapter_config(self, app) -> dict | None:
         # Endpoint addresses are infrastructure detail: reviewers have no need for them.
-        return app.adapter_config if (getattr(app, "level", None) or Level.NONE) >= Level.CAN_MANAGE else None
+        return app.adapter_config if self._is_manager(app) else None
+
+    def _is_manager(self, app) -> bool:
+        return (getattr(app, "level", None) or Level.NONE) >= Level.CAN_MANAGE
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_price_input_per_1k(self, app) -> str | None:
+        return _price_text(app.price_input_per_1k) if self._is_manager(app) else None
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_price_output_per_1k(self, app) -> str | None:
+        return _price_text(app.price_output_per_1k) if self._is_manager(app) else None
 
     def get_level(self, app) -> str:
         return Level(getattr(app, "level", None) or Level.NONE).label
@@ -114,6 +157,11 @@ class AppOutput(serializers.ModelSerializer):
         request = self.context.get("request")
         path = reverse("app-detail", args=[app.slug])
         return request.build_absolute_uri(path) if request else path
+
+
+def _price_text(price) -> str | None:
+    # Fixed-point with the column's decimals ("0.002500"): the text the input pattern takes back.
+    return None if price is None else f"{price.quantize(rules.PRICE_STEP):f}"
 
 
 class AppDetailOutput(AppOutput):

@@ -36,6 +36,7 @@ OWN_SETTINGS = frozenset(
     {
         "SECRET_KEY",
         "SCIM_TOKEN",
+        "METRICS_TOKEN",
         "DEMO_PASSWORD",
         "OIDC_CLIENT_SECRET",
         "OIDC_CLIENT_ID",

@@ -1,25 +1,80 @@
-"""Filters by feedback: the request log's (which requests have feedback, and which ratings are in
-force) and the assessment log's FilterSet, shared by every list that needs them."""
+"""Filters by feedback: the request log's (read from each request's summary, RequestFeedback and
+FeedbackReason, so a filter costs an index lookup per request whatever the size of the assessment log)
+and the assessment log's FilterSet, shared by every list that needs them."""
 
 import django_filters
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from reviewapp.lib.filters import EmailFilter, StrictBooleanFilter, UtcDateTimeFilter
 from reviewapp.requestlog.models import Request
 
-from .models import Assessment
+from .models import Assessment, FeedbackReason, RequestFeedback
+
+Verdict = RequestFeedback.Verdict
+RATED = (Verdict.POSITIVE, Verdict.NEGATIVE, Verdict.MIXED)
+# The request log's `verdict` values: a summary's verdict, or any of them, or none.
+VERDICTS = [
+    (Verdict.POSITIVE.value, "Every rating a thumbs up"),
+    (Verdict.NEGATIVE.value, "Every rating a thumbs down"),
+    (Verdict.MIXED.value, "Thumbs up and down"),
+    ("rated", "Rated"),
+    ("unrated", "Not rated"),
+]
+RETRIEVAL = [
+    ("rated", "Some passage rated"),
+    ("hit", "A relevant passage"),
+    ("miss", "Passages rated, none relevant"),
+]
+_SUMMARY = "feedback_summary__"
+_REVIEWED = Q(feedback_summary__reviewers__gt=0)
 
 
 def requests_with_feedback(requests: QuerySet[Request], present: bool = True) -> QuerySet[Request]:
     """Requests with at least one assessment (`present`), or with none yet."""
-    exists = Exists(Assessment.objects.filter(request_id=OuterRef("pk")))
-    return requests.filter(exists if present else ~exists)
+    return requests.filter(_REVIEWED) if present else requests.exclude(_REVIEWED)
 
 
 def requests_rated(requests: QuerySet[Request], rating: str) -> QuerySet[Request]:
     """Requests where some reviewer's effective (latest) assessment has this rating."""
-    in_force = Assessment.objects.filter(request_id=OuterRef("pk"), rating=rating).latest_per_reviewer()
-    return requests.filter(Exists(in_force))
+    count = {Assessment.Rating.POSITIVE: "up", Assessment.Rating.NEGATIVE: "down"}[rating]
+    return requests.filter(**{f"{_SUMMARY}{count}__gt": 0})
+
+
+def requests_with_verdict(requests: QuerySet[Request], verdict: str) -> QuerySet[Request]:
+    """By the effective ratings together (VERDICTS); `unrated` includes requests without feedback."""
+    if verdict == "rated":
+        return requests.filter(feedback_summary__verdict__in=RATED)
+    if verdict == "unrated":
+        return requests.exclude(feedback_summary__verdict__in=RATED)
+    return requests.filter(feedback_summary__verdict=verdict)
+
+
+def requests_counted(requests: QuerySet[Request], count: str, present: bool) -> QuerySet[Request]:
+    """Reviewed requests where some reviewer in force gave a `count` ("corrections" or
+    "missing_sources"), or none did (`present` False): together, the rate's denominator."""
+    some = Q(**{f"{_SUMMARY}{count}__gt": 0})
+    return requests.filter(some if present else _REVIEWED & ~some)
+
+
+def requests_by_retrieval(requests: QuerySet[Request], outcome: str) -> QuerySet[Request]:
+    """By people's chunk ratings (RETRIEVAL): the hit rate's denominator, hits and misses."""
+    rated = Q(feedback_summary__passages_rated__gt=0)
+    if outcome == "hit":
+        return requests.filter(feedback_summary__passages_relevant__gt=0)
+    if outcome == "miss":
+        return requests.filter(rated, feedback_summary__passages_relevant=0)
+    return requests.filter(rated)
+
+
+def requests_with_reason(requests: QuerySet[Request], reason: str) -> QuerySet[Request]:
+    """Requests where a thumbs down in force gives `reason`."""
+    return requests.filter(Exists(FeedbackReason.objects.filter(request_id=OuterRef("pk"), reason=reason)))
+
+
+def requests_reviewed_by(requests: QuerySet[Request], email: str) -> QuerySet[Request]:
+    """Requests on which the reviewer with this email gave feedback."""
+    given = Assessment.objects.filter(request_id=OuterRef("pk"), reviewer__email__iexact=email)
+    return requests.filter(Exists(given))
 
 
 NO_RATING = "none"

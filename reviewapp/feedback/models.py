@@ -185,3 +185,23 @@ class FeedbackReason(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["request", "reason"], name="fbreason_once")]
         indexes = [models.Index(fields=["app", "request_created_at"], name="fbreason_app_time")]
+
+
+class FeedbackReviewer(models.Model):
+    """A reviewer who has feedback on a request, with the request's app, version and time copied:
+    the dashboard's feedback per reviewer reads this narrow table, not the assessment log."""
+
+    request = models.ForeignKey(Request, models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(User, models.CASCADE, related_name="+")
+    app = models.ForeignKey(App, models.CASCADE, related_name="+")
+    app_version = models.CharField(max_length=100, blank=True)
+    request_created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "reviewer"], name="fbreviewer_once")]
+        # Every column the per-reviewer figure reads, so PostgreSQL answers it from the index alone.
+        indexes = [
+            models.Index(
+                fields=["app", "request_created_at", "app_version", "reviewer"], name="fbreviewer_app_time"
+            )
+        ]

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from reviewapp.lib.parsers import problem_in
+from reviewapp.monitoring import metrics
 from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
@@ -246,6 +247,7 @@ def record_feedback(
         stored = Assessment.objects.get(assessment_id=row.assessment_id)
         return Recorded(_same_origin(stored, request, reviewer), created=False)
     summary.refresh(request)
+    transaction.on_commit(lambda: metrics.count_feedback(app=request.app.slug, rating=row.rating))
     if request.mlflow_trace_id:
         sync = MlflowSync.objects.create(assessment=row)
         transaction.on_commit(lambda: _enqueue_sync(sync.pk))

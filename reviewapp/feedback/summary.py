@@ -15,10 +15,12 @@ from reviewapp.catalog.models import App
 from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
-from .models import Assessment, FeedbackReason, RequestFeedback
+from .models import Assessment, FeedbackReason, FeedbackReviewer, RequestFeedback
 
 PRECISION_AT = (1, 3, 5)
 REBUILD_BATCH = 500
+# What `summarize` reads of a request (the trace, often large, is not needed).
+SUMMARY_SOURCE_FIELDS = ("request_id", "app_id", "app_version", "source", "created_at", "chunks")
 
 
 def _verdict(up: int, down: int) -> str:
@@ -63,7 +65,8 @@ def summarize(request: Request, effective: list[Assessment], context_span: str) 
         "up": up,
         "down": down,
         "verdict": _verdict(up, down),
-        "corrections": sum(a.corrected_response is not None for a in effective),
+        # Blank is no correction (record_feedback stores None for it; older rows may hold "").
+        "corrections": sum(bool(a.corrected_response) for a in effective),
         "missing_sources": sum(bool(a.missing_sources) for a in effective),
         "passages_rated": len(votes),
         "passages_relevant": len(relevant),
@@ -106,9 +109,27 @@ def store(rows: list[tuple[dict, Counter]], *, summaries=RequestFeedback, reason
 
 
 def refresh(request: Request) -> None:
-    """Rewrite `request`'s summary from its effective assessments (call inside the write's transaction)."""
+    """Rewrite `request`'s summary from its effective assessments (call inside the write's transaction,
+    holding the request's row lock, as record_feedback does)."""
     effective = list(Assessment.objects.filter(request=request).latest_per_reviewer())
-    store([summarize(request, effective, request.app.context_span)])
+    # Read now, not from `request.app`: a context span changed (and its rebuild committed) while this
+    # write waited for the request's lock must decide the passages, or the rebuild would be undone.
+    context_span = App.objects.filter(pk=request.app_id).values_list("context_span", flat=True).get()
+    store([summarize(request, effective, context_span)])
+    # Feedback is never taken back, so a reviewer once listed stays listed.
+    FeedbackReviewer.objects.bulk_create(
+        [
+            FeedbackReviewer(
+                request_id=request.request_id,
+                reviewer_id=a.reviewer_id,
+                app_id=request.app_id,
+                app_version=request.app_version,
+                request_created_at=request.created_at,
+            )
+            for a in effective
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def rebuild(app: App) -> int:
@@ -126,7 +147,15 @@ def rebuild(app: App) -> int:
             if not batch:
                 return done
             last = batch[-1]
-            requests = Request.objects.in_bulk(batch)
+            # The lock record_feedback takes, in one order: feedback recorded meanwhile is either
+            # read here or summed after this batch, never overwritten by an older sum.
+            requests = {
+                r.pk: r
+                for r in Request.objects.select_for_update(no_key=True)
+                .filter(pk__in=batch)
+                .order_by("pk")
+                .only(*SUMMARY_SOURCE_FIELDS)
+            }
             effective: dict = {}
             for a in Assessment.objects.filter(request_id__in=batch).latest_per_reviewer():
                 effective.setdefault(a.request_id, []).append(a)

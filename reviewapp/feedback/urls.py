@@ -8,7 +8,6 @@ urlpatterns = [
         views.feedback_panel,
         name="feedback-panel",
     ),
-    path("apps/<slug:slug>/dashboard/", views.app_dashboard, name="app-dashboard"),
 ]
 api_urlpatterns = [
     path("apps/<slug:slug>/feedback", api.FeedbackApi.as_view(), name="api-feedback"),

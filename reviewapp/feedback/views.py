@@ -8,7 +8,6 @@ from django.views.decorators.http import require_http_methods
 
 from reviewapp.catalog.permissions import can, get_app_for
 
-from . import dashboard as dashboard_data
 from .access import visible_request
 from .panel import NeedsChunkRating, changes_from_post, panel_group, panel_state
 from .services import record_feedback
@@ -82,10 +81,3 @@ def _int(value) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-@login_required
-def app_dashboard(request, slug: str) -> HttpResponse:
-    app = get_app_for(request.user, slug, "monitor")
-    context = {"app": app, "nav": "apps", "versions": dashboard_data.quality_by_version(app)}
-    return render(request, "feedback/dashboard.html", context)

@@ -1,12 +1,17 @@
-"""The demo install (`manage.py load_demo`): the demo chain in MLflow, one app, three users and
-a request log of historical turns made by really running the chain.
+"""The demo install (`manage.py load_demo`): the demo chain in MLflow, one app, its users, a request
+log of historical turns made by really running the chain over the last month (told as two releases of
+the app, versions "1" and "2"), and two reviewers' feedback on them, so the dashboard has something
+to show.
 
-Idempotent: everything is looked up before it is made, and historical turns have ids derived
-from their place in CONVERSATIONS, so a second run adds nothing (and repairs a partial first run).
+Idempotent: everything is looked up before it is made, and historical turns and their feedback have
+ids derived from their place in CONVERSATIONS, so a second run adds nothing (and repairs a partial
+first run).
 """
 
 import datetime
+import hashlib
 import logging
+import random
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +26,7 @@ from reviewapp.catalog import services as catalog
 from reviewapp.catalog.models import App, Level
 from reviewapp.chains import demo as demo_chain
 from reviewapp.chains import mlflow_model
+from reviewapp.feedback.services import record_feedback
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import log_turn
 
@@ -36,7 +42,10 @@ USERS = [
     ("manager@example.com", Level.CAN_MANAGE),
     ("reviewer@example.com", Level.CAN_QUERY),
     ("viewer@example.com", Level.CAN_VIEW),
+    ("expert@example.com", Level.CAN_QUERY),
 ]
+# The demo reviewers, and the share of the historical turns each gave feedback on.
+REVIEWERS = [("reviewer@example.com", 0.8), ("expert@example.com", 0.5)]
 INSTRUCTIONS = """\
 # Reviewing the Docs assistant
 
@@ -92,6 +101,14 @@ CONVERSATIONS = [
 ]
 # Every fourth conversation came through the REST API; the others from the review app's chat.
 API_EVERY = 4
+# The history spans this many days before now, inside the dashboard's default range (the last 30
+# days); its first half was answered by version "1" of the app, the rest by version "2", which the
+# demo feedback likes better.
+HISTORY_DAYS = 28
+VERSIONS = ("1", "2")
+THUMBS_UP_SHARE = {"1": 0.55, "2": 0.8}
+# Outside the documentation: every reviewer dislikes the answer.
+OFF_TOPIC = {"What is the weather in Lisbon tomorrow?", "How do I get a refund for an annual plan?"}
 
 
 @dataclass
@@ -123,6 +140,9 @@ def load_demo(*, now: datetime.datetime | None = None) -> DemoSummary:
     turns = _ensure_history(app=app, now=now or timezone.now())
     if turns:
         created.append(f"{turns} historical turns")
+    given = _ensure_feedback(app=app)
+    if given:
+        created.append(f"{given} pieces of demo feedback")
     return DemoSummary(model_uri, app, password, from_env, created)
 
 
@@ -177,11 +197,15 @@ def _ensure_history(*, app: App, now: datetime.datetime) -> int:
     model_uri = app.adapter_config.get("model_uri") or demo_chain.model_uri()
     existing = set(Request.objects.filter(app=app).values_list("request_id", flat=True))
     made = 0
+    spacing = datetime.timedelta(days=HISTORY_DAYS) / len(CONVERSATIONS)
     for n, questions in enumerate(CONVERSATIONS):
         conversation_id, _ = history_ids(n, 0)
         by_api = n % API_EVERY == API_EVERY - 1
-        # Spread over the past ten days, oldest first, a few minutes between turns.
-        started = now - datetime.timedelta(days=10) + datetime.timedelta(hours=n * 10, minutes=n * 7)
+        version = history_version(n)
+        # Spread over the past month, oldest first, a few minutes between turns.
+        started = (
+            now - datetime.timedelta(days=HISTORY_DAYS) + n * spacing + datetime.timedelta(minutes=n * 7)
+        )
         messages: list[dict] = []
         for t, question in enumerate(questions):
             _, request_id = history_ids(n, t)
@@ -199,6 +223,8 @@ def _ensure_history(*, app: App, now: datetime.datetime) -> int:
                     app_id=str(app.pk),
                     conversation_id=conversation_id,
                 )
+                # The same chain answers today; the history tells of two releases of it.
+                result.app_version = version
                 log_turn(
                     app=app,
                     user=manager if by_api else reviewer,
@@ -213,3 +239,62 @@ def _ensure_history(*, app: App, now: datetime.datetime) -> int:
                 made += 1
             messages = [*messages, {"role": "assistant", "content": answered}]
     return made
+
+
+def history_version(n_conversation: int) -> str:
+    """The app version that answered conversation `n_conversation` of the history."""
+    return VERSIONS[0] if n_conversation < len(CONVERSATIONS) // 2 else VERSIONS[1]
+
+
+def _ensure_feedback(*, app: App) -> int:
+    """The demo reviewers' feedback on the historical turns, through the same service as the review
+    screens; how many pieces were recorded. Each piece has a stable id, so a second run adds none."""
+    made = 0
+    reviewers = [(User.objects.get(email=email), share) for email, share in REVIEWERS]
+    for n, questions in enumerate(CONVERSATIONS):
+        for t in range(len(questions)):
+            _, request_id = history_ids(n, t)
+            request = Request.objects.filter(app=app, request_id=request_id).select_related("app").first()
+            if request is None or request.status != Request.Status.OK:
+                continue
+            for reviewer, share in reviewers:
+                changes = _demo_feedback(request, reviewer.email, share, off_topic=questions[t] in OFF_TOPIC)
+                if changes is None:
+                    continue
+                key = uuid.uuid5(request.request_id, f"demo-feedback/{reviewer.email}")
+                made += record_feedback(
+                    request=request, reviewer=reviewer, changes=changes, assessment_id=key
+                ).created
+    return made
+
+
+def _demo_feedback(request: Request, email: str, share: float, *, off_topic: bool) -> dict | None:
+    """What `email` thinks of `request`, drawn the same way on every run; None: not reviewed."""
+    seed = hashlib.sha256(f"{request.request_id}/{email}".encode()).hexdigest()
+    draw = random.Random(seed)
+    if draw.random() >= share:
+        return None
+    liked = not off_topic and draw.random() < THUMBS_UP_SHARE.get(request.app_version, 0.6)
+    changes: dict = {"rating": "positive" if liked else "negative"}
+    reasons = [r for r in request.app.reasons or [] if r != "other"]
+    if not liked and reasons:
+        changes["reasons"] = draw.sample(reasons, k=min(len(reasons), draw.choice((1, 1, 2))))
+    passages = request.passages()
+    if passages and draw.random() < 0.6:
+        # The first passage is the likeliest to help, as a retriever's ranking should make it.
+        changes["retrieval_assessments"] = [
+            {
+                "position": passage["position"],
+                "rating": "relevant" if draw.random() < (0.85 if rank == 0 else 0.45) else "not_relevant",
+            }
+            for rank, passage in enumerate(passages)
+        ]
+    if not liked and draw.random() < 0.3:
+        changes["corrected_response"] = (
+            "I can only answer from the documentation, and it does not cover this question."
+            if off_topic
+            else "The answer should quote the step the documentation gives, and cite its section."
+        )
+    if not liked and not off_topic and draw.random() < 0.2:
+        changes["missing_sources"] = [{"doc_uri": "docs://reviewapp/faq", "content": ""}]
+    return changes

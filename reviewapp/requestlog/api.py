@@ -86,6 +86,10 @@ class LogPagination(BasePagination):
 
 @extend_schema(
     summary="The app's request log, newest first, with cursor pagination (managers)",
+    description="Every filter given must hold (they combine with AND); an empty value is no filter, a "
+    "bad one a 400 naming it. The filters by feedback read each request's effective feedback (every "
+    "reviewer's latest assessment), the same figures the dashboard counts, so each of its numbers links "
+    "here with exactly the rows it counts.",
     parameters=[
         OpenApiParameter(
             "version",

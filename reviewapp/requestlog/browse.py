@@ -17,11 +17,11 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 
-from reviewapp.feedback.filters import requests_rated, requests_with_feedback
+from reviewapp.feedback import filters as by_feedback
 from reviewapp.feedback.models import Assessment
-from reviewapp.lib.filters import UtcDateTimeFilter
+from reviewapp.lib.filters import EmailFilter, UtcDateTimeFilter
 
-from .models import Request
+from .models import DOC_URI_CHARS, Request
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -49,6 +49,22 @@ LIST_FIELDS = (
 LOCAL_TIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 # Query parameters renamed, still read under their old name (deprecated): old → new.
 RENAMED = {"version": "app_version"}
+YES_NO = [("yes", "Yes"), ("no", "No")]
+# Filters the form does not show: links (the dashboard's) set them, the page shows them as chips.
+# The baseline of `novel_since`/`novel_until` is one filter, shown and removed as one.
+CHIPS = (
+    "verdict",
+    "unversioned",
+    "corrected",
+    "missing_source",
+    "retrieval",
+    "reason",
+    "reviewer",
+    "retrieved",
+    "timed",
+    "doc_uri",
+    ("novel_since", "novel_until"),
+)
 
 
 class _LogForm(forms.Form):
@@ -57,7 +73,16 @@ class _LogForm(forms.Form):
         since, until = data.get("since"), data.get("until")
         if since and until and since >= until:
             self.add_error("until", "must be later than From")
+        self._clean_baseline(data)
         return data
+
+    def _clean_baseline(self, data) -> None:
+        since, until = data.get("novel_since"), data.get("novel_until")
+        for given, missing in (("novel_since", "novel_until"), ("novel_until", "novel_since")):
+            if data.get(given) and not data.get(missing) and missing not in self.errors:
+                self.add_error(missing, f"give it with {given}: together they are the baseline period")
+        if since and until and since >= until:
+            self.add_error("novel_until", "must be later than novel_since")
 
 
 def _time_filter(lookup_expr: str, label: str, help_text: str) -> UtcDateTimeFilter:
@@ -102,6 +127,77 @@ class RequestLogFilter(django_filters.FilterSet):
         widget=forms.TextInput(attrs={"type": "search"}),
         help_text="Text in the request messages or the response",
     )
+    verdict = django_filters.ChoiceFilter(
+        choices=by_feedback.VERDICTS,
+        method="filter_verdict",
+        label="Ratings",
+        help_text="The effective ratings together: positive (every one a thumbs up), negative, mixed, "
+        "rated (any of these) or unrated (no rating, with or without other feedback)",
+    )
+    unversioned = django_filters.ChoiceFilter(
+        choices=[("yes", "Logged without a version"), ("no", "Logged with a version")],
+        method="filter_unversioned",
+        label="Version",
+        help_text='yes: only requests logged without a version (the "(none)" version; an empty '
+        "app_version means any version)",
+    )
+    corrected = django_filters.ChoiceFilter(
+        choices=YES_NO,
+        method="filter_corrected",
+        label="Corrected",
+        help_text="yes: a reviewer in force wrote a corrected response; no: reviewed, without one",
+    )
+    missing_source = django_filters.ChoiceFilter(
+        choices=YES_NO,
+        method="filter_missing_source",
+        label="Missing source",
+        help_text="yes: a reviewer in force added a source that was not retrieved; no: reviewed, none added",
+    )
+    retrieval = django_filters.ChoiceFilter(
+        choices=by_feedback.RETRIEVAL,
+        method="filter_retrieval",
+        label="Chunk ratings",
+        help_text="rated: some passage rated; hit: a passage rated relevant (by more of its ratings than "
+        "not); miss: passages rated, none relevant",
+    )
+    reason = django_filters.CharFilter(
+        max_length=200,
+        method="filter_reason",
+        label="Reason",
+        help_text="A thumbs down in force gives this reason",
+    )
+    reviewer = EmailFilter(
+        max_length=254, method="filter_reviewer", label="Reviewer", help_text="This reviewer gave feedback"
+    )
+    retrieved = django_filters.ChoiceFilter(
+        choices=YES_NO,
+        method="filter_retrieved",
+        label="Retrieved documents",
+        help_text="yes: the request retrieved some document; no: none",
+    )
+    timed = django_filters.ChoiceFilter(
+        choices=YES_NO,
+        method="filter_timed",
+        label="Timed",
+        help_text="yes: the chain's latency was recorded (what the latency percentiles count); no: it was not",
+    )
+    doc_uri = django_filters.CharFilter(
+        max_length=DOC_URI_CHARS,
+        method="filter_doc_uri",
+        label="Document",
+        help_text="The request retrieved the document with this doc_uri",
+    )
+    novel_since = UtcDateTimeFilter(
+        method="filter_novel",
+        label="New documents since (UTC)",
+        help_text="With novel_until: requests that retrieved a document no request of the app retrieved "
+        "in [novel_since, novel_until) (drift against that baseline)",
+    )
+    novel_until = UtcDateTimeFilter(
+        method="filter_novel",
+        label="Baseline until (UTC)",
+        help_text="The end of the baseline (see novel_since)",
+    )
 
     class Meta:
         form = _LogForm
@@ -116,17 +212,71 @@ class RequestLogFilter(django_filters.FilterSet):
         super().__init__(data, *args, **kwargs)
 
     def filter_feedback(self, queryset, name, value):
-        return requests_with_feedback(queryset, present=value == "yes")
+        return by_feedback.requests_with_feedback(queryset, present=value == "yes")
 
     def filter_rating(self, queryset, name, value):
-        return requests_rated(queryset, value)
+        return by_feedback.requests_rated(queryset, value)
 
     def filter_text(self, queryset, name, value):
         return queryset.search(value)
 
+    def filter_verdict(self, queryset, name, value):
+        return by_feedback.requests_with_verdict(queryset, value)
+
+    def filter_unversioned(self, queryset, name, value):
+        return queryset.filter(app_version="") if value == "yes" else queryset.exclude(app_version="")
+
+    def filter_corrected(self, queryset, name, value):
+        return by_feedback.requests_counted(queryset, "corrections", present=value == "yes")
+
+    def filter_missing_source(self, queryset, name, value):
+        return by_feedback.requests_counted(queryset, "missing_sources", present=value == "yes")
+
+    def filter_retrieval(self, queryset, name, value):
+        return by_feedback.requests_by_retrieval(queryset, value)
+
+    def filter_reason(self, queryset, name, value):
+        return by_feedback.requests_with_reason(queryset, value)
+
+    def filter_reviewer(self, queryset, name, value):
+        return by_feedback.requests_reviewed_by(queryset, value)
+
+    def filter_retrieved(self, queryset, name, value):
+        return queryset.retrieved(present=value == "yes")
+
+    def filter_timed(self, queryset, name, value):
+        return queryset.filter(latency_ms__isnull=value != "yes")
+
+    def filter_doc_uri(self, queryset, name, value):
+        return queryset.retrieved(value)
+
+    def filter_novel(self, queryset, name, value):
+        # The form checked that both ends are given; the pair is applied once, at its start.
+        if name != "novel_since":
+            return queryset
+        return queryset.retrieved_novel(value, self.form.cleaned_data["novel_until"])
+
     def query(self) -> dict[str, str]:
         """The filters given, as query parameters: to carry them into page links and forms."""
         return {name: self.data[name] for name in self.filters if self.data.get(name)}
+
+    def chips(self) -> list[dict]:
+        """The filters given that the form does not show: {"names", "label", "value"} each, the
+        value in words where the filter has choices."""
+        query = self.query()
+        chips = []
+        for chip in CHIPS:
+            names = chip if isinstance(chip, tuple) else (chip,)
+            given = [name for name in names if name in query]
+            if not given:
+                continue
+            words = []
+            for name in given:
+                choices = dict(self.filters[name].extra.get("choices") or [])
+                words.append(str(choices.get(query[name], query[name])))
+            label = self.filters[names[0]].label
+            chips.append({"names": names, "label": label, "value": " – ".join(words)})
+        return chips
 
 
 @dataclass(frozen=True)

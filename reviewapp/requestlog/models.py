@@ -44,6 +44,30 @@ class RequestQuerySet(models.QuerySet):
     def newest_first(self):
         return self.order_by("-created_at", "-request_id")
 
+    def retrieved(self, doc_uri: str | None = None, present: bool = True):
+        """Rows that retrieved any document, or the one with this doc_uri (RetrievedDocument);
+        not `present`: rows that did not."""
+        documents = RetrievedDocument.objects.filter(
+            request_id=models.OuterRef("pk"), app_id=models.OuterRef("app_id")
+        )
+        if doc_uri is not None:
+            documents = documents.filter(doc_uri=doc_uri[:DOC_URI_CHARS])
+        return self.filter(models.Exists(documents) if present else ~models.Exists(documents))
+
+    def retrieved_novel(self, since: datetime, until: datetime):
+        """Rows that retrieved a document no request of their app retrieved in [since, until):
+        what drift counts against that baseline period."""
+        in_baseline = RetrievedDocument.objects.filter(
+            app_id=models.OuterRef("app_id"),
+            doc_uri=models.OuterRef("doc_uri"),
+            created_at__gte=since,
+            created_at__lt=until,
+        )
+        novel = RetrievedDocument.objects.filter(
+            request_id=models.OuterRef("pk"), app_id=models.OuterRef("app_id")
+        ).filter(~models.Exists(in_baseline))
+        return self.filter(models.Exists(novel))
+
     def older_than(self, created_at: datetime, request_id: uuid.UUID):
         """Rows older than that one (keyset order); the redundant `lte` lets the index start there."""
         return self.filter(created_at__lte=created_at).filter(

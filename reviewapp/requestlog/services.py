@@ -15,6 +15,7 @@ from reviewapp.catalog.models import App
 from reviewapp.chains.base import ChainError, ChainResult, count_or_none
 from reviewapp.jobs.models import Job
 from reviewapp.lib.text import storable, storable_json
+from reviewapp.monitoring import metrics
 
 from .jsonl_import import count_lines, iter_jsonl, sniff_jsonl
 from .mlflow_import import ExperimentNotLinked, check_experiment_linked, iter_mlflow, resolve_experiment
@@ -87,6 +88,8 @@ def log_turn(
             altered |= changed
     request = Request.objects.create(**fields, text_altered=altered)
     RetrievedDocument.objects.bulk_create(retrieved_documents(request))
+    if source != Request.Source.IMPORT:  # an import replays history; no chain was called
+        transaction.on_commit(lambda: metrics.count_turn(request))
     return request
 
 

@@ -132,6 +132,17 @@ def store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport)
 
 
 def _store_documents(requests: list[Request]) -> None:
+    """The documents of the rows stored as this app's: an id another import stored first (the
+    insert above ignored the conflict) keeps that row, which this app's documents must not join."""
+    with_chunks = [r for r in requests if r.chunks]
+    if not with_chunks:
+        return
+    ours = set(
+        Request.objects.filter(
+            request_id__in=[r.request_id for r in with_chunks], app_id=with_chunks[0].app_id
+        ).values_list("request_id", flat=True)
+    )
     RetrievedDocument.objects.bulk_create(
-        [doc for request in requests for doc in retrieved_documents(request)], ignore_conflicts=True
+        [doc for r in with_chunks if r.request_id in ours for doc in retrieved_documents(r)],
+        ignore_conflicts=True,
     )

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviewapp.catalog.permissions import get_app_for
-from reviewapp.feedback.models import Assessment
+from reviewapp.feedback.models import Assessment, RequestFeedback
 from reviewapp.jobs.services import eta_seconds
 from reviewapp.lib.forms import render_page, show_service_errors
 
@@ -29,6 +29,22 @@ def _log_filter(app, data) -> browse.RequestLogFilter:
     return browse.RequestLogFilter(data, queryset=Request.objects.for_app(app))
 
 
+def _with_query(url: str, query: dict) -> str:
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _feedback_of(request_ids: list) -> dict:
+    """{request_id: {"positive", "negative", "reviewers"}}: the effective ratings, from the summaries."""
+    rows = RequestFeedback.objects.filter(request_id__in=request_ids).values_list(
+        "request_id", "up", "down", "reviewers"
+    )
+    return {
+        request_id: {"positive": up, "negative": down, "reviewers": reviewers}
+        for request_id, up, down, reviewers in rows
+        if reviewers
+    }
+
+
 @login_required
 def request_log(request, slug: str) -> HttpResponse:
     """The request log of an app, newest first, filtered, one keyset page at a time."""
@@ -38,11 +54,18 @@ def request_log(request, slug: str) -> HttpResponse:
     page, summary, status = None, {}, 200
     if log.is_valid() and pages.is_valid():
         page = pages.page_of(log.qs)
-        ids = [row.request_id for row in page.rows]
-        summary = Assessment.objects.filter(request_id__in=ids).ratings_by_request() if ids else {}
+        summary = _feedback_of([row.request_id for row in page.rows])
     else:
         status = 400
     query = log.query()
+    log_url = reverse("requestlog", args=[app.slug])
+    chips = [
+        {
+            **chip,
+            "remove_url": _with_query(log_url, {k: v for k, v in query.items() if k not in chip["names"]}),
+        }
+        for chip in log.chips()
+    ]
     context = {
         "app": app,
         "nav": "apps",
@@ -53,9 +76,11 @@ def request_log(request, slug: str) -> HttpResponse:
         "rows": [(row, summary.get(row.request_id)) for row in page.rows] if page else [],
         "filter_query": urlencode(query),
         # Row links are built from these two strings: a reverse() per row costs more than the query.
-        "log_url": reverse("requestlog", args=[app.slug]),
+        "log_url": log_url,
         "back_query": "?" + urlencode({"back": urlencode(query)}) if query else "",
         "filter_items": list(query.items()),
+        "chips": chips,
+        "chip_items": [(name, query[name]) for chip in chips for name in chip["names"] if name in query],
         "queues": _queues(app),
         "max_matching": browse.MAX_MATCHING,
     }
@@ -148,7 +173,9 @@ def add_to_queue(request, slug: str) -> HttpResponse:
         back += "?" + urlencode(log.query())
     problem = None
     if not log.is_valid():
-        problem = "The filters are not valid: " + "; ".join(e for es in log.errors.values() for e in es)
+        problem = "The filters are not valid: " + "; ".join(
+            f"{name}: {e}" for name, es in log.errors.items() for e in es
+        )
     elif not form.is_valid():
         problem = " ".join(e for es in form.errors.values() for e in es)
     else:

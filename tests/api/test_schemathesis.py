@@ -125,16 +125,23 @@ def made_valid(case, world):
     """A positive case, with the rules a JSON schema cannot state made true.
 
     Cursors are opaque tokens the server issued (a made-up one is a 400); `until` must come after
-    `since`; a conversation ends with a non-empty user message; ids, emails and filters name objects
-    that exist; an adapter takes the settings of its own kind; the MLflow experiments an app may
+    `since`, and a baseline period (novel_/baseline_ since and until) is given whole; a conversation
+    ends with a non-empty user message; ids, emails and filters name objects that exist; an adapter takes the settings of its own kind; the MLflow experiments an app may
     import from are linked by staff, so an import sends rows; names are unique per app (a taken one is
     a 409, tested in test_bad_input); a queue's assignment needs as many reviewers as its overlap.
     """
     if isinstance(case.query, dict):
         for name in ("cursor", "after", "before"):
             case.query.pop(name, None)
-        if "since" in case.query:
+        if case.path.endswith("/quality"):
+            # A window is at most 2,000 buckets (a 400 otherwise): `until` alone keeps the default 30 days.
+            case.query.pop("since", None)
+        elif "since" in case.query:
             case.query.pop("until", None)
+        # A baseline period is given whole or not at all, and ends after it starts.
+        for name in ("novel", "baseline"):
+            case.query.pop(f"{name}_since", None)
+            case.query.pop(f"{name}_until", None)
     body = case.body if isinstance(case.body, dict) else None
     if body is None:
         return case

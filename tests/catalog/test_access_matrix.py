@@ -62,6 +62,7 @@ API_ROUTES = [
      MANAGE, 200),
     ("get", "/api/v1/apps/support-bot/instructions", None, VIEW, 200),
     ("put", "/api/v1/apps/support-bot/instructions", {"markdown": "Be precise."}, MANAGE, 200),
+    ("get", "/api/v1/apps/support-bot/quality", None, MANAGE, 200),
 ]  # fmt: skip
 
 

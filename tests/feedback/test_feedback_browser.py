@@ -129,7 +129,8 @@ def test_a_reviewer_gives_every_kind_of_feedback_in_the_chat_and_it_all_stays(
     expect(effective).to_contain_text("Says nothing about <b>Business</b> plans.")
     expect(effective).to_contain_text("docs://tidepool/business#links")
     boss.goto("/apps/support-bot/dashboard/")
-    expect(boss.get_by_test_id("version-row").get_by_test_id("reviewed")).to_have_text("1")
+    # Reviewed: one request, a link to the log.
+    expect(boss.get_by_test_id("figure-reviewed").locator("a.count").first).to_have_text("1")
 
 
 def test_a_comment_typed_while_the_server_is_unreachable_is_kept_and_sent_again(page_for, querier, app):

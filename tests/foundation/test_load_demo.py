@@ -1,17 +1,33 @@
 """`manage.py load_demo`: the demo install, made once, whatever the number of runs."""
 
+import datetime
 import io
 
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App, AppVersion, Grant, Level, PermissionAudit, ReviewInstructions
+from reviewapp.feedback.models import Assessment, FeedbackReason, RequestFeedback
+from reviewapp.feedback.services import record_feedback
 from reviewapp.front import demo
-from reviewapp.requestlog.models import Request
+from reviewapp.requestlog.models import Request, RetrievedDocument
 
-MODELS = [User, App, AppVersion, Grant, PermissionAudit, ReviewInstructions, Request]
+MODELS = [
+    User,
+    App,
+    AppVersion,
+    Grant,
+    PermissionAudit,
+    ReviewInstructions,
+    Request,
+    RetrievedDocument,
+    Assessment,
+    RequestFeedback,
+    FeedbackReason,
+]
 TURNS = sum(len(questions) for questions in demo.CONVERSATIONS)
 
 
@@ -64,6 +80,7 @@ def test_the_demo_app_is_served_by_the_registered_chain_with_three_levels_of_acc
         "manager@example.com": Level.CAN_MANAGE,
         "reviewer@example.com": Level.CAN_QUERY,
         "viewer@example.com": Level.CAN_VIEW,
+        "expert@example.com": Level.CAN_QUERY,
     }
     instructions = app.current_instructions()
     assert instructions.version == 1 and "# Reviewing the Docs assistant" in instructions.markdown
@@ -93,8 +110,12 @@ def test_a_partly_loaded_history_is_completed_without_duplicates(var_dir, few_co
 
     summary = demo.load_demo()
 
-    assert summary.created == ["2 historical turns"]
+    assert summary.created[0] == "2 historical turns"
     assert Request.objects.count() == sum(len(questions) for questions in demo.CONVERSATIONS)
+    # Their feedback went with them (a cascade), and came back with them.
+    assert {a.request.conversation_id for a in Assessment.objects.select_related("request")} >= {
+        demo.history_ids(0, 0)[0]
+    }
 
 
 @pytest.mark.django_db
@@ -125,3 +146,61 @@ def test_a_level_changed_after_loading_is_left_alone(var_dir, few_conversations)
     demo.load_demo()
 
     assert Grant.objects.get(user__email="viewer@example.com").level == Level.CAN_QUERY
+
+
+@pytest.mark.django_db
+def test_the_history_covers_the_last_month_in_two_versions(var_dir):
+    now = timezone.now()
+    demo.load_demo(now=now)
+
+    turns = list(Request.objects.order_by("created_at"))
+    assert now - datetime.timedelta(days=30) < turns[0].created_at < now - datetime.timedelta(days=25)
+    assert now - datetime.timedelta(days=3) < turns[-1].created_at < now
+    versions = [t.app_version for t in turns]
+    assert set(versions) == {"1", "2"}
+    # Version 1 first, then version 2: two releases, one after the other.
+    assert versions == sorted(versions)
+    assert min(versions.count("1"), versions.count("2")) >= TURNS // 3
+    # Each turn lists the documents it retrieved, for drift.
+    assert RetrievedDocument.objects.values("request_id").distinct().count() >= TURNS - 2
+
+
+@pytest.mark.django_db
+def test_two_demo_reviewers_give_feedback_through_the_feedback_service(var_dir):
+    demo.load_demo()
+
+    reviewers = set(Assessment.objects.values_list("reviewer__email", flat=True))
+    assert reviewers == {email for email, _share in demo.REVIEWERS}
+    assert set(Assessment.objects.values_list("rating", flat=True)) == {"positive", "negative"}
+    assert FeedbackReason.objects.exists()
+    assert Assessment.objects.exclude(retrieval_assessments=[]).exists()
+    assert Assessment.objects.filter(corrected_response__isnull=False).exists()
+    # Summed as every assessment is, so the dashboard reads them: one summary per reviewed turn.
+    assert RequestFeedback.objects.count() == Assessment.objects.values("request_id").distinct().count()
+    assert RequestFeedback.objects.filter(passages_rated__gt=0).exists()
+    # Version 2 is liked better, so the dashboard's A/B has something to say.
+    share = {}
+    for version in ("1", "2"):
+        rated = RequestFeedback.objects.filter(app_version=version).exclude(verdict="")
+        share[version] = rated.filter(verdict="positive").count() / rated.count()
+    assert share["2"] > share["1"]
+    # Out-of-scope questions are disliked by whoever reviewed them.
+    weather = Request.objects.get(messages__0__content="What is the weather in Lisbon tomorrow?")
+    assert set(Assessment.objects.filter(request=weather).values_list("rating", flat=True)) <= {"negative"}
+
+
+@pytest.mark.django_db
+def test_feedback_someone_changed_since_is_left_alone(var_dir, few_conversations):
+    demo.load_demo()
+    reviewer = User.objects.get(email="reviewer@example.com")
+    first = Assessment.objects.filter(reviewer=reviewer).order_by("created_at").first()
+    changed = record_feedback(
+        request=first.request, reviewer=reviewer, changes={"comment": "On second thought."}
+    )
+    before = counts()
+
+    summary = demo.load_demo()
+
+    assert counts() == before
+    assert not any("feedback" in item for item in summary.created)
+    assert Assessment.objects.effective_for(first.request, reviewer).pk == changed.assessment.pk

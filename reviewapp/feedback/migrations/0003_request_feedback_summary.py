@@ -15,18 +15,26 @@ def summarize_existing(apps, schema_editor):
     Request = apps.get_model("requestlog", "Request")
     App = apps.get_model("catalog", "App")
     spans = dict(App.objects.values_list("id", "context_span"))
-    ids = list(Assessment.objects.order_by("request_id").values_list("request_id", flat=True).distinct())
-    for start in range(0, len(ids), BATCH):
-        batch = ids[start : start + BATCH]
+    ids = Assessment.objects.order_by("request_id").values_list("request_id", flat=True).distinct()
+    last = None
+    while True:
+        # Keyset batches: the ids of a large log are never all in memory at once.
+        batch = list((ids if last is None else ids.filter(request_id__gt=last))[:BATCH])
+        if not batch:
+            return
+        last = batch[-1]
         latest: dict = {}
+        # Oldest first, so the last row kept per reviewer is the effective one (Assessment's
+        # "later": created after, or at the same instant with a higher id).
         for a in Assessment.objects.filter(request_id__in=batch).order_by("created_at", "id"):
             latest[(a.request_id, a.reviewer_id)] = a
         effective: dict = {}
         for (request_id, _), a in latest.items():
             effective.setdefault(request_id, []).append(a)
+        requests = Request.objects.filter(request_id__in=batch).only(*summary.SUMMARY_SOURCE_FIELDS)
         rows = [
             summary.summarize(request, effective.get(request.request_id, []), spans.get(request.app_id, ""))
-            for request in Request.objects.filter(request_id__in=batch)
+            for request in requests
         ]
         summary.store(
             rows,
