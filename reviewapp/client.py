@@ -234,7 +234,12 @@ class Client:
             if value is not None:
                 params[name] = _iso(value)
         if versions is not None:
-            params["versions"] = ",".join(versions)
+            if not versions:
+                raise ValueError("versions: give at least one version, or None for every version")
+            if any("," in v for v in versions):
+                raise ValueError("versions: the API reads a comma as the end of a version")
+            # An empty `versions` is read as every version; "," is the unversioned one ("") alone.
+            params["versions"] = ",".join(versions) or ","
         if baseline is not None:
             params["baseline_since"], params["baseline_until"] = (_iso(value) for value in baseline)
         answer = self._call("GET", f"apps/{self._slug(app)}/quality", params=params)

@@ -99,7 +99,9 @@ PRICE_HELP = (
 SLUG_WORDS = "letters, digits, hyphens and underscores only, e.g. docs-assistant"
 CONTEXT_SPAN_WORDS = (
     "The name of the span whose documents are what the model saw (rated and exported). "
-    "Blank: a reranker span when the trace has one, else every retriever span."
+    "Blank: a reranker span when the trace has one, else every retriever span. "
+    "A change sums the dashboard figures from chunk ratings again, in a background job: until it has run, "
+    "feedback given before the change is counted with the old span."
 )
 VERSION_FROM_REGISTRY = (
     "For a models:/ URI the label is the model's version in the registry (an alias: the version "
@@ -256,7 +258,8 @@ def clean_price(value) -> Decimal | None:
         or price.normalize().as_tuple().exponent < -PRICE_DECIMALS
     ):
         raise ValidationError(PRICE_WORDS)
-    return price.quantize(PRICE_STEP)
+    # + 0 turns -0 into 0: a sign on nothing would be stored and answered as "-0.000000".
+    return price.quantize(PRICE_STEP) + 0
 
 
 def clean_app_fields(fields: dict) -> dict:

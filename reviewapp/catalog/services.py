@@ -119,7 +119,7 @@ def update_app(*, actor: User, app: App, changes: dict) -> App:
             if {"version", "adapter", "adapter_config"} & set(changed):
                 _record_version(app, actor)
             if "context_span" in changed:
-                context_span_changed.send(sender=App, app=app)
+                context_span_changed.send(sender=App, app=app, actor=actor)
             return app
     raise ValidationError(
         {

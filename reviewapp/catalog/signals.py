@@ -2,6 +2,7 @@
 
 from django.dispatch import Signal
 
-# Sent inside the transaction that changed an app's context span (`app=`): which passages the
-# model saw is decided by it, so what was summed from chunk ratings must be summed again.
+# Sent inside the transaction that changed an app's context span (`app=`, `actor=` who changed it):
+# which passages the model saw is decided by it, so what was summed from chunk ratings must be
+# summed again.
 context_span_changed = Signal()

@@ -247,7 +247,10 @@ def record_feedback(
         stored = Assessment.objects.get(assessment_id=row.assessment_id)
         return Recorded(_same_origin(stored, request, reviewer), created=False)
     summary.refresh(request)
-    transaction.on_commit(lambda: metrics.count_feedback(app=request.app.slug, rating=row.rating))
+    # A rating counts when it is given or changed: an edit of the comment, or a queue's
+    # re-submission of the same feedback, gives no new rating.
+    if current is None or row.rating != current.rating:
+        transaction.on_commit(lambda: metrics.count_feedback(app=request.app.slug, rating=row.rating))
     if request.mlflow_trace_id:
         sync = MlflowSync.objects.create(assessment=row)
         transaction.on_commit(lambda: _enqueue_sync(sync.pk))

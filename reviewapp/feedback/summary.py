@@ -1,7 +1,9 @@
 """Each request's effective feedback summed into one row (RequestFeedback) and its reasons.
 
 `refresh` runs in the transaction that writes an assessment, so the row always matches the log;
-`rebuild` recomputes an app's rows (after its context span changed which passages the model saw).
+`rebuild` recomputes an app's rows after its context span changed which passages the model saw: a
+background job (REBUILD_KIND), queued with the change, so the settings request never waits on it.
+Until it has run, rows summed before keep the old span.
 Passages are merged across reviewers: a passage is rated when anyone rated it, and relevant when
 more of its ratings say relevant than not relevant (a split counts as not relevant).
 """
@@ -19,6 +21,7 @@ from .models import Assessment, FeedbackReason, FeedbackReviewer, RequestFeedbac
 
 PRECISION_AT = (1, 3, 5)
 REBUILD_BATCH = 500
+REBUILD_KIND = "rebuild_feedback_summaries"
 # What `summarize` reads of a request (the trace, often large, is not needed).
 SUMMARY_SOURCE_FIELDS = ("request_id", "app_id", "app_version", "source", "created_at", "chunks")
 
@@ -132,8 +135,10 @@ def refresh(request: Request) -> None:
     )
 
 
-def rebuild(app: App) -> int:
-    """Recompute the summaries of every request of `app` with feedback; how many were written."""
+def rebuild(app: App, on_batch=None) -> int:
+    """Recompute the summaries of every request of `app` with feedback; how many were written.
+
+    `on_batch(done)` is called after each batch (a job's progress report)."""
     done = 0
     last = None
     while True:
@@ -156,18 +161,40 @@ def rebuild(app: App) -> int:
                 .order_by("pk")
                 .only(*SUMMARY_SOURCE_FIELDS)
             }
+            # Read under the locks, for each batch: a span changed again while this rebuild runs
+            # decides the batches summed after it (and the rebuild it queued sums the others again).
+            context_span = App.objects.filter(pk=app.pk).values_list("context_span", flat=True).first()
+            if context_span is None:
+                return done  # the app is gone
             effective: dict = {}
             for a in Assessment.objects.filter(request_id__in=batch).latest_per_reviewer():
                 effective.setdefault(a.request_id, []).append(a)
             store(
-                [
-                    summarize(requests[i], effective.get(i, []), app.context_span)
-                    for i in batch
-                    if i in requests
-                ]
+                [summarize(requests[i], effective.get(i, []), context_span) for i in batch if i in requests]
             )
             done += len(batch)
+        if on_batch is not None:
+            on_batch(done)
 
 
-def rebuild_on_context_span_change(sender, app: App, **kwargs) -> None:
-    rebuild(app)
+def rebuild_job(job) -> dict:
+    """A rebuild job's work: the summaries of its app, with the span the app has when it runs."""
+    if job.app is None:
+        return {"summaries": 0}
+    return {"summaries": rebuild(job.app, on_batch=job.report_progress)}
+
+
+def start_rebuild(app: App, actor=None):
+    """Queue a rebuild of `app`'s summaries; its task is sent once the caller's transaction commits.
+
+    Every change queues one: each run reads the span then in force, so the last one to run sums
+    with the latest span, however the runs of two changes overlap."""
+    from reviewapp.jobs.services import enqueue
+
+    from .tasks import rebuild_summaries
+
+    return enqueue(kind=REBUILD_KIND, app=app, user=actor, params={}, task=rebuild_summaries)
+
+
+def rebuild_on_context_span_change(sender, app: App, actor=None, **kwargs) -> None:
+    start_rebuild(app, actor)

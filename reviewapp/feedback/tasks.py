@@ -2,8 +2,9 @@ from celery import shared_task
 
 from reviewapp.jobs.leases import Busy, LeaseLost, let_go, retry_while_busy
 from reviewapp.jobs.sending import send
+from reviewapp.jobs.services import run_job_task
 
-from . import mlflow_sync
+from . import mlflow_sync, summary
 from .models import MlflowSync
 
 # Another worker on the same chain usually finishes in seconds: look again soon, then less often.
@@ -37,3 +38,9 @@ def sweep_mlflow_sync(limit: int = 500) -> int:
         if not send(sync_to_mlflow, (sync_id,)):
             return sent  # the broker is down: the next sweep tries again
     return len(ids)
+
+
+@shared_task(name="reviewapp.feedback.rebuild_summaries", bind=True, acks_late=True)
+def rebuild_summaries(self, job_id: str) -> str:
+    """Run a rebuild job; re-delivery is safe (the job is claimed once, a rebuild can run twice)."""
+    return run_job_task(self, job_id, summary.rebuild_job)

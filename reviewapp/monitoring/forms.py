@@ -108,6 +108,11 @@ class VersionListField(forms.Field):
             raise forms.ValidationError(f"pick at most {MAX_VERSIONS} versions")
         if any(len(v) > MAX_VERSION_CHARS for v in value):
             raise forms.ValidationError(f"a version has at most {MAX_VERSION_CHARS} characters")
+        # PostgreSQL's text takes no NUL: the query would fail, not find nothing.
+        if any("\x00" in v for v in value):
+            raise forms.ValidationError(
+                "Null characters are not allowed.", code="null_characters_not_allowed"
+            )
 
 
 class VersionField(forms.CharField):

@@ -1,20 +1,22 @@
-"""Operational metrics for Prometheus: what the processes count, added up across them, and what the
+"""Operational metrics for Prometheus: what the processes count, per server, and what the
 database holds, read at each scrape of /metrics (views_metrics.py).
 
 Counts live in prometheus-client's multiprocess files, so gunicorn's workers and the Celery
 workers add up. Each server (gunicorn's master, a Celery worker's main process) owns a folder
 under METRICS_DIR, named after its host and pid, that the processes it starts share (the
 PROMETHEUS_MULTIPROC_DIR they inherit); any other process that counts (a management command, a
-test) makes a folder of its own the first time it counts. A server starting removes what the
-servers gone from this host left, and starts from an empty folder: its counters start at zero,
-as Prometheus expects of a restart. The files of a live server's dead processes stay (its
-counters never go down); another host's folders are left to that host (each container of a
-shared volume is a host of its own).
+test) makes a folder of its own the first time it counts. Each folder is exported on its own,
+under a `server` label (the folder's name): a server that restarts resets its own counters only,
+which Prometheus' rate() and increase() take for the reset they are, whatever the other servers
+hold. A server starting removes what the servers gone from this host left, and starts from an
+empty folder. The files of a live server's dead processes stay (its counters never go down).
+Another host's folder (each container of a shared volume is a host of its own) is left to that
+host, until none of its files has changed for STALE_AFTER: that host is gone.
 
 Labels hold app slugs, versions, URL patterns, methods, statuses and ids, never an email or free
-text, each at most LABEL_LIMIT characters. The versions a chain reports count per app up to
-VERSIONS_PER_APP a process, "other" past that: a chain is not trusted, and each label set is kept
-for ever in every process's file.
+text, each at most LABEL_LIMIT characters. A chain's version is its label only when the database
+knows it for the app (the app's version or one of its AppVersion rows), else "other": a chain is
+not trusted, and each label set is kept for ever in every process's file.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import socket
 import threading
 import time
 from collections import defaultdict
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from prometheus_client import Counter, Histogram, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 if TYPE_CHECKING:
     from reviewapp.requestlog.models import Request
@@ -41,8 +45,11 @@ log = logging.getLogger(__name__)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 LABEL_LIMIT = 100
-VERSIONS_PER_APP = 50
 OTHER = "other"
+# How long the versions the database knows for an app are trusted before they are read again.
+KNOWN_VERSIONS_SECONDS = 60.0
+# Another host's folder with no file changed for this long belongs to a host that is gone.
+STALE_AFTER = timedelta(days=7)
 # Any other method a client sends is "other": a label value per invented method would grow the
 # files for ever.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -112,6 +119,29 @@ def _clear(root: Path) -> None:
         # in a restarted container).
         if (folder.name == mine and not _counting) or (folder.name != mine and not _alive(int(owner))):
             shutil.rmtree(folder, ignore_errors=True)
+    prune_gone_hosts(root)
+
+
+def _ours(folder: Path) -> bool:
+    """Whether the folder is one of this host's servers' (host-pid)."""
+    return folder.name.removeprefix(f"{_host()}-").isdigit() and folder.name.startswith(f"{_host()}-")
+
+
+def prune_gone_hosts(root: Path, now: float | None = None) -> None:
+    """Remove the folders of other hosts where no file has changed for STALE_AFTER: an old
+    container's, which nothing else would ever remove. A live server's files change as it counts."""
+    now = time.time() if now is None else now
+    try:
+        folders = [folder for folder in Path(root).iterdir() if folder.is_dir() and not _ours(folder)]
+    except OSError:
+        return
+    for folder in folders:
+        try:
+            changed = max((path.stat().st_mtime for path in folder.iterdir()), default=folder.stat().st_mtime)
+        except OSError:
+            continue  # removed meanwhile
+        if now - changed > STALE_AFTER.total_seconds():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def process_exited(pid: int) -> None:
@@ -144,7 +174,7 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_DURATION = Histogram(
     "reviewapp_http_request_duration_seconds",
-    "Time to answer an HTTP request (to the first byte of a streamed answer), by URL pattern and method",
+    "Time to answer an HTTP request, to the first chunk of a streamed answer, by URL pattern and method",
     ["route", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
     registry=None,
@@ -170,7 +200,8 @@ CHAIN_TOKENS = Counter(
 )
 FEEDBACK = Counter(
     "reviewapp_feedback_total",
-    "Feedback rows written, by app and thumbs rating (positive, negative, none)",
+    "Ratings given: a reviewer's first feedback on a request, and each change of their thumbs rating,"
+    " by app and the rating given (positive, negative, none: feedback without a thumb, or a thumb cleared)",
     ["app", "rating"],
     registry=None,
 )
@@ -180,20 +211,34 @@ def _label(value) -> str:
     return str(value if value is not None else "")[:LABEL_LIMIT]
 
 
-_versions: dict[str, set[str]] = defaultdict(set)
-_versions_lock = threading.Lock()
+_known: dict[tuple, tuple[float, frozenset[str]]] = {}
+_known_lock = threading.Lock()
 
 
-def _version(app: str, version) -> str:
+def _versions_served(app) -> frozenset[str]:
+    """The versions the app has served (its AppVersion rows), read once a KNOWN_VERSIONS_SECONDS
+    a process. Keyed by the app's id and creation time: SQLite may give a new app a deleted one's id."""
+    from reviewapp.catalog.models import AppVersion
+
+    key = (app.pk, app.created_at)
+    now = time.monotonic()
+    with _known_lock:
+        cached = _known.get(key)
+        if cached is not None and now - cached[0] < KNOWN_VERSIONS_SECONDS:
+            return cached[1]
+        versions = frozenset(
+            AppVersion.objects.filter(app_id=app.pk).order_by().values_list("version", flat=True).distinct()
+        )
+        _known[key] = (now, versions)
+        return versions
+
+
+def _version(app, version) -> str:
+    """The chain's version as a label: the app's current version (as the turn's request read it,
+    so a new version shows at once) or one it served before, else "other"."""
     version = _label(version)
-    seen = _versions[app]
-    if version in seen:
-        return version
-    with _versions_lock:
-        if len(seen) >= VERSIONS_PER_APP:
-            return OTHER
-        seen.add(version)
-    return version
+    known = version == _label(app.version) or version in _versions_served(app)
+    return version if known else OTHER
 
 
 _last_failure = 0.0
@@ -229,7 +274,7 @@ def count_request(*, route: str, method: str, status: int, seconds: float) -> No
 def count_turn(turn: Request) -> None:
     """A turn logged for a chat or API call (requestlog.services.log_turn, once it is committed)."""
     app = _label(turn.app.slug)
-    version = _version(app, turn.app_version)
+    version = _version(turn.app, turn.app_version)
     CHAIN_INVOCATIONS.labels(app, version, turn.status).inc()
     if turn.latency_ms is not None:
         CHAIN_LATENCY.labels(app, version).observe(turn.latency_ms / 1000)
@@ -240,51 +285,88 @@ def count_turn(turn: Request) -> None:
 
 @_never_fails
 def count_feedback(*, app: str, rating: str) -> None:
-    """A feedback row written (feedback.services.record_feedback, once it is committed)."""
+    """A reviewer's rating given or changed (feedback.services.record_feedback, once committed)."""
     FEEDBACK.labels(_label(app), rating if rating in ("positive", "negative") else "none").inc()
 
 
 class ProcessCounts:
-    """The counts of every process of every server under METRICS_DIR, added up."""
+    """The counts of the processes of each server under METRICS_DIR, added up per server and
+    labelled with it (`server`), so one server's restart resets its series alone."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
 
     def collect(self):
+        prune_gone_hosts(self.root)
+        families: dict[str, Metric] = {}
+        try:
+            folders = sorted(folder for folder in self.root.iterdir() if folder.is_dir())
+        except OSError:
+            return []
+        for folder in folders:
+            for metric in self._merge(folder):
+                family = families.get(metric.name)
+                if family is None:
+                    family = families[metric.name] = Metric(
+                        metric.name, metric.documentation, metric.type, metric.unit
+                    )
+                family.samples.extend(
+                    sample._replace(labels={**sample.labels, "server": folder.name})
+                    for sample in metric.samples
+                )
+        return list(families.values())
+
+    @staticmethod
+    def _merge(folder: Path):
         for _ in range(3):
-            files = glob.glob(os.path.join(glob.escape(str(self.root)), "*", "*.db"))
+            files = glob.glob(os.path.join(glob.escape(str(folder)), "*.db"))
             try:
                 return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
             except FileNotFoundError:
                 continue  # a server starting removed a gone server's folder meanwhile: look again
-        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
+        return []
 
 
 class DatabaseGauges:
-    """What the database holds, read at each scrape: queue backlogs, jobs, MLflow write-backs.
+    """What the database holds: queue backlogs, jobs, MLflow write-backs of feedback.
 
-    A handful of GROUP BY queries, whatever the number of rows. Should the database not answer,
-    these series are left out and the process counts are still served.
+    A handful of queries, read at most once every `seconds` a process (a storm of scrapes waits
+    for one reading and shares it). Should the database not answer, these series are left out
+    (and asked for again at the next scrape) and the process counts are still served.
     """
+
+    seconds = 30.0
+    _read: tuple[float, list] | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def forget(cls) -> None:
+        """Drop the reading kept, so the next scrape reads the database again."""
+        with cls._lock:
+            cls._read = None
 
     def collect(self):
         from django.db import DatabaseError
 
-        try:
-            found = list(self._gauges())
-        except DatabaseError:
-            log.warning("metrics: the database did not answer; its gauges are left out", exc_info=True)
-            return []
-        return found
+        cls = type(self)
+        with cls._lock:
+            if cls._read is not None and time.monotonic() - cls._read[0] < self.seconds:
+                return cls._read[1]
+            try:
+                found = list(self._gauges())
+            except DatabaseError:
+                log.warning("metrics: the database did not answer; its gauges are left out", exc_info=True)
+                return []
+            cls._read = (time.monotonic(), found)
+            return found
 
     def _gauges(self):
         # Imported here: gunicorn's master and Celery's main process import this module before
         # Django's apps are loaded.
-        from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, Subquery, Value
+        from django.db.models import Count, F, OuterRef, Q, Subquery
         from django.db.models.functions import Coalesce
         from django.utils import timezone
 
-        from reviewapp.exports.models import EvaluationSetVersion, JudgeExport, MlflowStatus
         from reviewapp.feedback.models import MlflowSync
         from reviewapp.jobs.models import Job
         from reviewapp.queues.models import QueueItem, Reservation, ReviewQueue
@@ -292,7 +374,8 @@ class DatabaseGauges:
         now = timezone.now()
         backlog = GaugeMetricFamily(
             "reviewapp_queue_backlog_items",
-            "Review slots of a queue's items not yet submitted (items x overlap - submitted reviews)",
+            "Review slots of a queue not yet filled: its items x its overlap - the reviews submitted"
+            " (an item reviewed by one of two reviewers it needs counts 1)",
             labels=["app", "queue"],
         )
         oldest = GaugeMetricFamily(
@@ -313,26 +396,37 @@ class DatabaseGauges:
             .annotate(n=Count("pk"))
             .values_list("item__queue", "n")
         )
+        waiting = {
+            queue["pk"]: max(queue["items"] * queue["overlap"] - done.get(queue["pk"], 0), 0)
+            for queue in queues
+        }
+        # Only queues with a slot to fill are searched, each from its oldest item on (the
+        # queue_item_added index) up to the first one still waiting: never every item ever queued.
         slots_filled = (
-            Reservation.objects.filter(filled, item=OuterRef("pk"))
+            Reservation.objects.filter(
+                item=OuterRef("pk"), done_at__isnull=False, slot__lte=OuterRef(OuterRef("overlap"))
+            )
             .order_by()
             .values("item")
             .annotate(n=Count("pk"))
             .values("n")
         )
+        first_waiting = (
+            QueueItem.objects.filter(queue=OuterRef("pk"))
+            .annotate(filled=Coalesce(Subquery(slots_filled), 0))
+            .filter(filled__lt=OuterRef("overlap"))
+            .order_by("added_at", "pk")
+            .values("added_at")[:1]
+        )
         waiting_since = dict(
-            QueueItem.objects.annotate(
-                filled=Coalesce(Subquery(slots_filled, output_field=IntegerField()), Value(0))
-            )
-            .filter(filled__lt=F("queue__overlap"))
+            ReviewQueue.objects.filter(pk__in=[pk for pk, slots in waiting.items() if slots])
             .order_by()
-            .values("queue")
-            .annotate(since=Min("added_at"))
-            .values_list("queue", "since")
+            .annotate(since=Subquery(first_waiting))
+            .values_list("pk", "since")
         )
         for queue in queues:
             labels = [_label(queue["app__slug"]), str(queue["pk"])]
-            backlog.add_metric(labels, max(queue["items"] * queue["overlap"] - done.get(queue["pk"], 0), 0))
+            backlog.add_metric(labels, waiting[queue["pk"]])
             since = waiting_since.get(queue["pk"])
             oldest.add_metric(labels, max((now - since).total_seconds(), 0) if since else 0)
         yield backlog
@@ -349,27 +443,21 @@ class DatabaseGauges:
                 jobs.add_metric([_label(kind), state], states.get(state, 0))
         yield jobs
 
+        # Only feedback's write-backs, retried until they reach MLflow. An export's MLflow step
+        # gives up after a few tries and says so on the export's page: a backlog it never clears.
         writeback = GaugeMetricFamily(
             "reviewapp_mlflow_writeback_backlog",
-            "MLflow write-backs waiting: feedback for its traces and exports' MLflow steps, by state",
+            "Feedback waiting to be written to its MLflow trace, by state (pending, failed: retried)",
             labels=["state"],
         )
-        waiting = {MlflowSync.Status.PENDING.value: 0, MlflowSync.Status.FAILED.value: 0}
+        backlog_of = {MlflowSync.Status.PENDING.value: 0, MlflowSync.Status.FAILED.value: 0}
         for state, n in (
-            MlflowSync.objects.filter(status__in=list(waiting))
+            MlflowSync.objects.filter(status__in=list(backlog_of))
             .order_by()
             .values_list("status")
             .annotate(n=Count("pk"))
         ):
-            waiting[state] += n
-        for model in (EvaluationSetVersion, JudgeExport):
-            for state, n in (
-                model.objects.filter(mlflow_status__in=[MlflowStatus.PENDING, MlflowStatus.FAILED])
-                .order_by()
-                .values_list("mlflow_status")
-                .annotate(n=Count("pk"))
-            ):
-                waiting[state] += n
-        for state, n in waiting.items():
+            backlog_of[state] = n
+        for state, n in backlog_of.items():
             writeback.add_metric([state], n)
         yield writeback

@@ -80,7 +80,8 @@ class VersionList(serializers.CharField):
             raise serializers.ValidationError(f"At most {MAX_VERSIONS} versions at a time.")
         if any(len(item) > VERSION_CHARS for item in items):
             raise serializers.ValidationError(f"A version has at most {VERSION_CHARS} characters.")
-        return tuple(dict.fromkeys(item.strip() for item in items))
+        # As given: " v1" is a version of its own (the request log's filter does not strip either).
+        return tuple(dict.fromkeys(items))
 
 
 class QualityQuery(StrictSerializer):

@@ -62,7 +62,11 @@ class QueueItem(models.Model):
     class Meta:
         ordering = ["position", "id"]
         constraints = [models.UniqueConstraint(fields=["queue", "request"], name="queue_item_unique_request")]
-        indexes = [models.Index(fields=["queue", "position"], name="queue_item_position")]
+        indexes = [
+            models.Index(fields=["queue", "position"], name="queue_item_position"),
+            # /metrics' oldest waiting item: a queue's items from the oldest on.
+            models.Index(fields=["queue", "added_at", "id"], name="queue_item_added"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.queue_id}:{self.request_id}"

@@ -21,7 +21,7 @@ from reviewapp.feedback import filters as by_feedback
 from reviewapp.feedback.models import Assessment
 from reviewapp.lib.filters import EmailFilter, UtcDateTimeFilter
 
-from .models import DOC_URI_CHARS, Request
+from .models import DOC_URI_BYTES, Request
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -102,8 +102,10 @@ class RequestLogFilter(django_filters.FilterSet):
         empty_label="Any",
         help_text="ok, incomplete (the answer stopped part-way) or error",
     )
+    # Values are matched as stored: " v1" and "v1" are two versions (and two documents, two reasons).
     app_version = django_filters.CharFilter(
         max_length=100,
+        strip=False,
         label="App version",
         help_text="App version (`version` is read as this too; deprecated)",
     )
@@ -162,6 +164,7 @@ class RequestLogFilter(django_filters.FilterSet):
     )
     reason = django_filters.CharFilter(
         max_length=200,
+        strip=False,
         method="filter_reason",
         label="Reason",
         help_text="A thumbs down in force gives this reason",
@@ -182,7 +185,10 @@ class RequestLogFilter(django_filters.FilterSet):
         help_text="yes: the chain's latency was recorded (what the latency percentiles count); no: it was not",
     )
     doc_uri = django_filters.CharFilter(
-        max_length=DOC_URI_CHARS,
+        # In characters: a URI of up to 1,000 characters of any script finds its rows, stored cut to
+        # DOC_URI_BYTES bytes (the lookup cuts it alike).
+        max_length=DOC_URI_BYTES,
+        strip=False,
         method="filter_doc_uri",
         label="Document",
         help_text="The request retrieved the document with this doc_uri",

@@ -9,8 +9,9 @@ from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App
 from reviewapp.requestlog import passages as passage_rules
 
-# Long enough for real URIs, short enough for a btree index entry.
-DOC_URI_CHARS = 1000
+# Long enough for real URIs, short enough for a btree index entry (PostgreSQL's limit, 2704 bytes,
+# is in bytes: 1,000 characters of CJK or emoji are three or four times that).
+DOC_URI_BYTES = 1000
 
 
 class ILike(models.Lookup):
@@ -51,7 +52,7 @@ class RequestQuerySet(models.QuerySet):
             request_id=models.OuterRef("pk"), app_id=models.OuterRef("app_id")
         )
         if doc_uri is not None:
-            documents = documents.filter(doc_uri=doc_uri[:DOC_URI_CHARS])
+            documents = documents.filter(doc_uri=cut_doc_uri(doc_uri))
         return self.filter(models.Exists(documents) if present else ~models.Exists(documents))
 
     def retrieved_novel(self, since: datetime, until: datetime):
@@ -164,7 +165,7 @@ class RetrievedDocument(models.Model):
     app = models.ForeignKey(App, models.CASCADE, related_name="+")
     app_version = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField()
-    doc_uri = models.CharField(max_length=DOC_URI_CHARS)
+    doc_uri = models.CharField(max_length=DOC_URI_BYTES)  # cut_doc_uri: never more characters than bytes
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["request", "doc_uri"], name="retrieved_doc_once")]
@@ -174,12 +175,22 @@ class RetrievedDocument(models.Model):
         ]
 
 
+def cut_doc_uri(text: str) -> str:
+    """`text` cut to at most DOC_URI_BYTES bytes of UTF-8, on a character boundary: how a doc_uri
+    is stored and looked up, so a URI longer than that finds the rows stored for it."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= DOC_URI_BYTES:
+        return text
+    # Only the last character can be split; "ignore" drops its leading bytes.
+    return raw[:DOC_URI_BYTES].decode("utf-8", "ignore")
+
+
 def retrieved_documents(request: Request) -> list[RetrievedDocument]:
-    """The rows of `request`'s distinct doc_uris (not saved); long URIs are cut to DOC_URI_CHARS."""
+    """The rows of `request`'s distinct doc_uris (not saved); long URIs are cut (cut_doc_uri)."""
     seen: dict[str, None] = {}
     for chunk in request.chunks or []:
         if isinstance(chunk, dict) and chunk.get("doc_uri"):
-            seen.setdefault(str(chunk["doc_uri"])[:DOC_URI_CHARS], None)
+            seen.setdefault(cut_doc_uri(str(chunk["doc_uri"])), None)
     return [
         RetrievedDocument(
             request_id=request.request_id,

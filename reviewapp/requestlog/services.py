@@ -88,7 +88,8 @@ def log_turn(
             altered |= changed
     request = Request.objects.create(**fields, text_altered=altered)
     RetrievedDocument.objects.bulk_create(retrieved_documents(request))
-    if source != Request.Source.IMPORT:  # an import replays history; no chain was called
+    # Live traffic only: an import, or a turn dated in the past (the demo's history), replays it.
+    if source != Request.Source.IMPORT and not created_at:
         transaction.on_commit(lambda: metrics.count_turn(request))
     return request
 

@@ -71,6 +71,24 @@ def test_a_price_of_zero_is_a_price(as_user, app, manager):
     assert prices(app) == (Decimal("0"), None)
 
 
+@pytest.mark.parametrize("zero", ["-0", "-0.000", "-0e3", " -0.0 "])
+def test_a_price_of_minus_zero_on_the_settings_page_is_zero(as_user, app, manager, zero):
+    client = as_user(manager)
+
+    saved = client.post(SETTINGS, app_form(price_input_per_1k=zero, price_output_per_1k=zero), headers=HX)
+
+    assert saved.status_code == 200 and "-0.0" not in saved.content.decode()
+    assert [str(price) for price in prices(app)] == ["0.000000", "0.000000"]
+    answer = client.get("/api/v1/apps/support-bot").json()
+    assert (answer["price_input_per_1k"], answer["price_output_per_1k"]) == ("0.000000", "0.000000")
+    assert 'value="0.000000"' in client.get(SETTINGS).content.decode()
+
+
+def test_a_price_of_minus_zero_from_python_is_zero():
+    assert str(rules.clean_price(-0.0)) == "0.000000"
+    assert str(rules.clean_price(Decimal("-0E-9"))) == "0.000000"
+
+
 def test_only_managers_see_the_prices(as_user, app, manager, viewer, querier):
     App.objects.filter(pk=app.pk).update(
         price_input_per_1k=Decimal("0.5"), price_output_per_1k=Decimal("1.5")

@@ -13,7 +13,9 @@ HX = {"HX-Request": "true"}
 SETTINGS = "/apps/support-bot/settings/"
 HELP = (
     "The name of the span whose documents are what the model saw (rated and exported). "
-    "Blank: a reranker span when the trace has one, else every retriever span."
+    "Blank: a reranker span when the trace has one, else every retriever span. "
+    "A change sums the dashboard figures from chunk ratings again, in a background job: until it has run, "
+    "feedback given before the change is counted with the old span."
 )
 
 

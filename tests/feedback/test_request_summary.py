@@ -1,5 +1,6 @@
 """Each request's effective feedback, summed in RequestFeedback (and FeedbackReason) in the same
-transaction as every assessment, and summed again when the app's context span changes."""
+transaction as every assessment, and summed again by a background job when the app's context span
+changes (tests/feedback/test_rebuild_job.py runs it on a real worker)."""
 
 import pytest
 from django.db import connection
@@ -10,6 +11,8 @@ from reviewapp.catalog.models import Level
 from reviewapp.feedback import summary
 from reviewapp.feedback.models import Assessment, FeedbackReason, RequestFeedback
 from reviewapp.feedback.services import record_feedback
+from reviewapp.jobs.models import Job
+from reviewapp.jobs.services import run_job
 from tests import factories
 
 
@@ -269,6 +272,12 @@ def test_a_refused_assessment_writes_no_summary(app, querier):
 # --- the context span ---
 
 
+def run_rebuilds() -> int:
+    """Run the queued rebuild jobs, oldest first, as a worker would; how many ran."""
+    jobs = Job.objects.filter(kind=summary.REBUILD_KIND, status="queued").order_by("created_at")
+    return sum(run_job(str(job.pk), summary.rebuild_job).status == "succeeded" for job in jobs)
+
+
 def two_span_chunks() -> list[dict]:
     """One retriever span ("broad": A, B) and a named second one ("focused": B, C)."""
     return [
@@ -286,6 +295,9 @@ def test_a_context_span_change_sums_the_apps_requests_again(app, manager, querie
     assert (summed(request).passages_rated, summed(request).first_relevant_rank) == (3, 2)
 
     catalog.update_app(actor=manager, app=app, changes={"context_span": "focused"})
+    # The settings request only queued the rebuild: until it runs, the old span's sums stay.
+    assert (summed(request).passages_rated, summed(request).first_relevant_rank) == (3, 2)
+    assert run_rebuilds() == 1
 
     # Now only B (rated at its copy, position 1) and C were seen, in that order.
     row = summed(request)
@@ -293,6 +305,7 @@ def test_a_context_span_change_sums_the_apps_requests_again(app, manager, querie
     assert (row.rated_at_1, row.relevant_at_1) == (1, 1)
 
     catalog.update_app(actor=manager, app=app, changes={"context_span": ""})
+    assert run_rebuilds() == 1
     assert (summed(request).passages_rated, summed(request).first_relevant_rank) == (3, 2)
 
 
@@ -309,6 +322,10 @@ def test_a_context_span_change_rebuilds_only_that_apps_summaries(app, manager, q
     RequestFeedback.objects.update(up=99)
 
     catalog.update_app(actor=manager, app=app, changes={"context_span": "focused"})
+    job = Job.objects.get(kind=summary.REBUILD_KIND)
+    assert (job.app_id, job.created_by_id, job.status) == (app.pk, manager.pk, "queued")
+    assert run_rebuilds() == 1
+    assert Job.objects.get(pk=job.pk).result == {"summaries": 5}
 
     assert list(RequestFeedback.objects.filter(app=app).values_list("up", flat=True)) == [1] * 5
     # Position 0 (A) is not a passage of the "focused" span: its rating no longer counts.
@@ -323,6 +340,7 @@ def test_a_change_of_other_settings_does_not_rebuild(app, manager, querier):
 
     catalog.update_app(actor=manager, app=app, changes={"name": "Renamed bot"})
 
+    assert not Job.objects.filter(kind=summary.REBUILD_KIND).exists()
     assert summed(request).up == 99
 
 
@@ -343,6 +361,7 @@ def test_feedback_written_after_a_context_span_change_sums_with_the_new_span(app
     # Loaded before the change, as a request being handled while the manager saves the settings.
     loaded_before = type(request).objects.select_related("app").get(pk=request.pk)
     catalog.update_app(actor=manager, app=app, changes={"context_span": "focused"})
+    assert run_rebuilds() == 1
     assert summed(request).passages_rated == 0
 
     feedback(loaded_before, second, rating="positive")

@@ -2,15 +2,19 @@
 call, a feedback post, a job, a queue's reviews), read back from the real exposition.
 
 The counters are this process's files (and those of the processes earlier tests started, which
-no longer move), so each test compares the series before and after what it does.
+no longer move), so each test compares the series before and after what it does, added up over
+the `server` label each process-counted series carries. Each scrape here reads the database
+afresh (`DatabaseGauges.forget()`); the 30-second reading kept between scrapes has a test of its own.
 """
 
 import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -18,19 +22,20 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from reviewapp.catalog.models import App, Level
+from reviewapp.catalog.models import App, AppVersion, Level
 from reviewapp.chains.base import ChainResult
-from reviewapp.exports.models import JudgeExport, MlflowStatus
+from reviewapp.exports.models import JudgeExport
 from reviewapp.feedback.models import MlflowSync
 from reviewapp.feedback.services import record_feedback
 from reviewapp.jobs.models import Job
 from reviewapp.monitoring import metrics
+from reviewapp.monitoring.metrics import DatabaseGauges, ProcessCounts
 from reviewapp.monitoring.middleware import MetricsMiddleware
 from reviewapp.queues import claims
 from reviewapp.queues.models import QueueItem
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import log_turn
-from tests import factories
+from tests import factories, processes
 from tests.chains.openai_server import OpenAIServer
 from tests.chat.helpers import events_of
 from tests.queues.helpers import queue_of
@@ -62,15 +67,20 @@ def http_app(app, server):
 
 
 class Scrape:
-    """One answer of /metrics, parsed: `scrape.value(name, **labels)` (0 for a series not there)."""
+    """One answer of /metrics, parsed: `scrape.value(name, **labels)`, added up over the servers
+    (0 for a series not there)."""
 
     def __init__(self, text: str):
         self.text = text
-        self.samples = {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
+        self.samples: dict[tuple[str, frozenset], float] = {}
+        self.servers: set[str] = set()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = dict(sample.labels)
+                if "server" in labels:
+                    self.servers.add(labels.pop("server"))
+                key = (sample.name, frozenset(labels.items()))
+                self.samples[key] = self.samples.get(key, 0.0) + sample.value
 
     def value(self, name: str, **labels) -> float:
         return self.samples.get((name, frozenset(labels.items())), 0.0)
@@ -80,6 +90,7 @@ class Scrape:
 
 
 def scrape() -> Scrape:
+    DatabaseGauges.forget()
     response = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert response.status_code == 200, response.content[:500]
     return Scrape(response.content.decode())
@@ -308,7 +319,9 @@ def test_a_failed_turn_counts_as_an_error(
 
 
 @pytest.mark.django_db
-def test_a_turn_counts_once_committed_and_an_import_never(token, app, django_capture_on_commit_callbacks):
+def test_a_turn_counts_once_committed_and_an_import_or_a_backdated_turn_never(
+    token, app, django_capture_on_commit_callbacks
+):
     def turn(source, **kwargs):
         return log_turn(
             app=app,
@@ -322,6 +335,8 @@ def test_a_turn_counts_once_committed_and_an_import_never(token, app, django_cap
     before = _chain_series(scrape(), "support-bot", "1")
     with django_capture_on_commit_callbacks(execute=True):
         turn(Request.Source.IMPORT)
+        # A turn dated in the past (the demo's history) is history too, not traffic.
+        turn(Request.Source.REST_API, created_at=timezone.now() - timedelta(days=30))
         with pytest.raises(RuntimeError), transaction.atomic():
             turn(Request.Source.REST_API)
             raise RuntimeError("rolled back: the turn was never stored")
@@ -341,26 +356,81 @@ def test_a_turn_counts_once_committed_and_an_import_never(token, app, django_cap
 
 
 @pytest.mark.django_db
-def test_the_versions_a_chain_reports_are_capped_per_app(token, django_capture_on_commit_callbacks):
+def test_a_version_shows_only_when_the_database_knows_it_for_the_app(
+    token, django_capture_on_commit_callbacks
+):
     app = factories.make_app(f"many-versions-{uuid.uuid4().hex[:8]}")
+    app.version = "2.0"
+    app.save(update_fields=["version"])
+    AppVersion.objects.create(app=app, version="1.0", adapter=app.adapter)
+    other = factories.make_app(f"other-{uuid.uuid4().hex[:8]}")
+    AppVersion.objects.create(app=other, version="9.9", adapter=other.adapter)  # not this app's
+    said = ["2.0", "1.0", "9.9", "1.0", *(f"chain-said-{i}-" + "v" * 200 for i in range(5))]
     with django_capture_on_commit_callbacks(execute=True):
-        for i in range(metrics.VERSIONS_PER_APP + 5):
+        for version in said:
             log_turn(
                 app=app,
                 user=None,
                 source=Request.Source.REST_API,
                 messages=QUESTION,
-                result=ChainResult(response="Yes.", app_version=f"chain-said-{i}-" + "v" * 200),
+                result=ChainResult(response="Yes.", app_version=version),
             )
     after = scrape()
 
     versions = {
         s["version"] for s in after.labels_of("reviewapp_chain_invocations_total") if s["app"] == app.slug
     }
-    assert len(versions) == metrics.VERSIONS_PER_APP + 1
-    assert "other" in versions
-    assert all(len(v) <= metrics.LABEL_LIMIT for v in versions)
-    assert after.value("reviewapp_chain_invocations_total", app=app.slug, version="other", status="ok") == 5
+    assert versions == {"2.0", "1.0", "other"}
+    count = {
+        v: after.value("reviewapp_chain_invocations_total", app=app.slug, version=v, status="ok")
+        for v in versions
+    }
+    assert count == {"2.0": 1, "1.0": 2, "other": 6}
+
+
+VERSIONS_SAID = """
+import sys, uuid
+import django
+django.setup()
+from reviewapp.catalog.models import App
+from reviewapp.monitoring import metrics
+from reviewapp.requestlog.models import Request
+
+app = App.objects.get(slug=sys.argv[1])
+for i in range(60):
+    version = ["2.0", "1.0"][i % 2] if i < 4 else f"p{sys.argv[2]}-{uuid.uuid4().hex[:8]}"
+    metrics.count_turn(Request(app=app, app_version=version, status="ok", latency_ms=100))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_however_many_processes_count_an_app_has_its_known_versions_and_other(tmp_path):
+    app = factories.make_app(f"proc-versions-{uuid.uuid4().hex[:8]}")
+    app.version = "2.0"
+    app.save(update_fields=["version"])
+    AppVersion.objects.create(app=app, version="1.0", adapter=app.adapter)
+    root = tmp_path / "metrics"
+    env = processes.test_env(METRICS_DIR=str(root), PROMETHEUS_MULTIPROC_DIR=None)
+    # Three processes, as three gunicorn workers (or one worker restarted twice), each told 56
+    # versions of its own by the chain.
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", VERSIONS_SAID, app.slug, str(n)], env=env, stderr=subprocess.PIPE
+        )
+        for n in range(3)
+    ]
+    for child in children:
+        assert child.wait(timeout=120) == 0, child.stderr.read().decode()[-3000:]
+
+    samples = [
+        sample
+        for family in ProcessCounts(root).collect()
+        for sample in family.samples
+        if sample.name == "reviewapp_chain_invocations_total" and sample.labels["app"] == app.slug
+    ]
+    assert {sample.labels["version"] for sample in samples} == {"2.0", "1.0", "other"}
+    assert sum(sample.value for sample in samples) == 180
+    assert sum(s.value for s in samples if s.labels["version"] == "other") == 168
 
 
 # --- feedback ----------------------------------------------------------------------------------
@@ -374,7 +444,7 @@ def _feedback(scrape_: Scrape) -> dict:
 
 
 @pytest.mark.django_db
-def test_feedback_counts_each_row_written_by_its_rating(
+def test_feedback_counts_a_first_rating_and_each_change_of_it_never_an_edit(
     token, as_user, querier, app, django_capture_on_commit_callbacks
 ):
     first, second = (factories.make_request(app, user=querier) for _ in range(2))
@@ -384,6 +454,9 @@ def test_feedback_counts_each_row_written_by_its_rating(
         return client.post(
             "/api/v1/apps/support-bot/feedback", data=json.dumps(body), content_type="application/json"
         )
+
+    def moved(before, after):
+        return {k: after[k] - before[k] for k in after}
 
     before = _feedback(scrape())
     assessment_id = str(uuid.uuid4())
@@ -401,11 +474,43 @@ def test_feedback_counts_each_row_written_by_its_rating(
             ).status_code
             == 200
         )
-        assert post({"request_id": str(first.pk), "rating": "negative"}).status_code == 201
         assert post({"request_id": str(second.pk), "comment": "No thumbs, a remark"}).status_code == 201
+    assert moved(before, _feedback(scrape())) == {"positive": 1, "negative": 0, "none": 1}
+
+    # Edits that keep the thumb are new rows, not new ratings.
+    middle = _feedback(scrape())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post({"request_id": str(first.pk), "comment": "good"}).status_code == 201
+        assert post({"request_id": str(first.pk), "comment": "very good"}).status_code == 201
+        assert post({"request_id": str(second.pk), "comment": "Still no thumb"}).status_code == 201
+    assert moved(middle, _feedback(scrape())) == {"positive": 0, "negative": 0, "none": 0}
+
+    # A change of mind counts the new rating; a thumb cleared counts none; a thumb given later counts.
+    middle = _feedback(scrape())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post({"request_id": str(first.pk), "rating": "negative"}).status_code == 201
+        assert post({"request_id": str(first.pk), "rating": None}).status_code == 201
+        assert post({"request_id": str(second.pk), "rating": "positive"}).status_code == 201
+    assert moved(middle, _feedback(scrape())) == {"positive": 1, "negative": 1, "none": 1}
+
+
+@pytest.mark.django_db
+def test_a_queue_re_submission_of_unchanged_feedback_counts_nothing(
+    token, querier, app, django_capture_on_commit_callbacks
+):
+    request = factories.make_request(app, user=querier)
+    queue = queue_of([request])
+    before = _feedback(scrape())
+    with django_capture_on_commit_callbacks(execute=True):
+        record_feedback(request=request, reviewer=querier, changes={"rating": "negative"})
+        # The same feedback, submitted again from the queue: a row of its own (it records the queue).
+        again = record_feedback(
+            request=request, reviewer=querier, changes={"rating": "negative"}, queue=queue
+        )
     after = _feedback(scrape())
 
-    assert {k: after[k] - before[k] for k in after} == {"positive": 1, "negative": 1, "none": 1}
+    assert again.created and again.assessment.queue_id == queue.pk
+    assert {k: after[k] - before[k] for k in after} == {"positive": 0, "negative": 1, "none": 0}
 
 
 @pytest.mark.django_db
@@ -504,7 +609,7 @@ def test_queues_of_every_app_show_under_their_app_and_id_never_their_name(token,
 
 
 @pytest.mark.django_db
-def test_the_mlflow_writeback_backlog_counts_feedback_and_export_steps_waiting(
+def test_the_mlflow_writeback_backlog_counts_feedback_waiting_never_an_export_s_step(
     token, as_user, querier, app, manager
 ):
     def backlog():
@@ -522,11 +627,9 @@ def test_the_mlflow_writeback_backlog_counts_feedback_and_export_steps_waiting(
 
     MlflowSync.objects.filter(assessment__request=traced[0]).update(status=MlflowSync.Status.FAILED)
     MlflowSync.objects.filter(assessment__request=traced[1]).update(status=MlflowSync.Status.DONE)
+    # An export's MLflow step waiting (pending by default) is not feedback's write-back.
     job = Job.objects.create(kind="export_judge_examples", app=app)
     JudgeExport.objects.create(app=app, job=job, example_count=0, relative_dir="judges/1")
-    assert backlog() == {"pending": 2, "failed": 1}
-
-    JudgeExport.objects.filter(job=job).update(mlflow_status=MlflowStatus.DONE)
     assert backlog() == {"pending": 1, "failed": 1}
 
 
@@ -536,9 +639,8 @@ def test_the_database_gauges_take_a_few_queries_whatever_the_rows(token, app, dj
         queue_of([factories.make_request(app, question=f"Q{i}-{j}") for j in range(4)], name=f"Q{i}")
         Job.objects.create(kind=f"kind_{i}", app=app)
 
-    from reviewapp.monitoring.metrics import DatabaseGauges
-
-    with django_assert_max_num_queries(7):
+    DatabaseGauges.forget()
+    with django_assert_max_num_queries(5):
         families = {family.name: family for family in DatabaseGauges().collect()}
 
     assert set(families) == {
@@ -548,3 +650,172 @@ def test_the_database_gauges_take_a_few_queries_whatever_the_rows(token, app, dj
         "reviewapp_mlflow_writeback_backlog",
     }
     assert len(families["reviewapp_queue_backlog_items"].samples) == 3
+
+
+@pytest.mark.django_db
+def test_scrapes_within_30_seconds_share_one_reading_of_the_database(token, app, django_assert_num_queries):
+    job = Job.objects.create(kind="import_traces", app=app)
+    first = scrape()  # reads the database
+    job.claim()
+    gauges = DatabaseGauges()
+    with django_assert_num_queries(0):
+        for _ in range(20):  # a storm of scrapes
+            found = {f.name: f for f in gauges.collect()}
+            answered = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+            assert answered.status_code == 200
+    kept = Scrape(answered.content.decode())
+
+    assert gauges.seconds == 30
+    assert first.value("reviewapp_jobs", kind="import_traces", state="queued") == 1
+    assert kept.value("reviewapp_jobs", kind="import_traces", state="queued") == 1  # as read
+    assert "reviewapp_jobs" in found
+    # Once the reading is older than `seconds`, the next scrape reads again.
+    fresh = DatabaseGauges()
+    fresh.seconds = 0.2
+    time.sleep(0.3)
+    now = {
+        (s.labels["kind"], s.labels["state"]): s.value
+        for f in fresh.collect()
+        if f.name == "reviewapp_jobs"
+        for s in f.samples
+    }
+    assert now[("import_traces", "running")] == 1
+
+
+@pytest.mark.django_db
+def test_the_oldest_waiting_item_is_found_without_reading_every_item(
+    token, app, django_assert_max_num_queries
+):
+    from django.db import connection
+
+    requests = [factories.make_request(app, question=f"Q{i}") for i in range(3)]
+    queue = queue_of(requests, overlap=1)
+    reviewer = factories.make_user("reviewer@example.com")
+    factories.grant(app, reviewer, Level.CAN_QUERY)
+    DatabaseGauges.forget()
+    with django_assert_max_num_queries(5) as captured:
+        list(DatabaseGauges().collect())
+    [oldest_sql] = [q["sql"] for q in captured.captured_queries if "added_at" in q["sql"]]
+
+    # The search starts from the queue's oldest item, in the order of an index, and stops at the
+    # first one still waiting; only queues with a slot to fill are searched.
+    assert "LIMIT 1" in oldest_sql.upper()
+    assert f"IN ({queue.pk})" in oldest_sql.replace("'", "")
+    index = {i.name: i.fields for i in QueueItem._meta.indexes}
+    assert index["queue_item_added"] == ["queue", "added_at", "id"]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'queue_item_added'")
+            assert cursor.fetchone() is not None
+    # A queue with every slot filled is not searched at all.
+    for item in queue.items.all():
+        held = claims.claim_item(item=item, reviewer=reviewer)
+        record_feedback(request=item.request, reviewer=reviewer, changes={"rating": "positive"})
+        claims.complete_item(item=held.item, reviewer=reviewer)
+    DatabaseGauges.forget()
+    with django_assert_max_num_queries(5) as captured:
+        list(DatabaseGauges().collect())
+    assert not [q for q in captured.captured_queries if "LIMIT 1" in q["sql"].upper()]
+    assert _queue_gauges(queue) == (0, 0)
+
+
+# --- streamed answers ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_streamed_answer_is_timed_to_its_first_chunk(
+    token, as_user, querier, http_app, server, django_capture_on_commit_callbacks
+):
+    route = "apps/<slug:slug>/chat/stream/"
+    server.delay = 0.6  # the chain takes its time before its first word
+
+    def timed(found):
+        return (
+            found.value("reviewapp_http_request_duration_seconds_count", route=route, method="POST"),
+            found.value("reviewapp_http_request_duration_seconds_sum", route=route, method="POST"),
+        )
+
+    before = timed(scrape())
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_user(querier).post(
+            "/apps/support-bot/chat/stream/", {"message": "Hi", "conversation_id": "conv-s"}
+        )
+        assert response.streaming
+        not_yet = timed(scrape())  # the view has returned; nothing was sent yet
+        events = events_of(response)
+    after = timed(scrape())
+
+    assert events[-1][0] == "done"
+    assert not_yet == before
+    assert after[0] - before[0] == 1
+    assert after[1] - before[1] >= 0.6
+
+
+# --- per server ----------------------------------------------------------------------------------
+
+COUNTS_FEEDBACK = """
+import sys
+import django
+django.setup()
+from reviewapp.monitoring import metrics
+
+if sys.argv[2] == "start":
+    metrics.start_server()
+for _ in range(int(sys.argv[1])):
+    metrics.count_feedback(app="a", rating="positive")
+"""
+
+
+def _count_in_a_process(root: Path, times: int, *, start: bool = False, folder: Path | None = None) -> None:
+    env = processes.test_env(METRICS_DIR=str(root), PROMETHEUS_MULTIPROC_DIR=str(folder) if folder else None)
+    args = [sys.executable, "-c", COUNTS_FEEDBACK, str(times), "start" if start else "-"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _feedback_by_server(root: Path) -> dict[str, float]:
+    return {
+        sample.labels["server"]: sample.value
+        for family in ProcessCounts(root).collect()
+        for sample in family.samples
+        if sample.name == "reviewapp_feedback_total"
+    }
+
+
+def test_each_server_s_counts_are_exported_on_their_own_so_a_restart_resets_only_its_own(tmp_path):
+    root = tmp_path / "metrics"
+    old_container = root / "old-container-1"  # another host's folder on the shared volume
+    _count_in_a_process(root, 500, folder=old_container)
+    _count_in_a_process(root, 7, start=True)
+    [web] = [name for name in _feedback_by_server(root) if name != old_container.name]
+    assert _feedback_by_server(root) == {old_container.name: 500, web: 7}
+
+    # The web restarts (a new server): its own series starts from zero, the other's stays put.
+    _count_in_a_process(root, 2, start=True)
+    after = _feedback_by_server(root)
+
+    assert after.pop(old_container.name) == 500
+    assert list(after.values()) == [2] and web not in after
+    assert (root / web).exists() is False
+    for family in ProcessCounts(root).collect():
+        assert all(sample.labels["server"] for sample in family.samples), family.name
+
+
+def test_another_host_s_folder_unchanged_for_7_days_is_removed(tmp_path):
+    root = tmp_path / "metrics"
+    gone, quiet = root / "gone-host-1", root / "quiet-host-1"
+    for folder in (gone, quiet):
+        _count_in_a_process(root, 1, folder=folder)
+    _count_in_a_process(root, 1, start=True)
+    [ours] = [folder for folder in root.iterdir() if folder not in (gone, quiet)]
+    now = time.time()
+    for folder, days in ((gone, 7.1), (quiet, 6.9), (ours, 30)):
+        for path in folder.iterdir():
+            os.utime(path, (now - days * 86400, now - days * 86400))
+
+    servers = set(_feedback_by_server(root))
+
+    assert servers == {quiet.name, ours.name}  # ours is removed by liveness, when a server starts
+    assert not gone.exists() and quiet.exists() and ours.exists()
+    metrics.prune_gone_hosts(root, now=now + 0.2 * 86400)
+    assert not quiet.exists()

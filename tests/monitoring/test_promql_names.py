@@ -18,6 +18,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from reviewapp.jobs.models import Job
+from reviewapp.monitoring.metrics import DatabaseGauges
 from reviewapp.requestlog.models import Request
 from tests.chains.openai_server import OpenAIServer
 from tests.chat.helpers import events_of
@@ -170,32 +171,39 @@ class Checker:
         raise AssertionError(f"{self.where}: a {type(node).__name__} this test does not know")
 
     def selector(self, node) -> frozenset[str] | None:
-        name = node.name
+        names = [node.name] if node.name else []
         matchers = [*node.matchers.matchers, *(m for group in node.matchers.or_matchers for m in group)]
         for matcher in matchers:
             if matcher.name == "__name__":
-                if matcher.op != promql.MatchOp.Equal:
+                if matcher.op == promql.MatchOp.Equal:
+                    names = [matcher.value]
+                elif matcher.op == promql.MatchOp.Re and ALTERNATIVES.fullmatch(matcher.value):
+                    names = matcher.value.split("|")  # a union of named series: each is checked
+                else:
                     self.problem(f"a series named by a pattern ({matcher}) cannot be checked")
                     return None
-                name = matcher.value
-        if name not in self.exported:
+        missing = [name for name in names if name not in self.exported]
+        for name in missing:
             self.problem(f"series {name!r} is not exported")
+        if missing or not names:
             return None
-        have = self.exported[name] | TARGET_LABELS
-        self.need((m.name for m in matchers if m.name != "__name__"), have, f"a matcher of {name}")
-        for matcher in matchers:
-            seen = self.values.get(name, {}).get(matcher.name)
-            if seen is None:
-                continue
-            if matcher.op == promql.MatchOp.Equal:
-                wanted = [matcher.value]
-            elif matcher.op == promql.MatchOp.Re and ALTERNATIVES.fullmatch(matcher.value):
-                wanted = matcher.value.split("|")
-            else:
-                continue  # a pattern, or a negation: nothing it must find
-            for value in wanted:
-                if value not in seen:
-                    self.problem(f"no {name} sample has {matcher.name}={value!r} (only {sorted(seen)})")
+        # What every series of the union carries.
+        have = frozenset.intersection(*(self.exported[name] for name in names)) | TARGET_LABELS
+        for name in names:
+            self.need((m.name for m in matchers if m.name != "__name__"), have, f"a matcher of {name}")
+            for matcher in matchers:
+                seen = self.values.get(name, {}).get(matcher.name)
+                if seen is None:
+                    continue
+                if matcher.op == promql.MatchOp.Equal:
+                    wanted = [matcher.value]
+                elif matcher.op == promql.MatchOp.Re and ALTERNATIVES.fullmatch(matcher.value):
+                    wanted = matcher.value.split("|")
+                else:
+                    continue  # a pattern, or a negation: nothing it must find
+                for value in wanted:
+                    if value not in seen:
+                        self.problem(f"no {name} sample has {matcher.name}={value!r} (only {sorted(seen)})")
         return have
 
     def call(self, node) -> frozenset[str] | None:
@@ -317,6 +325,7 @@ def exported(db, settings, as_user, manager, app, django_capture_on_commit_callb
     Job.objects.create(kind="export_evaluation_set", app=app)
     queue_of([Request.objects.get(pk=turns["ok"])], created_by=manager)
 
+    DatabaseGauges.forget()  # the queue and the job just made, not a reading kept from before
     scrape = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert scrape.status_code == 200, scrape.content[:2000]
     found = series_of(scrape.content.decode())
@@ -336,6 +345,20 @@ def test_every_dashboard_and_alert_expression_names_exported_series_and_labels(e
         checker.check(f"variable {variable}", f"count by ({label}) ({selector})")
 
     assert checker.problems == []
+
+
+def test_every_dashboard_and_alert_expression_adds_up_the_servers(exported):
+    # Each server's counters reset on their own: an expression must take rate() or increase()
+    # per series and then sum the servers away, never chart or compare one server's share.
+    assert "server" in exported["reviewapp_feedback_total"]
+    checker = Checker(exported)
+    kept = {}
+    for where, expr in dashboard_expressions() + alert_expressions():
+        checker.where = where
+        labels = checker.labels(promql.parse(expr))
+        if labels is None or "server" in labels:
+            kept[where] = expr
+    assert kept == {}
 
 
 def test_the_dashboard_and_the_alerts_cover_every_exported_series(exported):
@@ -369,7 +392,11 @@ EXPORTED: Exported = {
         "version": {"v1"},
         "le": {"1.0", "+Inf"},
     },
-    "reviewapp_feedback_total": {"app": {"support-bot"}, "rating": {"positive", "negative", "none"}},
+    "reviewapp_feedback_total": {
+        "app": {"support-bot"},
+        "rating": {"positive", "negative", "none"},
+        "server": {"web-1"},
+    },
 }
 
 
@@ -389,6 +416,11 @@ EXPORTED: Exported = {
         # Patterns and negations need not each find a sample.
         'reviewapp_chain_invocations_total{status=~"e.*", version!="v9", app!~"x|y"}',
         'reviewapp_feedback_total{rating=~"positive|negative", app="support-bot"}',
+        # A union of named series, by a label all of them carry.
+        'count by (app) ({__name__=~"reviewapp_chain_invocations_total|reviewapp_feedback_total"})',
+        # The processes' counters carry the server they were counted in.
+        "sum by (app) (rate(reviewapp_feedback_total[5m]))",
+        'sum by (server) (reviewapp_feedback_total{server="web-1"})',
     ],
 )
 def test_the_checker_accepts_what_the_app_exports(expr):
@@ -424,6 +456,14 @@ def test_the_checker_accepts_what_the_app_exports(expr):
         ('reviewapp_feedback_total{rating=~"positive|negatve"}', "rating='negatve'"),
         ('reviewapp_chain_invocations_total{status="errors"}', "status='errors'"),
         ('{__name__=~"reviewapp_.*"}', "named by a pattern"),
+        (
+            '{__name__=~"reviewapp_feedback_total|reviewapp_feedbacks_total"}',
+            "series 'reviewapp_feedbacks_total' is not exported",
+        ),
+        (
+            'count by (rating) ({__name__=~"reviewapp_chain_invocations_total|reviewapp_feedback_total"})',
+            "label 'rating' of count by/without",
+        ),
         ("sum(rate(reviewapp_feedback_total[5m])", "does not parse"),
         (
             "sum by (rating) (histogram_quantile(0.5, reviewapp_chain_latency_seconds_bucket))",

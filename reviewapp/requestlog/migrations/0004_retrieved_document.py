@@ -4,11 +4,27 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 BATCH = 1000
+# The rule of requestlog.models.cut_doc_uri when this migration was written, frozen here: a
+# migration must do the same on every database it ever runs on, whatever the live code becomes.
+DOC_URI_BYTES = 1000
+
+
+def cut_doc_uri(text):
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= DOC_URI_BYTES:
+        return text
+    return raw[:DOC_URI_BYTES].decode("utf-8", "ignore")
+
+
+def distinct_doc_uris(chunks):
+    seen = {}
+    for chunk in chunks or []:
+        if isinstance(chunk, dict) and chunk.get("doc_uri"):
+            seen.setdefault(cut_doc_uri(str(chunk["doc_uri"])), None)
+    return list(seen)
 
 
 def list_existing_documents(apps, schema_editor):
-    from reviewapp.requestlog.models import retrieved_documents
-
     Request = apps.get_model("requestlog", "Request")
     RetrievedDocument = apps.get_model("requestlog", "RetrievedDocument")
     rows = []
@@ -16,13 +32,13 @@ def list_existing_documents(apps, schema_editor):
     for request in Request.objects.exclude(chunks=[]).only(*fields).iterator(chunk_size=BATCH):
         rows += [
             RetrievedDocument(
-                request_id=d.request_id,
-                app_id=d.app_id,
-                app_version=d.app_version,
-                created_at=d.created_at,
-                doc_uri=d.doc_uri,
+                request_id=request.request_id,
+                app_id=request.app_id,
+                app_version=request.app_version,
+                created_at=request.created_at,
+                doc_uri=uri,
             )
-            for d in retrieved_documents(request)
+            for uri in distinct_doc_uris(request.chunks)
         ]
         if len(rows) >= BATCH:
             RetrievedDocument.objects.bulk_create(rows, ignore_conflicts=True)
