@@ -42,6 +42,8 @@ LIST_FIELDS = (
     "error",
     "mlflow_trace_id",
     "latency_ms",
+    "load_ms",
+    "text_altered",
     "request_tokens",
     "response_tokens",
     "total_tokens",

@@ -184,3 +184,18 @@ def test_going_back_to_the_top_shows_a_full_first_page(app, manager, as_user):
     response = client.get(log_url(app, page_size=3, before=cursor))
     assert shown_ids(response) == [str(r.request_id) for r in reversed(rows[3:])]
     assert response.context["page"].previous_cursor is None
+
+
+@pytest.mark.parametrize("params", [{}, {"rating": "negative"}, {"verdict": "positive"}])
+def test_a_page_of_the_api_takes_a_small_fixed_number_of_queries(
+    app, manager, querier, as_user, django_assert_max_num_queries, params
+):
+    # Every field the API answers is in the list's columns: no query per row.
+    rows = make_rows(app, 60, source="import")
+    for row in rows[::3]:
+        rate(row, querier, "positive" if params.get("verdict") else "negative", T0)
+    client = as_user(manager)
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("api-request-logs", args=[app.slug]), {**params, "page_size": 50})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 20 if params else 50
