@@ -18,6 +18,7 @@ from .quality import (
     BUCKETS,
     MAX_VERSIONS,
     PRECISION_AT,
+    RATES,
     SOURCES,
     VERSION_CHARS,
     Figures,
@@ -144,19 +145,6 @@ def _rate(rate: Rate) -> dict:
     return {"hits": rate.hits, "total": rate.total, "value": rate.value, "low": rate.low, "high": rate.high}
 
 
-RATE_FIGURES = (
-    "errors",
-    "incomplete",
-    "reviewed",
-    "thumbs_up",
-    "corrections",
-    "missing_sources",
-    "chunk_precision",
-    "hit_rate",
-    "precision_at_k",
-)
-
-
 def figures_json(figures: Figures) -> dict:
     answer = {
         "requests": figures.requests,
@@ -167,7 +155,7 @@ def figures_json(figures: Figures) -> dict:
         "mrr": figures.mrr,
         "mrr_n": figures.mrr_n,
     }
-    for name in RATE_FIGURES:
+    for name in RATES:
         answer[name] = _rate(getattr(figures, name))
     return answer
 
