@@ -139,6 +139,14 @@ TEMPLATES = [
 ]
 
 # Database: PostgreSQL in production (DATABASE_URL), an SQLite file under var/ by default.
+# SQLite, by default or named by DATABASE_URL: WAL lets the web process read while a worker writes,
+# and transactions take the write lock when they begin (waiting up to `timeout` seconds for it), so
+# one that read first never fails at once with "database is locked" when it comes to write.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 DATABASE_URL = envurl("DATABASE_URL", "", {"postgres", "postgresql", "postgis", "sqlite", "pgsql"})
 if DATABASE_URL:
     # Health checks: a kept connection that a restarted server dropped is replaced before use,
@@ -152,18 +160,15 @@ if DATABASE_URL:
         # An unreachable host fails a request within seconds, not the system's two minutes
         # (a connect_timeout in the URL wins).
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 else:
     DATABASES = {
         "default": {
             # Django's SQLite backend, making VAR_DIR on first connect.
             "ENGINE": "reviewapp.lib.embedded_sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
-            # WAL lets the web process read while a worker writes.
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": SQLITE_OPTIONS,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

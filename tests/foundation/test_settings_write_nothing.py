@@ -162,3 +162,19 @@ def test_serve_collects_the_static_files_and_serves_them_hashed(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{stylesheet[1]}", timeout=30) as response:
             assert response.status == 200
             assert "immutable" in response.headers["Cache-Control"]
+
+
+def test_an_sqlite_database_url_locks_as_the_embedded_default_does(tmp_path):
+    # Without these, a transaction that read first failed at once with "database is locked" when
+    # it came to write while a worker held the lock.
+    show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    default = python(fresh_env(tmp_path), "-c", f"import django; django.setup(); {show}")
+    named = python(
+        fresh_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}"),
+        "-c",
+        f"import django; django.setup(); {show}",
+    )
+
+    assert default.returncode == 0 and named.returncode == 0, default.stderr + named.stderr
+    assert "'transaction_mode': 'IMMEDIATE'" in named.stdout and "journal_mode=WAL" in named.stdout
+    assert named.stdout == default.stdout

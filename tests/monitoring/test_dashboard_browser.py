@@ -39,6 +39,14 @@ def watch_for_policy_errors(page) -> list[str]:
     return problems
 
 
+def settled(page) -> None:
+    """Waits until htmx has swapped and settled: a change made sooner reaches a form htmx has not
+    wired up yet, and is lost."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
+
+
 def test_a_manager_compares_two_versions_follows_a_number_and_downloads_a_chart(
     page_for, manager, app, artifacts
 ):
@@ -51,10 +59,12 @@ def test_a_manager_compares_two_versions_follows_a_number_and_downloads_a_chart(
     # Compare: ticking the box swaps the body (htmx) with A and B side by side, and the URL follows.
     page.get_by_test_id("compare").check()
     expect(page.get_by_test_id("ab-sentence")).to_be_visible()
+    settled(page)
     # A first: for a moment A and B are the same version, which the form refuses, keeping both picks.
     page.get_by_test_id("version-a").select_option("2")
     expect(page.get_by_test_id("form-errors")).to_contain_text("pick a version other than A")
     expect(page.get_by_test_id("version-a")).to_have_value("2")
+    settled(page)
     page.get_by_test_id("version-b").select_option("1")
     expected = quality(app, replace(WINDOW, versions=("2", "1"))).comparison.sentence
     expect(page.get_by_test_id("ab-sentence")).to_have_text(f"A/B: {expected}")
