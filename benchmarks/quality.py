@@ -22,7 +22,8 @@ with the tables' secondary indexes dropped during the load and built again after
 
 Then, in this process through Django's test client (the whole stack) and CaptureQueriesContext,
 after a warm-up, the median / min / max of --runs calls and their SQL query count for: the
-dashboard page (30 days by day, 90 days by day, versions 2 vs 3 over 30 days), the quality API
+dashboard page (30 days by day, 90 days by day, versions 2 vs 3 over 30 days, 60 days by day,
+30 days by hour), the quality API
 and quality() alone over the same windows (each with the dashboard's default drift baseline, the
 30 days before), and the request log, page and API, filtered by rating=negative and
 verdict=positive. Windows end where the fill ends (the hour it was made), so a kept fill measures
@@ -219,6 +220,7 @@ COLUMNS = {
             "request_tokens",
             "response_tokens",
             "total_tokens",
+            "documents",
         ],
     ),
     "assessments": (
@@ -386,6 +388,7 @@ def generate(plan: Plan):
                 request_tokens,
                 response_tokens,
                 None if response_tokens is None else request_tokens + response_tokens,
+                len(docs),
             )
         )
         batch.documents += [(request_id, plan.app_id, version, created_at, d) for d in docs]
@@ -838,6 +841,9 @@ def windows(ends_at: datetime) -> dict[str, dict]:
         "30 d by day": window(30),
         "90 d by day": window(90),
         "A/B 2 vs 3, 30 d by day": window(30, versions="2,3"),
+        # The 90 days' baseline precedes the fill (drift is not measured); this one's is its first 30.
+        "60 d by day": window(60),
+        "30 d by hour": window(30, bucket="hour"),
     }
 
 

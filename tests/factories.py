@@ -56,9 +56,11 @@ def make_request(app: App, **extra) -> Request:
             },
         ],
     )
-    request = Request.objects.create(app=app, **extra)
+    request = Request(app=app, **extra)
     # Written with the request, as log_turn and the importers do.
-    RetrievedDocument.objects.bulk_create(retrieved_documents(request))
+    documents = retrieved_documents(request)
+    request.save(force_insert=True)
+    RetrievedDocument.objects.bulk_create(documents)
     return request
 
 

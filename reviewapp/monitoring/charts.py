@@ -691,7 +691,7 @@ def _drift_chart(quality: Quality, colours: dict[str, str], log_url: str = "") -
         values = {
             "retrieving": d.requests if d else None,
             "novel": d.novel if d else None,
-            "drift": (d.novel / d.requests) if d and d.requests else None,
+            "drift": (d.novel / d.requests) if d and d.novel is not None and d.requests else None,
             "drift_low": share.low if share else None,
             "drift_high": share.high if share else None,
         }
@@ -701,14 +701,18 @@ def _drift_chart(quality: Quality, colours: dict[str, str], log_url: str = "") -
         if novel_filter
         else "no baseline"
     )
-    summary = f"Drift against the {baseline}. " + (
-        "; ".join(
-            f"version {version_label(row.version)}: {format_value(row.values['drift'], 'rate')} "
-            f"({format_value(row.values['novel'], 'count')} of {format_value(row.values['retrieving'], 'count')})"
-            for row in rows
+    if quality.baseline_empty:
+        summary = f"No drift: the {baseline} retrieved no document, so every document would be new."
+    else:
+        summary = f"Drift against the {baseline}. " + (
+            "; ".join(
+                f"version {version_label(row.version)}: {format_value(row.values['drift'], 'rate')} "
+                f"({format_value(row.values['novel'], 'count')} of "
+                f"{format_value(row.values['retrieving'], 'count')})"
+                for row in rows
+            )
+            or "No requests."
         )
-        or "No requests."
-    )
     svg = _bars_svg(
         "drift",
         TITLES["drift"],
@@ -1279,6 +1283,8 @@ def figure_sections(
         d = vq.drift
         if d is None:
             return FigureCell()
+        if d.baseline_empty:
+            return FigureCell(note="the baseline retrieved no document")
         cell = FigureCell(format_value(d.novel / d.requests if d.requests else None, "rate"))
         novel = {"novel_since": iso(w.baseline_since), "novel_until": iso(w.baseline_until)}
         cell.hits = _link(d.novel, s, novel, log_url)

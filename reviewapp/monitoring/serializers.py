@@ -185,7 +185,8 @@ def quality_json(answer: Quality) -> dict:
                 else {
                     "requests": version.drift.requests,
                     "novel": version.drift.novel,
-                    "share": _rate(version.drift.share),
+                    "share": None if version.drift.share is None else _rate(version.drift.share),
+                    "baseline_empty": version.drift.baseline_empty,
                     "top_new": [{"doc_uri": uri, "requests": n} for uri, n in version.drift.top_new],
                 },
             }
@@ -297,9 +298,15 @@ class QualityNewDocumentOutput(serializers.Serializer):
 class QualityDriftOutput(serializers.Serializer):
     requests = serializers.IntegerField(min_value=0, help_text="Requests that retrieved any document")
     novel = serializers.IntegerField(
-        min_value=0, help_text="Of them, requests that retrieved a doc_uri the baseline never retrieved"
+        min_value=0,
+        allow_null=True,
+        help_text="Of them, requests that retrieved a doc_uri the baseline never retrieved; "
+        "null when the baseline retrieved nothing",
     )
-    share = QualityRateOutput(help_text="novel / requests")
+    share = QualityRateOutput(allow_null=True, help_text="novel / requests; null when novel is")
+    baseline_empty = serializers.BooleanField(
+        help_text="The baseline retrieved no document, so every document would be new: drift is not measured"
+    )
     top_new = QualityNewDocumentOutput(many=True, help_text="The 10 new doc_uris retrieved by most requests")
 
 

@@ -48,11 +48,12 @@ class RequestQuerySet(models.QuerySet):
     def retrieved(self, doc_uri: str | None = None, present: bool = True):
         """Rows that retrieved any document, or the one with this doc_uri (RetrievedDocument);
         not `present`: rows that did not."""
+        if doc_uri is None:
+            return self.filter(documents__gt=0) if present else self.filter(documents=0)
         documents = RetrievedDocument.objects.filter(
             request_id=models.OuterRef("pk"), app_id=models.OuterRef("app_id")
         )
-        if doc_uri is not None:
-            documents = documents.filter(doc_uri=cut_doc_uri(doc_uri))
+        documents = documents.filter(doc_uri=cut_doc_uri(doc_uri))
         return self.filter(models.Exists(documents) if present else ~models.Exists(documents))
 
     def retrieved_novel(self, since: datetime, until: datetime):
@@ -113,6 +114,9 @@ class Request(models.Model):
     mlflow_trace_id = models.CharField(max_length=100, blank=True, db_index=True)
     # [{"position": 0, "doc_uri": "...", "content": "..."}] from the RETRIEVER spans.
     chunks = models.JSONField(default=list, blank=True)
+    # How many distinct doc_uris the chunks hold (its RetrievedDocument rows): counted with the
+    # request so the figures need not group those rows to know which requests retrieved any.
+    documents = models.PositiveIntegerField(default=0)
     # Some of the chain's text could not be stored as it came (NUL removed, unpaired surrogates
     # replaced by U+FFFD; see lib/text.py).
     text_altered = models.BooleanField(default=False)
@@ -186,11 +190,13 @@ def cut_doc_uri(text: str) -> str:
 
 
 def retrieved_documents(request: Request) -> list[RetrievedDocument]:
-    """The rows of `request`'s distinct doc_uris (not saved); long URIs are cut (cut_doc_uri)."""
+    """The rows of `request`'s distinct doc_uris (not saved); long URIs are cut (cut_doc_uri).
+    Sets `request.documents` to their number: call it before the request is saved."""
     seen: dict[str, None] = {}
     for chunk in request.chunks or []:
         if isinstance(chunk, dict) and chunk.get("doc_uri"):
             seen.setdefault(cut_doc_uri(str(chunk["doc_uri"])), None)
+    request.documents = len(seen)
     return [
         RetrievedDocument(
             request_id=request.request_id,

@@ -20,7 +20,7 @@ from reviewapp.chains.messages import check_messages
 from reviewapp.lib.parsers import problem_in
 from reviewapp.lib.text import storable_json
 
-from .models import Request
+from .models import Request, retrieved_documents
 
 MAX_TEXT_CHARS = 1_000_000
 
@@ -251,6 +251,7 @@ def build_request(app: App, row) -> Request:
         },
     )
     _make_storable(request)
+    retrieved_documents(request)  # counts them on the row; storage writes them
     return request
 
 

@@ -86,8 +86,10 @@ def log_turn(
         if name in fields:
             fields[name], changed = storable_json(fields[name])
             altered |= changed
-    request = Request.objects.create(**fields, text_altered=altered)
-    RetrievedDocument.objects.bulk_create(retrieved_documents(request))
+    request = Request(**fields, text_altered=altered)
+    documents = retrieved_documents(request)
+    request.save(force_insert=True)
+    RetrievedDocument.objects.bulk_create(documents)
     # Live traffic only: an import, or a turn dated in the past (the demo's history), replays it.
     if source != Request.Source.IMPORT and not created_at:
         transaction.on_commit(lambda: metrics.count_turn(request))

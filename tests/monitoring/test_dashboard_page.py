@@ -276,6 +276,7 @@ def test_the_csv_links_pin_the_range_so_the_file_holds_what_the_chart_showed(as_
 
 def test_text_a_spreadsheet_would_run_is_quoted_in_the_csv(as_user, manager, app):
     when = MARCH_2 + timedelta(hours=2)
+    turn(app, MARCH_2 - timedelta(days=1), docs=("docs://known",))  # the drift baseline's
     turn(app, when, version="=1+1", docs=('=HYPERLINK("http://evil.example")',))
 
     body = as_user(manager).get(f"{URL}new_documents.csv", RANGE).content.decode()

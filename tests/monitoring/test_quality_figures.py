@@ -304,6 +304,18 @@ def test_drift_counts_requests_that_retrieved_a_document_the_baseline_never_did(
     assert (answer[""].drift.requests, answer[""].drift.novel, answer[""].drift.top_new) == (1, 0, [])
 
 
+def test_a_baseline_that_retrieved_nothing_measures_no_drift_and_says_why(log):
+    empty = {
+        "baseline_since": datetime(2025, 1, 1, tzinfo=UTC),
+        "baseline_until": datetime(2025, 2, 1, tzinfo=UTC),
+    }
+    answer = quality(log, Window(since=WINDOW.since, until=WINDOW.until, **empty))
+
+    one = by_version(answer)["1.0"].drift
+    assert answer.baseline_empty
+    assert (one.requests, one.novel, one.share, one.top_new, one.baseline_empty) == (5, None, None, [], True)
+
+
 def test_there_is_no_drift_without_a_baseline(log):
     assert all(v.drift is None for v in quality(log, WINDOW).versions)
 
@@ -424,7 +436,7 @@ def test_two_thousand_buckets_are_allowed(db):
 
 
 def test_the_whole_computation_is_a_bounded_number_of_queries(log, django_assert_max_num_queries):
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         quality(log, Window(since=WINDOW.since, until=WINDOW.until, versions=("1.0", "2.0"), **BASELINE))
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         quality(log, Window(since=WINDOW.since, until=WINDOW.until, **BASELINE))

@@ -1,5 +1,6 @@
 """The documents each request retrieved (RetrievedDocument): one row per distinct doc_uri, written
-with the request by the chat and API turns, by imports, and for the log kept before (requestlog 0004)."""
+with the request by the chat and API turns, by imports, and for the log kept before (requestlog 0004),
+and their number on the request (Request.documents, requestlog 0006)."""
 
 import datetime as dt
 import uuid
@@ -8,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from reviewapp.chains.base import ChainResult
-from reviewapp.requestlog.models import DOC_URI_BYTES, RetrievedDocument, cut_doc_uri
+from reviewapp.requestlog.models import DOC_URI_BYTES, Request, RetrievedDocument, cut_doc_uri
 from reviewapp.requestlog.services import log_turn, run_import, start_jsonl_import
 from tests import factories
 from tests.migrating import back_at
@@ -53,6 +54,8 @@ def test_a_turn_lists_each_document_it_retrieved_once(app, querier):
     assert documents(request) == sorted(["docs://a", "docs://b", LONG[:DOC_URI_BYTES]])
     rows = RetrievedDocument.objects.filter(request_id=request.pk)
     assert {(r.app_id, r.app_version, r.created_at) for r in rows} == {(app.pk, "4", T0)}
+    # Counted on the row too, for the figures that only need to know a request retrieved something.
+    assert Request.objects.get(pk=request.pk).documents == 3
 
 
 def test_a_failed_turn_retrieved_nothing(app, querier):
@@ -92,6 +95,8 @@ def test_an_import_lists_the_documents_of_each_trace_and_a_second_import_adds_no
         second: [("docs://c", "")],
         third: [],
     }
+    counted = dict(Request.objects.filter(pk__in=[first, second, third]).values_list("pk", "documents"))
+    assert counted == {first: 3, second: 1, third: 0}
 
     assert upload()["already_present"] == 3
     assert RetrievedDocument.objects.filter(app=app).count() == 4
@@ -135,6 +140,13 @@ def test_the_migration_lists_the_documents_of_the_log_kept_before_it():
             (ids[2], other.pk, "docs://a", T0),
         ]
     )
+    # And each request counts its own (requestlog 0006).
+    assert dict(Request.objects.values_list("pk", "documents")) == {
+        ids[0]: 5,
+        ids[1]: 0,
+        ids[2]: 1,
+        ids[3]: 0,
+    }
 
 
 @pytest.mark.parametrize("text", [CJK, EMOJI, LONG, "docs://short", "é" * 600])
