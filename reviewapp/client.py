@@ -443,6 +443,42 @@ class Client:
         body = {"name": name, "type": type, "definition": definition, "reasons": list(reasons or [])}
         return self._call("POST", f"apps/{app}/custom-judges", json=body)
 
+    # --- judges ---
+
+    def create_judge(
+        self, app: str, name: str, kind: str, *, metric: str = "", threshold: float | None = None
+    ) -> dict:
+        """Define a judge: kind reference (metric token_f1, rouge_l, exact_match), groundedness
+        (lexical) or retrieval (precision, hit_rate, mrr); a score at or above `threshold` passes."""
+        body = {"name": name, "kind": kind, "metric": metric, "threshold": threshold}
+        return self._call("POST", f"apps/{app}/judges", json=body)
+
+    def list_judges(self, app: str) -> list[dict]:
+        return self._call("GET", f"apps/{app}/judges")
+
+    def run_judge(
+        self,
+        app: str,
+        name: str,
+        *,
+        filters: dict | None = None,
+        request_ids: list[str] | None = None,
+        version: int | None = None,
+        wait: bool = True,
+        timeout: float = 600.0,
+    ) -> dict:
+        """Judge the selected reviewed requests with a version (default: the current one); with
+        `wait`, the finished job (its result counts what was judged and skipped)."""
+        body = {"filters": filters or {}, "request_ids": list(request_ids or []), "version": version}
+        started = self._call("POST", f"apps/{app}/judges/{name}/runs", json=body)
+        return self.wait_for_job(started["job_id"], timeout=timeout) if wait else started
+
+    def judge_agreement(self, app: str, name: str, version: int | None = None) -> dict:
+        """Kappa, accuracy, precision, recall and the confusion matrix of a judge version against
+        the reviewers, with the disagreements first."""
+        params = {} if version is None else {"version": version}
+        return self._call("GET", f"apps/{app}/judges/{name}/agreement", params=params)
+
 
 def _iso(value) -> str:
     """A datetime or date as ISO 8601 text (a datetime keeps its zone; the server needs one)."""

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "reviewapp.queues",
     "reviewapp.jobs",
     "reviewapp.exports",
+    "reviewapp.judges",
     "reviewapp.chat",
     "reviewapp.front",
 ]

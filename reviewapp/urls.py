@@ -17,6 +17,7 @@ APPS = [
     "queues",
     "jobs",
     "exports",
+    "judges",
     "front",
 ]
 

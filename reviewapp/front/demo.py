@@ -26,7 +26,12 @@ from reviewapp.catalog import services as catalog
 from reviewapp.catalog.models import App, Level
 from reviewapp.chains import demo as demo_chain
 from reviewapp.chains import mlflow_model
+from reviewapp.exports.selection import Filters
 from reviewapp.feedback.services import record_feedback
+from reviewapp.jobs.services import run_job
+from reviewapp.judges import runs as judge_runs
+from reviewapp.judges import services as judge_services
+from reviewapp.judges.models import Judge
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import log_turn
 
@@ -46,6 +51,13 @@ USERS = [
 ]
 # The demo reviewers, and the share of the historical turns each gave feedback on.
 REVIEWERS = [("reviewer@example.com", 0.8), ("expert@example.com", 0.5)]
+# Named for what they measure; each works on the default install (see reviewapp/judges/metrics.py).
+DEMO_JUDGES = [
+    ("correction_token_f1", "reference", "token_f1"),
+    ("grounded_sentences_lexical", "groundedness", "lexical"),
+    ("rated_chunk_precision", "retrieval", "precision"),
+]
+DEMO_JUDGES_OWNER = "manager@example.com"
 INSTRUCTIONS = """\
 # Reviewing the Docs assistant
 
@@ -143,6 +155,9 @@ def load_demo(*, now: datetime.datetime | None = None) -> DemoSummary:
     given = _ensure_feedback(app=app)
     if given:
         created.append(f"{given} pieces of demo feedback")
+    judged = _ensure_judges(app=app)
+    if judged:
+        created.append(f"{judged} judge results")
     return DemoSummary(model_uri, app, password, from_env, created)
 
 
@@ -265,6 +280,21 @@ def _ensure_feedback(*, app: App) -> int:
                 made += record_feedback(
                     request=request, reviewer=reviewer, changes=changes, assessment_id=key
                 ).created
+    return made
+
+
+def _ensure_judges(*, app: App) -> int:
+    """Judges that need no LLM, no network and no extra, run over the demo's reviewed turns; how
+    many results they gave. A second run finds them and makes nothing."""
+    manager = User.objects.get(email=DEMO_JUDGES_OWNER)
+    made = 0
+    for name, kind, metric in DEMO_JUDGES:
+        if Judge.objects.filter(app=app, name=name).exists():
+            continue  # made by an earlier run (or deleted by the app's manager since)
+        judge = judge_services.create_judge(app=app, user=manager, name=name, kind=kind, metric=metric)
+        job = judge_services.start_run(judge=judge, user=manager, filters=Filters())
+        # Run here, so the judges' results are there at once; the job's message finds it done.
+        made += run_job(str(job.pk), judge_runs.run).result.get("judged", 0)
     return made
 
 

@@ -55,7 +55,7 @@ CONFIG = {
         {
             # Their paths name exports and files the generator makes up: a missing object is a 404, and a
             # malformed name or number matches no route at all.
-            "include-path-regex": r"/(versions|judge-examples)/\{",
+            "include-path-regex": r"/(versions|judge-examples|judges)/\{",
             "checks": {
                 "positive_data_acceptance": {"expected-statuses": ["2xx", "404"]},
                 "negative_data_rejection": {"expected-statuses": ["400", "404"]},
@@ -172,6 +172,9 @@ def made_valid(case, world):
             body["name"] = f"queue-{next(world['serial'])}"
     elif path.endswith("/custom-judges"):
         body["name"] = f"judge_{next(world['serial'])}"
+    elif path.endswith("/judges"):
+        # Unique per app; a metric belongs to its kind (blank: the kind's first).
+        body.update(name=f"judge_{next(world['serial'])}", metric="")
     elif path.endswith("/traces:import") and "mlflow" in body:
         del body["mlflow"]
         body["rows"] = [{"request_id": "imported-1", "request": "question", "response": "answer"}]

@@ -13,6 +13,7 @@ from reviewapp.catalog.models import App, AppVersion, Grant, Level, PermissionAu
 from reviewapp.feedback.models import Assessment, FeedbackReason, RequestFeedback
 from reviewapp.feedback.services import record_feedback
 from reviewapp.front import demo
+from reviewapp.judges.models import Judge, JudgeResult, JudgeVersion
 from reviewapp.requestlog.models import Request, RetrievedDocument
 
 MODELS = [
@@ -27,6 +28,9 @@ MODELS = [
     Assessment,
     RequestFeedback,
     FeedbackReason,
+    Judge,
+    JudgeVersion,
+    JudgeResult,
 ]
 TURNS = sum(len(questions) for questions in demo.CONVERSATIONS)
 
@@ -204,3 +208,22 @@ def test_feedback_someone_changed_since_is_left_alone(var_dir, few_conversations
     assert counts() == before
     assert not any("feedback" in item for item in summary.created)
     assert Assessment.objects.effective_for(first.request, reviewer).pk == changed.assessment.pk
+
+
+@pytest.mark.django_db
+def test_the_demo_judges_have_results_at_once_with_no_llm(var_dir, few_conversations):
+    demo.load_demo()
+
+    app = App.objects.get(slug="docs-assistant")
+    judges = {j.name: j.kind for j in Judge.objects.filter(app=app)}
+    assert judges == {
+        "correction_token_f1": "reference",
+        "grounded_sentences_lexical": "groundedness",
+        "rated_chunk_precision": "retrieval",
+    }
+    reviewed = RequestFeedback.objects.filter(app=app).count()
+    by_judge = {name: JudgeResult.objects.filter(version__judge__name=name).count() for name in judges}
+    # Every reviewed answer has sentences and passages; some have a correction or rated chunks.
+    assert by_judge["grounded_sentences_lexical"] == reviewed > 0
+    assert 0 < by_judge["rated_chunk_precision"] <= reviewed
+    assert all(r.source_type == "CODE" for r in JudgeResult.objects.all())

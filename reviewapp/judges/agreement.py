@@ -1,0 +1,111 @@
+"""How far a judge version agrees with the reviewers, on the requests both judged.
+
+The reviewers' label for a criterion is the one the judge-examples export gives that judge
+(exports.rows.judge_examples: thumbs and the correction for correctness, thumbs and a "not
+grounded" reason for groundedness), after the majority rule; a request they did not label for it
+is left out. "Fail" is the class looked for: precision and recall are the judge's fails against
+the reviewers' negatives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from sklearn.metrics import cohen_kappa_score
+
+from reviewapp.exports.rows import judge_examples, resolve
+from reviewapp.exports.selection import Filters, iter_reviewed
+
+from .metrics import CRITERION
+from .models import JudgeResult, JudgeVersion
+from .runs import RULE
+
+BATCH = 500
+LISTED = 100  # request ids listed per cell of the confusion matrix
+
+
+@dataclass
+class Agreement:
+    version: int
+    criterion: str | None
+    compared: int = 0  # requests with both a judge result and a reviewers' label
+    judged: int = 0  # requests the version judged
+    # cells[human][judge] → count, human and judge each "pass" or "fail"
+    cells: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {"pass": {"pass": 0, "fail": 0}, "fail": {"pass": 0, "fail": 0}}
+    )
+    items: dict[str, dict[str, list[str]]] = field(
+        default_factory=lambda: {"pass": {"pass": [], "fail": []}, "fail": {"pass": [], "fail": []}}
+    )
+    accuracy: float | None = None
+    kappa: float | None = None
+    precision: float | None = None  # of the judge's fails, the share the reviewers failed too
+    recall: float | None = None  # of the reviewers' fails, the share the judge failed too
+    disagreements: list[str] = field(default_factory=list)  # request ids, the judge's fails first
+    note: str = ""
+
+
+def _ratio(hits: int, total: int) -> float | None:
+    return hits / total if total else None
+
+
+def agreement(version: JudgeVersion) -> Agreement:
+    criterion = CRITERION[version.judge.kind]
+    answer = Agreement(version=version.number, criterion=criterion)
+    said = {
+        str(request_id): value
+        for request_id, value in JudgeResult.objects.filter(version=version).values_list(
+            "request_id", "value"
+        )
+    }
+    answer.judged = len(said)
+    if criterion is None:
+        answer.note = (
+            "A retrieval metric is computed from the reviewers' own chunk ratings: nothing to agree on."
+        )
+        return answer
+    app = version.judge.app
+    pairs: list[tuple[str, str, str]] = []  # (request id, human, judge)
+    ids = sorted(said)
+    for start in range(0, len(ids), BATCH):
+        filters = Filters(request_ids=tuple(ids[start : start + BATCH]))
+        for item in iter_reviewed(app=app, filters=filters):
+            verdict = resolve(item, RULE)
+            if verdict is None:
+                continue
+            label = next(
+                (
+                    e.value
+                    for e in judge_examples(item, verdict)
+                    if e.judge == criterion and e.chunk_position is None
+                ),
+                None,
+            )
+            if label is not None:
+                pairs.append((item.request_id, "pass" if label else "fail", said[item.request_id]))
+    answer.compared = len(pairs)
+    if not pairs:
+        answer.note = "No request has both a result of this version and the reviewers' label for it yet."
+        return answer
+    for request_id, human, judged in pairs:
+        answer.cells[human][judged] += 1
+        if len(answer.items[human][judged]) < LISTED:
+            answer.items[human][judged].append(request_id)
+    agree = answer.cells["pass"]["pass"] + answer.cells["fail"]["fail"]
+    answer.accuracy = agree / len(pairs)
+    answer.precision = _ratio(
+        answer.cells["fail"]["fail"], answer.cells["fail"]["fail"] + answer.cells["pass"]["fail"]
+    )
+    answer.recall = _ratio(
+        answer.cells["fail"]["fail"], answer.cells["fail"]["fail"] + answer.cells["fail"]["pass"]
+    )
+    humans, judges = [h for _, h, _ in pairs], [j for _, _, j in pairs]
+    if len(set(humans) | set(judges)) > 1:
+        kappa = cohen_kappa_score(humans, judges, labels=["pass", "fail"])
+        answer.kappa = None if math.isnan(kappa) else float(kappa)
+    # The judge's fails the reviewers passed first (a judge too strict), then its misses.
+    answer.disagreements = [r for r, h, j in pairs if h == "pass" and j == "fail"] + [
+        r for r, h, j in pairs if h == "fail" and j == "pass"
+    ]
+    return answer

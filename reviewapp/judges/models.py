@@ -1,0 +1,96 @@
+"""Judges: what a manager defines to score an app's requests, each change a new version, and the
+results each version gave (append-only, beside the humans' assessments)."""
+
+from django.db import models
+from django.utils import timezone
+
+from reviewapp.accounts.models import User
+from reviewapp.catalog.models import App
+from reviewapp.requestlog.models import Request
+
+
+class JudgeQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(deleted_at__isnull=True)
+
+
+class Judge(models.Model):
+    """A named judge of one app. Deleting one hides it; its versions and results stay."""
+
+    class Kind(models.TextChoices):
+        REFERENCE = "reference", "Reference metric (against the reviewers' correction)"
+        GROUNDEDNESS = "groundedness", "Groundedness of each answer sentence in the retrieved passages"
+        RETRIEVAL = "retrieval", "Retrieval metric (from the reviewers' chunk ratings)"
+
+    app = models.ForeignKey(App, models.CASCADE, related_name="judges")
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JudgeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # A deleted judge's name may be used again; a live one's is unique in its app.
+            models.UniqueConstraint(
+                fields=["app", "name"], condition=models.Q(deleted_at__isnull=True), name="judge_live_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def current(self) -> "JudgeVersion":
+        return self.versions.order_by("-number").first()
+
+
+class JudgeVersion(models.Model):
+    """One state of a judge's settings; results name the version that gave them."""
+
+    judge = models.ForeignKey(Judge, models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    metric = models.CharField(max_length=30)  # one of judges.metrics.METRICS[kind]
+    threshold = models.FloatField()  # a score at or above it passes
+    created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["judge", "number"]
+        constraints = [models.UniqueConstraint(fields=["judge", "number"], name="judgeversion_once")]
+
+    def __str__(self) -> str:
+        return f"{self.judge.name} v{self.number}"
+
+
+class JudgeResult(models.Model):
+    """What one judge version said of one request: at most one per (version, request), so a run
+    repeated (a retried job, a second run over the same selection) never judges twice."""
+
+    class Value(models.TextChoices):
+        PASS = "pass"
+        FAIL = "fail"
+
+    class SourceType(models.TextChoices):
+        CODE = "CODE"  # a metric computed here, as MLflow names such a source
+        LLM_JUDGE = "LLM_JUDGE"
+
+    version = models.ForeignKey(JudgeVersion, models.CASCADE, related_name="results")
+    request = models.ForeignKey(Request, models.CASCADE, related_name="judge_results")
+    # Copied from the request and the judge so one index answers "this app's results".
+    app = models.ForeignKey(App, models.CASCADE, related_name="+")
+    app_version = models.CharField(max_length=100, blank=True)
+    source_type = models.CharField(max_length=10, choices=SourceType.choices, default=SourceType.CODE)
+    value = models.CharField(max_length=4, choices=Value.choices)
+    score = models.FloatField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["version", "request"], name="judgeresult_once")]
+        indexes = [models.Index(fields=["app", "request"], name="judgeresult_app_request")]

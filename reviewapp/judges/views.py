@@ -1,0 +1,163 @@
+"""The Judges tab: define judges, change them (a new version), run them over the reviewed
+requests, and see each version's agreement with the reviewers, the disagreements first."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from reviewapp.catalog.permissions import get_app_for
+from reviewapp.exports.selection import Filters
+from reviewapp.lib.forms import render_page, show_service_errors
+from reviewapp.queues import services as queues
+from reviewapp.requestlog.models import Request
+
+from . import services
+from .agreement import agreement
+from .forms import ChangeForm, JudgeForm, QueueForm
+from .models import Judge, JudgeResult
+
+CELLS = {"pass-pass", "pass-fail", "fail-pass", "fail-fail"}
+LISTED = 50
+
+
+def _judge(request: HttpRequest, slug: str, name: str, action: str = "monitor") -> Judge:
+    app = get_app_for(request.user, slug, action)
+    judge = Judge.objects.live().filter(app=app, name=name).select_related("app").first()
+    if judge is None:
+        raise Http404("No such judge")
+    return judge
+
+
+@login_required
+def judge_list(request: HttpRequest, slug: str) -> HttpResponse:
+    app = get_app_for(request.user, slug, "monitor")
+    form = JudgeForm(request.POST or None)
+    if request.method == "POST":
+        app = get_app_for(request.user, slug, "update")
+        if form.is_valid():
+            try:
+                judge = services.create_judge(app=app, user=request.user, **form.cleaned_data)
+                return redirect("judge-detail", slug=app.slug, name=judge.name)
+            except ValidationError as exc:
+                show_service_errors(form, exc)
+    judges = []
+    for judge in Judge.objects.live().filter(app=app).prefetch_related("versions"):
+        current = judge.current
+        results = JudgeResult.objects.filter(version=current)
+        judged = results.count()
+        passed = results.filter(value=JudgeResult.Value.PASS).count()
+        judges.append({"judge": judge, "current": current, "judged": judged, "passed": passed})
+    context = {"app": app, "nav": "apps", "judges": judges, "form": form}
+    return render_page(request, "judges/judge_list.html", context, forms=[form])
+
+
+@login_required
+def judge_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    judge = _judge(request, slug, name)
+    versions = list(judge.versions.all())
+    asked = request.GET.get("version", "")
+    version = next((v for v in versions if str(v.number) == asked), versions[-1])
+    measured = agreement(version)
+    cell = request.GET.get("cell", "")
+    shown = []
+    if cell in CELLS:
+        human, said = cell.split("-")
+        ids = measured.items[human][said][:LISTED]
+        shown = list(Request.objects.filter(app=judge.app, request_id__in=ids).order_by("-created_at"))
+    disagreeing = list(
+        Request.objects.filter(app=judge.app, request_id__in=measured.disagreements[:LISTED]).order_by(
+            "-created_at"
+        )
+    )
+    results = {
+        str(r.request_id): r
+        for r in JudgeResult.objects.filter(
+            version=version, request_id__in=[*(s.pk for s in shown), *(d.pk for d in disagreeing)]
+        )
+    }
+    context = {
+        "app": judge.app,
+        "nav": "apps",
+        "judge": judge,
+        "versions": versions,
+        "version": version,
+        "measured": measured,
+        "cell": cell,
+        "cell_title": "Reviewers {}, judge {}".format(*cell.split("-")) if cell in CELLS else "",
+        "shown": [(r, results.get(str(r.pk))) for r in shown],
+        "disagreeing": [(r, results.get(str(r.pk))) for r in disagreeing],
+        "change_form": ChangeForm(initial={"metric": version.metric, "threshold": version.threshold}),
+        "queue_form": QueueForm(app=judge.app),
+    }
+    return render_page(request, "judges/judge_detail.html", context)
+
+
+@login_required
+@require_POST
+def change_judge(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    judge = _judge(request, slug, name, "update")
+    form = ChangeForm(request.POST)
+    if form.is_valid():
+        try:
+            version = services.change_judge(judge=judge, user=request.user, **form.cleaned_data)
+            messages.success(request, f"{judge.name} is now at version {version.number}.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    else:
+        messages.error(request, " ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
+    return redirect("judge-detail", slug=judge.app.slug, name=judge.name)
+
+
+@login_required
+@require_POST
+def run_judge(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    judge = _judge(request, slug, name)
+    number = request.POST.get("version", "")
+    try:
+        job = services.start_run(
+            judge=judge,
+            user=request.user,
+            filters=Filters(),
+            version=int(number) if number.isdigit() else None,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("judge-detail", slug=judge.app.slug, name=judge.name)
+    return redirect("job-progress", job_id=job.id)
+
+
+@login_required
+@require_POST
+def delete_judge(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    judge = _judge(request, slug, name, "update")
+    services.delete_judge(judge=judge)
+    messages.success(request, f"{judge.name} is deleted; its results are kept.")
+    return redirect("judge-list", slug=judge.app.slug)
+
+
+@login_required
+@require_POST
+def queue_disagreements(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    """The version's disagreements with the reviewers into a review queue, each request once."""
+    judge = _judge(request, slug, name)
+    version = judge.versions.filter(number=request.POST.get("version") or 0).first() or judge.current
+    form = QueueForm(request.POST, app=judge.app)
+    if not form.is_valid():
+        messages.error(request, "Pick a review queue of this app.")
+    else:
+        ids = agreement(version).disagreements
+        if not ids:
+            messages.error(request, "This version has no disagreement with the reviewers to review.")
+        else:
+            added = queues.add_items(queue=form.cleaned_data["queue"], request_ids=ids)
+            messages.success(
+                request,
+                f"{len(added.added)} added to {form.cleaned_data['queue'].name}; "
+                f"{len(added.already_in_queue)} already there.",
+            )
+    detail = reverse("judge-detail", kwargs={"slug": judge.app.slug, "name": judge.name})
+    return redirect(f"{detail}?version={version.number}")
