@@ -52,10 +52,11 @@ USERS = [
 # The demo reviewers, and the share of the historical turns each gave feedback on.
 REVIEWERS = [("reviewer@example.com", 0.8), ("expert@example.com", 0.5)]
 # Named for what they measure; each works on the default install (see reviewapp/judges/metrics.py).
+# (name, kind, metric, share of new chat turns judged as they come)
 DEMO_JUDGES = [
-    ("correction_token_f1", "reference", "token_f1"),
-    ("grounded_sentences_lexical", "groundedness", "lexical"),
-    ("rated_chunk_precision", "retrieval", "precision"),
+    ("correction_token_f1", "reference", "token_f1", 0),
+    ("grounded_sentences_lexical", "groundedness", "lexical", 100),
+    ("rated_chunk_precision", "retrieval", "precision", 0),
 ]
 DEMO_JUDGES_OWNER = "manager@example.com"
 INSTRUCTIONS = """\
@@ -288,10 +289,12 @@ def _ensure_judges(*, app: App) -> int:
     many results they gave. A second run finds them and makes nothing."""
     manager = User.objects.get(email=DEMO_JUDGES_OWNER)
     made = 0
-    for name, kind, metric in DEMO_JUDGES:
+    for name, kind, metric, live in DEMO_JUDGES:
         if Judge.objects.filter(app=app, name=name).exists():
             continue  # made by an earlier run (or deleted by the app's manager since)
-        judge = judge_services.create_judge(app=app, user=manager, name=name, kind=kind, metric=metric)
+        judge = judge_services.create_judge(
+            app=app, user=manager, name=name, kind=kind, metric=metric, sample_percent=live
+        )
         job = judge_services.start_run(judge=judge, user=manager, filters=Filters())
         # Run here, so the judges' results are there at once; the job's message finds it done.
         made += run_job(str(job.pk), judge_runs.run).result.get("judged", 0)

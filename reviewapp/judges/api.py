@@ -1,3 +1,4 @@
+from django.db import transaction
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -61,7 +62,11 @@ class JudgeDetailApi(APIView):
         judge = _judge(request, slug, name, "update")
         data = JudgeChangeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.change_judge(judge=judge, user=request.user, **data.validated_data)
+        values = dict(data.validated_data)
+        sampling = {name: values.pop(name) for name in ("sample_percent", "daily_cap")}
+        with transaction.atomic():
+            services.change_judge(judge=judge, user=request.user, **values)
+            services.set_sampling(judge=judge, **sampling)
         return Response(JudgeOutput(JudgeOutput.of(judge)).data)
 
     @extend_schema(responses={204: None}, summary="Delete a judge (its results stay)")

@@ -27,6 +27,16 @@ class JudgeForm(forms.Form):
 class ChangeForm(forms.Form):
     metric = forms.ChoiceField(choices=METRIC_CHOICES, required=False)
     threshold = forms.FloatField(required=False, min_value=0, max_value=1)
+    sample_percent = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        label="Judge this % of new turns",
+        help_text="Groundedness judges; 0: none",
+    )
+    daily_cap = forms.IntegerField(
+        required=False, min_value=0, max_value=1_000_000, label="At most this many a day"
+    )
 
 
 class QueueForm(forms.Form):

@@ -28,6 +28,10 @@ class Judge(models.Model):
     created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Live traffic: this share of new turns is judged by a worker after the turn is logged, at
+    # most `daily_cap` a day (UTC). Not versioned: it says how often, not how a judge decides.
+    sample_percent = models.FloatField(default=0)
+    daily_cap = models.PositiveIntegerField(default=1000)
 
     objects = JudgeQuerySet.as_manager()
 
@@ -88,9 +92,18 @@ class JudgeResult(models.Model):
     score = models.FloatField(null=True, blank=True)
     rationale = models.TextField(blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    online = models.BooleanField(default=False)  # a sampled live turn, not a run over a selection
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["version", "request"], name="judgeresult_once")]
-        indexes = [models.Index(fields=["app", "request"], name="judgeresult_app_request")]
+        indexes = [
+            models.Index(fields=["app", "request"], name="judgeresult_app_request"),
+            # The daily cap: a judge's online results since midnight.
+            models.Index(
+                fields=["version", "created_at"],
+                name="judgeresult_version_time",
+                condition=models.Q(online=True),
+            ),
+        ]

@@ -34,12 +34,44 @@ class JudgeInput(serializers.Serializer):
         max_value=1,
         help_text="A score at or above it passes (blank: the metric's default)",
     )
+    sample_percent = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=100,
+        help_text="Share of new turns judged as they come (groundedness judges; 0: none)",
+    )
+    daily_cap = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=1_000_000,
+        help_text="At most this many a day (UTC)",
+    )
 
 
 class JudgeChangeInput(serializers.Serializer):
     metric = serializers.ChoiceField(choices=ALL_METRICS, required=False, default="")
     threshold = serializers.FloatField(
         required=False, allow_null=True, default=None, min_value=0, max_value=1
+    )
+    sample_percent = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=100,
+        help_text="Share of new turns judged as they come (groundedness judges; 0: none)",
+    )
+    daily_cap = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=1_000_000,
+        help_text="At most this many a day (UTC)",
     )
 
 
@@ -58,6 +90,8 @@ class JudgeOutput(serializers.Serializer):
     )
     version = JudgeVersionOutput(help_text="The current version")
     versions = JudgeVersionOutput(many=True)
+    sample_percent = serializers.FloatField()
+    daily_cap = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
     @staticmethod
@@ -69,6 +103,8 @@ class JudgeOutput(serializers.Serializer):
             "criterion": CRITERION[judge.kind],
             "version": versions[-1],
             "versions": versions,
+            "sample_percent": judge.sample_percent,
+            "daily_cap": judge.daily_cap,
             "created_at": judge.created_at,
         }
 

@@ -17,6 +17,7 @@ from reviewapp.jobs.models import Job
 
 from .metrics import METRICS
 from .models import Judge, JudgeVersion
+from .online import LIVE_KINDS
 
 RUN_KIND = "run_judge"
 NAME_HELP = "lower-case letters, digits and '_', starting with a letter, at most 80"
@@ -36,7 +37,17 @@ def _check_threshold(threshold) -> float:
 
 
 @transaction.atomic
-def create_judge(*, app: App, user, name: str, kind: str, metric: str = "", threshold=None) -> Judge:
+def create_judge(
+    *,
+    app: App,
+    user,
+    name: str,
+    kind: str,
+    metric: str = "",
+    threshold=None,
+    sample_percent=None,
+    daily_cap=None,
+) -> Judge:
     """A judge and its version 1; the metric and threshold default to the kind's first ones."""
     if not JUDGE_NAME_RE.match(name or ""):
         raise ValidationError({"name": f"{name!r} is not a valid judge name: use {NAME_HELP}."})
@@ -58,7 +69,7 @@ def create_judge(*, app: App, user, name: str, kind: str, metric: str = "", thre
     JudgeVersion.objects.create(
         judge=judge, number=1, metric=metric, threshold=threshold, created_by=_who(user)
     )
-    return judge
+    return set_sampling(judge=judge, sample_percent=sample_percent, daily_cap=daily_cap)
 
 
 @transaction.atomic
@@ -78,6 +89,42 @@ def change_judge(*, judge: Judge, user, metric: str | None = None, threshold=Non
     return JudgeVersion.objects.create(
         judge=judge, number=current.number + 1, metric=metric, threshold=threshold, created_by=_who(user)
     )
+
+
+MAX_DAILY_CAP = 1_000_000
+
+
+def set_sampling(*, judge: Judge, sample_percent=None, daily_cap=None) -> Judge:
+    """How much live traffic the judge takes (0–100 % of new turns, at most `daily_cap` a day)."""
+    changed = []
+    if sample_percent is not None:
+        if (
+            isinstance(sample_percent, bool)
+            or not isinstance(sample_percent, int | float)
+            or not math.isfinite(sample_percent)
+            or not 0 <= sample_percent <= 100
+        ):
+            raise ValidationError({"sample_percent": "Give a share of new turns from 0 to 100."})
+        if sample_percent and judge.kind not in LIVE_KINDS:
+            raise ValidationError(
+                {
+                    "sample_percent": f"A {judge.kind} judge needs the reviewers' feedback, which a new turn has not got yet."
+                }
+            )
+        judge.sample_percent = float(sample_percent)
+        changed.append("sample_percent")
+    if daily_cap is not None:
+        if (
+            isinstance(daily_cap, bool)
+            or not isinstance(daily_cap, int)
+            or not 0 <= daily_cap <= MAX_DAILY_CAP
+        ):
+            raise ValidationError({"daily_cap": f"Give a whole number from 0 to {MAX_DAILY_CAP:,}."})
+        judge.daily_cap = daily_cap
+        changed.append("daily_cap")
+    if changed:
+        judge.save(update_fields=changed)
+    return judge
 
 
 def delete_judge(*, judge: Judge) -> None:

@@ -4,6 +4,7 @@ requests, and see each version's agreement with the reviewers, the disagreements
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -90,7 +91,14 @@ def judge_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         "cell_title": "Reviewers {}, judge {}".format(*cell.split("-")) if cell in CELLS else "",
         "shown": [(r, results.get(str(r.pk))) for r in shown],
         "disagreeing": [(r, results.get(str(r.pk))) for r in disagreeing],
-        "change_form": ChangeForm(initial={"metric": version.metric, "threshold": version.threshold}),
+        "change_form": ChangeForm(
+            initial={
+                "metric": version.metric,
+                "threshold": version.threshold,
+                "sample_percent": judge.sample_percent,
+                "daily_cap": judge.daily_cap,
+            }
+        ),
         "queue_form": QueueForm(app=judge.app),
     }
     return render_page(request, "judges/judge_detail.html", context)
@@ -102,9 +110,13 @@ def change_judge(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     judge = _judge(request, slug, name, "update")
     form = ChangeForm(request.POST)
     if form.is_valid():
+        values = dict(form.cleaned_data)
+        sampling = {name: values.pop(name) for name in ("sample_percent", "daily_cap")}
         try:
-            version = services.change_judge(judge=judge, user=request.user, **form.cleaned_data)
-            messages.success(request, f"{judge.name} is now at version {version.number}.")
+            with transaction.atomic():
+                version = services.change_judge(judge=judge, user=request.user, **values)
+                services.set_sampling(judge=judge, **sampling)
+            messages.success(request, f"{judge.name} is at version {version.number}.")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
     else:

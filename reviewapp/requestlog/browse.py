@@ -15,6 +15,8 @@ from datetime import datetime
 
 import django_filters
 from django import forms
+from django.apps import apps
+from django.db import models
 from django.db.models import QuerySet
 
 from reviewapp.feedback import filters as by_feedback
@@ -66,6 +68,7 @@ CHIPS = (
     "timed",
     "doc_uri",
     ("novel_since", "novel_until"),
+    ("judge", "judge_said"),
 )
 
 
@@ -207,6 +210,19 @@ class RequestLogFilter(django_filters.FilterSet):
         help_text="The end of the baseline (see novel_since)",
     )
 
+    judge = django_filters.CharFilter(
+        max_length=80,
+        method="filter_judge",
+        label="Judge",
+        help_text="This judge (its current version) judged it",
+    )
+    judge_said = django_filters.ChoiceFilter(
+        choices=[("pass", "pass"), ("fail", "fail")],
+        method="filter_judge",
+        label="Judge said",
+        help_text="With judge: what it said",
+    )
+
     class Meta:
         form = _LogForm
 
@@ -263,6 +279,28 @@ class RequestLogFilter(django_filters.FilterSet):
         if name != "novel_since":
             return queryset
         return queryset.retrieved_novel(value, self.form.cleaned_data["novel_until"])
+
+    def filter_judge(self, queryset, name, value):
+        # The pair is applied once, at `judge`; `judge_said` alone selects nothing more.
+        if name != "judge":
+            return queryset
+        # By name, not by import: judges build on the request log.
+        results = apps.get_model("judges", "JudgeResult").objects.filter(
+            request_id=models.OuterRef("pk"),
+            app_id=models.OuterRef("app_id"),
+            version__judge__name=value,
+            version__judge__deleted_at__isnull=True,
+        )
+        latest = (
+            apps.get_model("judges", "JudgeVersion")
+            .objects.filter(judge_id=models.OuterRef("version__judge_id"))
+            .order_by("-number")
+            .values("number")[:1]
+        )
+        results = results.filter(version__number=models.Subquery(latest))
+        if said := self.form.cleaned_data.get("judge_said"):
+            results = results.filter(value=said)
+        return queryset.filter(models.Exists(results))
 
     def query(self) -> dict[str, str]:
         """The filters given, as query parameters: to carry them into page links and forms."""

@@ -92,7 +92,10 @@ def log_turn(
     RetrievedDocument.objects.bulk_create(documents)
     # Live traffic only: an import, or a turn dated in the past (the demo's history), replays it.
     if source != Request.Source.IMPORT and not created_at:
+        from reviewapp.judges import online  # judges build on the request log, not the reverse
+
         transaction.on_commit(lambda: metrics.count_turn(request))
+        transaction.on_commit(lambda: online.after_turn(request))
     return request
 
 

@@ -108,6 +108,12 @@ def request_detail(request, slug: str, request_id) -> HttpResponse:
         "asked": turn.messages[-1] if turn.messages else None,
         "spans": span_tree(turn.trace),
         "assessments": list(assessments),
+        # Beside the humans' feedback: what each judge said, the live judges' only.
+        "judged": list(
+            turn.judge_results.filter(version__judge__deleted_at__isnull=True)
+            .select_related("version__judge")
+            .order_by("version__judge__name", "-version__number")
+        ),
         "back": request.GET.get("back", ""),
     }
     return render(request, "requestlog/request_detail.html", context)

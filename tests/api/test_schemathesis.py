@@ -175,6 +175,7 @@ def made_valid(case, world):
     elif path.endswith("/judges"):
         # Unique per app; a metric belongs to its kind (blank: the kind's first).
         body.update(name=f"judge_{next(world['serial'])}", metric="")
+        body.pop("sample_percent", None)  # only a groundedness judge samples live turns
     elif path.endswith("/traces:import") and "mlflow" in body:
         del body["mlflow"]
         body["rows"] = [{"request_id": "imported-1", "request": "question", "response": "answer"}]

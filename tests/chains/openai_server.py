@@ -87,6 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "id": "chatcmpl-test",
                     "object": "chat.completion",
+                    "created": int(time.time()),
                     "model": body.get("model", ""),
                     "choices": [
                         {

@@ -6,6 +6,7 @@ The export is simply large enough to take a few seconds, so the worker is caught
 """
 
 import os
+import re
 import signal
 from datetime import timedelta
 
@@ -21,6 +22,8 @@ from tests.processes import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(300)]
 
+# Celery's line when a worker takes the export's message (its startup banner lists the task too).
+TAKEN = re.compile(r"Task exports\.export_evaluation_set\[[^\]]+\] received")
 ROWS = 30_000  # a few seconds of work; the worker is killed after its first progress report
 LEASE, SWEEP = 3, 1  # seconds, in the processes' environment (JOB_LEASE_SECONDS, JOB_SWEEP_SECONDS)
 
@@ -47,7 +50,7 @@ def test_a_worker_killed_mid_export_leaves_nothing_and_another_takes_the_job_ove
             timeout=120,
             every=0.05,
         )
-        [first_name] = [name for name in workers if "export_evaluation_set" in stack.log(name)]
+        [first_name] = [name for name in workers if TAKEN.search(stack.log(name))]
         [second_name] = [name for name in workers if name != first_name]
         first = workers[first_name]
         os.kill(first.pid, signal.SIGKILL)

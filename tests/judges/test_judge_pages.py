@@ -97,3 +97,21 @@ def test_a_manager_defines_runs_and_reads_a_judge_in_the_browser(
     expect(page.get_by_test_id("kappa")).to_have_text("0.167")
     page.get_by_test_id("cell-pass-fail").click()
     expect(page.locator("#cell")).to_contain_text(labelled["r4"].request_text[:20])
+
+
+def test_the_request_log_lists_what_a_judge_failed_and_the_request_shows_it_beside_the_feedback(
+    app, manager, as_user, labelled
+):
+    judged(app, manager)
+    client = as_user(manager)
+
+    page = client.get(
+        "/apps/support-bot/requests/", {"judge": "grounded", "judge_said": "fail"}
+    ).content.decode()
+
+    listed = set(re.findall(r"/apps/support-bot/requests/([0-9a-f-]{36})/", page))
+    assert listed == {str(labelled[name].pk) for name in ("r3", "r4", "r5")}
+    assert "grounded – fail" in page  # the filter is shown as a chip, and can be removed
+    detail = client.get(f"/apps/support-bot/requests/{labelled['r3'].pk}/").content.decode()
+    assert 'data-testid="judge-results"' in detail and "grounded v1" in detail
+    assert "The moon is made of cheese." in detail

@@ -1,0 +1,98 @@
+"""Judging a sample of live traffic: after a turn is logged, each judge of its app that samples
+draws whether to judge it, and a worker does so; the chat never waits for it.
+
+The draw is a hash of (judge, request), so a message sent twice judges once and a turn's fate
+does not depend on which process drew it. Only the kinds that need no reviewer can judge a turn
+nobody reviewed yet: groundedness, today.
+"""
+
+import hashlib
+import logging
+import time
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from reviewapp.exports.selection import Reviewed
+from reviewapp.jobs.sending import send
+from reviewapp.requestlog.models import Request
+
+from .models import Judge, JudgeResult
+from .runs import Outcome, judge
+
+log = logging.getLogger(__name__)
+
+LIVE_KINDS = (Judge.Kind.GROUNDEDNESS,)
+MAX_PERCENT = 100.0
+
+
+def sampled(judge_id: int, request_id, percent: float) -> bool:
+    """Whether the judge takes this request: a uniform draw in [0, 100) from their hash."""
+    if percent <= 0:
+        return False
+    digest = hashlib.sha256(f"{judge_id}/{request_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * MAX_PERCENT < percent
+
+
+def after_turn(request: Request) -> None:
+    """Called once the turn is committed: a message per judge that samples it (none is sent for
+    a judge that does not). Sending never raises and gives up within a second (jobs.sending)."""
+    from .tasks import judge_turn_task
+
+    judges = Judge.objects.live().filter(app_id=request.app_id, sample_percent__gt=0, kind__in=LIVE_KINDS)
+    for judge_id, percent in judges.values_list("pk", "sample_percent"):
+        if sampled(judge_id, request.pk, percent):
+            send(judge_turn_task, args=(judge_id, str(request.pk)))
+
+
+def judge_turn(judge_id: int, request_id: str) -> str:
+    """The worker's part: judge the turn with the judge's current version, within its daily cap."""
+    request = Request.objects.filter(pk=request_id).first()
+    if request is None:
+        return "no such request"
+    with transaction.atomic():
+        # One at a time per judge, so the cap holds however many workers judge at once.
+        found = Judge.objects.live().select_for_update().filter(pk=judge_id, app_id=request.app_id).first()
+        if found is None:
+            return "no such judge"
+        version = found.current
+        if JudgeResult.objects.filter(version=version, request=request).exists():
+            return "already judged"
+        midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        today = JudgeResult.objects.filter(
+            version__judge=found, online=True, created_at__gte=midnight
+        ).count()
+        if today >= found.daily_cap:
+            return "over the daily cap"
+        item = Reviewed(
+            request_id=str(request.pk),
+            conversation_id=request.conversation_id,
+            messages=request.messages,
+            response=request.response,
+            chunks=request.chunks,
+            app_version=request.app_version,
+            created_at=request.created_at,
+            mlflow_trace_id=request.mlflow_trace_id,
+            status=request.status,
+            context_span=found.app.context_span,
+        )
+        started = time.perf_counter()
+        outcome = judge(version, item)
+        if not isinstance(outcome, Outcome):
+            return outcome
+        try:
+            with transaction.atomic():
+                JudgeResult.objects.create(
+                    version=version,
+                    request=request,
+                    app_id=request.app_id,
+                    app_version=request.app_version,
+                    value=outcome.value,
+                    score=outcome.score,
+                    rationale=outcome.rationale,
+                    latency_ms=round((time.perf_counter() - started) * 1000),
+                    online=True,
+                )
+        except IntegrityError:
+            return "already judged"
+    return outcome.value
