@@ -12,7 +12,28 @@ from .services import NAME_HELP
 ALL_METRICS = ["", *dict.fromkeys(metric for metrics in METRICS.values() for metric in metrics)]
 
 
-class JudgeInput(serializers.Serializer):
+class _Sampling(serializers.Serializer):
+    """How much live traffic a judge takes (judges.services.set_sampling)."""
+
+    sample_percent = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=100,
+        help_text="Share of new turns judged as they come (groundedness judges; 0: none)",
+    )
+    daily_cap = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=1_000_000,
+        help_text="At most this many a day (UTC)",
+    )
+
+
+class JudgeInput(_Sampling):
     name = Text(
         max_length=80,
         help_text=NAME_HELP,
@@ -34,44 +55,12 @@ class JudgeInput(serializers.Serializer):
         max_value=1,
         help_text="A score at or above it passes (blank: the metric's default)",
     )
-    sample_percent = serializers.FloatField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=0,
-        max_value=100,
-        help_text="Share of new turns judged as they come (groundedness judges; 0: none)",
-    )
-    daily_cap = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=0,
-        max_value=1_000_000,
-        help_text="At most this many a day (UTC)",
-    )
 
 
-class JudgeChangeInput(serializers.Serializer):
+class JudgeChangeInput(_Sampling):
     metric = serializers.ChoiceField(choices=ALL_METRICS, required=False, default="")
     threshold = serializers.FloatField(
         required=False, allow_null=True, default=None, min_value=0, max_value=1
-    )
-    sample_percent = serializers.FloatField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=0,
-        max_value=100,
-        help_text="Share of new turns judged as they come (groundedness judges; 0: none)",
-    )
-    daily_cap = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=0,
-        max_value=1_000_000,
-        help_text="At most this many a day (UTC)",
     )
 
 
