@@ -1,6 +1,6 @@
 """Chat overhead: invocation latency through the app minus the chain's own (a script printing a table).
 
-    .venv/bin/python benchmarks/chat_overhead.py [--calls 300] [--workers 2] [--sqlite]
+    .venv/bin/python benchmarks/chat_overhead.py [--calls 300] [--workers 2] [--sqlite] [--judge-percent 100]
 
 Starts a zero-latency chain, the small OpenAI-compatible server of the tests
 (tests/chains/openai_server.py), on a free loopback port. Creates a scratch database
@@ -10,7 +10,9 @@ HTTP adapter points at that chain, a querier and an API token, and starts gunico
 on another free port. Then, one call at a time and interleaved, it times N direct calls to the
 chain and N `POST /api/v1/apps/<slug>/invocations` through the app (each a logged turn), both
 non-streaming and streaming (`stream: true`, to the final event). Overhead = p50 through the app
-minus p50 direct. Target (issue 4): overhead <= 15 ms p50.
+minus p50 direct. Target (issue 4): overhead <= 15 ms p50. `--judge-percent P` gives the app a
+groundedness judge sampling P % of new turns (judged by a worker, none started here: what is
+measured is what sampling adds to the chat, which should be nothing beyond noise).
 """
 
 import argparse
@@ -34,7 +36,7 @@ SLUG = "bench-chat"
 MESSAGES = [{"role": "user", "content": "How do I rotate an API token?"}]
 
 
-def seed(chain_url: str) -> str:
+def seed(chain_url: str, judge_percent: float = 0) -> str:
     """Migrate and seed through the ORM; returns the querier's raw API token."""
     import django
 
@@ -53,6 +55,17 @@ def seed(chain_url: str) -> str:
     )
     user = User.objects.create_user("querier@example.com", "pw")
     Grant.objects.create(app=app, user=user, level=Level.CAN_QUERY)
+    if judge_percent:
+        from reviewapp.judges.services import create_judge
+
+        create_judge(
+            app=app,
+            user=None,
+            name="grounded",
+            kind="groundedness",
+            sample_percent=judge_percent,
+            daily_cap=10**6,
+        )
     return ApiToken.issue(user=user, name="bench")[1]
 
 
@@ -83,6 +96,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file, not PostgreSQL")
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
+    parser.add_argument("--judge-percent", type=float, default=0, help="a judge sampling this %% of turns")
     args = parser.parse_args()
 
     from tests.chains.openai_server import OpenAIServer
@@ -101,6 +115,10 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         # The benchmark's chain listens on loopback, which the egress policy refuses unless listed.
         "CHAIN_URL_ALLOW": "127.0.0.1",
+        # The calls are the load under test: the per-user budgets (60 invocations a minute by
+        # default) would answer most of them 429.
+        "API_THROTTLE_INVOCATIONS": "100000/min",
+        "API_THROTTLE_USER": "100000/min",
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
@@ -111,7 +129,7 @@ def main() -> None:
     server = None
     with OpenAIServer() as chain:
         try:
-            token = seed(chain.url)
+            token = seed(chain.url, args.judge_percent)
             port = free_port()
             server = start_gunicorn(port, env, "--workers", str(args.workers))
             wait_until_up(port)
@@ -159,7 +177,8 @@ def main() -> None:
             ]
             print(
                 f"\nChat overhead: {api_path} on gunicorn ({args.workers} sync workers), "
-                f"{'SQLite' if not url else 'PostgreSQL'}, a zero-latency OpenAI-compatible chain"
+                f"{'SQLite' if not url else 'PostgreSQL'}, a zero-latency OpenAI-compatible chain, "
+                f"a judge sampling {args.judge_percent:g}% of turns"
             )
             print(f"{'':<34}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
             print("-" * 74)
