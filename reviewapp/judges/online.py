@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from reviewapp.exports.selection import Reviewed
 from reviewapp.jobs.sending import send
+from reviewapp.monitoring import metrics as counters
 from reviewapp.requestlog.models import Request
 
 from .models import Judge, JudgeResult
@@ -95,4 +96,9 @@ def judge_turn(judge_id: int, request_id: str) -> str:
                 )
         except IntegrityError:
             return "already judged"
+        transaction.on_commit(
+            lambda: counters.count_judge_results(
+                app=found.app.slug, judge=found.name, values=[outcome.value], live=True
+            )
+        )
     return outcome.value

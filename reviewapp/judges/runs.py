@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from django.db import transaction
+
 from reviewapp.exports.rows import resolve
 from reviewapp.exports.selection import Filters, Reviewed, iter_reviewed
 from reviewapp.jobs.models import Job
+from reviewapp.monitoring import metrics as counters
 
 from . import metrics
 from .models import JudgeResult, JudgeVersion
@@ -102,6 +105,12 @@ def run(job: Job) -> dict:
             )
         JudgeResult.objects.bulk_create(rows, ignore_conflicts=True)
         counts["judged"] += len(rows)
+        values = [row.value for row in rows]
+        transaction.on_commit(
+            lambda: counters.count_judge_results(
+                app=app.slug, judge=version.judge.name, values=values, live=False
+            )
+        )
         batch.clear()
         job.report_progress(sum(counts.values()), total)
 

@@ -206,6 +206,14 @@ FEEDBACK = Counter(
     registry=None,
 )
 
+JUDGE_RESULTS = Counter(
+    "reviewapp_judge_results_total",
+    "Judge results recorded, by app, judge, what it said (pass, fail) and how it came (run: a run over"
+    " reviewed requests; live: a sampled new turn)",
+    ["app", "judge", "value", "how"],
+    registry=None,
+)
+
 
 def _label(value) -> str:
     return str(value if value is not None else "")[:LABEL_LIMIT]
@@ -287,6 +295,14 @@ def count_turn(turn: Request) -> None:
 def count_feedback(*, app: str, rating: str) -> None:
     """A reviewer's rating given or changed (feedback.services.record_feedback, once committed)."""
     FEEDBACK.labels(_label(app), rating if rating in ("positive", "negative") else "none").inc()
+
+
+@_never_fails
+def count_judge_results(*, app: str, judge: str, values: list[str], live: bool) -> None:
+    """Results a judge recorded (judges.runs and judges.online, once committed)."""
+    for value in ("pass", "fail"):
+        if n := values.count(value):
+            JUDGE_RESULTS.labels(_label(app), _label(judge), value, "live" if live else "run").inc(n)
 
 
 class ProcessCounts:

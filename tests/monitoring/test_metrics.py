@@ -433,6 +433,27 @@ def test_however_many_processes_count_an_app_has_its_known_versions_and_other(tm
     assert sum(s.value for s in samples if s.labels["version"] == "other") == 168
 
 
+# --- judges ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_judge_results_count_what_each_judge_said(token, app, manager, django_capture_on_commit_callbacks):
+    from tests.judges.helpers import judged, labelled
+
+    def said(value):
+        return scrape().value(
+            "reviewapp_judge_results_total", app="support-bot", judge="grounded", value=value, how="run"
+        )
+
+    before = {value: said(value) for value in ("pass", "fail")}
+    labelled(app, manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        judged(app, manager)
+
+    # r1, r2 and r6 are grounded; r3, r4 and r5 are not.
+    assert {value: said(value) - before[value] for value in before} == {"pass": 3, "fail": 3}
+
+
 # --- feedback ----------------------------------------------------------------------------------
 
 
