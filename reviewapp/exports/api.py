@@ -22,6 +22,17 @@ from .serializers import (
 )
 
 
+def job_started(request, job) -> Response:
+    """202 with the job and where to follow it (JobStartedOutput)."""
+    body = {
+        "job_id": job.id,
+        "status": job.status,
+        "status_url": request.build_absolute_uri(reverse("api-job-detail", args=[job.id])),
+        "progress_url": request.build_absolute_uri(reverse("job-progress", args=[job.id])),
+    }
+    return Response(JobStartedOutput(body).data, status=status.HTTP_202_ACCEPTED)
+
+
 class _StartExportApi(APIView):
     """GET lists the app's exports; POST starts one as a job (202 with where to follow it)."""
 
@@ -46,19 +57,8 @@ class _StartExportApi(APIView):
         data = self.input_serializer(data=request.data)
         data.is_valid(raise_exception=True)
         arguments = dict(data.validated_data)
-        filters, request_ids = arguments.pop("filters"), arguments.pop("request_ids")
-        arguments["filters"] = Filters(
-            **{**filters, "reasons": tuple(filters.get("reasons", ()))},
-            request_ids=tuple(str(r) for r in request_ids),
-        )
-        job = self.start(app=app, user=request.user, **arguments)
-        body = {
-            "job_id": job.id,
-            "status": job.status,
-            "status_url": request.build_absolute_uri(reverse("api-job-detail", args=[job.id])),
-            "progress_url": request.build_absolute_uri(reverse("job-progress", args=[job.id])),
-        }
-        return Response(JobStartedOutput(body).data, status=status.HTTP_202_ACCEPTED)
+        arguments["filters"] = Filters.from_input(arguments.pop("filters"), arguments.pop("request_ids"))
+        return job_started(request, self.start(app=app, user=request.user, **arguments))
 
 
 class EvaluationSetListApi(

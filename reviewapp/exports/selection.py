@@ -69,6 +69,14 @@ class Filters:
         return out
 
     @classmethod
+    def from_input(cls, filters: dict, request_ids) -> "Filters":
+        """From an API body's checked `filters` and `request_ids` (exports.serializers.SelectionInput)."""
+        return cls(
+            **{**filters, "reasons": tuple(filters.get("reasons", ()))},
+            request_ids=tuple(str(r) for r in request_ids),
+        )
+
+    @classmethod
     def from_dict(cls, data: dict) -> "Filters":
         data = dict(data or {})
         for key in ("since", "until"):

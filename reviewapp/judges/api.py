@@ -1,6 +1,5 @@
 from django.db import transaction
 from django.http import Http404
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -8,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.catalog.permissions import get_app_for
+from reviewapp.exports.api import job_started
 from reviewapp.exports.selection import Filters
 from reviewapp.exports.serializers import JobStartedOutput
 
@@ -87,21 +87,14 @@ class JudgeRunApi(APIView):
         judge = _judge(request, slug, name, "monitor")
         data = JudgeRunInput(data=request.data)
         data.is_valid(raise_exception=True)
-        filters, request_ids = data.validated_data["filters"], data.validated_data["request_ids"]
-        selection = Filters(
-            **{**filters, "reasons": tuple(filters.get("reasons", ()))},
-            request_ids=tuple(str(r) for r in request_ids),
-        )
+        checked = data.validated_data
         job = services.start_run(
-            judge=judge, user=request.user, filters=selection, version=data.validated_data["version"]
+            judge=judge,
+            user=request.user,
+            filters=Filters.from_input(checked["filters"], checked["request_ids"]),
+            version=checked["version"],
         )
-        body = {
-            "job_id": job.id,
-            "status": job.status,
-            "status_url": request.build_absolute_uri(reverse("api-job-detail", args=[job.id])),
-            "progress_url": request.build_absolute_uri(reverse("job-progress", args=[job.id])),
-        }
-        return Response(JobStartedOutput(body).data, status=status.HTTP_202_ACCEPTED)
+        return job_started(request, job)
 
 
 class JudgeAgreementApi(APIView):
