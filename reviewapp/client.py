@@ -446,12 +446,26 @@ class Client:
     # --- judges ---
 
     def create_judge(
-        self, app: str, name: str, kind: str, *, metric: str = "", threshold: float | None = None
+        self,
+        app: str,
+        name: str,
+        kind: str,
+        *,
+        metric: str = "",
+        threshold: float | None = None,
+        **settings,
     ) -> dict:
         """Define a judge: kind reference (metric token_f1, rouge_l, exact_match), groundedness
-        (lexical) or retrieval (precision, hit_rate, mrr); a score at or above `threshold` passes."""
-        body = {"name": name, "kind": kind, "metric": metric, "threshold": threshold}
+        (lexical), retrieval (precision, hit_rate, mrr) or llm (correctness, relevance_to_query,
+        groundedness, chunk_relevance, safety, guidelines, custom; with `model`, `endpoint_url`,
+        `key_env` and `instructions`); a score at or above `threshold` passes. `settings` also
+        takes `sample_percent` and `daily_cap`."""
+        body = {"name": name, "kind": kind, "metric": metric, "threshold": threshold, **settings}
         return self._call("POST", f"apps/{app}/judges", json=body)
+
+    def change_judge(self, app: str, name: str, **changes) -> dict:
+        """The judge's next version with these changes (see create_judge); unchanged: the same."""
+        return self._call("PATCH", f"apps/{app}/judges/{name}", json=changes)
 
     def list_judges(self, app: str) -> list[dict]:
         return self._call("GET", f"apps/{app}/judges")

@@ -340,6 +340,14 @@ if CHAIN_MAX_RESPONSE_BYTES < 1024:
 CHAIN_SECRET_ENV = envlist("CHAIN_SECRET_ENV", "")
 # Non-public hosts / host:port / *.domain / IPs / CIDRs chains may reach; public ones always may.
 CHAIN_URL_ALLOW = envlist("CHAIN_URL_ALLOW", "")
+# LLM judges (reviewapp.judges.llm): the wait for one answer of a judge model, the attempts at a
+# call that failed for a passing reason (down, overloaded, too slow) and the first wait between
+# them (doubled each time), and the MLflow model-URI providers (openai, anthropic...) a judge may
+# name instead of an endpoint: those calls spend this server's own provider keys, so none by default.
+JUDGE_TIMEOUT_SECONDS = envint("JUDGE_TIMEOUT_SECONDS", "60")
+JUDGE_ATTEMPTS = max(1, envint("JUDGE_ATTEMPTS", "3"))
+JUDGE_RETRY_SECONDS = float(os.environ.get("JUDGE_RETRY_SECONDS", "1") or 1)
+JUDGE_MODEL_PROVIDERS = envlist("JUDGE_MODEL_PROVIDERS", "")
 # Who may create apps: "staff", or "managers" (staff and anyone who manages an app).
 APP_CREATORS = os.environ.get("APP_CREATORS", "staff").strip().lower()
 if APP_CREATORS not in {"staff", "managers"}:

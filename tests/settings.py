@@ -46,6 +46,8 @@ os.environ.setdefault("EXPORT_DIR", f"{_run_dir}/exports")
 os.environ.setdefault("MEDIA_ROOT", f"{_run_dir}/media")
 # The chain servers tests start listen on loopback; tests of the egress policy override this.
 os.environ.setdefault("CHAIN_URL_ALLOW", "127.0.0.1,localhost,[::1]")
+# Judge models that fail are retried; tests wait a twentieth of the production wait between tries.
+os.environ.setdefault("JUDGE_RETRY_SECONDS", "0.05")
 # Settings read a key but never write one; `make run` writes var/secret_key, tests bring their own.
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret-abcdefghijklmnopqrstuvwxyz0123456789")
 os.environ.setdefault("VAR_DIR", _run_dir)

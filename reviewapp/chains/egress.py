@@ -10,6 +10,8 @@ after DNS resolution, so a name that resolves (or re-resolves) to an internal ad
 A host listed by name is trusted whatever it resolves to: the operator vouches for that name.
 """
 
+import contextlib
+import contextvars
 import functools
 import ipaddress
 import os
@@ -358,3 +360,56 @@ def pool_manager(**kwargs) -> PoolManager:
     manager = PoolManager(**kwargs)
     manager.pool_classes_by_scheme = {"http": _CheckedHTTPPool, "https": _CheckedHTTPSPool}
     return manager
+
+
+# --- sockets a library opens itself ---
+
+
+@dataclass(frozen=True)
+class _Outbound:
+    host: str
+    trusted: frozenset[str]  # the addresses of a host the operator lists by name
+
+
+_outbound: contextvars.ContextVar[_Outbound | None] = contextvars.ContextVar("egress_outbound", default=None)
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event != "socket.connect":
+        return
+    rule = _outbound.get()
+    if rule is None:
+        return
+    sock, address = args
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        raise EgressRefused(f"Refused to connect to {rule.host}: not an internet address")
+    if address[0] in rule.trusted:
+        return
+    refusal = policy().address_refusal(ipaddress.ip_address(address[0].split("%", 1)[0]), address[1])
+    if refusal:
+        raise EgressRefused(f"Refused to connect to {rule.host}: {refusal}")
+
+
+@functools.cache
+def _install_audit_hook() -> None:
+    sys.addaudithook(_audit)  # once per process; it cannot be removed, and is idle outside `checked_sockets`
+
+
+@contextlib.contextmanager
+def checked_sockets(url: str):
+    """Within it, every socket this thread connects is checked against the policy on the address it
+    connects to (after DNS, so a name that re-resolves to an internal address cannot pass, nor can
+    a redirect). For libraries that open their own connections: MLflow's judge calls, via requests.
+    `url` names the host the caller means to reach ("" for none in particular)."""
+    _install_audit_hook()
+    parsed = urlparse(url)
+    host = normal_host(parsed.hostname or "")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    trusted = frozenset()
+    if host and policy().lists_name(host, port):
+        trusted = frozenset(allowed_addresses(host, port))
+    token = _outbound.set(_Outbound(host or "the judge model's provider", trusted))
+    try:
+        yield
+    finally:
+        _outbound.reset(token)

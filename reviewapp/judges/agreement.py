@@ -17,7 +17,7 @@ from sklearn.metrics import cohen_kappa_score
 from reviewapp.exports.rows import judge_examples, resolve
 from reviewapp.exports.selection import Filters, iter_reviewed
 
-from .metrics import CRITERION
+from .metrics import criterion as judged_against
 from .models import JudgeResult, JudgeVersion
 from .runs import RULE
 
@@ -51,7 +51,7 @@ def _ratio(hits: int, total: int) -> float | None:
 
 
 def agreement(version: JudgeVersion) -> Agreement:
-    criterion = CRITERION[version.judge.kind]
+    criterion = judged_against(version.judge.kind, version.metric)
     answer = Agreement(version=version.number, criterion=criterion)
     said = {
         str(request_id): value

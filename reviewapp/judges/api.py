@@ -1,4 +1,3 @@
-from django.db import transaction
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -62,11 +61,7 @@ class JudgeDetailApi(APIView):
         judge = _judge(request, slug, name, "update")
         data = JudgeChangeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        sampling = {name: values.pop(name) for name in ("sample_percent", "daily_cap")}
-        with transaction.atomic():
-            services.change_judge(judge=judge, user=request.user, **values)
-            services.set_sampling(judge=judge, **sampling)
+        services.update_judge(judge=judge, user=request.user, **data.validated_data)
         return Response(JudgeOutput(JudgeOutput.of(judge)).data)
 
     @extend_schema(responses={204: None}, summary="Delete a judge (its results stay)")

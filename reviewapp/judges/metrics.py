@@ -20,10 +20,32 @@ METRICS = {
     "reference": {"token_f1": 0.5, "rouge_l": 0.5, "exact_match": 1.0},
     "groundedness": {"lexical": 0.8},
     "retrieval": {"precision": 0.5, "hit_rate": 1.0, "mrr": 0.5},
+    # An LLM judge's metric is its criterion (judges.llm.CRITERIA): a verdict scores 1 or 0, and
+    # chunk relevance the share of passages judged relevant.
+    "llm": {
+        "correctness": 1.0,
+        "relevance_to_query": 1.0,
+        "groundedness": 1.0,
+        "chunk_relevance": 0.5,
+        "safety": 1.0,
+        "guidelines": 1.0,
+        "custom": 1.0,
+    },
 }
 # The human label each kind is measured against (exports.rows.judge_examples names them); a
 # retrieval metric is computed from the reviewers' own chunk ratings, so it has none.
-CRITERION = {"reference": "correctness", "groundedness": "groundedness", "retrieval": None}
+CRITERION = {"reference": "correctness", "groundedness": "groundedness", "retrieval": None, "llm": None}
+# An LLM judge is measured against the label its criterion names, where the reviewers give one.
+LABELLED = ("correctness", "relevance_to_query", "groundedness")
+
+
+def criterion(kind: str, metric: str) -> str | None:
+    """The reviewers' label a judge of this kind and metric is measured against, if any."""
+    if kind == "llm":
+        return metric if metric in LABELLED else None
+    return CRITERION[kind]
+
+
 # A sentence is grounded when this share of its words is found in the passages.
 GROUNDED_SHARE = 0.6
 SHOWN_SENTENCES = 3

@@ -21,6 +21,7 @@ class Judge(models.Model):
         REFERENCE = "reference", "Reference metric (against the reviewers' correction)"
         GROUNDEDNESS = "groundedness", "Groundedness of each answer sentence in the retrieved passages"
         RETRIEVAL = "retrieval", "Retrieval metric (from the reviewers' chunk ratings)"
+        LLM = "llm", "LLM judge (MLflow's GenAI judges, calling a model you configure)"
 
     app = models.ForeignKey(App, models.CASCADE, related_name="judges")
     name = models.CharField(max_length=80)
@@ -59,6 +60,13 @@ class JudgeVersion(models.Model):
     number = models.PositiveIntegerField()
     metric = models.CharField(max_length=30)  # one of judges.metrics.METRICS[kind]
     threshold = models.FloatField()  # a score at or above it passes
+    # An LLM judge's settings (judges.llm): the manager's instructions (a custom criterion's prompt,
+    # or the guidelines), the judge model, and the few-shot examples tuning gave it.
+    instructions = models.TextField(blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    endpoint_url = models.CharField(max_length=2000, blank=True)
+    key_env = models.CharField(max_length=100, blank=True)  # the NAME of the variable, never the key
+    examples = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -69,6 +77,19 @@ class JudgeVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.judge.name} v{self.number}"
 
+    def tally(self) -> dict:
+        """How many results this version gave: verdicts (pass or fail) and errors."""
+        counts = dict(self.results.values("value").annotate(n=models.Count("id")).values_list("value", "n"))
+        judged = sum(counts.values())
+        errors = counts.get(JudgeResult.Value.ERROR, 0)
+        return {
+            "judged": judged,
+            "verdicts": judged - errors,
+            "passed": counts.get(JudgeResult.Value.PASS, 0),
+            "errors": errors,
+            "error_rate": errors / judged if judged else None,
+        }
+
 
 class JudgeResult(models.Model):
     """What one judge version said of one request: at most one per (version, request), so a run
@@ -77,6 +98,9 @@ class JudgeResult(models.Model):
     class Value(models.TextChoices):
         PASS = "pass"
         FAIL = "fail"
+        # The judge model could not answer (down, too slow, or a reply that is no verdict): kept
+        # with the raw reply, and judged again by the next run.
+        ERROR = "error"
 
     class SourceType(models.TextChoices):
         CODE = "CODE"  # a metric computed here, as MLflow names such a source
@@ -88,10 +112,13 @@ class JudgeResult(models.Model):
     app = models.ForeignKey(App, models.CASCADE, related_name="+")
     app_version = models.CharField(max_length=100, blank=True)
     source_type = models.CharField(max_length=10, choices=SourceType.choices, default=SourceType.CODE)
-    value = models.CharField(max_length=4, choices=Value.choices)
+    value = models.CharField(max_length=5, choices=Value.choices)
     score = models.FloatField(null=True, blank=True)
-    rationale = models.TextField(blank=True)
+    rationale = models.TextField(blank=True)  # an error's raw reply
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    model = models.CharField(max_length=200, blank=True)  # the judge model an LLM judge called
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
     online = models.BooleanField(default=False)  # a sampled live turn, not a run over a selection
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -107,3 +134,16 @@ class JudgeResult(models.Model):
                 condition=models.Q(online=True),
             ),
         ]
+
+
+class JudgeDay(models.Model):
+    """The calls a judge made on live traffic one day (UTC): taken one at a time against its daily
+    cap by a conditional UPDATE, so the cap holds however many workers judge at once, and a slow
+    judge model never holds a lock."""
+
+    judge = models.ForeignKey(Judge, models.CASCADE, related_name="days")
+    day = models.DateField()
+    calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["judge", "day"], name="judgeday_once")]

@@ -2,8 +2,8 @@
 draws whether to judge it, and a worker does so; the chat never waits for it.
 
 The draw is a hash of (judge, request), so a message sent twice judges once and a turn's fate
-does not depend on which process drew it. Only the kinds that need no reviewer can judge a turn
-nobody reviewed yet: groundedness, today.
+does not depend on which process drew it. Only a judge that needs no reviewer can judge a turn
+nobody reviewed yet: groundedness, and the LLM criteria that read no correction.
 """
 
 import hashlib
@@ -11,6 +11,7 @@ import logging
 import time
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from reviewapp.exports.selection import Reviewed
@@ -18,13 +19,21 @@ from reviewapp.jobs.sending import send
 from reviewapp.monitoring import metrics as counters
 from reviewapp.requestlog.models import Request
 
-from .models import Judge, JudgeResult
+from . import llm
+from .models import Judge, JudgeDay, JudgeResult, JudgeVersion
 from .runs import Outcome, judge
 
 log = logging.getLogger(__name__)
 
-LIVE_KINDS = (Judge.Kind.GROUNDEDNESS,)
+LIVE_KINDS = (Judge.Kind.GROUNDEDNESS, Judge.Kind.LLM)
 MAX_PERCENT = 100.0
+
+
+def judges_live_turns(kind: str, version: JudgeVersion) -> bool:
+    """Whether a judge can judge a turn nobody reviewed yet: it reads no reviewer's label."""
+    if kind == Judge.Kind.LLM:
+        return not llm.needs_reviewers(version.metric, version.instructions)
+    return kind in LIVE_KINDS
 
 
 def sampled(judge_id: int, request_id, percent: float) -> bool:
@@ -37,13 +46,28 @@ def sampled(judge_id: int, request_id, percent: float) -> bool:
 
 def after_turn(request: Request) -> None:
     """Called once the turn is committed: a message per judge that samples it (none is sent for
-    a judge that does not). Sending never raises and gives up within a second (jobs.sending)."""
+    a judge that does not). Sending never raises and gives up within a second (jobs.sending).
+    Only a judge that can judge live turns samples any (services.set_sampling)."""
     from .tasks import judge_turn_task
 
-    judges = Judge.objects.live().filter(app_id=request.app_id, sample_percent__gt=0, kind__in=LIVE_KINDS)
+    judges = Judge.objects.live().filter(app_id=request.app_id, sample_percent__gt=0)
     for judge_id, percent in judges.values_list("pk", "sample_percent"):
         if sampled(judge_id, request.pk, percent):
             send(judge_turn_task, args=(judge_id, str(request.pk)))
+
+
+def _take_call(found: Judge) -> bool:
+    """One of today's calls (UTC), if the cap leaves one: a conditional UPDATE, so the cap holds
+    however many workers judge at once, without a lock held while the judge model thinks."""
+    day = timezone.now().date()
+    JudgeDay.objects.get_or_create(judge=found, day=day)
+    return bool(
+        JudgeDay.objects.filter(judge=found, day=day, calls__lt=found.daily_cap).update(calls=F("calls") + 1)
+    )
+
+
+def _give_back(found: Judge) -> None:
+    JudgeDay.objects.filter(judge=found, day=timezone.now().date(), calls__gt=0).update(calls=F("calls") - 1)
 
 
 def judge_turn(judge_id: int, request_id: str) -> str:
@@ -51,54 +75,55 @@ def judge_turn(judge_id: int, request_id: str) -> str:
     request = Request.objects.filter(pk=request_id).first()
     if request is None:
         return "no such request"
-    with transaction.atomic():
-        # One at a time per judge, so the cap holds however many workers judge at once.
-        found = Judge.objects.live().select_for_update().filter(pk=judge_id, app_id=request.app_id).first()
-        if found is None:
-            return "no such judge"
-        version = found.current
-        if JudgeResult.objects.filter(version=version, request=request).exists():
-            return "already judged"
-        midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-        today = JudgeResult.objects.filter(
-            version__judge=found, online=True, created_at__gte=midnight
-        ).count()
-        if today >= found.daily_cap:
-            return "over the daily cap"
-        item = Reviewed(
-            request_id=str(request.pk),
-            conversation_id=request.conversation_id,
-            messages=request.messages,
-            response=request.response,
-            chunks=request.chunks,
-            app_version=request.app_version,
-            created_at=request.created_at,
-            mlflow_trace_id=request.mlflow_trace_id,
-            status=request.status,
-            context_span=found.app.context_span,
-        )
-        started = time.perf_counter()
-        outcome = judge(version, item)
-        if not isinstance(outcome, Outcome):
-            return outcome
-        try:
-            with transaction.atomic():
-                JudgeResult.objects.create(
-                    version=version,
-                    request=request,
-                    app_id=request.app_id,
-                    app_version=request.app_version,
-                    value=outcome.value,
-                    score=outcome.score,
-                    rationale=outcome.rationale,
-                    latency_ms=round((time.perf_counter() - started) * 1000),
-                    online=True,
-                )
-        except IntegrityError:
-            return "already judged"
-        transaction.on_commit(
-            lambda: counters.count_judge_results(
-                app=found.app.slug, judge=found.name, values=[outcome.value], live=True
+    found = Judge.objects.live().select_related("app").filter(pk=judge_id, app_id=request.app_id).first()
+    if found is None:
+        return "no such judge"
+    version = found.current
+    if not judges_live_turns(found.kind, version):
+        return "needs the reviewers"
+    if JudgeResult.objects.filter(version=version, request=request).exists():
+        return "already judged"
+    if not _take_call(found):
+        return "over the daily cap"
+    item = Reviewed(
+        request_id=str(request.pk),
+        conversation_id=request.conversation_id,
+        messages=request.messages,
+        response=request.response,
+        chunks=request.chunks,
+        app_version=request.app_version,
+        created_at=request.created_at,
+        mlflow_trace_id=request.mlflow_trace_id,
+        status=request.status,
+        context_span=found.app.context_span,
+    )
+    started = time.perf_counter()
+    outcome = judge(version, item)
+    if not isinstance(outcome, Outcome):
+        _give_back(found)  # nothing was judged, so nothing called
+        return outcome
+    try:
+        with transaction.atomic():
+            JudgeResult.objects.create(
+                version=version,
+                request=request,
+                app_id=request.app_id,
+                app_version=request.app_version,
+                source_type=(
+                    JudgeResult.SourceType.LLM_JUDGE
+                    if found.kind == Judge.Kind.LLM
+                    else JudgeResult.SourceType.CODE
+                ),
+                value=outcome.value,
+                score=outcome.score,
+                rationale=outcome.rationale,
+                latency_ms=round((time.perf_counter() - started) * 1000),
+                model=outcome.model,
+                input_tokens=outcome.input_tokens,
+                output_tokens=outcome.output_tokens,
+                online=True,
             )
-        )
+    except IntegrityError:
+        return "already judged"
+    counters.count_judge_results(app=found.app.slug, judge=found.name, values=[outcome.value], live=True)
     return outcome.value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -12,10 +13,16 @@ from reviewapp.exports.selection import Filters, Reviewed, iter_reviewed
 from reviewapp.jobs.models import Job
 from reviewapp.monitoring import metrics as counters
 
-from . import metrics
-from .models import JudgeResult, JudgeVersion
+from . import llm, metrics
+from .models import Judge, JudgeResult, JudgeVersion
 
 BATCH = 200
+LLM_BATCH = 20  # an LLM judge's results show as they come, a batch at a time
+# Calls to a judge model at once within a run: its answers take seconds, most of it waiting.
+LLM_CALLS_AT_ONCE = 4
+# A run stops when the judge model failed this many requests in a row: it is down or misconfigured,
+# and going on would only record the same error for every request.
+FAILING_IN_A_ROW = 5
 # The reviewers' joint verdict a judge reads (its reference, its chunk ratings): the majority, as
 # the exports' default rule; a tie gives no verdict, so nothing to judge by.
 RULE = "majority"
@@ -24,8 +31,57 @@ RULE = "majority"
 @dataclass
 class Outcome:
     value: str  # JudgeResult.Value
-    score: float
-    rationale: str
+    score: float | None
+    rationale: str  # an error's raw reply
+    model: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class JudgeModelFailing(Exception):
+    """The judge model failed request after request; the run stops with what it has."""
+
+
+def _llm(version: JudgeVersion, item: Reviewed, verdict) -> Outcome | str:
+    criterion = version.metric
+    passages = [p.get("content", "") for p in item.passages]
+    # As the judge-examples export has it: the correction, or the answer the reviewers approved.
+    expected = ""
+    if verdict is not None:
+        expected = verdict.correction or (item.response if verdict.rating == "positive" and item.complete else "")
+    if llm.needs_reviewers(criterion, version.instructions) and not expected:
+        return "no correction to compare with"
+    if criterion in ("groundedness", "chunk_relevance") and not any(passages):
+        return "no passage retrieved"
+    if criterion != "chunk_relevance" and not item.response.strip():
+        return "no answer"
+    fields = {
+        "request": item.request_text,
+        "response": item.response,
+        "context": "\n\n".join(passages),
+        "expected": expected,
+    }
+    try:
+        if criterion == "chunk_relevance":
+            said = [llm.ask(version, criterion, **{**fields, "context": passage}) for passage in passages]
+        else:
+            said = [llm.ask(version, criterion, **fields)]
+    except llm.JudgeCallError as exc:
+        return Outcome(JudgeResult.Value.ERROR, None, str(exc), model=version.model)
+    tokens = {
+        name: sum(getattr(s, name) for s in said) if all(getattr(s, name) is not None for s in said) else None
+        for name in ("input_tokens", "output_tokens")
+    }
+    if criterion == "chunk_relevance":
+        score = sum(s.passed for s in said) / len(said)
+        rationale = f"{sum(s.passed for s in said)} of {len(said)} passages relevant. " + " | ".join(
+            f"{n}: {s.rationale}" for n, s in enumerate(said, 1)
+        )
+        rationale = f"{rationale} (passes at {_percent(version.threshold)})."
+    else:
+        score, rationale = float(said[0].passed), said[0].rationale
+    value = JudgeResult.Value.PASS if score >= version.threshold else JudgeResult.Value.FAIL
+    return Outcome(value, score, rationale, model=version.model, **tokens)
 
 
 def _percent(score: float) -> str:
@@ -36,6 +92,8 @@ def judge(version: JudgeVersion, item: Reviewed) -> Outcome | str:
     """What `version` says of `item`, or why it cannot judge it (a short reason, counted by runs)."""
     kind, metric = version.judge.kind, version.metric
     verdict = resolve(item, RULE)
+    if kind == Judge.Kind.LLM:
+        return _llm(version, item, verdict)
     if kind == "groundedness":
         grounding = metrics.lexical_groundedness(item.response, [p.get("content", "") for p in item.passages])
         if grounding is None:
@@ -64,47 +122,72 @@ def judge(version: JudgeVersion, item: Reviewed) -> Outcome | str:
 
 def run(job: Job) -> dict:
     """The job's work: judge each selected request once with the version it names; a request this
-    version already judged (an earlier run, a retried job) is left as it is."""
+    version already judged (an earlier run, a retried job) is left as it is, unless the judge
+    model failed it then: that one is judged again."""
     version = JudgeVersion.objects.select_related("judge__app").get(pk=job.params["version"])
     app = version.judge.app
+    calls_model = version.judge.kind == Judge.Kind.LLM
     filters = Filters.from_dict(job.params["filters"])
     total = job.params.get("selected")
-    counts = {"judged": 0, "already_judged": 0, "skipped": 0}
+    counts = {"judged": 0, "already_judged": 0, "skipped": 0, "errors": 0}
     reasons: dict[str, int] = {}
     batch: list[Reviewed] = []
+    failing = {"in_a_row": 0, "last": ""}
+    pool = ThreadPoolExecutor(LLM_CALLS_AT_ONCE) if calls_model else None
 
     def flush() -> None:
-        done = {
-            str(request_id)
-            for request_id in JudgeResult.objects.filter(
+        earlier = dict(
+            JudgeResult.objects.filter(
                 version=version, request_id__in=[item.request_id for item in batch]
-            ).values_list("request_id", flat=True)
-        }
-        rows = []
-        for item in batch:
-            if item.request_id in done:
-                counts["already_judged"] += 1
-                continue
+            ).values_list("request_id", "value")
+        )
+        earlier = {str(request_id): value for request_id, value in earlier.items()}
+        todo = [item for item in batch if earlier.get(item.request_id) in (None, JudgeResult.Value.ERROR)]
+        counts["already_judged"] += len(batch) - len(todo)
+
+        def timed(item: Reviewed) -> tuple[Outcome | str, int]:
             started = time.perf_counter()
             outcome = judge(version, item)
+            return outcome, round((time.perf_counter() - started) * 1000)
+
+        rows = []
+        for item, (outcome, latency_ms) in zip(todo, (pool.map if pool else map)(timed, todo), strict=True):
             if isinstance(outcome, str):
                 counts["skipped"] += 1
                 reasons[outcome] = reasons.get(outcome, 0) + 1
                 continue
+            if outcome.value == JudgeResult.Value.ERROR:
+                counts["errors"] += 1
+                failing["in_a_row"] += 1
+                failing["last"] = outcome.rationale
+            else:
+                failing["in_a_row"] = 0
             rows.append(
                 JudgeResult(
                     version=version,
                     request_id=item.request_id,
                     app=app,
                     app_version=item.app_version,
+                    source_type=JudgeResult.SourceType.LLM_JUDGE
+                    if calls_model
+                    else JudgeResult.SourceType.CODE,
                     value=outcome.value,
                     score=outcome.score,
                     rationale=outcome.rationale,
-                    latency_ms=round((time.perf_counter() - started) * 1000),
+                    latency_ms=latency_ms,
+                    model=outcome.model,
+                    input_tokens=outcome.input_tokens,
+                    output_tokens=outcome.output_tokens,
                 )
             )
-        JudgeResult.objects.bulk_create(rows, ignore_conflicts=True)
-        counts["judged"] += len(rows)
+        retried = [r.request_id for r in rows if earlier.get(r.request_id) == JudgeResult.Value.ERROR]
+        with transaction.atomic():
+            # An earlier error gives way to this run's result; verdicts themselves are never replaced.
+            JudgeResult.objects.filter(
+                version=version, request_id__in=retried, value=JudgeResult.Value.ERROR
+            ).delete()
+            JudgeResult.objects.bulk_create(rows, ignore_conflicts=True)
+        counts["judged"] += sum(row.value != JudgeResult.Value.ERROR for row in rows)
         values = [row.value for row in rows]
         transaction.on_commit(
             lambda: counters.count_judge_results(
@@ -113,11 +196,20 @@ def run(job: Job) -> dict:
         )
         batch.clear()
         job.report_progress(sum(counts.values()), total)
+        if failing["in_a_row"] >= FAILING_IN_A_ROW:
+            raise JudgeModelFailing(
+                f"The judge model failed {failing['in_a_row']} requests in a row, so the run stopped "
+                f"(the results so far are kept; a new run takes up the rest). Last: {failing['last']}"
+            )
 
-    for item in iter_reviewed(app=app, filters=filters):
-        batch.append(item)
-        if len(batch) >= BATCH:
+    try:
+        for item in iter_reviewed(app=app, filters=filters):
+            batch.append(item)
+            if len(batch) >= (LLM_BATCH if calls_model else BATCH):
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     return {**counts, "skipped_because": reasons, "judge": version.judge.name, "version": version.number}

@@ -5,7 +5,8 @@ from reviewapp.exports.models import JUDGE_NAME_RE
 from reviewapp.exports.serializers import FiltersInput
 from reviewapp.lib.serializers import Text
 
-from .metrics import CRITERION, METRICS
+from . import llm
+from .metrics import METRICS, criterion
 from .models import Judge
 from .services import NAME_HELP
 
@@ -33,7 +34,34 @@ class _Sampling(serializers.Serializer):
     )
 
 
-class JudgeInput(_Sampling):
+class _Model(serializers.Serializer):
+    """An LLM judge's instructions and judge model (judges.llm)."""
+
+    instructions = Text(
+        required=False,
+        allow_blank=True,
+        max_length=llm.MAX_INSTRUCTIONS,
+        help_text="custom: the prompt, naming {{ inputs }}, {{ outputs }} and/or {{ expectations }}; "
+        "guidelines: one per line",
+    )
+    model = Text(
+        required=False, allow_blank=True, max_length=200, help_text="The model name the endpoint serves"
+    )
+    endpoint_url = Text(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="An OpenAI-compatible endpoint (its base, …/v1, or …/chat/completions)",
+    )
+    key_env = Text(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text="The NAME of the environment variable holding the endpoint's key (never the key)",
+    )
+
+
+class JudgeInput(_Sampling, _Model):
     name = Text(
         max_length=80,
         help_text=NAME_HELP,
@@ -57,7 +85,9 @@ class JudgeInput(_Sampling):
     )
 
 
-class JudgeChangeInput(_Sampling):
+class JudgeChangeInput(_Sampling, _Model):
+    """Each field left out stays as it is."""
+
     metric = serializers.ChoiceField(choices=ALL_METRICS, required=False, default="")
     threshold = serializers.FloatField(
         required=False, allow_null=True, default=None, min_value=0, max_value=1
@@ -68,7 +98,23 @@ class JudgeVersionOutput(serializers.Serializer):
     number = serializers.IntegerField()
     metric = serializers.CharField()
     threshold = serializers.FloatField()
+    instructions = serializers.CharField()
+    model = serializers.CharField()
+    endpoint_url = serializers.CharField()
+    key_env = serializers.CharField(help_text="The variable's name; the key is never shown")
+    examples = serializers.SerializerMethodField(help_text="How many few-shot examples tuning gave it")
     created_at = serializers.DateTimeField()
+
+    def get_examples(self, version) -> int:
+        return len(version.examples)
+
+
+class JudgeResultsOutput(serializers.Serializer):
+    judged = serializers.IntegerField(help_text="Results of the current version, errors included")
+    verdicts = serializers.IntegerField(help_text="Pass or fail")
+    passed = serializers.IntegerField()
+    errors = serializers.IntegerField(help_text="The judge model gave no verdict")
+    error_rate = serializers.FloatField(allow_null=True)
 
 
 class JudgeOutput(serializers.Serializer):
@@ -79,6 +125,7 @@ class JudgeOutput(serializers.Serializer):
     )
     version = JudgeVersionOutput(help_text="The current version")
     versions = JudgeVersionOutput(many=True)
+    results = JudgeResultsOutput(help_text="What the current version said so far")
     sample_percent = serializers.FloatField()
     daily_cap = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -89,9 +136,10 @@ class JudgeOutput(serializers.Serializer):
         return {
             "name": judge.name,
             "kind": judge.kind,
-            "criterion": CRITERION[judge.kind],
+            "criterion": criterion(judge.kind, versions[-1].metric),
             "version": versions[-1],
             "versions": versions,
+            "results": versions[-1].tally(),
             "sample_percent": judge.sample_percent,
             "daily_cap": judge.daily_cap,
             "created_at": judge.created_at,

@@ -15,9 +15,10 @@ from reviewapp.exports.selection import Filters, curated_requests
 from reviewapp.jobs import services as jobs
 from reviewapp.jobs.models import Job
 
+from . import llm
 from .metrics import METRICS
 from .models import Judge, JudgeVersion
-from .online import LIVE_KINDS
+from .online import judges_live_turns
 
 RUN_KIND = "run_judge"
 NAME_HELP = "lower-case letters, digits and '_', starting with a letter, at most 80"
@@ -36,6 +37,22 @@ def _check_threshold(threshold) -> float:
     return float(threshold)
 
 
+MODEL_FIELDS = ("instructions", "model", "endpoint_url", "key_env")
+
+
+def _check_model(kind: str, metric: str, settings: dict[str, str]) -> dict[str, str]:
+    """An LLM judge's instructions and judge model, checked; other kinds have none."""
+    settings = {field: (settings.get(field) or "").strip() for field in MODEL_FIELDS}
+    if kind == Judge.Kind.LLM:
+        if errors := llm.check_settings(criterion=metric, **settings):
+            raise ValidationError(errors)
+        if metric not in ("guidelines", "custom"):
+            settings["instructions"] = ""  # MLflow's own prompt is the criterion's
+    elif given := [field for field, value in settings.items() if value]:
+        raise ValidationError({given[0]: f"Only an LLM judge has {given[0].replace('_', ' ')}."})
+    return settings
+
+
 @transaction.atomic
 def create_judge(
     *,
@@ -47,8 +64,10 @@ def create_judge(
     threshold=None,
     sample_percent=None,
     daily_cap=None,
+    **model_settings,
 ) -> Judge:
-    """A judge and its version 1; the metric and threshold default to the kind's first ones."""
+    """A judge and its version 1; the metric and threshold default to the kind's first ones.
+    An LLM judge also takes MODEL_FIELDS (judges.llm)."""
     if not JUDGE_NAME_RE.match(name or ""):
         raise ValidationError({"name": f"{name!r} is not a valid judge name: use {NAME_HELP}."})
     if kind not in METRICS:
@@ -56,6 +75,7 @@ def create_judge(
     metric = metric or next(iter(METRICS[kind]))
     _check_metric(kind, metric)
     threshold = METRICS[kind][metric] if threshold is None else _check_threshold(threshold)
+    model_settings = _check_model(kind, metric, model_settings)
     taken = ValidationError(
         {"name": ValidationError(f"This app already has a judge named {name!r}.", code="conflict")}
     )
@@ -67,14 +87,17 @@ def create_judge(
     except IntegrityError:
         raise taken from None  # defined by someone else just now
     JudgeVersion.objects.create(
-        judge=judge, number=1, metric=metric, threshold=threshold, created_by=_who(user)
+        judge=judge, number=1, metric=metric, threshold=threshold, created_by=_who(user), **model_settings
     )
     return set_sampling(judge=judge, sample_percent=sample_percent, daily_cap=daily_cap)
 
 
 @transaction.atomic
-def change_judge(*, judge: Judge, user, metric: str | None = None, threshold=None) -> JudgeVersion:
-    """The judge's next version with these settings; the current one when nothing changes."""
+def change_judge(
+    *, judge: Judge, user, metric: str | None = None, threshold=None, examples=None, **model_settings
+) -> JudgeVersion:
+    """The judge's next version with these settings (None: as it is); the current one when
+    nothing changes. Every change of prompt, model, examples or threshold is a new version."""
     Judge.objects.select_for_update().filter(pk=judge.pk).first()  # one next number at a time
     current = judge.current
     metric = current.metric if metric in (None, "") else metric
@@ -84,11 +107,26 @@ def change_judge(*, judge: Judge, user, metric: str | None = None, threshold=Non
         threshold = current.threshold if metric == current.metric else METRICS[judge.kind][metric]
     else:
         threshold = _check_threshold(threshold)
-    if (metric, threshold) == (current.metric, current.threshold):
-        return current
-    return JudgeVersion.objects.create(
-        judge=judge, number=current.number + 1, metric=metric, threshold=threshold, created_by=_who(user)
+    given = {field: model_settings.get(field) for field in MODEL_FIELDS}
+    settings = _check_model(
+        judge.kind,
+        metric,
+        {field: getattr(current, field) if value is None else value for field, value in given.items()},
     )
+    examples = current.examples if examples is None else examples
+    new = {"metric": metric, "threshold": threshold, "examples": examples, **settings}
+    if all(getattr(current, field) == value for field, value in new.items()):
+        return current
+    version = JudgeVersion(judge=judge, number=current.number + 1, created_by=_who(user), **new)
+    if judge.sample_percent and not judges_live_turns(judge.kind, version):
+        raise ValidationError(
+            {
+                "metric": "This judge samples new turns, which nobody reviewed yet: it cannot read the "
+                "reviewers' correction. Set its share of new turns to 0 first."
+            }
+        )
+    version.save()
+    return version
 
 
 MAX_DAILY_CAP = 1_000_000
@@ -105,10 +143,10 @@ def set_sampling(*, judge: Judge, sample_percent=None, daily_cap=None) -> Judge:
             or not 0 <= sample_percent <= 100
         ):
             raise ValidationError({"sample_percent": "Give a share of new turns from 0 to 100."})
-        if sample_percent and judge.kind not in LIVE_KINDS:
+        if sample_percent and not judges_live_turns(judge.kind, judge.current):
             raise ValidationError(
                 {
-                    "sample_percent": f"A {judge.kind} judge needs the reviewers' feedback, which a new turn has not got yet."
+                    "sample_percent": "This judge needs the reviewers' feedback, which a new turn has not got yet."
                 }
             )
         judge.sample_percent = float(sample_percent)
@@ -125,6 +163,19 @@ def set_sampling(*, judge: Judge, sample_percent=None, daily_cap=None) -> Judge:
     if changed:
         judge.save(update_fields=changed)
     return judge
+
+
+@transaction.atomic
+def update_judge(*, judge: Judge, user, sample_percent=None, daily_cap=None, **changes) -> JudgeVersion:
+    """A change of settings (change_judge) and of sampling (set_sampling) at once; sampling stops
+    before, and starts after, the change of version, so either order of intent is accepted."""
+    stops = sample_percent is not None and sample_percent == 0
+    if stops:
+        set_sampling(judge=judge, sample_percent=sample_percent, daily_cap=daily_cap)
+    version = change_judge(judge=judge, user=user, **changes)
+    if not stops:
+        set_sampling(judge=judge, sample_percent=sample_percent, daily_cap=daily_cap)
+    return version
 
 
 def delete_judge(*, judge: Judge) -> None:

@@ -4,7 +4,6 @@ requests, and see each version's agreement with the reviewers, the disagreements
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -23,6 +22,7 @@ from .models import Judge, JudgeResult
 
 CELLS = {"pass-pass", "pass-fail", "fail-pass", "fail-fail"}
 LISTED = 50
+ERRORS_SHOWN = 5
 
 
 def _judge(request: HttpRequest, slug: str, name: str, action: str = "monitor") -> Judge:
@@ -48,10 +48,7 @@ def judge_list(request: HttpRequest, slug: str) -> HttpResponse:
     judges = []
     for judge in Judge.objects.live().filter(app=app).prefetch_related("versions"):
         current = judge.current
-        results = JudgeResult.objects.filter(version=current)
-        judged = results.count()
-        passed = results.filter(value=JudgeResult.Value.PASS).count()
-        judges.append({"judge": judge, "current": current, "judged": judged, "passed": passed})
+        judges.append({"judge": judge, "current": current, **current.tally()})
     context = {"app": app, "nav": "apps", "judges": judges, "form": form}
     return render_page(request, "judges/judge_list.html", context, forms=[form])
 
@@ -91,13 +88,20 @@ def judge_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         "cell_title": "Reviewers {}, judge {}".format(*cell.split("-")) if cell in CELLS else "",
         "shown": [(r, results.get(str(r.pk))) for r in shown],
         "disagreeing": [(r, results.get(str(r.pk))) for r in disagreeing],
+        "tally": version.tally(),
+        "errors": JudgeResult.objects.filter(version=version, value=JudgeResult.Value.ERROR)[:ERRORS_SHOWN],
         "change_form": ChangeForm(
+            kind=judge.kind,
             initial={
                 "metric": version.metric,
                 "threshold": version.threshold,
+                "instructions": version.instructions,
+                "model": version.model,
+                "endpoint_url": version.endpoint_url,
+                "key_env": version.key_env,
                 "sample_percent": judge.sample_percent,
                 "daily_cap": judge.daily_cap,
-            }
+            },
         ),
         "queue_form": QueueForm(app=judge.app),
     }
@@ -108,14 +112,10 @@ def judge_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
 @require_POST
 def change_judge(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     judge = _judge(request, slug, name, "update")
-    form = ChangeForm(request.POST)
+    form = ChangeForm(request.POST, kind=judge.kind)
     if form.is_valid():
-        values = dict(form.cleaned_data)
-        sampling = {name: values.pop(name) for name in ("sample_percent", "daily_cap")}
         try:
-            with transaction.atomic():
-                version = services.change_judge(judge=judge, user=request.user, **values)
-                services.set_sampling(judge=judge, **sampling)
+            version = services.update_judge(judge=judge, user=request.user, **form.cleaned_data)
             messages.success(request, f"{judge.name} is at version {version.number}.")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

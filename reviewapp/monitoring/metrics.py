@@ -208,8 +208,8 @@ FEEDBACK = Counter(
 
 JUDGE_RESULTS = Counter(
     "reviewapp_judge_results_total",
-    "Judge results recorded, by app, judge, what it said (pass, fail) and how it came (run: a run over"
-    " reviewed requests; live: a sampled new turn)",
+    "Judge results recorded, by app, judge, what it said (pass, fail, or error: the judge model gave"
+    " no verdict) and how it came (run: a run over reviewed requests; live: a sampled new turn)",
     ["app", "judge", "value", "how"],
     registry=None,
 )
@@ -300,7 +300,7 @@ def count_feedback(*, app: str, rating: str) -> None:
 @_never_fails
 def count_judge_results(*, app: str, judge: str, values: list[str], live: bool) -> None:
     """Results a judge recorded (judges.runs and judges.online, once committed)."""
-    for value in ("pass", "fail"):
+    for value in ("pass", "fail", "error"):
         if n := values.count(value):
             JUDGE_RESULTS.labels(_label(app), _label(judge), value, "live" if live else "run").inc(n)
 

@@ -217,7 +217,7 @@ class RequestLogFilter(django_filters.FilterSet):
         help_text="This judge (its current version) judged it",
     )
     judge_said = django_filters.ChoiceFilter(
-        choices=[("pass", "pass"), ("fail", "fail")],
+        choices=[("pass", "pass"), ("fail", "fail"), ("error", "error (no verdict)")],
         method="filter_judge",
         label="Judge said",
         help_text="With judge: what it said",

@@ -12,7 +12,8 @@ finish_reason, then close without [DONE]; reset with `cut_with_reset`), `stream_
 as-is after `raw_after` words, 1 unless set), `stall_after` (stream that many words, then wait
 `stall_seconds` before the rest), `usage_delay` (seconds between the finish_reason and the usage
 chunk), `usage` (the token counts to report instead of the server's own; any JSON, Infinity too).
-`requests` keeps what came in.
+`reply` (a function of the messages giving the answer: a judge model's rule, say). `requests` keeps
+what came in.
 """
 
 import json
@@ -75,7 +76,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(owner.delay)
         if owner.fail_status:
             return self._json(owner.fail_status, {"error": {"message": "the model is overloaded"}})
-        text = answer_for(body.get("messages") or []) if owner.answer is None else owner.answer
+        if owner.reply is not None:
+            text = owner.reply(body.get("messages") or [])
+        else:
+            text = answer_for(body.get("messages") or []) if owner.answer is None else owner.answer
         usage = owner.usage or {
             "prompt_tokens": 7,
             "completion_tokens": len(text.split()),
@@ -182,6 +186,7 @@ class OpenAIServer(LoopbackServer):
         self.required_header: tuple[str, str] | None = None
         self.raw_answer: tuple[int, dict, bytes] | None = None
         self.answer: str | None = None
+        self.reply = None  # a function of the messages giving the answer, instead of `answer`
         self.usage: dict | None = None
         self.cut_after: int | None = None
         self.cut_with_reset = False
