@@ -58,8 +58,12 @@ class Client:
     def get_job(self, job_id: str) -> dict:
         return self._call("GET", f"jobs/{job_id}")
 
+    def cancel_job(self, job_id: str) -> dict:
+        """Stop a job: a queued one at once, a running one at its next step (its output so far is kept)."""
+        return self._call("POST", f"jobs/{job_id}/cancel")
+
     def wait_for_job(self, job_id: str, timeout: float = 600.0, poll: float = 1.0) -> dict:
-        """Poll a background job until it has finished; raises ApiError if it failed."""
+        """Poll a background job until it has finished; raises ApiError if it failed or was cancelled."""
         deadline = time.monotonic() + timeout
         while True:
             job = self.get_job(job_id)
@@ -67,6 +71,8 @@ class Client:
                 return job
             if job["status"] == "failed":
                 raise ApiError(200, {"detail": f"job failed: {job['error']}", "job": job})
+            if job["status"] == "cancelled":
+                raise ApiError(200, {"detail": "job cancelled", "job": job})
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(poll)
@@ -466,6 +472,14 @@ class Client:
     def change_judge(self, app: str, name: str, **changes) -> dict:
         """The judge's next version with these changes (see create_judge); unchanged: the same."""
         return self._call("PATCH", f"apps/{app}/judges/{name}", json=changes)
+
+    def tune_judge(
+        self, app: str, name: str, *, override: bool = False, wait: bool = True, timeout: float = 600.0
+    ) -> dict:
+        """Tune an LLM judge with the reviewers' examples: its next version, measured against the
+        current one on held-out requests; with `wait`, the finished job (result: before, after)."""
+        job = self._call("POST", f"apps/{app}/judges/{name}/tunings", json={"override": override})
+        return self.wait_for_job(job["job_id"], timeout=timeout) if wait else job
 
     def list_judges(self, app: str) -> list[dict]:
         return self._call("GET", f"apps/{app}/judges")

@@ -365,3 +365,14 @@ def _no_connection_outlives_the_session(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture
+def judge_server(monkeypatch):
+    """A judge model on loopback answering by its rule (tests.judges.judge_model), its key set."""
+    from tests.judges import judge_model
+
+    monkeypatch.setenv(judge_model.KEY_ENV, judge_model.KEY)
+    server = judge_model.start()
+    yield server
+    server.__exit__(None, None, None)

@@ -25,6 +25,7 @@ class Job(models.Model):
         RUNNING = "running"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
+        CANCELLED = "cancelled"
 
     LEASE = Lease("JOB_LEASE_SECONDS")
 
@@ -47,6 +48,8 @@ class Job(models.Model):
     # The Celery task that runs it, and when its message last reached the broker (None: never).
     task = models.CharField(max_length=200, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Someone asked a running job to stop: its holder stops at its next progress report.
+    cancel_requested = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -78,7 +81,8 @@ class Job(models.Model):
         return self._heartbeat
 
     def report_progress(self, done: int, total: int | None = None) -> None:
-        """Save the progress, and renew the lease: the worker is alive and the work moves."""
+        """Save the progress, and renew the lease: the worker is alive and the work moves. Raises
+        Cancelled when someone asked the job to stop (what the work made so far is its own)."""
         changes = {"progress_done": done, **self.LEASE.renewed()}
         if total is not None:
             changes["progress_total"] = total
@@ -86,6 +90,11 @@ class Job(models.Model):
         self._set(**changes)
         if heartbeat := getattr(self, "_heartbeat", None):
             heartbeat.progressed()
+        if self._held().filter(cancel_requested=True).exists():
+            raise Cancelled(f"job {self.pk} was cancelled")
+
+    def cancelled(self, result: dict | None = None) -> None:
+        self._finish(status=self.Status.CANCELLED, result=result or {}, finished_at=timezone.now())
 
     def succeed(self, result: dict) -> None:
         self._finish(status=self.Status.SUCCEEDED, result=result, finished_at=timezone.now())
@@ -111,4 +120,8 @@ class Job(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)
+
+
+class Cancelled(Exception):
+    """The job was asked to stop; raised from its progress report, caught by jobs.services.run_job."""

@@ -25,6 +25,7 @@ class JobSerializer(serializers.ModelSerializer):
             "progress_done",
             "progress_total",
             "eta_seconds",
+            "cancel_requested",
             "attempts",
             "created_at",
             "started_at",

@@ -19,7 +19,7 @@ from django.utils import timezone
 from reviewapp.catalog.models import App
 
 from .leases import Busy, LeaseLost, let_go
-from .models import Job
+from .models import Cancelled, Job
 from .sending import send
 
 log = logging.getLogger(__name__)
@@ -134,12 +134,34 @@ def run_job(job_id: str, work: Callable[[Job], dict]) -> Job | None:
             result = work(job)
     except LeaseLost:
         raise
+    except Cancelled:
+        job.cancelled({"stopped_at": job.progress_done})
+        return job
     except Exception as exc:  # the job records why; the task decides whether to retry
         # Recorded first: a run that was taken over (LeaseLost here) has no failure to report.
         job.fail(f"{type(exc).__name__}: {exc}")
         log.exception("job %s (%s) failed", job.pk, job.kind)
         return job
     job.succeed(result or {})
+    return job
+
+
+class AlreadyFinished(Exception):
+    pass
+
+
+def cancel_job(job: Job) -> Job:
+    """Stop a job: a queued one at once (no worker will claim it then), a running one at its next
+    progress report, keeping what it made so far. AlreadyFinished when there is nothing to stop."""
+    queued = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+        status=Job.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+    )
+    if not queued and not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+        cancel_requested=True
+    ):
+        job.refresh_from_db()
+        raise AlreadyFinished(f"The job has already {job.status}: there is nothing to cancel.")
+    job.refresh_from_db()
     return job
 
 

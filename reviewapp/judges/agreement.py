@@ -50,14 +50,16 @@ def _ratio(hits: int, total: int) -> float | None:
     return hits / total if total else None
 
 
-def agreement(version: JudgeVersion) -> Agreement:
+def agreement(version: JudgeVersion, request_ids: set[str] | None = None) -> Agreement:
+    """The version's agreement with the reviewers on the requests it judged (of `request_ids`
+    only, when given); an error is no verdict, so it is left out."""
     criterion = judged_against(version.judge.kind, version.metric)
     answer = Agreement(version=version.number, criterion=criterion)
+    results = JudgeResult.objects.filter(version=version).exclude(value=JudgeResult.Value.ERROR)
     said = {
         str(request_id): value
-        for request_id, value in JudgeResult.objects.filter(version=version).values_list(
-            "request_id", "value"
-        )
+        for request_id, value in results.values_list("request_id", "value")
+        if request_ids is None or str(request_id) in request_ids
     }
     answer.judged = len(said)
     if criterion is None:

@@ -13,7 +13,14 @@ from reviewapp.exports.serializers import JobStartedOutput
 from . import services
 from .agreement import agreement
 from .models import Judge
-from .serializers import JudgeAgreementOutput, JudgeChangeInput, JudgeInput, JudgeOutput, JudgeRunInput
+from .serializers import (
+    JudgeAgreementOutput,
+    JudgeChangeInput,
+    JudgeInput,
+    JudgeOutput,
+    JudgeRunInput,
+    JudgeTuneInput,
+)
 
 
 def _judge(request, slug: str, name: str, action: str) -> Judge:
@@ -90,6 +97,24 @@ class JudgeRunApi(APIView):
             version=checked["version"],
         )
         return job_started(request, job)
+
+
+class JudgeTuneApi(APIView):
+    throttle_scope = "exports"  # see accounts.throttling
+
+    @extend_schema(
+        request=JudgeTuneInput,
+        responses={202: JobStartedOutput},
+        summary="Tune an LLM judge with the reviewers' examples: its next version, measured against the "
+        "current one on held-out requests (a background job; CAN_MANAGE)",
+    )
+    def post(self, request, slug, name):
+        judge = _judge(request, slug, name, "update")
+        data = JudgeTuneInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return job_started(
+            request, services.start_tuning(judge=judge, user=request.user, **data.validated_data)
+        )
 
 
 class JudgeAgreementApi(APIView):

@@ -67,6 +67,10 @@ class JudgeVersion(models.Model):
     endpoint_url = models.CharField(max_length=2000, blank=True)
     key_env = models.CharField(max_length=100, blank=True)  # the NAME of the variable, never the key
     examples = models.JSONField(default=list, blank=True)
+    # A version tuning made: the version it was tuned from, and the requests held out of its
+    # examples, on which both are measured (judges.tuning).
+    tuned_from = models.ForeignKey("self", models.SET_NULL, null=True, blank=True, related_name="+")
+    held_out = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 

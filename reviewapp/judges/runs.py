@@ -48,7 +48,9 @@ def _llm(version: JudgeVersion, item: Reviewed, verdict) -> Outcome | str:
     # As the judge-examples export has it: the correction, or the answer the reviewers approved.
     expected = ""
     if verdict is not None:
-        expected = verdict.correction or (item.response if verdict.rating == "positive" and item.complete else "")
+        expected = verdict.correction or (
+            item.response if verdict.rating == "positive" and item.complete else ""
+        )
     if llm.needs_reviewers(criterion, version.instructions) and not expected:
         return "no correction to compare with"
     if criterion in ("groundedness", "chunk_relevance") and not any(passages):

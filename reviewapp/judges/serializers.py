@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from reviewapp.exports.models import JUDGE_NAME_RE
 from reviewapp.exports.serializers import FiltersInput
-from reviewapp.lib.serializers import Text
+from reviewapp.lib.serializers import Flag, Text
 
 from . import llm
 from .metrics import METRICS, criterion
@@ -103,7 +103,16 @@ class JudgeVersionOutput(serializers.Serializer):
     endpoint_url = serializers.CharField()
     key_env = serializers.CharField(help_text="The variable's name; the key is never shown")
     examples = serializers.SerializerMethodField(help_text="How many few-shot examples tuning gave it")
+    tuned_from = serializers.IntegerField(
+        source="tuned_from.number", allow_null=True, default=None, help_text="The version tuning started from"
+    )
+    held_out = serializers.SerializerMethodField(
+        help_text="Requests held out of the examples, to measure it on"
+    )
     created_at = serializers.DateTimeField()
+
+    def get_held_out(self, version) -> int:
+        return len(version.held_out)
 
     def get_examples(self, version) -> int:
         return len(version.examples)
@@ -153,6 +162,14 @@ class JudgeRunInput(serializers.Serializer):
     )
     version = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1
+    )
+
+
+class JudgeTuneInput(serializers.Serializer):
+    override = Flag(
+        required=False,
+        default=False,
+        help_text="Tune even though the reviewers agree with one another below kappa 0.4 on the criterion",
     )
 
 

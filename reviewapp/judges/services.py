@@ -21,6 +21,7 @@ from .models import Judge, JudgeVersion
 from .online import judges_live_turns
 
 RUN_KIND = "run_judge"
+TUNE_KIND = "tune_judge"
 NAME_HELP = "lower-case letters, digits and '_', starting with a letter, at most 80"
 
 
@@ -203,6 +204,60 @@ def start_run(*, judge: Judge, user, filters: Filters, version: int | None = Non
         "selected": total,
     }
     return jobs.enqueue(kind=RUN_KIND, app=judge.app, user=user, params=params, task=run_judge_task)
+
+
+def start_tuning(*, judge: Judge, user, override: bool = False) -> Job:
+    """The judge's next version with the reviewers' examples, and the job measuring it against the
+    current one on the held-out items (judges.tuning). Refused, unless overridden, when the
+    reviewers agree too little among themselves on the criterion."""
+    from . import tuning
+    from .metrics import criterion as judged_against
+    from .tasks import tune_judge_task
+
+    current = judge.current
+    criterion = judged_against(judge.kind, current.metric)
+    if judge.kind != Judge.Kind.LLM or criterion is None:
+        raise ValidationError(
+            {
+                "judge": "Tuning needs an LLM judge of a criterion the reviewers label: correctness, "
+                "relevance_to_query or groundedness."
+            }
+        )
+    among = tuning.reviewers_kappa(current, criterion)
+    if not override and among.value is not None and among.value < tuning.MIN_REVIEWER_KAPPA:
+        raise ValidationError(
+            {
+                "override": ValidationError(
+                    f"The reviewers agree on {criterion} with {among.metric} {among.value:.2f} on the "
+                    f"{among.units} requests two or more of them labelled, below {tuning.MIN_REVIEWER_KAPPA}: "
+                    "examples they disagree on would teach the judge noise. Settle the disagreements "
+                    "first, or tune anyway with the override.",
+                    code="low_agreement",
+                )
+            }
+        )
+    examples, held_out = tuning.split(judge.pk, tuning.labelled_items(current, criterion))
+    if not examples:
+        raise ValidationError(
+            {"judge": f"No reviewer has labelled a request for {criterion} to learn from yet."}
+        )
+    if not examples or len(held_out) < tuning.MIN_HELD_OUT:
+        raise ValidationError(
+            {
+                "judge": f"{len(labelled)} labelled requests give {len(examples)} examples and "
+                f"{len(held_out)} requests to measure the tuning on, from other conversations; it needs "
+                f"an example and {tuning.MIN_HELD_OUT} held-out requests at least. Review more first."
+            }
+        )
+    with transaction.atomic():
+        tuned = change_judge(judge=judge, user=user, examples=tuning.as_examples(examples))
+        if tuned == current:
+            raise ValidationError({"judge": f"Version {current.number} has these examples already."})
+        tuned.tuned_from = current
+        tuned.held_out = [h.example.request_id for h in held_out]
+        tuned.save(update_fields=["tuned_from", "held_out"])
+        params = {"judge": judge.name, "before": current.pk, "after": tuned.pk, "number": tuned.number}
+        return jobs.enqueue(kind=TUNE_KIND, app=judge.app, user=user, params=params, task=tune_judge_task)
 
 
 def _who(user):

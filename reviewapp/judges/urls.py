@@ -9,11 +9,13 @@ urlpatterns = [
     path("apps/<slug:slug>/judges/<str:name>/run/", views.run_judge, name="judge-run"),
     path("apps/<slug:slug>/judges/<str:name>/delete/", views.delete_judge, name="judge-delete"),
     path("apps/<slug:slug>/judges/<str:name>/queue/", views.queue_disagreements, name="judge-queue"),
+    path("apps/<slug:slug>/judges/<str:name>/tune/", views.tune_judge, name="judge-tune"),
 ]
 api_urlpatterns = [
     path("apps/<slug:slug>/judges", api.JudgeListApi.as_view(), name="api-judges"),
     path("apps/<slug:slug>/judges/<str:name>", api.JudgeDetailApi.as_view(), name="api-judge"),
     path("apps/<slug:slug>/judges/<str:name>/runs", api.JudgeRunApi.as_view(), name="api-judge-runs"),
+    path("apps/<slug:slug>/judges/<str:name>/tunings", api.JudgeTuneApi.as_view(), name="api-judge-tunings"),
     path(
         "apps/<slug:slug>/judges/<str:name>/agreement",
         api.JudgeAgreementApi.as_view(),

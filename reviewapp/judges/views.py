@@ -77,10 +77,20 @@ def judge_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
             version=version, request_id__in=[*(s.pk for s in shown), *(d.pk for d in disagreeing)]
         )
     }
+    tuned = None
+    if version.tuned_from is not None:
+        held_out = set(version.held_out)
+        tuned = {
+            "before": agreement(version.tuned_from, request_ids=held_out),
+            "after": agreement(version, request_ids=held_out),
+            "held_out": len(held_out),
+        }
     context = {
         "app": judge.app,
         "nav": "apps",
         "judge": judge,
+        "tuned": tuned,
+        "tunable": judge.kind == Judge.Kind.LLM and measured.criterion is not None,
         "versions": versions,
         "version": version,
         "measured": measured,
@@ -173,3 +183,17 @@ def queue_disagreements(request: HttpRequest, slug: str, name: str) -> HttpRespo
             )
     detail = reverse("judge-detail", kwargs={"slug": judge.app.slug, "name": judge.name})
     return redirect(f"{detail}?version={version.number}")
+
+
+@login_required
+@require_POST
+def tune_judge(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    judge = _judge(request, slug, name, "update")
+    try:
+        job = services.start_tuning(
+            judge=judge, user=request.user, override=request.POST.get("override") == "on"
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("judge-detail", slug=judge.app.slug, name=judge.name)
+    return redirect("job-progress", job_id=job.id)

@@ -60,6 +60,8 @@ DEFINITIONS = {
     "reviewed": "Requests with feedback, of all requests.",
     "thumbs_up": "Requests whose every effective rating is a thumbs up, of the requests with any rating. "
     "The band is the 95% Wilson interval.",
+    "judges": "Each judge version's passes, of the requests it gave a verdict on (errors left out), by the "
+    "requests' time, beside the thumbs-up rate of the requests people rated.",
     "reasons": "Reasons given in the thumbs down in force, by how many requests got each.",
     "corrections": "Reviewed requests where a reviewer wrote a corrected response, of the reviewed requests.",
     "reviewers": "Requests each reviewer gave feedback on.",
@@ -336,6 +338,39 @@ def _constant(value):
     return lambda f: value
 
 
+def judge_labels(quality: Quality) -> list[str]:
+    """The judge versions with results in the window ("name vN"), by name then version."""
+    seen = {label for vq in quality.versions for label in vq.total.judges}
+    return sorted(seen, key=lambda label: (label.rsplit(" v", 1)[0], int(label.rsplit(" v", 1)[1])))
+
+
+def _judge_measures(quality: Quality) -> list[Measure]:
+    measures = rate_measures(
+        "thumbs_up",
+        "Thumbs-up rate",
+        lambda f: f.thumbs_up,
+        hits=("All thumbs up", {"verdict": "positive"}),
+        total=("Rated", {"verdict": "rated"}),
+    )
+    for n, label in enumerate(judge_labels(quality)):
+        measures += rate_measures(
+            f"judge_{n}",
+            f"{label} pass rate",
+            lambda f, label=label: f.judges.get(label),
+            hits=(f"{label} passes", None),
+            total=(f"{label} verdicts", None),
+        )
+    return measures
+
+
+def _judge_lines(quality: Quality) -> list[Line]:
+    dashes = ("5 3", "1 3", "8 3 1 3", "2 2")
+    return [Line("thumbs_up", "Thumbs up")] + [
+        Line(f"judge_{n}", label, dash=dashes[n % len(dashes)])
+        for n, label in enumerate(judge_labels(quality))
+    ]
+
+
 def _hit_requests(f: Figures) -> int:
     return f.hit_rate.hits if f.hit_rate else 0
 
@@ -454,6 +489,14 @@ TIME_CHARTS = [
             total=("Rated", {"verdict": "rated"}),
         ),
         lambda q: [Line("thumbs_up", "Thumbs up", band=("thumbs_up_low", "thumbs_up_high"))],
+    ),
+    TimeChart(
+        "judges",
+        "Judge pass rate beside the thumbs-up rate",
+        "% of judged (rated) requests",
+        "rate",
+        _judge_measures,
+        _judge_lines,
     ),
     TimeChart(
         "corrections",

@@ -18,6 +18,7 @@ from django.db.models.functions import Cast, Trunc
 
 from reviewapp.accounts.models import User
 from reviewapp.feedback.models import FeedbackReason, FeedbackReviewer, RequestFeedback
+from reviewapp.judges.models import JudgeResult
 from reviewapp.requestlog.models import Request, RetrievedDocument
 
 from . import stats
@@ -81,6 +82,9 @@ class Figures:
     mrr: float | None = None  # mean of 1/first relevant rank (0 when none) over requests with a rated passage
     mrr_n: int = 0
     precision_at_k: Rate | None = None  # relevant among the first k passages / rated among them
+    # Each judge version's passes of the requests it judged ("name vN" → rate; errors left out),
+    # by the requests' time as every figure here: beside the thumbs-up rate of the same requests.
+    judges: dict[str, Rate] = field(default_factory=dict)
 
 
 @dataclass
@@ -208,6 +212,7 @@ def quality(app, window: Window) -> Quality:
         # Later queries filter on versions only when some must be left out: one index range is cheaper.
         only = chosen if asked is not None or left_out else None
         _feedback(app, window, only, tallies)
+        _judges(app, window, only, tallies)
         reasons = _reasons(app, window, only)
         reviewers = _reviewers(app, window, only)
         drift = _drift(app, window, only, tallies) if window.baseline_since is not None else {}
@@ -449,6 +454,34 @@ def _feedback(app, window: Window, versions, tallies) -> None:
         _add(tallies.setdefault(version, {}).setdefault(start, {}), row)
 
 
+JUDGED = "judged:"  # a tally's key of a judge version's results: judged:<label>, passed:<label>
+PASSED = "passed:"
+
+
+def _judges(app, window: Window, versions, tallies) -> None:
+    """Adds each live judge version's verdicts to `tallies`, bucketed by their request's time."""
+    results = _in_window(
+        JudgeResult.objects.filter(
+            version__judge__deleted_at__isnull=True,
+            value__in=[JudgeResult.Value.PASS, JudgeResult.Value.FAIL],
+        ),
+        app,
+        "request__created_at",
+        "app_version",
+        window,
+        versions,
+    )
+    rows = (
+        results.annotate(bucket=_trunc("request__created_at", window))
+        .values("app_version", "bucket", "version__judge__name", "version__number")
+        .annotate(n=Count("pk"), passed=Count("pk", filter=Q(value=JudgeResult.Value.PASS)))
+    )
+    for row in rows:
+        label = f"{row['version__judge__name']} v{row['version__number']}"
+        tally = tallies.setdefault(row["app_version"], {}).setdefault(_utc(row["bucket"]), {})
+        _add(tally, {JUDGED + label: row["n"], PASSED + label: row["passed"]})
+
+
 def _reasons(app, window: Window, versions) -> dict[str, list[tuple[str, int]]]:
     """{version: [(reason, requests whose thumbs down in force gives it)]}, most first."""
     given = _in_window(FeedbackReason.objects, app, "request_created_at", "app_version", window, versions)
@@ -567,6 +600,11 @@ def _figures(tally: dict, latency: tuple | None, prices: tuple) -> Figures:
         mrr=get("reciprocal_ranks") / with_rated if with_rated else None,
         mrr_n=with_rated,
         precision_at_k=Rate(get("relevant_at_k"), get("rated_at_k")),
+        judges={
+            name.removeprefix(JUDGED): Rate(get(PASSED + name.removeprefix(JUDGED)), count)
+            for name, count in sorted(tally.items())
+            if name.startswith(JUDGED)
+        },
     )
 
 
@@ -589,6 +627,7 @@ def _fill_intervals(versions: list[VersionQuality]) -> None:
     for version in versions:
         for figures in [version.total, *(f for _start, f in version.series)]:
             rates += [getattr(figures, name) for name in RATES]
+            rates += figures.judges.values()
         if version.drift is not None and not version.drift.baseline_empty:
             version.drift.share = Rate(version.drift.novel, version.drift.requests)
             rates.append(version.drift.share)

@@ -274,6 +274,10 @@ class QualityFiguresOutput(serializers.Serializer):
     )
     mrr_n = serializers.IntegerField(min_value=0, help_text="Requests with a rated passage")
     precision_at_k = QualityRateOutput(help_text="Relevant among the first k passages / rated among them")
+    judges = serializers.DictField(
+        child=QualityRateOutput(),
+        help_text='Each judge version ("name vN") with results: its passes / its verdicts (errors left out)',
+    )
 
 
 class QualityPointOutput(QualityFiguresOutput):

@@ -17,7 +17,11 @@ from .quality import PRECISION_AT, Quality, WindowError, quality
 # The dashboard's charts, by section, in the order the page shows them.
 SECTIONS = [
     ("traffic", "Traffic and health", ["requests", "errors", "latency", "tokens", "cost"]),
-    ("people", "Quality from people", ["reviewed", "thumbs_up", "reasons", "corrections", "reviewers"]),
+    (
+        "people",
+        "Quality from people",
+        ["reviewed", "thumbs_up", "judges", "reasons", "corrections", "reviewers"],
+    ),
     (
         "retrieval",
         "Retrieval from chunk ratings",

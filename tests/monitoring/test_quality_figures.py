@@ -435,8 +435,52 @@ def test_two_thousand_buckets_are_allowed(db):
     assert len(answer.versions[0].series) == 2000
 
 
+def test_judge_pass_rates_per_judge_version_by_the_requests_time(log, manager):
+    from reviewapp.judges.models import Judge, JudgeResult, JudgeVersion
+
+    def judge_of(app, name):
+        judge = Judge.objects.create(app=app, name=name, kind="llm")
+        return [
+            JudgeVersion.objects.create(judge=judge, number=n, metric="safety", threshold=1) for n in (1, 2)
+        ]
+
+    def said(version, request, value):
+        JudgeResult.objects.create(
+            version=version, request=request, app=request.app, app_version=request.app_version, value=value
+        )
+
+    ones = list(
+        Request.objects.filter(app=log, app_version="1.0", created_at__gte=WINDOW.since).order_by(
+            "created_at"
+        )
+    )
+    v1, v2 = judge_of(log, "safe")
+    said(v1, ones[0], "pass")
+    said(v1, ones[1], "fail")
+    said(v1, ones[2], "error")  # no verdict: left out
+    said(v1, ones[4], "pass")
+    said(v2, ones[5], "fail")
+    gone, _ = judge_of(log, "gone")
+    said(gone, ones[0], "fail")
+    Judge.objects.filter(name="gone").update(deleted_at=MARCH_2)
+    other = Request.objects.filter(app__slug="other-bot", app_version="1.0").first()
+    said(judge_of(other.app, "safe")[0], other, "fail")
+
+    answer = by_version(quality(log, WINDOW))
+
+    one = answer["1.0"]
+    assert {k: (r.hits, r.total) for k, r in one.total.judges.items()} == {
+        "safe v1": (2, 3),
+        "safe v2": (0, 1),
+    }
+    assert one.total.judges["safe v1"].value == pytest.approx(2 / 3)
+    series = [{k: (r.hits, r.total) for k, r in f.judges.items()} for _start, f in one.series]
+    assert series == [{"safe v1": (1, 2)}, {}, {"safe v1": (1, 1), "safe v2": (0, 1)}]
+    assert answer["2.0"].total.judges == {}
+
+
 def test_the_whole_computation_is_a_bounded_number_of_queries(log, django_assert_max_num_queries):
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         quality(log, Window(since=WINDOW.since, until=WINDOW.until, versions=("1.0", "2.0"), **BASELINE))
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         quality(log, Window(since=WINDOW.since, until=WINDOW.until, **BASELINE))
