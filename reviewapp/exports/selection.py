@@ -21,6 +21,7 @@ from reviewapp.catalog.models import App
 from reviewapp.feedback.filters import requests_rated
 from reviewapp.feedback.models import Assessment
 from reviewapp.feedback.services import FIELDS as FEEDBACK_FIELDS
+from reviewapp.judges.models import said_by
 from reviewapp.lib.filters import UtcDateTimeFilter
 from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request, last_user_message
@@ -46,6 +47,8 @@ class Filters:
     agreement: str = ""  # all_agree | disagree (on the rating)
     since: datetime | None = None  # the request's time
     until: datetime | None = None
+    judge: str = ""  # the current version of this judge judged it...
+    judge_said: str = ""  # ...and said this (pass | fail | error)
     request_ids: tuple[str, ...] = ()  # picked by hand; empty = all that match
 
     def filter_values(self) -> dict:
@@ -136,6 +139,13 @@ class CurationFilter(django_filters.FilterSet):
     until = UtcDateTimeFilter(
         field_name="request__created_at", lookup_expr="lte", label="Until", widget=LOCAL_TIME
     )
+    judge = django_filters.ChoiceFilter(method="filter_judge", empty_label="Any", label="Judge")
+    judge_said = django_filters.ChoiceFilter(
+        choices=[("pass", "pass"), ("fail", "fail"), ("error", "error (no verdict)")],
+        method="filter_judge",
+        empty_label="Anything",
+        label="Judge said",
+    )
 
     def __init__(self, data=None, *, app: App, **kwargs):
         super().__init__(data, queryset=effective_assessments(app), **kwargs)
@@ -151,6 +161,9 @@ class CurationFilter(django_filters.FilterSet):
         versions = app.requests.order_by("app_version").values_list("app_version", flat=True).distinct()
         self.filters["app_version"].extra["choices"] = lambda: [(v, v) for v in versions if v]
         self.filters["queue"].extra["choices"] = lambda: [(str(q.pk), q.name) for q in app.queues.all()]
+        self.filters["judge"].extra["choices"] = lambda: [
+            (name, name) for name in app.judges.live().values_list("name", flat=True)
+        ]
 
     def filter_reasons(self, queryset, name, value):
         reason_q = Q()
@@ -171,6 +184,14 @@ class CurationFilter(django_filters.FilterSet):
         rated = ~Q(retrieval_assessments=[])
         return queryset.filter(rated if value else ~rated)
 
+    def filter_judge(self, queryset, name, value):
+        # The pair is applied once, at `judge`; `judge_said` alone selects nothing more.
+        if name != "judge":
+            return queryset
+        # From `apply` (an export's Filters), or from the screen's form.
+        said = self._said or getattr(self.form, "cleaned_data", {}).get("judge_said", "")
+        return queryset.filter(said_by(value, said, request="request_id"))
+
     def filter_agreement(self, queryset, name, value):
         # Reviewers disagree where one's effective rating is positive and another's negative.
         request = Request.objects.filter(pk=OuterRef("request_id"))
@@ -186,8 +207,11 @@ class CurationFilter(django_filters.FilterSet):
             data["queue"] = int(data["queue"])
         return Filters(**data, request_ids=tuple(str(r) for r in request_ids))
 
+    _said = ""
+
     def apply(self, filters: Filters) -> QuerySet:
         """The effective assessments that match `filters`, each filtered as the screen filters it."""
+        self._said = filters.judge_said
         rows = self.queryset
         for name, value in filters.filter_values().items():
             rows = self.filters[name].filter(rows, value)

@@ -38,6 +38,15 @@ class FiltersInput(serializers.Serializer):
     agreement = serializers.ChoiceField(choices=["", "all_agree", "disagree"], required=False, default="")
     since = serializers.DateTimeField(required=False, allow_null=True, default=None)
     until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    judge = Text(
+        required=False, default="", max_length=80, help_text="The current version of this judge judged it"
+    )
+    judge_said = serializers.ChoiceField(
+        choices=["", "pass", "fail", "error"],
+        required=False,
+        default="",
+        help_text="With judge: what it said",
+    )
 
 
 class SelectionInput(serializers.Serializer):

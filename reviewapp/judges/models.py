@@ -140,6 +140,27 @@ class JudgeResult(models.Model):
         ]
 
 
+def said_by(judge_name: str, said: str = "", *, request="pk", app="app_id") -> models.Exists:
+    """Whether the live judge `judge_name`'s current version said `said` (anything, when blank) of
+    the outer query's request (its `request` and `app` columns): the request log's and the
+    curation's judge filter."""
+    current = (
+        JudgeVersion.objects.filter(judge_id=models.OuterRef("version__judge_id"))
+        .order_by("-number")
+        .values("number")[:1]
+    )
+    results = JudgeResult.objects.filter(
+        request_id=models.OuterRef(request),
+        app_id=models.OuterRef(app),
+        version__judge__name=judge_name,
+        version__judge__deleted_at__isnull=True,
+        version__number=models.Subquery(current),
+    )
+    if said:
+        results = results.filter(value=said)
+    return models.Exists(results)
+
+
 class JudgeDay(models.Model):
     """The calls a judge made on live traffic one day (UTC): taken one at a time against its daily
     cap by a conditional UPDATE, so the cap holds however many workers judge at once, and a slow

@@ -236,11 +236,12 @@ def start_tuning(*, judge: Judge, user, override: bool = False) -> Job:
                 )
             }
         )
-    examples, held_out = tuning.split(judge.pk, tuning.labelled_items(current, criterion))
-    if not examples:
+    labelled = tuning.labelled_items(current, criterion)
+    if not labelled:
         raise ValidationError(
             {"judge": f"No reviewer has labelled a request for {criterion} to learn from yet."}
         )
+    examples, held_out = tuning.split(judge.pk, labelled)
     if not examples or len(held_out) < tuning.MIN_HELD_OUT:
         raise ValidationError(
             {

@@ -15,8 +15,6 @@ from datetime import datetime
 
 import django_filters
 from django import forms
-from django.apps import apps
-from django.db import models
 from django.db.models import QuerySet
 
 from reviewapp.feedback import filters as by_feedback
@@ -284,23 +282,9 @@ class RequestLogFilter(django_filters.FilterSet):
         # The pair is applied once, at `judge`; `judge_said` alone selects nothing more.
         if name != "judge":
             return queryset
-        # By name, not by import: judges build on the request log.
-        results = apps.get_model("judges", "JudgeResult").objects.filter(
-            request_id=models.OuterRef("pk"),
-            app_id=models.OuterRef("app_id"),
-            version__judge__name=value,
-            version__judge__deleted_at__isnull=True,
-        )
-        latest = (
-            apps.get_model("judges", "JudgeVersion")
-            .objects.filter(judge_id=models.OuterRef("version__judge_id"))
-            .order_by("-number")
-            .values("number")[:1]
-        )
-        results = results.filter(version__number=models.Subquery(latest))
-        if said := self.form.cleaned_data.get("judge_said"):
-            results = results.filter(value=said)
-        return queryset.filter(models.Exists(results))
+        from reviewapp.judges.models import said_by  # here: judges build on the request log
+
+        return queryset.filter(said_by(value, self.form.cleaned_data.get("judge_said") or ""))
 
     def query(self) -> dict[str, str]:
         """The filters given, as query parameters: to carry them into page links and forms."""

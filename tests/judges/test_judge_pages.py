@@ -5,6 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from reviewapp.jobs.models import Job
 from reviewapp.judges import services
 from reviewapp.judges.models import Judge, JudgeResult
 from reviewapp.queues.models import QueueItem
@@ -115,3 +116,27 @@ def test_the_request_log_lists_what_a_judge_failed_and_the_request_shows_it_besi
     detail = client.get(f"/apps/support-bot/requests/{labelled['r3'].pk}/").content.decode()
     assert 'data-testid="judge-results"' in detail and "grounded v1" in detail
     assert "The moon is made of cheese." in detail
+
+
+def test_curation_selects_by_what_a_judge_said_on_the_screen_and_over_the_api(
+    app, manager, as_user, labelled
+):
+    judged(app, manager)
+    client = as_user(manager)
+    failed = {str(labelled[name].pk) for name in ("r3", "r4", "r5")}
+
+    page = client.get(
+        "/apps/support-bot/curate/", {"judge": "grounded", "judge_said": "fail"}
+    ).content.decode()
+    listed = set(re.findall(r'name="request_ids" value="([0-9a-f-]{36})"', page))
+    assert listed == failed
+
+    services.create_judge(app=app, user=manager, name="f1", kind="reference")
+    started = client.post(
+        "/api/v1/apps/support-bot/judges/f1/runs",
+        {"filters": {"judge": "grounded", "judge_said": "pass"}},
+        content_type="application/json",
+    )
+    assert started.status_code == 202, started.content
+    assert Job.objects.get(pk=started.json()["job_id"]).params["selected"] == 3
+    assert client.get("/apps/support-bot/curate/", {"judge": "no_such_judge"}).status_code == 400
