@@ -276,6 +276,27 @@ def wait_listening(port: int, child: subprocess.Popen, log: Path, timeout: float
     wait_until(up, f"a server on port {port}", timeout=timeout, every=0.1)
 
 
+def wait_serving(port: int, child: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    """Until the web server answers a page: its worker has loaded the app, so what a test times
+    next is the request, not gunicorn booting its worker and importing Django."""
+    import urllib.error
+    import urllib.request
+
+    wait_listening(port, child, log, timeout)
+
+    def answers():
+        assert child.poll() is None, f"the process exited ({child.returncode}):\n{tail(log)}"
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=30).close()
+        except urllib.error.HTTPError:
+            pass  # an answer all the same
+        except OSError:
+            return False
+        return True
+
+    wait_until(answers, f"the web server on port {port} to answer", timeout=timeout, every=0.2)
+
+
 class S3Server:
     """An S3-compatible server (moto's `moto_server`) on a free loopback port, with one bucket.
 

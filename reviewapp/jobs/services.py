@@ -160,7 +160,7 @@ def cancel_job(job: Job) -> Job:
         cancel_requested=True
     ):
         job.refresh_from_db()
-        raise AlreadyFinished(f"The job has already {job.status}: there is nothing to cancel.")
+        raise AlreadyFinished(f"The job has finished ({job.status}): there is nothing to cancel.")
     job.refresh_from_db()
     return job
 

@@ -157,6 +157,7 @@ def figures_json(figures: Figures) -> dict:
     }
     for name in RATES:
         answer[name] = _rate(getattr(figures, name))
+    answer["judges"] = {label: _rate(rate) for label, rate in figures.judges.items()}
     return answer
 
 

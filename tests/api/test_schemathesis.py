@@ -62,6 +62,11 @@ CONFIG = {
             },
         },
         {
+            # The first example cancels the job; the next ones find nothing left to cancel (a 409).
+            "include-path-regex": r"/cancel$",
+            "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "409"]}},
+        },
+        {
             # The first example deletes the throwaway object; the next ones find it gone.
             "include-method": "DELETE",
             "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404"]}},
@@ -175,7 +180,12 @@ def made_valid(case, world):
     elif path.endswith("/judges"):
         # Unique per app; a metric belongs to its kind (blank: the kind's first).
         body.update(name=f"judge_{next(world['serial'])}", metric="")
-        body.pop("sample_percent", None)  # only a groundedness judge samples live turns
+        body.pop("sample_percent", None)  # only a judge that reads no correction samples live turns
+        # Only an LLM judge has a model, and it needs one it may call (the policy, a key that is set).
+        for name in ("instructions", "model", "endpoint_url", "key_env"):
+            body.pop(name, None)
+        if body.get("kind") == "llm":
+            body.update(model="m", endpoint_url="https://llm.example.com/v1", metric="safety")
     elif path.endswith("/traces:import") and "mlflow" in body:
         del body["mlflow"]
         body["rows"] = [{"request_id": "imported-1", "request": "question", "response": "answer"}]

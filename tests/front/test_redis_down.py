@@ -30,7 +30,7 @@ from reviewapp.requestlog.models import Request
 from tests import factories
 from tests.chains.openai_server import OpenAIServer
 from tests.conftest import PASSWORD
-from tests.processes import OwnRedis, free_port, process, tail, wait_listening, web_args
+from tests.processes import OwnRedis, free_port, process, tail, wait_serving, web_args
 from tests.processes import test_env as child_env
 
 # Each of these used to block 19 s (or fail) with Redis down; a healthy answer takes well under 1 s.
@@ -165,7 +165,7 @@ def web_without_redis(tmp_path):
         DJANGO_SETTINGS_MODULE="tests.front.fault_settings", REDIS_URL=redis.url, CHAIN_WARMUP="false"
     )
     with process(web_args(port), env, log) as child, requests.Session() as browser:
-        wait_listening(port, child, log)
+        wait_serving(port, child, log)
         yield f"http://127.0.0.1:{port}", log, browser
 
 

@@ -16,7 +16,7 @@ from tests.processes import (
     process,
     tail,
     test_env,
-    wait_listening,
+    wait_serving,
     wait_until,
     web_args,
 )
@@ -42,7 +42,7 @@ class Stack:
         port = free_port()
         log = self.folder / "web.log"
         child = self._processes.enter_context(process(web_args(port), self.env, log))
-        wait_listening(port, child, log)
+        wait_serving(port, child, log)
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 

@@ -49,7 +49,7 @@ def test_a_finished_job_cannot_be_cancelled_and_others_cannot_see_it(
 
     assert refused.status_code == 409
     assert refused.json() == {
-        "detail": "The job has already succeeded: there is nothing to cancel.",
+        "detail": "The job has finished (succeeded): there is nothing to cancel.",
         "status": "succeeded",
     }
     assert as_user(outsider).post(f"/api/v1/jobs/{job.pk}/cancel").status_code == 404

@@ -556,13 +556,19 @@ def test_jobs_show_by_kind_and_state_as_they_run(token, app):
     first = Job.objects.create(kind="import_traces", app=app)
     Job.objects.create(kind="import_traces", app=app)
     Job.objects.create(kind="export_evaluation_set", app=app)
-    assert jobs("import_traces") == {"queued": 2, "running": 0, "succeeded": 0, "failed": 0}
-    assert jobs("export_evaluation_set") == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0}
+    assert jobs("import_traces") == {"queued": 2, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0}
+    assert jobs("export_evaluation_set") == {
+        "queued": 1,
+        "running": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "cancelled": 0,
+    }
 
     assert first.claim()
-    assert jobs("import_traces") == {"queued": 1, "running": 1, "succeeded": 0, "failed": 0}
+    assert jobs("import_traces") == {"queued": 1, "running": 1, "succeeded": 0, "failed": 0, "cancelled": 0}
     first.succeed({"rows": 1})
-    assert jobs("import_traces") == {"queued": 1, "running": 0, "succeeded": 1, "failed": 0}
+    assert jobs("import_traces") == {"queued": 1, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0}
 
 
 def _queue_gauges(queue) -> tuple[float, float]:

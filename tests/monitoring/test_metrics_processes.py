@@ -236,7 +236,7 @@ def test_a_restarted_server_starts_from_zero_and_a_celery_worker_s_job_shows(api
                 state: value(samples, "reviewapp_jobs", kind=job.kind, state=state)
                 for state in Job.Status.values
             }
-            assert jobs == {"queued": 0, "running": 0, "succeeded": 1, "failed": 0}
+            assert jobs == {"queued": 0, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0}
             assert (
                 value(
                     samples, "reviewapp_http_requests_total", route=IMPORT_ROUTE, method="POST", status="202"
