@@ -275,6 +275,7 @@ CELERY_TASK_ROUTES = {
     "reviewapp.jobs.sweep": {"queue": "sweeps"},
     "exports.sweep_mlflow_steps": {"queue": "sweeps"},
     "reviewapp.feedback.tasks.sweep_mlflow_sync": {"queue": "sweeps"},
+    "judges.sweep_write_back": {"queue": "sweeps"},
 }
 JOB_SWEEP_SECONDS = envint("JOB_SWEEP_SECONDS", "15")
 # Periodic work, sent by exactly one `celery -A reviewapp beat` (`make beat`; `manage.py serve` starts one).
@@ -283,6 +284,11 @@ CELERY_BEAT_SCHEDULE = {
     "feedback-mlflow-sweep": {
         "task": "reviewapp.feedback.tasks.sweep_mlflow_sync",
         "schedule": envint("FEEDBACK_MLFLOW_SWEEP_SECONDS", "300"),
+    },
+    # Judge results whose write-back to their MLflow trace failed, or whose message was lost.
+    "judges-mlflow-sweep": {
+        "task": "judges.sweep_write_back",
+        "schedule": envint("JUDGES_MLFLOW_SWEEP_SECONDS", "300"),
     },
     # Jobs are rows first, messages second: this sends again what a lost message or a dead worker
     # left. A sweep still not taken after four intervals is dropped (under a long stall of every

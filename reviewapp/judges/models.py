@@ -110,6 +110,16 @@ class JudgeResult(models.Model):
         CODE = "CODE"  # a metric computed here, as MLflow names such a source
         LLM_JUDGE = "LLM_JUDGE"
 
+    class MlflowStatus(models.TextChoices):
+        """The write-back to the request's MLflow trace (judges.mlflow_write)."""
+
+        NONE = "", "nothing to write (no trace, or no verdict)"
+        PENDING = "pending"
+        WRITING = "writing"
+        DONE = "done"
+        FAILED = "failed"  # the tracking store refused or was down: written again by the sweep
+        SKIPPED = "skipped"  # the trace is not in this tracking store
+
     version = models.ForeignKey(JudgeVersion, models.CASCADE, related_name="results")
     request = models.ForeignKey(Request, models.CASCADE, related_name="judge_results")
     # Copied from the request and the judge so one index answers "this app's results".
@@ -125,6 +135,10 @@ class JudgeResult(models.Model):
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     online = models.BooleanField(default=False)  # a sampled live turn, not a run over a selection
     created_at = models.DateTimeField(default=timezone.now)
+    mlflow_status = models.CharField(max_length=8, choices=MlflowStatus.choices, default="", blank=True)
+    mlflow_tried_at = models.DateTimeField(null=True, blank=True)
+    mlflow_assessment_id = models.CharField(max_length=64, blank=True)
+    mlflow_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -136,6 +150,12 @@ class JudgeResult(models.Model):
                 fields=["version", "created_at"],
                 name="judgeresult_version_time",
                 condition=models.Q(online=True),
+            ),
+            # The write-back sweep: the few results still to write.
+            models.Index(
+                fields=["mlflow_status", "mlflow_tried_at"],
+                name="judgeresult_mlflow_open",
+                condition=models.Q(mlflow_status__in=["pending", "writing", "failed"]),
             ),
         ]
 

@@ -19,7 +19,7 @@ from reviewapp.jobs.sending import send
 from reviewapp.monitoring import metrics as counters
 from reviewapp.requestlog.models import Request
 
-from . import llm
+from . import llm, mlflow_write
 from .models import Judge, JudgeDay, JudgeResult, JudgeVersion
 from .runs import Outcome, judge
 
@@ -104,7 +104,7 @@ def judge_turn(judge_id: int, request_id: str) -> str:
         return outcome
     try:
         with transaction.atomic():
-            JudgeResult.objects.create(
+            result = JudgeResult.objects.create(
                 version=version,
                 request=request,
                 app_id=request.app_id,
@@ -122,8 +122,11 @@ def judge_turn(judge_id: int, request_id: str) -> str:
                 input_tokens=outcome.input_tokens,
                 output_tokens=outcome.output_tokens,
                 online=True,
+                mlflow_status=mlflow_write.status_for(request.mlflow_trace_id, outcome.value),
             )
     except IntegrityError:
         return "already judged"
+    if result.mlflow_status == JudgeResult.MlflowStatus.PENDING:
+        mlflow_write.send_for([result.pk])
     counters.count_judge_results(app=found.app.slug, judge=found.name, values=[outcome.value], live=True)
     return outcome.value

@@ -13,7 +13,7 @@ from reviewapp.exports.selection import Filters, Reviewed, iter_reviewed
 from reviewapp.jobs.models import Job
 from reviewapp.monitoring import metrics as counters
 
-from . import llm, metrics
+from . import llm, metrics, mlflow_write
 from .models import Judge, JudgeResult, JudgeVersion
 
 BATCH = 200
@@ -180,6 +180,7 @@ def run(job: Job) -> dict:
                     model=outcome.model,
                     input_tokens=outcome.input_tokens,
                     output_tokens=outcome.output_tokens,
+                    mlflow_status=mlflow_write.status_for(item.mlflow_trace_id, outcome.value),
                 )
             )
         retried = [r.request_id for r in rows if earlier.get(r.request_id) == JudgeResult.Value.ERROR]
@@ -189,6 +190,7 @@ def run(job: Job) -> dict:
                 version=version, request_id__in=retried, value=JudgeResult.Value.ERROR
             ).delete()
             JudgeResult.objects.bulk_create(rows, ignore_conflicts=True)
+            mlflow_write.send_pending(version, [row.request_id for row in rows])
         counts["judged"] += sum(row.value != JudgeResult.Value.ERROR for row in rows)
         values = [row.value for row in rows]
         transaction.on_commit(

@@ -4,7 +4,7 @@ from celery import shared_task
 
 from reviewapp.jobs.services import run_job_task
 
-from . import online, tuning
+from . import mlflow_write, online, tuning
 from .runs import run
 
 
@@ -21,3 +21,13 @@ def judge_turn_task(self, judge_id: int, request_id: str) -> str:
 @shared_task(bind=True, acks_late=True, name="judges.tune_judge")
 def tune_judge_task(self, job_id: str) -> str:
     return run_job_task(self, job_id, tuning.run)
+
+
+@shared_task(name="judges.write_back", ignore_result=True)
+def write_back_task(result_ids: list[int]) -> dict:
+    return mlflow_write.write_back(result_ids)
+
+
+@shared_task(name="judges.sweep_write_back", ignore_result=True)
+def sweep_write_back_task() -> int:
+    return mlflow_write.sweep()

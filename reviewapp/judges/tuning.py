@@ -21,6 +21,7 @@ from reviewapp.exports.selection import Filters, iter_reviewed
 from reviewapp.jobs.models import Job
 from reviewapp.queues.agreement import agreement as reviewer_agreement
 
+from . import mlflow_write
 from .metrics import criterion as judged_against
 from .models import JudgeResult, JudgeVersion
 from .runs import RULE, Outcome, judge
@@ -141,12 +142,14 @@ def measure_on(version: JudgeVersion, request_ids: list[str], job: Job | None = 
                         model=outcome.model,
                         input_tokens=outcome.input_tokens,
                         output_tokens=outcome.output_tokens,
+                        mlflow_status=mlflow_write.status_for(item.mlflow_trace_id, outcome.value),
                     )
                 )
         JudgeResult.objects.filter(
             version=version, request_id__in=ids, value=JudgeResult.Value.ERROR
         ).delete()
         JudgeResult.objects.bulk_create(rows, ignore_conflicts=True)
+        mlflow_write.send_pending(version, ids)
         if job is not None:
             job.report_progress(done + start + len(ids))
     measured = agreement(version, request_ids=set(request_ids))
