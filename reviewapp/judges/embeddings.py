@@ -13,7 +13,9 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import threading
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,13 +126,31 @@ def _encode(model: _Model, texts: list[str]):
     return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
 
+# Texts embedded lately: the same passages come back request after request, and so do sentences
+# of the answers quoting them.
+_seen: OrderedDict[str, object] = OrderedDict()
+REMEMBERED = 20_000
+_lock = threading.Lock()
+
+
 def embed(texts: list[str]):
     """One unit vector (384 floats) per text, as a numpy array."""
     import numpy as np
 
-    model = _model()
-    parts = [_encode(model, texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)]
-    return np.vstack(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+    with _lock:  # a worker may judge in threads
+        new = list(dict.fromkeys(t for t in texts if t not in _seen))
+        if new:
+            model = _model()
+            for start in range(0, len(new), BATCH):
+                chunk = new[start : start + BATCH]
+                for text, vector in zip(chunk, _encode(model, chunk), strict=True):
+                    _seen[text] = vector
+        vectors = [_seen[t] for t in texts]
+        for text in texts:
+            _seen.move_to_end(text)
+        while len(_seen) > REMEMBERED:
+            _seen.popitem(last=False)
+    return np.array(vectors, dtype=np.float32).reshape(len(texts), -1)
 
 
 def similarity(a: str, b: str) -> float:
