@@ -492,12 +492,21 @@ class Client:
         filters: dict | None = None,
         request_ids: list[str] | None = None,
         version: int | None = None,
+        evaluation_set: str = "",
+        evaluation_set_version: int | None = None,
         wait: bool = True,
         timeout: float = 600.0,
     ) -> dict:
-        """Judge the selected reviewed requests with a version (default: the current one); with
-        `wait`, the finished job (its result counts what was judged and skipped)."""
-        body = {"filters": filters or {}, "request_ids": list(request_ids or []), "version": version}
+        """Judge the selected reviewed requests (or the requests of an evaluation set's version,
+        its latest by default) with a judge version (default: the current one); with `wait`, the
+        finished job (its result counts what was judged and skipped)."""
+        body = {
+            "filters": filters or {},
+            "request_ids": list(request_ids or []),
+            "version": version,
+            "evaluation_set": evaluation_set,
+            "evaluation_set_version": evaluation_set_version,
+        }
         started = self._call("POST", f"apps/{app}/judges/{name}/runs", json=body)
         return self.wait_for_job(started["job_id"], timeout=timeout) if wait else started
 

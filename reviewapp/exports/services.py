@@ -4,6 +4,8 @@ Each checks its input here, before anything is queued; the jobs themselves are i
 evaluation_sets.py and judge_examples.py, their MLflow step in mlflow_step.py.
 """
 
+import json
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -15,6 +17,7 @@ from .judge_examples import DEFAULT_EXAMPLES_PER_JUDGE
 from .models import JUDGE_NAME_RE, CustomJudge, EvaluationSet, validate_set_name
 from .rows import BUILTIN_JUDGES, RULES
 from .selection import Filters, curated_requests
+from .writers import export_storage
 
 MIN_EXAMPLES_PER_JUDGE, MAX_EXAMPLES_PER_JUDGE = 1, 1000
 
@@ -28,6 +31,29 @@ def _check_selection(app: App, filters: Filters) -> int:
         field = "request_ids" if filters.request_ids else "filters"
         raise ValidationError({field: "The selection is empty: no reviewed request matches."})
     return total
+
+
+def evaluation_set_selection(app: App, name: str, number: int | None = None) -> Filters:
+    """The requests of an evaluation set's version (its latest when no number is given), as a
+    selection: the rows that version holds, whatever the feedback says since."""
+    evaluation_set = EvaluationSet.objects.filter(app=app, name=name).first()
+    if evaluation_set is None:
+        raise ValidationError({"evaluation_set": f"This app has no evaluation set named {name[:80]!r}."})
+    versions = evaluation_set.versions.order_by("-number")
+    version = versions.first() if number is None else versions.filter(number=number).first()
+    if version is None:
+        raise ValidationError(
+            {
+                "evaluation_set_version": f"The evaluation set {name!r} has no version {number or ''}".strip()
+                + "."
+            }
+        )
+    # The ids are in the published manifest, not in the row (they can be many).
+    with export_storage().open(f"{version.relative_dir}/manifest.json", "rb") as manifest:
+        request_ids = json.load(manifest).get("request_ids") or []
+    if not request_ids:  # never "no ids", which would select every request
+        raise ValidationError({"evaluation_set": f"Version {version.number} of {name!r} holds no request."})
+    return Filters(request_ids=tuple(request_ids))
 
 
 def _check_rule(rule: str) -> None:

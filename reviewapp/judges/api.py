@@ -9,6 +9,7 @@ from reviewapp.catalog.permissions import get_app_for
 from reviewapp.exports.api import job_started
 from reviewapp.exports.selection import Filters
 from reviewapp.exports.serializers import JobStartedOutput
+from reviewapp.exports.services import evaluation_set_selection
 
 from . import services
 from .agreement import agreement
@@ -90,12 +91,13 @@ class JudgeRunApi(APIView):
         data = JudgeRunInput(data=request.data)
         data.is_valid(raise_exception=True)
         checked = data.validated_data
-        job = services.start_run(
-            judge=judge,
-            user=request.user,
-            filters=Filters.from_input(checked["filters"], checked["request_ids"]),
-            version=checked["version"],
-        )
+        if checked["evaluation_set"]:
+            filters = evaluation_set_selection(
+                judge.app, checked["evaluation_set"], checked["evaluation_set_version"]
+            )
+        else:
+            filters = Filters.from_input(checked["filters"], checked["request_ids"])
+        job = services.start_run(judge=judge, user=request.user, filters=filters, version=checked["version"])
         return job_started(request, job)
 
 

@@ -163,6 +163,21 @@ class JudgeRunInput(serializers.Serializer):
     version = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1
     )
+    evaluation_set = Text(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=80,
+        help_text="Judge the requests of this evaluation set's version instead (filters and ids are then ignored)",
+    )
+    evaluation_set_version = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Default: its latest",
+    )
 
 
 class JudgeTuneInput(serializers.Serializer):

@@ -10,7 +10,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from reviewapp.catalog.permissions import get_app_for
+from reviewapp.exports.models import EvaluationSetVersion
 from reviewapp.exports.selection import Filters
+from reviewapp.exports.services import evaluation_set_selection
 from reviewapp.lib.forms import render_page, show_service_errors
 from reviewapp.queues import services as queues
 from reviewapp.requestlog.models import Request
@@ -114,6 +116,9 @@ def judge_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
             },
         ),
         "queue_form": QueueForm(app=judge.app),
+        "set_versions": EvaluationSetVersion.objects.filter(evaluation_set__app=judge.app)
+        .select_related("evaluation_set")
+        .order_by("evaluation_set__name", "-number"),
     }
     return render_page(request, "judges/judge_detail.html", context)
 
@@ -139,11 +144,20 @@ def change_judge(request: HttpRequest, slug: str, name: str) -> HttpResponse:
 def run_judge(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     judge = _judge(request, slug, name)
     number = request.POST.get("version", "")
+    chosen = request.POST.get("selection", "")  # "" for every reviewed request, or "<set id>:<version>"
     try:
+        filters = Filters()
+        if chosen:
+            version = EvaluationSetVersion.objects.filter(
+                evaluation_set__app=judge.app, pk=chosen if chosen.isdigit() else 0
+            ).first()
+            if version is None:
+                raise ValidationError("Pick an evaluation set version of this app.")
+            filters = evaluation_set_selection(judge.app, version.evaluation_set.name, version.number)
         job = services.start_run(
             judge=judge,
             user=request.user,
-            filters=Filters(),
+            filters=filters,
             version=int(number) if number.isdigit() else None,
         )
     except ValidationError as exc:

@@ -208,3 +208,30 @@ def test_the_client_defines_runs_and_measures_a_judge(live_server, app, manager,
     with pytest.raises(ApiError) as refused:
         client.create_judge("support-bot", "grounded", "groundedness")
     assert refused.value.status == 409
+
+
+def test_a_run_judges_the_requests_of_an_evaluation_set_version(app, manager, as_user, labelled):
+    from reviewapp.exports import services as exports
+    from reviewapp.exports.evaluation_sets import export_evaluation_set
+
+    picked = [str(labelled[name].pk) for name in ("r1", "r6")]  # both approved: both rows of the set
+    export = exports.start_evaluation_set_export(
+        app=app, user=manager, name="golden", filters=Filters(request_ids=tuple(picked))
+    )
+    assert run_job(str(export.pk), export_evaluation_set).status == Job.Status.SUCCEEDED
+    services.create_judge(app=app, user=manager, name="grounded", kind="groundedness")
+    client = as_user(manager)
+
+    started = post(client, f"{URL}/grounded/runs", {"evaluation_set": "golden"})
+
+    assert started.status_code == 202, started.content
+    job = run_job(started.json()["job_id"], run)
+    assert job.result["judged"] == 2
+    assert {str(r) for r in JudgeResult.objects.values_list("request_id", flat=True)} == set(picked)
+    unknown = post(client, f"{URL}/grounded/runs", {"evaluation_set": "silver"})
+    assert (
+        unknown.status_code == 400
+        and "no evaluation set named 'silver'" in unknown.json()["evaluation_set"][0]
+    )
+    missing = post(client, f"{URL}/grounded/runs", {"evaluation_set": "golden", "evaluation_set_version": 7})
+    assert missing.status_code == 400 and "has no version 7" in missing.json()["evaluation_set_version"][0]
