@@ -46,6 +46,14 @@ class Agreement:
     note: str = ""
 
 
+def reviewers_example(item, verdict, criterion: str):
+    """The reviewers' label of `item` for `criterion`, as the judge-examples export gives it (an
+    Example), or None when they gave none."""
+    return next(
+        (e for e in judge_examples(item, verdict) if e.judge == criterion and e.chunk_position is None), None
+    )
+
+
 def _ratio(hits: int, total: int) -> float | None:
     return hits / total if total else None
 
@@ -76,14 +84,8 @@ def agreement(version: JudgeVersion, request_ids: set[str] | None = None) -> Agr
             verdict = resolve(item, RULE)
             if verdict is None:
                 continue
-            label = next(
-                (
-                    e.value
-                    for e in judge_examples(item, verdict)
-                    if e.judge == criterion and e.chunk_position is None
-                ),
-                None,
-            )
+            example = reviewers_example(item, verdict, criterion)
+            label = None if example is None else example.value
             if label is not None:
                 pairs.append((item.request_id, "pass" if label else "fail", said[item.request_id]))
     answer.compared = len(pairs)

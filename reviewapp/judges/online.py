@@ -21,7 +21,7 @@ from reviewapp.requestlog.models import Request
 
 from . import llm, mlflow_write
 from .models import Judge, JudgeDay, JudgeResult, JudgeVersion
-from .runs import Outcome, judge
+from .runs import Outcome, judge, result_row
 
 log = logging.getLogger(__name__)
 
@@ -104,26 +104,10 @@ def judge_turn(judge_id: int, request_id: str) -> str:
         return outcome
     try:
         with transaction.atomic():
-            result = JudgeResult.objects.create(
-                version=version,
-                request=request,
-                app_id=request.app_id,
-                app_version=request.app_version,
-                source_type=(
-                    JudgeResult.SourceType.LLM_JUDGE
-                    if found.kind == Judge.Kind.LLM
-                    else JudgeResult.SourceType.CODE
-                ),
-                value=outcome.value,
-                score=outcome.score,
-                rationale=outcome.rationale,
-                latency_ms=round((time.perf_counter() - started) * 1000),
-                model=outcome.model,
-                input_tokens=outcome.input_tokens,
-                output_tokens=outcome.output_tokens,
-                online=True,
-                mlflow_status=mlflow_write.status_for(request.mlflow_trace_id, outcome.value),
+            result = result_row(
+                version, item, outcome, latency_ms=round((time.perf_counter() - started) * 1000), online=True
             )
+            result.save(force_insert=True)
     except IntegrityError:
         return "already judged"
     if result.mlflow_status == JudgeResult.MlflowStatus.PENDING:

@@ -122,6 +122,26 @@ def judge(version: JudgeVersion, item: Reviewed) -> Outcome | str:
     return Outcome(value, score, f"{rationale} (passes at {_percent(version.threshold)}).")
 
 
+def result_row(version: JudgeVersion, item: Reviewed, outcome: Outcome, **more) -> JudgeResult:
+    """The stored form of what `version` said of `item` (unsaved; `more`: latency_ms, online)."""
+    llm_judge = version.judge.kind == Judge.Kind.LLM
+    return JudgeResult(
+        version=version,
+        request_id=item.request_id,
+        app_id=version.judge.app_id,
+        app_version=item.app_version,
+        source_type=JudgeResult.SourceType.LLM_JUDGE if llm_judge else JudgeResult.SourceType.CODE,
+        value=outcome.value,
+        score=outcome.score,
+        rationale=outcome.rationale,
+        model=outcome.model,
+        input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens,
+        mlflow_status=mlflow_write.status_for(item.mlflow_trace_id, outcome.value),
+        **more,
+    )
+
+
 def run(job: Job) -> dict:
     """The job's work: judge each selected request once with the version it names; a request this
     version already judged (an earlier run, a retried job) is left as it is, unless the judge
@@ -164,25 +184,7 @@ def run(job: Job) -> dict:
                 failing["last"] = outcome.rationale
             else:
                 failing["in_a_row"] = 0
-            rows.append(
-                JudgeResult(
-                    version=version,
-                    request_id=item.request_id,
-                    app=app,
-                    app_version=item.app_version,
-                    source_type=JudgeResult.SourceType.LLM_JUDGE
-                    if calls_model
-                    else JudgeResult.SourceType.CODE,
-                    value=outcome.value,
-                    score=outcome.score,
-                    rationale=outcome.rationale,
-                    latency_ms=latency_ms,
-                    model=outcome.model,
-                    input_tokens=outcome.input_tokens,
-                    output_tokens=outcome.output_tokens,
-                    mlflow_status=mlflow_write.status_for(item.mlflow_trace_id, outcome.value),
-                )
-            )
+            rows.append(result_row(version, item, outcome, latency_ms=latency_ms))
         retried = [r.request_id for r in rows if earlier.get(r.request_id) == JudgeResult.Value.ERROR]
         with transaction.atomic():
             # An earlier error gives way to this run's result; verdicts themselves are never replaced.

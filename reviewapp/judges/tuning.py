@@ -16,15 +16,16 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass
 
-from reviewapp.exports.rows import Example, judge_examples, resolve
+from reviewapp.exports.rows import Example, resolve
 from reviewapp.exports.selection import Filters, iter_reviewed
 from reviewapp.jobs.models import Job
 from reviewapp.queues.agreement import agreement as reviewer_agreement
 
 from . import mlflow_write
+from .agreement import agreement, reviewers_example
 from .metrics import criterion as judged_against
 from .models import JudgeResult, JudgeVersion
-from .runs import RULE, Outcome, judge
+from .runs import RULE, Outcome, judge, result_row
 
 MAX_EXAMPLES = 8
 EXAMPLE_SHARE = 0.5  # of the conversations, the side the examples come from
@@ -45,10 +46,8 @@ def labelled_items(version: JudgeVersion, criterion: str) -> list[Labelled]:
         verdict = resolve(item, RULE)
         if verdict is None:
             continue
-        for example in judge_examples(item, verdict):
-            if example.judge == criterion and example.chunk_position is None:
-                found.append(Labelled(example, item.conversation_id or f"request:{item.request_id}"))
-                break
+        if (example := reviewers_example(item, verdict, criterion)) is not None:
+            found.append(Labelled(example, item.conversation_id or f"request:{item.request_id}"))
     return found
 
 
@@ -62,14 +61,8 @@ def reviewers_kappa(version: JudgeVersion, criterion: str):
             verdict = resolve(alone, "latest")
             if verdict is None:
                 continue
-            label = next(
-                (
-                    e.value
-                    for e in judge_examples(alone, verdict)
-                    if e.judge == criterion and e.chunk_position is None
-                ),
-                None,
-            )
+            example = reviewers_example(alone, verdict, criterion)
+            label = None if example is None else example.value
             if label is not None:
                 ratings.setdefault(item.request_id, {})[assessment["source_id"]] = "pass" if label else "fail"
     return reviewer_agreement(ratings)
@@ -113,8 +106,6 @@ def as_examples(chosen: list[Labelled]) -> list[dict]:
 def measure_on(version: JudgeVersion, request_ids: list[str], job: Job | None = None, done: int = 0) -> dict:
     """Judge the held-out requests with `version` (those it judged already are kept), then its
     agreement with the reviewers on them."""
-    from .agreement import agreement
-
     judged = {
         str(r)
         for r in JudgeResult.objects.filter(version=version, request_id__in=request_ids)
@@ -129,22 +120,7 @@ def measure_on(version: JudgeVersion, request_ids: list[str], job: Job | None = 
         for item in iter_reviewed(app=app, filters=Filters(request_ids=tuple(ids))):
             outcome = judge(version, item)
             if isinstance(outcome, Outcome):
-                rows.append(
-                    JudgeResult(
-                        version=version,
-                        request_id=item.request_id,
-                        app=app,
-                        app_version=item.app_version,
-                        source_type=JudgeResult.SourceType.LLM_JUDGE,
-                        value=outcome.value,
-                        score=outcome.score,
-                        rationale=outcome.rationale,
-                        model=outcome.model,
-                        input_tokens=outcome.input_tokens,
-                        output_tokens=outcome.output_tokens,
-                        mlflow_status=mlflow_write.status_for(item.mlflow_trace_id, outcome.value),
-                    )
-                )
+                rows.append(result_row(version, item, outcome))
         JudgeResult.objects.filter(
             version=version, request_id__in=ids, value=JudgeResult.Value.ERROR
         ).delete()
