@@ -2,8 +2,9 @@
 
 The reviewers' label for a criterion is the one the judge-examples export gives that judge
 (exports.rows.judge_examples: thumbs and the correction for correctness, thumbs and a "not
-grounded" reason for groundedness), after the majority rule; a request they did not label for it
-is left out. "Fail" is the class looked for: precision and recall are the judge's fails against
+grounded" reason for groundedness; for chunk relevance, whether the share of the passages they
+rated relevant reaches the judge's threshold), after the majority rule; a request they did not
+label for it is left out. "Fail" is the class looked for: precision and recall are the judge's fails against
 the reviewers' negatives.
 """
 
@@ -73,6 +74,8 @@ def agreement(version: JudgeVersion, request_ids: set[str] | None = None) -> Agr
     if criterion is None:
         answer.note = (
             "A retrieval metric is computed from the reviewers' own chunk ratings: nothing to agree on."
+            if version.judge.kind == "retrieval"
+            else f"The reviewers give no label for {version.metric}: there is nothing to compare with."
         )
         return answer
     app = version.judge.app
@@ -84,8 +87,13 @@ def agreement(version: JudgeVersion, request_ids: set[str] | None = None) -> Agr
             verdict = resolve(item, RULE)
             if verdict is None:
                 continue
-            example = reviewers_example(item, verdict, criterion)
-            label = None if example is None else example.value
+            if criterion == "chunk_relevance":
+                # The share of the passages they rated that they found relevant, at the judge's bar.
+                rated = list(verdict.relevant.values())
+                label = sum(rated) / len(rated) >= version.threshold if rated else None
+            else:
+                example = reviewers_example(item, verdict, criterion)
+                label = None if example is None else example.value
             if label is not None:
                 pairs.append((item.request_id, "pass" if label else "fail", said[item.request_id]))
     answer.compared = len(pairs)

@@ -36,7 +36,7 @@ METRICS = {
 # retrieval metric is computed from the reviewers' own chunk ratings, so it has none.
 CRITERION = {"reference": "correctness", "groundedness": "groundedness", "retrieval": None, "llm": None}
 # An LLM judge is measured against the label its criterion names, where the reviewers give one.
-LABELLED = ("correctness", "relevance_to_query", "groundedness")
+LABELLED = ("correctness", "relevance_to_query", "groundedness", "chunk_relevance")
 
 
 def criterion(kind: str, metric: str) -> str | None:

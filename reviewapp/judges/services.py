@@ -224,7 +224,7 @@ def start_tuning(*, judge: Judge, user, override: bool = False) -> Job:
 
     current = judge.current
     criterion = judged_against(judge.kind, current.metric)
-    if judge.kind != Judge.Kind.LLM or criterion is None:
+    if judge.kind != Judge.Kind.LLM or criterion not in tuning.TUNABLE:
         raise ValidationError(
             {
                 "judge": "Tuning needs an LLM judge of a criterion the reviewers label: correctness, "

@@ -28,6 +28,8 @@ from .models import JudgeResult, JudgeVersion
 from .runs import RULE, Outcome, judge, result_row
 
 MAX_EXAMPLES = 8
+# The criteria whose reviewers' labels are whole-request examples (chunk relevance's are per passage).
+TUNABLE = ("correctness", "relevance_to_query", "groundedness")
 EXAMPLE_SHARE = 0.5  # of the conversations, the side the examples come from
 MIN_REVIEWER_KAPPA = 0.4
 MIN_HELD_OUT = 2

@@ -17,7 +17,7 @@ from reviewapp.lib.forms import render_page, show_service_errors
 from reviewapp.queues import services as queues
 from reviewapp.requestlog.models import Request
 
-from . import services
+from . import services, tuning
 from .agreement import agreement
 from .forms import ChangeForm, JudgeForm, QueueForm
 from .models import Judge, JudgeResult
@@ -92,7 +92,7 @@ def judge_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         "nav": "apps",
         "judge": judge,
         "tuned": tuned,
-        "tunable": judge.kind == Judge.Kind.LLM and measured.criterion is not None,
+        "tunable": judge.kind == Judge.Kind.LLM and measured.criterion in tuning.TUNABLE,
         "versions": versions,
         "version": version,
         "measured": measured,

@@ -348,3 +348,28 @@ def test_runs_call_the_judge_model_a_few_at_a_time(app, manager, judge_server):
 
     assert run_once(judge, manager).result["judged"] == 8
     assert most[0] == runs.LLM_CALLS_AT_ONCE
+
+
+def test_chunk_relevance_is_measured_against_the_share_of_passages_the_reviewers_found_relevant(
+    app, manager, judge_server
+):
+    passages = [
+        {"position": 0, "doc_uri": "docs://a", "content": "Tokens rotate in Settings."},
+        {"position": 1, "doc_uri": "docs://b", "content": "This passage is wrong about it."},
+    ]
+    both = [{"position": 0, "rating": "relevant"}, {"position": 1, "rating": "relevant"}]
+    neither = [{"position": 0, "rating": "not_relevant"}, {"position": 1, "rating": "not_relevant"}]
+    agreed = reviewed(app, manager, "Rotate it in Settings.", "positive", passages=passages)
+    factories.make_assessment(agreed, manager, "positive", retrieval_assessments=both)
+    missed = reviewed(app, manager, "Rotate it in Settings.", "positive", passages=passages)
+    factories.make_assessment(missed, manager, "positive", retrieval_assessments=neither)
+    judge = llm_judge(app, manager, judge_server, name="chunks", metric="chunk_relevance")
+    run_once(judge, manager)
+
+    measured = agreement(judge.current)
+
+    # The judge finds 1 of 2 passages relevant each time: a pass at 50%. The reviewers found both
+    # relevant in one (a pass) and neither in the other (a fail).
+    assert measured.criterion == "chunk_relevance" and measured.compared == 2
+    assert measured.cells == {"pass": {"pass": 1, "fail": 0}, "fail": {"pass": 1, "fail": 0}}
+    assert measured.disagreements == [str(missed.pk)]
