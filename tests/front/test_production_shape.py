@@ -209,6 +209,9 @@ def redis_url(tmp_path):
 
 
 @pytest.mark.worker
+# The whole production stack from a fresh database (migrate, the demo with its judges, web,
+# worker, beat): several minutes on a loaded 2-CPU machine, beyond the suite's default 300 s.
+@pytest.mark.timeout(600)
 def test_the_compose_command_lines_serve_sign_in_chat_feedback_export_and_download(
     transactional_db, demo_model_uri, redis_url, tmp_path
 ):
