@@ -64,7 +64,7 @@ class ChangeForm(ModelFields):
         min_value=0,
         max_value=100,
         label="Judge this % of new turns",
-        help_text="Groundedness judges; 0: none",
+        help_text="Judges that read no correction; 0: none",
     )
     daily_cap = forms.IntegerField(
         required=False, min_value=0, max_value=1_000_000, label="At most this many a day"
@@ -76,8 +76,6 @@ class ChangeForm(ModelFields):
         if kind != Judge.Kind.LLM:
             for name in ModelFields.base_fields:
                 del self.fields[name]
-        else:
-            self.fields["sample_percent"].help_text = "Criteria that read no correction; 0: none"
 
 
 class QueueForm(forms.Form):

@@ -22,7 +22,7 @@ class _Sampling(serializers.Serializer):
         default=None,
         min_value=0,
         max_value=100,
-        help_text="Share of new turns judged as they come (groundedness judges; 0: none)",
+        help_text="Share of new turns judged as they come (judges that read no correction; 0: none)",
     )
     daily_cap = serializers.IntegerField(
         required=False,
