@@ -1,4 +1,5 @@
-"""The span tree of an MLflow trace dict, ready for templates/requestlog/trace_tree.html.
+"""The span tree of an MLflow trace dict, ready for templates/requestlog/trace_tree.html, which draws
+it as a timeline (a waterfall): one row per span, its bar placed by its start and length in the trace.
 
 Pure: no database, no mlflow import. Reads MLflow 3 (`span_id`, `parent_span_id`,
 `start_time_unix_nano`) and MLflow 2 (`context.span_id`, `parent_id`, `start_time`) span dicts.
@@ -15,6 +16,8 @@ from reviewapp.chains import tracing
 MAX_SHOWN_CHARS = 20_000
 # An agent's steps shown per span; the rest are counted in one last line.
 MAX_STEPS = 200
+MAX_INDENT = 8
+TIMELINE = 1000  # the timeline's width in the units of `bar_start` and `bar_length`
 
 
 @dataclass
@@ -45,10 +48,24 @@ class SpanNode:
     children: list[SpanNode] = field(default_factory=list)
     # An agent's steps, from its output (ResponsesAgent items or ChatAgent messages), in order.
     steps: list[Step] = field(default_factory=list)
+    # Tokens the span reports (input, output, total; None where not said).
+    tokens: dict = field(default_factory=dict)
+    # The span's bar on the timeline, in thousandths of the whole trace's time.
+    bar_start: int = 0
+    bar_length: int = 0
 
     @property
     def is_error(self) -> bool:
         return self.status == "ERROR"
+
+    @property
+    def end_ns(self) -> int | None:
+        return None if self.duration_ms is None else self.start_ns + round(self.duration_ms * 1e6)
+
+    @property
+    def shown_depth(self) -> int:
+        """The indentation of the span's row (deeper spans line up at the deepest step shown)."""
+        return min(self.depth, MAX_INDENT)
 
 
 def _shown(value) -> str:
@@ -170,6 +187,20 @@ def agent_steps(outputs) -> list[Step]:
     return steps
 
 
+def _tokens(span: dict) -> dict:
+    usage = _attribute(span, tracing.SPAN_USAGE)
+    if not isinstance(usage, dict):
+        return {}
+    counts = {key: _count(usage.get(key)) for key in ("input_tokens", "output_tokens", "total_tokens")}
+    return counts if any(v is not None for v in counts.values()) else {}
+
+
+def _count(value) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _node(span: dict) -> SpanNode:
     start = _nanos(span.get("start_time_unix_nano", span.get("start_time"))) or 0
     end = _nanos(span.get("end_time_unix_nano", span.get("end_time")))
@@ -186,7 +217,37 @@ def _node(span: dict) -> SpanNode:
         outputs=_shown(outputs),
         error=message,
         steps=agent_steps(outputs),
+        tokens=_tokens(span),
     )
+
+
+def place_bars(nodes: list[SpanNode]) -> None:
+    """Set each span's bar: where it starts and how long it lasts, in thousandths of the time from
+    the first span's start to the last span's end. A span without an end gets a sliver at its start."""
+    timed = [n for n in nodes if n.start_ns]
+    if not timed:
+        return
+    first = min(n.start_ns for n in timed)
+    last = max(max(n.end_ns or n.start_ns for n in timed), first + 1)
+    whole = last - first
+    for node in timed:
+        start = round((node.start_ns - first) * TIMELINE / whole)
+        length = round(((node.end_ns or node.start_ns) - node.start_ns) * TIMELINE / whole)
+        node.bar_start = min(max(start, 0), TIMELINE - 2)
+        node.bar_length = min(max(length, 2), TIMELINE - node.bar_start)
+
+
+def rows(roots: list[SpanNode]) -> list[SpanNode]:
+    """The spans in the order the timeline lists them: each parent, then its children, depth first."""
+    out: list[SpanNode] = []
+
+    def walk(level: list[SpanNode]) -> None:
+        for node in level:
+            out.append(node)
+            walk(node.children)
+
+    walk(roots)
+    return out
 
 
 def span_tree(trace: dict | None) -> list[SpanNode]:
@@ -236,4 +297,5 @@ def span_tree(trace: dict | None) -> list[SpanNode]:
             node.children, node.depth = [], 0
             roots.append(node)
             seen.add(id(node))
+    place_bars(order)
     return roots

@@ -7,7 +7,8 @@ mlflow and rank-bm25 — without the reviewapp code base.
 BM25 (rank-bm25) retrieves the top passages for the conversation's question; the answer is
 composed from their most relevant sentences, citing each passage's doc_uri. MLflow Tracing
 records a RETRIEVER span (the documents) and an LLM span with token counts. `predict_stream` gives
-the answer a few words at a time, with a short pause between them, as a model generating it would.
+the answer a few words at a time, with a short pause between them, as a model generating it would,
+so that the chat visibly streams.
 """
 
 import re
@@ -23,10 +24,11 @@ from rank_bm25 import BM25Okapi
 
 TOP_K = 3
 SENTENCES_PER_PASSAGE = 2
-# Streaming: this many words per delta, this long between deltas, and never longer than this in all.
+# Streaming: this many words per delta, this long between deltas (unless the host sets it, see
+# delta_pause), and never longer than this in all.
 WORDS_PER_DELTA = 3
-DELTA_PAUSE_SECONDS = 0.02
-STREAM_BUDGET_SECONDS = 0.5
+DELTA_PAUSE_SECONDS = 0.04
+STREAM_BUDGET_SECONDS = 8.0
 _STOPWORDS = """a about above after again all am an and any are as at be because been before being below
     between both but by can could did do does doing down during each few for from further had has
     have having he her here hers him his how i if in into is it its itself just me more most my no
@@ -109,6 +111,17 @@ def deltas(text: str, words: int = WORDS_PER_DELTA) -> list[str]:
     return parts
 
 
+def delta_pause() -> float:
+    """Seconds between deltas: reviewapp's DEMO_STREAM_DELAY_SECONDS when loaded inside reviewapp
+    (tests set 0), else the default (this file also loads where Django is absent)."""
+    try:
+        from django.conf import settings
+
+        return max(float(settings.DEMO_STREAM_DELAY_SECONDS), 0.0)
+    except Exception:
+        return DELTA_PAUSE_SECONDS
+
+
 class DemoChain(ResponsesAgent):
     def load_context(self, context):
         self.load(context.artifacts["docs"])
@@ -126,9 +139,9 @@ class DemoChain(ResponsesAgent):
         answer = self.run(chat_messages(request))
         item_id = _item_id()
         parts = deltas(answer)
-        pause = min(DELTA_PAUSE_SECONDS, STREAM_BUDGET_SECONDS / len(parts))
+        pause = min(delta_pause(), STREAM_BUDGET_SECONDS / len(parts))
         for n, part in enumerate(parts):
-            if n:
+            if n and pause:
                 time.sleep(pause)
             yield ResponsesAgentStreamEvent(**self.create_text_delta(part, item_id))
         yield ResponsesAgentStreamEvent(
