@@ -334,6 +334,8 @@ os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
 CHAIN_TIMEOUT_SECONDS = envint("CHAIN_TIMEOUT_SECONDS", "60")
 # Each web worker loads the live apps' MLflow models as it starts, so no question waits for one.
 CHAIN_WARMUP = envbool("CHAIN_WARMUP", "true")
+# Seconds between the demo chain's streamed pieces of an answer, so its answers visibly stream.
+DEMO_STREAM_DELAY_SECONDS = float(os.environ.get("DEMO_STREAM_DELAY_SECONDS", "0.04") or 0)
 # Largest answer read from an HTTP chain (a whole body, or a stream in total): a chain is not
 # trusted, and a larger answer would be held in the web process's memory.
 CHAIN_MAX_RESPONSE_BYTES = envint("CHAIN_MAX_RESPONSE_BYTES", "10485760")  # 10 MiB

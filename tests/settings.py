@@ -79,5 +79,8 @@ ACCOUNT_RATE_LIMITS = False
 # they would share counts. tests/accounts/test_throttling.py turns them on with its own key prefix.
 API_THROTTLE_RATES = dict.fromkeys(API_THROTTLE_RATES)  # noqa: F405
 
+# The demo chain streams at once; tests that watch it stream slow it down themselves.
+DEMO_STREAM_DELAY_SECONDS = 0
+
 # Tests never run collectstatic: WhiteNoise finds files where they are, without warning.
 WHITENOISE_AUTOREFRESH = True
