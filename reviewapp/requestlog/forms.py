@@ -4,7 +4,7 @@ from django.utils.html import format_html, format_html_join
 
 class JsonlImportForm(forms.Form):
     file = forms.FileField(
-        label="JSONL file", help_text="One inference-table row per line (request_id, request, response, …)"
+        label="JSONL file", help_text="One JSON object per line (request, response, request_id, …)"
     )
 
 

@@ -8,6 +8,45 @@ from .rows import BadRow, loads_storable
 
 MAX_LINE_BYTES = 5 * 1024 * 1024
 
+# The sample file the import page offers and shows; tests/requestlog/test_import_sample.py
+# imports it, so it always follows the rules of rows.build_request.
+SAMPLE_ROWS = [
+    {
+        "request_id": "ticket-1001",
+        "timestamp": "2026-03-01T09:30:00Z",
+        "conversation_id": "ticket-1001",
+        "app_version": "v1",
+        "request": "How do I reset my password?",
+        "response": "Open Settings, choose Security, then Reset password. A link is sent to your email [1].",
+    },
+    {
+        "request_id": "ticket-1002",
+        "timestamp": "2026-03-01T09:35:00Z",
+        "conversation_id": "ticket-1002",
+        "app_version": "v1",
+        "request": [
+            {"role": "user", "content": "Can I export my data?"},
+            {"role": "assistant", "content": "Yes: as CSV or JSON."},
+            {"role": "user", "content": "Where is the button?"},
+        ],
+        "response": "In Settings, under Data, choose Export.",
+        "latency_ms": 840,
+        "total_tokens": 312,
+    },
+    {
+        "request_id": "6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f",
+        "timestamp": "2026-03-01T09:40:00Z",
+        "request": "What are your opening hours?",
+        "response": "",
+        "status": "error",
+        "error": "The model did not answer in time.",
+    },
+]
+
+
+def sample_jsonl() -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in SAMPLE_ROWS)
+
 
 def count_lines(path: Path) -> int:
     count = 0

@@ -62,6 +62,29 @@ def parse_request_id(value) -> uuid.UUID:
     raise BadRow(f"request_id must be a UUID, not {str(value)[:80]!r}")
 
 
+# Text request_ids are mapped into this namespace, together with the app's id, so importing the
+# same file again finds the same rows, and two apps may both have a row "42".
+TEXT_ID_NAMESPACE = uuid.UUID("5b0c1e7a-9a39-4c55-8d1e-3f6f7c2a9e10")
+MAX_REQUEST_ID_CHARS = 500
+
+
+def request_uuid(app: App, value) -> uuid.UUID:
+    """The row's request_id: a UUID (or `tr-<32 hex>`) as it is; any other text or number is mapped
+    to one stable UUID for this app; none at all is a fresh UUID (so importing that row again
+    stores it again)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return uuid.uuid4()
+    with contextlib.suppress(BadRow):
+        return parse_request_id(value)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise BadRow("request_id must be text")
+    text = str(value).strip()
+    if len(text) > MAX_REQUEST_ID_CHARS:
+        raise BadRow(f"request_id is longer than {MAX_REQUEST_ID_CHARS} characters")
+    # surrogatepass: an unpaired surrogate (made storable later) must not fail the mapping.
+    return uuid.uuid5(TEXT_ID_NAMESPACE, f"{app.pk}:{text}".encode("utf-8", "surrogatepass"))
+
+
 def _texts(message: dict) -> list[str]:
     """The text of a message: its content, or its text parts."""
     content = message["content"]
@@ -205,7 +228,7 @@ def build_request(app: App, row) -> Request:
     """An unsaved Request (source `import`) from one inference-table row; BadRow if it is wrong."""
     if not isinstance(row, dict):
         raise BadRow(f"a row must be a JSON object, not {type(row).__name__}")
-    request_id = parse_request_id(row.get("request_id"))
+    request_id = request_uuid(app, row.get("request_id"))
     if row.get("request") in (None, ""):
         raise BadRow("request is missing")
     messages = parse_messages(row["request"])

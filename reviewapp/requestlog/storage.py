@@ -42,8 +42,44 @@ class ImportReport:
                 entry["request_id"] = request_id
             self.errors.append(entry)
 
+    @property
+    def skipped_all(self) -> bool:
+        """Rows were read, none was stored and none was here already: the import did nothing."""
+        return self.imported == 0 and self.already_present == 0
+
+    def headline(self) -> str:
+        """The outcome in one sentence, for the page that shows the finished job."""
+        imported, skipped, present = (f"{n:,}" for n in (self.imported, self.bad_rows, self.already_present))
+        if self.rows_read == 0:
+            return "Nothing imported: there were no rows to import."
+        if self.skipped_all:
+            return f"Nothing imported: all {skipped} row{_s(self.bad_rows)} had problems."
+        parts = [f"{imported} imported" if self.imported else "Nothing new"]
+        if self.already_present:
+            parts.append(f"{present} already here")
+        if self.bad_rows:
+            parts.append(f"{skipped} skipped")
+        return ", ".join(parts) + "."
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "errors_truncated": self.bad_rows > len(self.errors)}
+        # `warning` and `badge` are what the job page shows instead of a plain "Succeeded": an
+        # import that skipped rows finished, but not as the user hoped.
+        badge = ""
+        if self.rows_read == 0 or self.skipped_all:
+            badge = "Nothing imported"
+        elif self.bad_rows:
+            badge = "Partly imported"
+        return {
+            **asdict(self),
+            "errors_truncated": self.bad_rows > len(self.errors),
+            "headline": self.headline(),
+            "warning": bool(badge),
+            "badge": badge or "Imported",
+        }
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 def import_rows(

@@ -15,6 +15,7 @@ from reviewapp.lib.forms import render_page, show_service_errors
 
 from . import browse, services
 from .forms import AddToQueueForm, JsonlImportForm, MlflowImportForm
+from .jsonl_import import sample_jsonl
 from .models import Request
 from .trace_view import span_tree
 
@@ -128,6 +129,7 @@ def _import_context(app, upload_form=None, mlflow_form=None, job=None) -> dict:
         "job": job,
         "eta": eta_seconds(job) if job else None,
         "result_template": "jobs/result_import_traces.html",
+        "sample_lines": sample_jsonl().splitlines(),
     }
 
 
@@ -160,6 +162,15 @@ def request_import(request, slug: str) -> HttpResponse:
     status = 400 if request.method == "POST" and job is None else 200
     part = "import-status" if request.method == "POST" else None
     return render_page(request, "requestlog/import.html", context, part=part, status=status)
+
+
+@login_required
+def request_import_sample(request, slug: str) -> HttpResponse:
+    """A small JSONL file in the import's format, to start from."""
+    get_app_for(request.user, slug, "monitor")
+    response = HttpResponse(sample_jsonl(), content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="reviewapp-import-sample.jsonl"'
+    return response
 
 
 @login_required

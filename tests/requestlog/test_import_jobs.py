@@ -20,7 +20,7 @@ def ten_thousand_lines_with_three_bad() -> list:
     ]
     lines[10] = '{"request_id": "broken json'
     lines[5000] = row(5000, response=None)
-    lines[9998] = row(9998, request_id="nope")
+    lines[9998] = row(9998, timestamp="nope")
     return lines
 
 

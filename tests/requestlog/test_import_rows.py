@@ -20,7 +20,7 @@ def run(app, rows):
 def test_it_stores_good_rows_as_imports_and_reports_bad_ones_by_line(app):
     rows = [
         row(0),
-        row(1, request_id="not-a-uuid"),
+        row(1, request_id=["not", "an", "id"]),
         row(2, request="Just text, not messages"),
         row(3, response=None),
         row(4, request={"messages": [{"role": "robot", "content": "hi"}]}),
@@ -30,7 +30,7 @@ def test_it_stores_good_rows_as_imports_and_reports_bad_ones_by_line(app):
     report = run(app, rows)
     assert report.imported == 2
     assert [(e["line"], e["reason"]) for e in report.errors] == [
-        (2, "request_id must be a UUID, not 'not-a-uuid'"),
+        (2, "request_id must be text"),
         (4, "response is missing"),
         (5, "request: messages[0].role must be one of system, user, assistant, tool, developer"),
         (6, "timestamp 'last tuesday' is not ISO 8601"),
