@@ -4,6 +4,11 @@ from . import api, views
 
 urlpatterns = [
     path("apps/<slug:slug>/judges/", views.judge_list, name="judge-list"),
+    path(
+        "apps/<slug:slug>/judges/examples/<int:pk>/config/",
+        views.examples_config,
+        name="judge-examples-config",
+    ),
     path("apps/<slug:slug>/judges/<str:name>/", views.judge_detail, name="judge-detail"),
     path("apps/<slug:slug>/judges/<str:name>/change/", views.change_judge, name="judge-change"),
     path("apps/<slug:slug>/judges/<str:name>/run/", views.run_judge, name="judge-run"),

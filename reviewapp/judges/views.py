@@ -5,14 +5,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from reviewapp.catalog.permissions import get_app_for
-from reviewapp.exports.models import EvaluationSetVersion
+from reviewapp.exports.downloads import STORE_DOWN
+from reviewapp.exports.models import EvaluationSetVersion, JudgeExport
 from reviewapp.exports.selection import Filters
 from reviewapp.exports.services import evaluation_set_selection
+from reviewapp.lib import files
 from reviewapp.lib.forms import render_page, show_service_errors
 from reviewapp.queues import services as queues
 from reviewapp.requestlog.models import Request
@@ -22,6 +24,8 @@ from .agreement import agreement
 from .forms import ChangeForm, JudgeForm, QueueForm
 from .models import Judge, JudgeResult
 
+# The judge configuration a few-shot export writes (exports.judge_examples).
+CONFIG_FILE = "judges.yaml"
 CELLS = {"pass-pass", "pass-fail", "fail-pass", "fail-fail"}
 LISTED = 50
 ERRORS_SHOWN = 5
@@ -51,8 +55,34 @@ def judge_list(request: HttpRequest, slug: str) -> HttpResponse:
     for judge in Judge.objects.live().filter(app=app).prefetch_related("versions"):
         current = judge.current
         judges.append({"judge": judge, "current": current, **current.tally()})
-    context = {"app": app, "nav": "apps", "judges": judges, "form": form}
+    context = {
+        "app": app,
+        "nav": "apps",
+        "judges": judges,
+        "form": form,
+        "latest_examples": JudgeExport.objects.filter(app=app).first(),
+    }
     return render_page(request, "judges/judge_list.html", context, forms=[form])
+
+
+@login_required
+def examples_config(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """The judges.yaml of a few-shot export as text to read in the browser, beside its download."""
+    app = get_app_for(request.user, slug, "monitor")
+    export = get_object_or_404(JudgeExport.objects.filter(app=app), pk=pk)
+    context = {"app": app, "nav": "apps", "export": export, "file": CONFIG_FILE, "text": None, "problem": ""}
+    status = 200
+    try:
+        handle = export.open_file(CONFIG_FILE)
+        if handle is None:
+            raise Http404("This export has no judges.yaml")
+        with handle:
+            context["text"] = handle.read().decode("utf-8", errors="replace")
+    except Exception as exc:
+        if not files.unreachable(exc):
+            raise
+        context["problem"], status = STORE_DOWN, 503
+    return render(request, "judges/examples_config.html", context, status=status)
 
 
 @login_required
