@@ -13,6 +13,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from . import error_pages
+
 API_PREFIX = "/api/"
 
 
@@ -45,7 +47,7 @@ def _is_api(request) -> bool:
 
 def bad_request(request, exception):
     if not _is_api(request):
-        return defaults.bad_request(request, exception)
+        return error_pages.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
         return JsonResponse({"detail": too_large_detail()}, status=413)
     return JsonResponse({"detail": "Bad request."}, status=400)
@@ -53,13 +55,13 @@ def bad_request(request, exception):
 
 def permission_denied(request, exception):
     if not _is_api(request):
-        return defaults.permission_denied(request, exception)
+        return error_pages.permission_denied(request, exception)
     return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
 
 
 def page_not_found(request, exception):
     if not _is_api(request):
-        return defaults.page_not_found(request, exception)
+        return error_pages.page_not_found(request, exception)
     detail = "No such API route."
     if request.path.endswith("/") and request.path.startswith("/api/v1/"):
         detail += " API paths have no trailing slash."
