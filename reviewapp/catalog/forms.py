@@ -71,6 +71,12 @@ class AppForm(forms.Form):
         label="Feedback reasons",
         help_text='One per line; reviewers can always pick "other" and type their own.',
     )
+    example_questions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        label="Example questions",
+        help_text="One per line; offered to reviewers on an empty chat, to start from.",
+    )
     # Any number here; the rule (catalog.rules.clean_price) says what a price may be.
     price_input_per_1k = forms.DecimalField(
         required=False, label="Price per 1,000 input tokens", help_text="The request's tokens"
@@ -84,8 +90,8 @@ class AppForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.creating = creating
         if creating:
-            # Prices are set on the app's settings once it exists.
-            for name in PRICE_FIELDS:
+            # Prices and example questions are set on the app's settings once it exists.
+            for name in (*PRICE_FIELDS, "example_questions"):
                 del self.fields[name]
         else:
             del self.fields["slug"]
@@ -115,6 +121,7 @@ class AppForm(forms.Form):
             context_span=app.context_span,
             price_input_per_1k=app.price_input_per_1k,
             price_output_per_1k=app.price_output_per_1k,
+            example_questions="\n".join(app.example_questions or []),
         )
         return initial
 
@@ -138,6 +145,7 @@ class AppForm(forms.Form):
         }
         if not self.creating:
             fields.update({name: data[name] for name in PRICE_FIELDS})
+            fields["example_questions"] = data["example_questions"].splitlines()
         # The label as it was shown means "unchanged": for a models:/ URI, the registry's version.
         # Typed over, it is sent, and the service says whether the registry agrees.
         shown = str(self.get_initial_for_field(self.fields["version"], "version") or "").strip()

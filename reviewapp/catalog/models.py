@@ -103,6 +103,8 @@ class App(models.Model):
     # Prices of the chain's model per 1,000 tokens, for the dashboard's estimated cost; blank: none.
     price_input_per_1k = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     price_output_per_1k = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # Questions offered on an empty chat, for reviewers who do not know what to ask first.
+    example_questions = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -33,6 +33,8 @@ MAX_REASON_CHARS = 100
 # What a reasons list may hold before cleaning (blank lines, duplicates, "other" are dropped).
 MAX_REASONS_GIVEN = 200
 MAX_PRINCIPALS = 200
+MAX_EXAMPLE_QUESTIONS = 10
+MAX_EXAMPLE_QUESTION_CHARS = 300
 MAX_TIMEOUT_SECONDS = 600
 MAX_ADAPTER_SETTINGS = 10
 MAX_SETTING_CHARS = 2000
@@ -55,6 +57,7 @@ APP_FIELDS = (
     "context_span",
     "price_input_per_1k",
     "price_output_per_1k",
+    "example_questions",
 )
 PRICE_FIELDS = ("price_input_per_1k", "price_output_per_1k")
 _PRICE_COLUMN = App._meta.get_field("price_input_per_1k")
@@ -78,6 +81,10 @@ INSTRUCTIONS = [MaxChars(MAX_INSTRUCTIONS_CHARS)]
 REASON = [MaxChars(MAX_REASON_CHARS, "each reason has at most %(limit_value)d characters")]
 REASONS = [MaxItems(MAX_REASONS_GIVEN, f"at most {MAX_REASONS} reasons ({{given}} given)")]
 REASONS_KEPT = [MaxItems(MAX_REASONS, "at most {limit} reasons ({given} given)")]
+EXAMPLE_QUESTION = [
+    MaxChars(MAX_EXAMPLE_QUESTION_CHARS, "each example question has at most %(limit_value)d characters")
+]
+EXAMPLE_QUESTIONS = [MaxItems(MAX_EXAMPLE_QUESTIONS, "at most {limit} example questions ({given} given)")]
 SETTINGS = [MaxItems(MAX_ADAPTER_SETTINGS, "at most {limit} settings")]
 SETTING = [MaxChars(MAX_SETTING_CHARS)]
 PRINCIPALS = [MaxItems(MAX_PRINCIPALS, "at most {limit} principals at once ({given} given)")]
@@ -240,6 +247,25 @@ def clean_reasons(reasons) -> list[str]:
     return clean
 
 
+def clean_example_questions(questions) -> list[str]:
+    """The questions offered on an empty chat: stripped, one line each, without blanks or duplicates."""
+    words = "must be a list of questions (text)"
+    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+        raise ValidationError({"example_questions": [words]})
+    clean: list[str] = []
+    for question in (" ".join(q.split()) for q in questions):
+        if not question or question in clean:
+            continue
+        refuse_broken("example_questions", question, EXAMPLE_QUESTION)
+        if "\x00" in question or any("\ud800" <= char <= "\udfff" for char in question):
+            raise ValidationError(
+                {"example_questions": ["a question cannot hold NUL or unpaired surrogates"]}
+            )
+        clean.append(question)
+    refuse_broken("example_questions", clean, EXAMPLE_QUESTIONS)
+    return clean
+
+
 def clean_price(value) -> Decimal | None:
     """A price per 1,000 tokens as a Decimal (None for blank); ValidationError(PRICE_WORDS) otherwise."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -285,6 +311,11 @@ def clean_app_fields(fields: dict) -> dict:
     if "reasons" in fields:
         try:
             clean["reasons"] = clean_reasons(fields["reasons"])
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if "example_questions" in fields:
+        try:
+            clean["example_questions"] = clean_example_questions(fields["example_questions"])
         except ValidationError as exc:
             errors.update(exc.message_dict)
     if "adapter" in fields or "adapter_config" in fields:

@@ -67,12 +67,19 @@ class AppUpdateInput(StrictSerializer):
     )
     price_input_per_1k = Price()
     price_output_per_1k = Price()
+    example_questions = serializers.ListField(
+        child=Text(allow_blank=True, validators=rules.EXAMPLE_QUESTION),
+        required=False,
+        validators=rules.EXAMPLE_QUESTIONS,
+        help_text="Questions offered to reviewers on an empty chat",
+    )
 
 
 class AppCreateInput(AppUpdateInput):
-    # Prices are set on the app's settings once it exists.
+    # Prices and example questions are set on the app's settings once it exists.
     price_input_per_1k = None
     price_output_per_1k = None
+    example_questions = None
     slug = Text(required=False, allow_blank=True,
                 validators=[RegexValidator(r"^\s*[-a-zA-Z0-9_]+\s*$", rules.SLUG_WORDS),
                             *rules.SLUG],
@@ -129,6 +136,7 @@ class AppOutput(serializers.ModelSerializer):
             "context_span",
             "price_input_per_1k",
             "price_output_per_1k",
+            "example_questions",
             "level",
             "url",
             "created_at",

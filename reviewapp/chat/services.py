@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Iterator
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Max, Min
 
@@ -84,6 +85,70 @@ def conversations(app: App, user, limit: int = 50) -> list[dict]:
     ):
         firsts.setdefault(req.conversation_id, req.request_text)
     return [{**row, "title": firsts.get(row["conversation_id"], "")} for row in rows]
+
+
+# What a reviewer reads about a failed or cut-off turn, by how the chain's error begins (the details,
+# errno and URL included, are for the app's managers).
+_SUMMARIES = (
+    (("Could not reach the chain", "The chain's endpoint", "The app's endpoint URL"),
+     "The app could not be reached. Try again in a moment."),
+    (("The chain did not answer within", "The chain did not finish within", "The chain did not "),
+     "The app took too long to answer. Try again in a moment."),
+    (("The answer was abandoned",),
+     "The answer was interrupted: the page was closed or reloaded before it was complete."),
+    (("The chain's stream broke off", "The chain streamed"),
+     "The app's answer broke off part-way. Try again in a moment."),
+    (("The chain answered",), "The app answered with an error. Try again in a moment."),
+    (("The answer could not be stored",), "The answer could not be saved. Try again in a moment."),
+    (("The app has no", "The app's secret", "Could not load", "Unknown adapter", "The chain could not be started"),
+     "The app is not set up to answer yet; its managers can see why."),
+)  # fmt: skip
+DEFAULT_SUMMARY = "The app could not answer this question. Try again in a moment."
+
+
+def error_summary(error: str) -> str:
+    """A chain error in words for reviewers: what happened and what to do, without its details."""
+    text = (error or "").strip()
+    for beginnings, summary in _SUMMARIES:
+        if text.startswith(beginnings):
+            return summary
+    if " is not in the model registry" in text or "is not a model URI" in text or "not a model URI" in text:
+        return "The app is not set up to answer yet; its managers can see why."
+    return DEFAULT_SUMMARY
+
+
+def summarised(turns: list[Request]) -> list[Request]:
+    """`turns`, each failed or cut-off one with `error_summary` set for the page."""
+    for turn in turns:
+        turn.error_summary = error_summary(turn.error) if turn.error else ""
+    return turns
+
+
+# A turn being answered is marked in the cache until it is logged, so that a page loaded meanwhile
+# (a reload mid-answer) shows the question and waits for the turn rather than an empty chat.
+_IN_FLIGHT_SECONDS = 15 * 60
+
+
+def _in_flight_key(app: App, user, conversation_id: str) -> str:
+    return f"chat:in-flight:{app.pk}:{user.pk}:{conversation_id}"
+
+
+def in_flight(app: App, user, conversation_id: str) -> dict | None:
+    """The turn of this conversation being answered now ({"question"}), or None."""
+    found = cache.get(_in_flight_key(app, user, conversation_id))
+    return found if isinstance(found, dict) else None
+
+
+def marked_in_flight(events: Iterator[str], *, app: App, user, conversation_id: str, question: str):
+    """`events` (a turn's stream), with the turn marked in flight until the stream ends or is closed
+    (by then the turn is logged, also when the reader left mid-answer)."""
+    key = _in_flight_key(app, user, conversation_id)
+    cache.set(key, {"question": question}, _IN_FLIGHT_SECONDS)
+    try:
+        yield from events
+    finally:
+        events.close()
+        cache.delete(key)
 
 
 def result_body(turn: Turn) -> dict:

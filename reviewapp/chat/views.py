@@ -60,18 +60,23 @@ def _refused(response: HttpResponse, refusal: Throttled | None) -> HttpResponse:
 
 
 def _page_context(request: HttpRequest, app: App, conversation_id: str, form: ChatForm | None = None):
-    turns = services.conversation_turns(app, request.user, conversation_id)
+    turns = services.summarised(services.conversation_turns(app, request.user, conversation_id))
+    in_flight = services.in_flight(app, request.user, conversation_id)
     if form is None:
         initial = {"conversation_id": conversation_id}
-        if turns and turns[-1].status in (Request.Status.ERROR, Request.Status.INCOMPLETE):
+        if turns and turns[-1].status in (Request.Status.ERROR, Request.Status.INCOMPLETE) and not in_flight:
             # The question that failed or was answered part-way waits in the box, ready to send again.
             initial["message"] = turns[-1].request_text
+        elif not turns and request.GET.get("q") in (app.example_questions or []):
+            # An example question picked without JavaScript: in the box, to send or change.
+            initial["message"] = request.GET["q"]
         form = ChatForm(initial=initial)
     return {
         "app": app,
         "nav": "apps",
         "conversation_id": conversation_id,
         "turns": turns,
+        "in_flight": in_flight,
         "conversations": services.conversations(app, request.user),
         "instructions": app.current_instructions(),
         "form": form,
@@ -99,8 +104,9 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
     ):
         conversation_id = services.new_conversation_id()
     template = "chat/chat.html"
-    if request.htmx and request.htmx.target == "chat":
-        template += "#chat"
+    if request.htmx and request.htmx.target in ("chat", "turns"):
+        # The conversation switched (#chat), or a turn being answered when the page loaded (#turns).
+        template += f"#{request.htmx.target}"
     return TemplateResponse(request, template, _page_context(request, app, conversation_id))
 
 
@@ -113,7 +119,14 @@ def chat_stream(request: HttpRequest, slug: str) -> HttpResponse:
     if turn is None:
         errors = {field: " ".join(messages) for field, messages in form.errors.items()}
         return _refused(JsonResponse({"errors": errors}, status=400), refusal)
-    return event_stream(services.turn_events(**turn))
+    events = services.marked_in_flight(
+        services.turn_events(**turn),
+        app=app,
+        user=request.user,
+        conversation_id=turn["conversation_id"],
+        question=form.cleaned_data["message"],
+    )
+    return event_stream(events)
 
 
 @login_required
@@ -126,7 +139,7 @@ def chat_turn(request: HttpRequest, slug: str, request_id) -> HttpResponse:
         raise Http404("No such turn")
     context = {
         "app": app,
-        "turn": turn,
+        "turn": services.summarised([turn])[0],
         "last": True,
         "conversation_id": turn.conversation_id,
         "conversations": services.conversations(app, request.user),

@@ -43,6 +43,62 @@
     }
   }
 
+  function rememberConversation(id) {
+    if (!id) return;
+    const url = new URL(window.location.href);
+    url.searchParams.set("c", id);
+    url.searchParams.delete("q");
+    history.replaceState(history.state, "", url);
+  }
+
+  // Long messages fold behind "Show more" (a real button that says whether it is open).
+  const FOLD_FACTOR = 1.4;
+  let folds = 0;
+  function fold(root) {
+    for (const text of root.querySelectorAll(".chat-turn .msg-text:not([aria-busy=true])")) {
+      if (text.dataset.foldChecked) continue;
+      text.dataset.foldChecked = "1";
+      text.classList.add("folded");
+      if (text.scrollHeight <= text.clientHeight * FOLD_FACTOR) {
+        text.classList.remove("folded");
+        continue;
+      }
+      if (!text.id) text.id = `message-${++folds}`;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "outline secondary small show-more";
+      button.dataset.testid = "show-more";
+      button.setAttribute("aria-controls", text.id);
+      button.setAttribute("aria-expanded", "false");
+      button.textContent = "Show more";
+      button.addEventListener("click", () => {
+        const open = text.classList.toggle("folded") === false;
+        button.setAttribute("aria-expanded", open ? "true" : "false");
+        button.textContent = open ? "Show less" : "Show more";
+      });
+      text.after(button);
+    }
+  }
+
+  // On narrow screens the list of conversations opens from its button (CSS hides it otherwise).
+  function collapsibleConversations(root) {
+    const nav = root.querySelector?.("#conversations") || (root.id === "conversations" ? root : null);
+    if (!nav || nav.classList.contains("collapsible")) return;
+    const toggle = nav.querySelector(".chat-conversations-toggle");
+    if (!toggle) return;
+    nav.classList.add("collapsible");
+    toggle.hidden = false;
+    toggle.addEventListener("click", () => {
+      const open = nav.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
+  function enhance(root) {
+    fold(root);
+    collapsibleConversations(root);
+  }
+
   function pendingTurn(text) {
     const article = document.getElementById("pending-turn").content.firstElementChild.cloneNode(true);
     article.querySelector("[data-testid=question]").textContent = text;
@@ -85,6 +141,8 @@
     setBusy(true);
     const body = new FormData(chat);
     body.set("message", text);
+    // The address names the conversation from the start: a reload mid-answer comes back to it.
+    rememberConversation(body.get("conversation_id"));
     const article = pendingTurn(text);
     const answer = article.querySelector("[data-testid=answer]");
     let final = null;
@@ -115,14 +173,12 @@
     }
     const { name, data } = final;
     if (!data.request_id) {
-      // Not even the failure could be logged: there is no turn to show, only why.
-      localFailure(article, text, data.detail || "The chain did not answer.");
+      // Not even the failure could be logged: there is no turn to show (the details are in the log).
+      localFailure(article, text, "The answer could not be saved. Try again in a moment.");
       return;
     }
     chat.querySelector("input[name=conversation_id]").value = data.conversation_id;
-    const url = new URL(window.location.href);
-    url.searchParams.set("c", data.conversation_id);
-    history.replaceState(history.state, "", url);
+    rememberConversation(data.conversation_id);
     // The typed text goes only once it has a whole answer; after a failure or a partial answer it
     // stays for the retry.
     if (name === "done" && box().value.trim() === text.trim()) box().value = "";
@@ -154,6 +210,18 @@
       send(text);
     }
   });
+
+  // An example question goes into the box, to be sent as it is or changed first.
+  document.addEventListener("click", (event) => {
+    const example = event.target.closest?.(".chat-example");
+    if (!example || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    box().value = example.dataset.question;
+    box().focus();
+  });
+
+  document.addEventListener("DOMContentLoaded", () => enhance(document));
+  document.addEventListener("htmx:load", (event) => enhance(event.detail.elt));
 
   // Enter sends; Shift+Enter is a new line.
   document.addEventListener("keydown", (event) => {

@@ -23,7 +23,7 @@ def test_a_cut_stream_shows_the_partial_answer_and_retry_gets_the_whole_answer(p
 
         turn = page.get_by_test_id("turn").first
         expect(turn.get_by_test_id("turn-incomplete")).to_contain_text(
-            "The answer stopped before it was finished: The chain's stream broke off"
+            "The answer stopped before it was finished. The app's answer broke off part-way."
         )
         expect(turn.get_by_test_id("answer")).to_have_text("Echo (1 messages):")
         expect(turn.get_by_test_id("feedback-panel")).to_be_visible()
