@@ -49,8 +49,10 @@ class TracesImportInput(serializers.Serializer):
         allow_empty=False,
         min_length=1,
         max_length=100_000,
-        help_text="Objects with request_id, request (messages or text), response, and optionally "
-        "trace, timestamp, conversation_id, app_version; a bad row is reported, not fatal",
+        help_text="Objects with request (messages or text), response, and optionally request_id, "
+        "trace, timestamp, conversation_id, app_version; a bad row is reported, not fatal. request_id "
+        "is a UUID (kept as it is) or any other text (mapped to one stable UUID per app, so sending "
+        "it again adds nothing); a row without one gets a new UUID each time",
     )
     mlflow = MlflowSourceInput(required=False)
 

@@ -2,10 +2,13 @@
 
 import uuid
 
+import pytest
+from django.urls import reverse
+
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.storage import ImportReport, import_rows
 from tests import factories
-from tests.requestlog.helpers import row
+from tests.requestlog.helpers import row, wait_for
 
 
 def run(app, rows):
@@ -62,3 +65,19 @@ def test_a_request_id_that_is_not_text_or_too_long_is_skipped_with_the_reason(ap
 def test_a_text_id_with_an_unpaired_surrogate_still_imports(app):
     report = run(app, [row(0, request_id="id-\ud800")])
     assert (report.imported, report.bad_rows) == (1, 0)
+
+
+@pytest.mark.worker
+def test_the_api_takes_uuid_and_text_ids_and_a_second_call_adds_nothing(app, manager, as_user, celery_worker):
+    given = uuid.uuid4()
+    rows = [row(0, request_id=str(given)), row(1, request_id="crm-77")]
+    client = as_user(manager)
+    url = reverse("api-traces-import", args=[app.slug])
+    for imported, present in ((2, 0), (0, 2)):
+        response = client.post(url, {"rows": rows}, content_type="application/json")
+        assert response.status_code == 202
+        job = wait_for(response.json()["job_id"])
+        assert job.status == "succeeded", job.error
+        assert (job.result["imported"], job.result["already_present"]) == (imported, present)
+    stored = set(Request.objects.filter(app=app).values_list("request_id", flat=True))
+    assert given in stored and len(stored) == 2
