@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run serve-prod test worker beat lint format install embeddings browser clean benchmark secret-key
+.PHONY: run serve-prod test worker beat lint format install embeddings browser axe clean benchmark secret-key
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,16 @@ browser:
 	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server could not be installed"; exit 1; }
 	@command -v promtool >/dev/null 2>&1 || { echo "promtool (Debian's prometheus) could not be installed"; exit 1; }
 
+# axe-core, from the npm registry, for the accessibility checks of tests/front/test_pages_browser.py
+# (Playwright injects it into each page; nothing of it is served by the app).
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
+
+axe: $(AXE)
+
+$(AXE):
+	@command -v npm >/dev/null 2>&1 || { echo "npm is needed once, to fetch axe-core for the accessibility tests"; exit 1; }
+	npm install --prefix $(VENV)/axe --no-save --no-audit --no-fund --silent axe-core@4
+
 # The signing key, made once into VAR_DIR: settings only read it (SECRET_KEY in the environment wins).
 secret-key: install
 	@d="$${VAR_DIR:-var}"; test -s "$$d/secret_key" || (mkdir -p "$$d" && umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' >"$$d/secret_key")
@@ -64,7 +74,7 @@ beat: secret-key
 	$(VENV)/bin/celery -A reviewapp beat --loglevel=INFO
 
 # In parallel (pyproject.toml's addopts); PYTEST_ARGS="-n 0" runs it in one process.
-test: install embeddings browser
+test: install embeddings browser axe
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -168,7 +168,9 @@ class InstructionsForm(forms.Form):
     )
 
 
-LEVEL_CHOICES = [(level.label, level.label) for level in (Level.CAN_VIEW, Level.CAN_QUERY, Level.CAN_MANAGE)]
+# The form sends the API's names (CAN_QUERY); people read the words.
+LEVEL_WORDS = {Level.CAN_VIEW: "Can view", Level.CAN_QUERY: "Can query", Level.CAN_MANAGE: "Can manage"}
+LEVEL_CHOICES = [(level.label, words) for level, words in LEVEL_WORDS.items()]
 
 
 class GrantForm(forms.Form):
@@ -179,7 +181,7 @@ class GrantForm(forms.Form):
         help_text="Email addresses, or group:NAME for a group; separate several with commas or new lines.",
         widget=forms.TextInput(attrs={"placeholder": "someone@example.com, group:support-team"}),
     )
-    level = forms.ChoiceField(choices=[*LEVEL_CHOICES, ("NONE", "NONE")], initial="CAN_QUERY")
+    level = forms.ChoiceField(choices=[*LEVEL_CHOICES, ("NONE", "No access")], initial="CAN_QUERY")
 
     def principal_list(self) -> list[str]:
         raw = self.cleaned_data["principals"].replace("\n", ",")

@@ -21,6 +21,38 @@ TABLE_ROWS = 100
 PREVIEW_ROWS = 5
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _filter_words(filters: dict) -> list[str]:
+    """A manifest's filters as people read them ("Rating: negative"), labels as on the curation form."""
+    labels = {name: f.label for name, f in CurationFilter.base_filters.items()}
+    words = []
+    # In the form's order: a stored manifest (jsonb) keeps no order of its own.
+    ordered = sorted(
+        filters.items(), key=lambda kv: list(labels).index(kv[0]) if kv[0] in labels else len(labels)
+    )
+    for name, value in ordered:
+        if name == "request_ids":
+            words.append(f"picked by hand: {_count(len(value), 'request')}")
+            continue
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif name in ("since", "until"):
+            value = str(value)[:16].replace("T", " ") + " UTC"
+        words.append(f"{labels.get(name, name.replace('_', ' ').capitalize())}: {value}")
+    return words
+
+
+def _counts_words(counts: dict, what: str) -> list[str]:
+    """{"1": 2} → ["version 1: 2 rows"], most rows first."""
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return [f"{what} {key or '(none)'}: {_count(n, 'row')}" for key, n in ordered]
+
+
 def _summary(item) -> dict:
     ratings = [a["rating"] for a in item.assessments if a["rating"]]
     reasons = sorted({r for a in item.assessments for r in a["reasons"] or []})
@@ -56,9 +88,10 @@ def _curation_context(request: HttpRequest, app, curation, export_form=None, jud
         preview = evaluation_rows(
             iter_reviewed(app=app, filters=filters), rule=rule, include_outputs=include_outputs
         )
-        context["preview"] = [
-            json.dumps(row, ensure_ascii=False) for _, row in itertools.islice(preview, PREVIEW_ROWS)
-        ]
+        rows = [row for _, row in itertools.islice(preview, PREVIEW_ROWS)]
+        # Read as cards; the exact JSONL lines stay one click away.
+        context["preview_rows"] = rows
+        context["preview"] = [json.dumps(row, ensure_ascii=False) for row in rows]
     return context
 
 
@@ -172,7 +205,17 @@ def _version(user, slug: str, name: str, number: int) -> EvaluationSetVersion:
 def version_detail(request: HttpRequest, slug: str, name: str, number: int) -> HttpResponse:
     version = _version(request.user, slug, name, number)
     app = get_app_for(request.user, slug, "monitor")
-    return render(request, "exports/version_detail.html", {"app": app, "version": version, "nav": "apps"})
+    manifest = version.manifest or {}
+    context = {
+        "app": app,
+        "version": version,
+        "nav": "apps",
+        "rule_words": str(manifest.get("rule") or "—").replace("_", " "),
+        "filter_words": _filter_words(manifest.get("filters") or {}),
+        "app_version_words": _counts_words(manifest.get("app_versions") or {}, "version"),
+        "instructions_words": _counts_words(manifest.get("instructions_versions") or {}, "version"),
+    }
+    return render(request, "exports/version_detail.html", context)
 
 
 def _file(obj, filename: str) -> HttpResponse:

@@ -800,9 +800,10 @@ LEFT, RIGHT, TOP, BOTTOM = 46, 10, 10, 46
 PLOT_W, PLOT_H = W - LEFT - RIGHT, H - TOP - BOTTOM
 
 
-def _open_svg(name: str, title: str, summary: str, height: int = H) -> str:
+def _open_svg(name: str, title: str, summary: str, height: int = H, role: str = "img") -> str:
+    # "group" when the drawing holds links: an image's parts are not reachable, links must be.
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="100%" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="100%" role="{role}" '
         f'aria-labelledby="chart-{name}-title chart-{name}-desc" class="chart-svg" '
         f'data-chart="{escape(name)}">'
         f'<title id="chart-{name}-title">{escape(title)}</title>'
@@ -1060,7 +1061,7 @@ def _bars_svg(
     height = max(height, 70)
     y_max = _y_max(kind, [_number(row.values[key]) for row in rows])
     plot_w = W - label_w - value_w
-    parts = [_open_svg(name, title, summary, height)]
+    parts = [_open_svg(name, title, summary, height, role="group")]
     y = TOP
     axis_y = height - 30
     parts.append(f'<g class="axis"><line x1="{label_w}" x2="{label_w}" y1="{TOP}" y2="{axis_y}"/></g>')

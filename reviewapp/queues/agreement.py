@@ -35,7 +35,9 @@ def agreement(ratings: Ratings) -> Agreement:
     metric = COHEN_KAPPA if len(raters) == 2 else KRIPPENDORFF_ALPHA
     if len(values) == 1:
         # Chance agreement is total, so both statistics divide by zero.
-        return Agreement(metric, None, len(units), len(raters), f"every review said {values[0]!r}")
+        return Agreement(
+            metric, None, len(units), len(raters), f"every review said {str(values[0]).replace('_', ' ')}"
+        )
     # Imported here: scikit-learn and krippendorff cost seconds at web start-up.
     if metric == COHEN_KAPPA:
         from sklearn.metrics import cohen_kappa_score

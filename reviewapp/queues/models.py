@@ -23,7 +23,7 @@ class ReviewQueue(models.Model):
     class Assignment(models.TextChoices):
         NAMED = "named", "Named reviewers"
         ROUND_ROBIN = "round_robin", "Round-robin among named reviewers"
-        OPEN = "open", "Open to any reviewer with CAN_QUERY"
+        OPEN = "open", "Open to anyone who can query the app"
 
     app = models.ForeignKey(App, models.CASCADE, related_name="queues")
     name = models.CharField(max_length=200)

@@ -42,7 +42,7 @@ def test_a_manager_filters_ticks_exports_watches_progress_and_downloads_the_rows
     rows = [json.loads(line) for line in Path(download_info.value.path()).read_text().splitlines()]
     assert [r["request_id"] for r in rows] == [str(good[0].request_id), str(good[2].request_id)]
     # The preview showed the first row exactly as it was exported.
-    assert json.dumps(rows[0], ensure_ascii=False) in preview.inner_text()
+    assert json.dumps(rows[0], ensure_ascii=False) in page.get_by_test_id("preview-raw").text_content()
 
     # The MLflow step follows on the worker; the version page says when it is done.
     page.get_by_role("link", name="Details").click()

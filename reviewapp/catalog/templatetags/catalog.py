@@ -8,9 +8,13 @@ from reviewapp.catalog.permissions import NEEDS
 register = template.Library()
 
 _BADGES = {
-    Level.CAN_MANAGE: ("badge-manage", "Can manage"),
-    Level.CAN_QUERY: ("badge-query", "Can query"),
-    Level.CAN_VIEW: ("badge-view", "Can view"),
+    Level.CAN_MANAGE: (
+        "badge-manage",
+        "Can manage",
+        "chat, review, see the log and dashboard, change settings and access",
+    ),
+    Level.CAN_QUERY: ("badge-query", "Can query", "chat with the app and give feedback"),
+    Level.CAN_VIEW: ("badge-view", "Can view", "see the app and its instructions"),
 }
 
 
@@ -35,8 +39,8 @@ def level_badge(level) -> str:
     if isinstance(level, str) and not (level.isascii() and level.isdigit()):
         level = Level.parse(level) if level in Level.names else Level.NONE
     level = Level(int(level or 0))
-    css, text = _BADGES.get(level, ("", "No access"))
-    return format_html('<span class="badge {}" title="{}">{}</span>', css, level.label, text)
+    css, text, allows = _BADGES.get(level, ("", "No access", "nothing on this app"))
+    return format_html('<span class="badge {}" title="{}: {}">{}</span>', css, text, allows, text)
 
 
 @register.filter

@@ -1,0 +1,157 @@
+"""The main pages at a desktop and a phone width, in a real browser: nothing wider than the screen,
+no serious or critical accessibility violation (axe-core), no request to another host, and a
+screenshot of each kept as a test artifact (SCREENSHOT_DIR, default test-artifacts/screenshots/)."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from reviewapp.queues import services as queues
+from tests import factories
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+# Installed by `make test` from the npm registry (Makefile: axe).
+AXE = ROOT / ".venv" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "test-artifacts" / "screenshots"))
+
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+# name → path; {queue} and {request} are filled in from the data below.
+PAGES = {
+    "apps": "/apps/",
+    "chat": "/apps/support-bot/chat/",
+    "review-item": "/queues/{queue}/review/",
+    "request-log": "/apps/support-bot/requests/",
+    "request-detail": "/apps/support-bot/requests/{request}/",
+    "my-queues": "/queues/",
+    "queue-detail": "/apps/support-bot/queues/{queue}/",
+    "dashboard": "/apps/support-bot/dashboard/",
+    "curation": "/apps/support-bot/curate/",
+    "settings": "/apps/support-bot/settings/",
+    "permissions": "/apps/support-bot/permissions/",
+}
+
+SERIOUS = ("serious", "critical")
+# What a reviewer should never read: Python reprs, permission enums, exception names.
+DEVELOPER_WORDS = re.compile(
+    r"\{'|\['|\bCAN_(VIEW|QUERY|MANAGE)\b|\bnot_relevant\b|Traceback|Error\b:|^None$|: None\b", re.M
+)
+
+
+@pytest.fixture
+def programme(app, manager, querier, viewer):
+    """Logged turns with feedback (one of them a long answer with passages) and a review queue."""
+    long_answer = "Open Settings, then API tokens, and press Rotate. " * 12 + "[1] [2]"
+    requests = [
+        factories.make_request(app, question=f"How do I rotate token number {n}?", response=long_answer)
+        for n in range(4)
+    ]
+    factories.make_assessment(
+        requests[0], manager, rating="negative", comment="Too long, and it cites nothing."
+    )
+    factories.make_assessment(requests[1], querier, rating="positive")
+    queue, _ = queues.create_queue(
+        app=app,
+        name="Token questions",
+        created_by=manager,
+        reviewers=[manager, querier],
+        request_ids=[r.request_id for r in requests],
+    )
+    return requests, queue
+
+
+def axe_violations(page) -> list[str]:
+    assert AXE.exists(), f"axe-core is missing at {AXE}: `make test` installs it (npm install axe-core@4)"
+    # Evaluated by the driver, not added as a <script>: add_script_tag inlines the file, which
+    # our Content-Security-Policy rightly blocks, while the driver's own evaluation is not a page script.
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(str(n['target']) for n in v['nodes'][:5])}"
+        for v in result["violations"]
+        if v["impact"] in SERIOUS
+    ]
+
+
+@pytest.mark.parametrize("width", WIDTHS.keys())
+@pytest.mark.parametrize("name", PAGES.keys())
+def test_the_page_fits_the_screen_is_accessible_and_stays_on_our_host(
+    name, width, page_for, live_server, manager, programme
+):
+    requests, queue = programme
+    page = page_for(manager)
+    page.set_viewport_size({"width": WIDTHS[width], "height": 900})
+    elsewhere: list[str] = []
+
+    def note(request):
+        url = request.url
+        if not url.startswith(("data:", "blob:", "about:", live_server.url + "/")) and url != live_server.url:
+            elsewhere.append(url)
+
+    page.on("request", note)
+    path = PAGES[name].format(queue=queue.pk, request=requests[0].request_id)
+    response = page.goto(path)
+    assert response is not None and response.status == 200, f"{path}: {response and response.status}"
+    if name == "review-item" and page.get_by_test_id("thumbs-up").count() == 0:
+        # The first visit may offer a button that reserves an item.
+        page.locator("#main form[method=post] button[type=submit]").first.click()
+        expect(page.get_by_test_id("thumbs-up").first).to_be_visible()
+    page.wait_for_load_state("load")
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+
+    scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+                         && !(e.parentElement && e.parentElement.closest('.table-scroll, .app-nav, pre, .export-preview')))
+            .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))"""
+    )
+    assert scroll_width <= inner_width, f"{path} is {scroll_width}px wide at {inner_width}px; widest: {wide}"
+    text = page.inner_text("body")
+    words = sorted({m.group(0) for m in DEVELOPER_WORDS.finditer(text)})
+    assert not words, f"{path} shows developer words: {words}"
+    violations = axe_violations(page)
+    assert not violations, f"{path} at {inner_width}px:\n" + "\n".join(violations)
+    assert not elsewhere, f"{path} requested other hosts: {elsewhere}"
+
+
+def test_the_menu_button_opens_the_navigation_on_a_phone(page_for, manager, app):
+    page = page_for(manager)
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.goto("/apps/")
+    toggle = page.get_by_role("button", name="Menu")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("link", name="My queues")).to_be_visible()
+    toggle.press("Escape")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+
+
+def test_without_javascript_the_navigation_stays_within_reach_on_a_phone(browser, live_server, manager, app):
+    from django.test import Client
+
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 360, "height": 800}, java_script_enabled=False
+    )
+    try:
+        client = Client()
+        client.force_login(manager)
+        cookie = client.cookies["sessionid"]
+        context.add_cookies([{"name": "sessionid", "value": cookie.value, "url": live_server.url}])
+        page = context.new_page()
+        page.goto("/apps/")
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        expect(page.get_by_role("link", name="My queues")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()
