@@ -205,3 +205,21 @@ class FeedbackReviewer(models.Model):
                 fields=["app", "request_created_at", "app_version", "reviewer"], name="fbreviewer_app_time"
             )
         ]
+
+
+class FeedbackDraft(models.Model):
+    """Text a reviewer is typing in the feedback panel and has not saved yet: one row per field,
+    overwritten as they type. Never an assessment and never written back to MLflow; a reload puts it
+    back, and saving the field deletes it."""
+
+    request = models.ForeignKey(Request, models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(User, models.CASCADE, related_name="feedback_drafts")
+    # A text control of the panel: comment, other_reason, corrected_response, chunk_comment_<position>, ...
+    field = models.CharField(max_length=40)
+    text = models.TextField(blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "reviewer", "field"], name="fbdraft_once_per_field")
+        ]

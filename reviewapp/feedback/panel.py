@@ -12,6 +12,7 @@ from django.urls import reverse
 from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
+from . import drafts as draft_rules
 from .models import Assessment
 
 _TOKENS = re.compile(r"\s+|[^\s]+")
@@ -58,9 +59,18 @@ class ChunkState:
     position: int
     doc_uri: str
     content: str
+    # As the answer cites it: [1] is the first passage the model saw.
+    number: int = 0
     rating: str = ""
     comment: str = ""
     spans: list[str] = field(default_factory=list)
+    # What the comment input shows: the unsaved draft, else the saved comment.
+    comment_text: str = ""
+    has_draft: bool = False
+
+    @property
+    def draft_field(self) -> str:
+        return f"chunk_comment_{self.position}"
 
 
 @dataclass
@@ -79,11 +89,34 @@ class PanelState:
     # Retrieved chunks the model did not see (another retriever's, before reranking): shown only.
     other_chunks: list[dict] = field(default_factory=list)
     missing_sources: list[dict] = field(default_factory=list)
+    draft_url: str = ""
+    # The reviewer's unsaved text by field (see drafts.py), those that differ from what is saved.
+    drafts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def saved_correction_text(self) -> str:
+        return self.req.response if self.corrected_response is None else self.corrected_response
 
     @property
     def correction_text(self) -> str:
-        """What the correction editor starts with: the saved correction, else the answer."""
-        return self.req.response if self.corrected_response is None else self.corrected_response
+        """What the correction editor holds: the draft, else the saved correction, else the answer."""
+        return self.drafts.get("corrected_response", self.saved_correction_text)
+
+    @property
+    def comment_text(self) -> str:
+        return self.drafts.get("comment", self.comment)
+
+    @property
+    def other_reason_text(self) -> str:
+        return self.drafts.get("other_reason", self.other_reason)
+
+    @property
+    def missing_doc_uri_text(self) -> str:
+        return self.drafts.get("missing_doc_uri", "")
+
+    @property
+    def missing_content_text(self) -> str:
+        return self.drafts.get("missing_content", "")
 
     @property
     def other_checked(self) -> bool:
@@ -97,6 +130,7 @@ def panel_state(*, request: Request, reviewer, assessment: Assessment | None = N
     state = PanelState(
         req=request,
         url=reverse("feedback-panel", args=[app.slug, request.request_id]),
+        draft_url=reverse("feedback-draft", args=[app.slug, request.request_id]),
         assessment=assessment,
         choices=list(app.reasons or []),
     )
@@ -111,19 +145,32 @@ def panel_state(*, request: Request, reviewer, assessment: Assessment | None = N
             state.correction_diff = diff_ops(request.response, assessment.corrected_response)
         state.missing_sources = list(assessment.missing_sources or [])
         ratings = passage_rules.ratings(assessment.retrieval_assessments, request.chunks, app.context_span)
-    for passage in request.passages():
+    typed = draft_rules.drafts_for(request=request, reviewer=reviewer)
+    for number, passage in enumerate(request.passages(), start=1):
         rated = ratings.get(passage["position"], {})
-        state.chunks.append(
-            ChunkState(
-                position=passage["position"],
-                doc_uri=passage["doc_uri"],
-                content=passage["content"],
-                rating=rated.get("rating", ""),
-                comment=rated.get("comment", ""),
-                spans=passage["spans"],
-            )
+        chunk = ChunkState(
+            position=passage["position"],
+            doc_uri=passage["doc_uri"],
+            content=passage["content"],
+            number=number,
+            rating=rated.get("rating", ""),
+            comment=rated.get("comment", ""),
+            spans=passage["spans"],
         )
+        draft = typed.get(chunk.draft_field)
+        chunk.has_draft = draft is not None and draft != chunk.comment
+        chunk.comment_text = draft if chunk.has_draft else chunk.comment
+        state.chunks.append(chunk)
     state.other_chunks = passage_rules.others(request.chunks, app.context_span)
+    # A draft equal to what is saved is no unsaved text (a save that raced the draft's last write).
+    saved = {
+        "comment": state.comment,
+        "other_reason": state.other_reason,
+        "corrected_response": state.saved_correction_text,
+        "missing_doc_uri": "",
+        "missing_content": "",
+    }
+    state.drafts = {name: text for name, text in typed.items() if name in saved and text != saved[name]}
     return state
 
 
@@ -199,6 +246,19 @@ def changes_from_post(post: QueryDict, state: PanelState) -> dict:
     if not 0 <= index < len(state.missing_sources):
         raise ValidationError({"missing_sources": "That missing source is no longer there."})
     return {"missing_sources": [s for i, s in enumerate(state.missing_sources) if i != index]}
+
+
+def drafts_saved(field: str, post: QueryDict) -> list[str]:
+    """The drafts a successful save of `field` makes obsolete: the text fields it sent."""
+    if field in ("chunk", "chunk_comment"):
+        return [f"chunk_comment_{post.get('position', '')}"]
+    if field == "corrected_response_clear":
+        return ["corrected_response"]
+    if field == "missing_add":
+        return ["missing_doc_uri", "missing_content"]
+    if field == "reasons" and "other" in post.getlist("reasons"):
+        return ["other_reason"]
+    return [field] if field in draft_rules.TEXT_FIELDS else []
 
 
 def panel_group(field: str) -> str:

@@ -8,6 +8,11 @@ urlpatterns = [
         views.feedback_panel,
         name="feedback-panel",
     ),
+    path(
+        "apps/<slug:slug>/requests/<uuid:request_id>/feedback/draft/",
+        views.feedback_draft,
+        name="feedback-draft",
+    ),
 ]
 api_urlpatterns = [
     path("apps/<slug:slug>/feedback", api.FeedbackApi.as_view(), name="api-feedback"),

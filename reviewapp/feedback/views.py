@@ -2,14 +2,15 @@ import re
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from reviewapp.catalog.permissions import can, get_app_for
 
+from . import drafts
 from .access import visible_request
-from .panel import NeedsChunkRating, changes_from_post, panel_group, panel_state
+from .panel import NeedsChunkRating, changes_from_post, drafts_saved, panel_group, panel_state
 from .services import record_feedback
 
 
@@ -57,6 +58,7 @@ def feedback_panel(request, slug: str, request_id) -> HttpResponse:
         context["queue"] = queue
         changes = changes_from_post(request.POST, state)
         recorded = record_feedback(request=req, reviewer=request.user, changes=changes, queue=queue)
+        drafts.clear_drafts(request=req, reviewer=request.user, fields=drafts_saved(field, request.POST))
         state = panel_state(request=req, reviewer=request.user, assessment=recorded.assessment)
         context["saved"] = panel_group(field)
     except NeedsChunkRating:
@@ -74,6 +76,26 @@ def feedback_panel(request, slug: str, request_id) -> HttpResponse:
         }
     context["fb"] = state
     return render(request, "feedback/panel.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["POST"])
+def feedback_draft(request, slug: str, request_id) -> HttpResponse:
+    """Keep what is being typed in one text field of the panel (`field`, `text`): no feedback yet."""
+    app = get_app_for(request.user, slug, "feedback")
+    req = visible_request(request.user, app, request_id)
+    if req is None:
+        raise Http404("No such request")
+    try:
+        draft = drafts.save_draft(
+            request=req,
+            reviewer=request.user,
+            field=request.POST.get("field", ""),
+            text=request.POST.get("text", ""),
+        )
+    except ValidationError as exc:
+        return JsonResponse(exc.message_dict, status=400)
+    return JsonResponse({"field": draft.field, "saved_at": draft.updated_at.isoformat()})
 
 
 def _int(value) -> int | None:

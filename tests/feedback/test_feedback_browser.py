@@ -41,6 +41,12 @@ def refused(page, action, field):
     assert response.status == 400, response.text()
 
 
+def type_and_leave(field, text):
+    """Text fields save when the reviewer leaves them (or presses Ctrl+Enter), not while typing."""
+    field.fill(text)
+    field.blur()
+
+
 def test_a_reviewer_gives_every_kind_of_feedback_in_the_chat_and_it_all_stays(
     page_for, querier, manager, app, demo_model_uri
 ):
@@ -62,21 +68,23 @@ def test_a_reviewer_gives_every_kind_of_feedback_in_the_chat_and_it_all_stays(
     saved(page, lambda: panel.get_by_label("incomplete", exact=True).check())
     saved(
         page,
-        lambda: panel.get_by_test_id("feedback-comment").fill("Says nothing about <b>Business</b> plans."),
+        lambda: type_and_leave(
+            panel.get_by_test_id("feedback-comment"), "Says nothing about <b>Business</b> plans."
+        ),
     )
     panel.get_by_text("Correct the answer").click()
     correction = "Sharing links stay valid for 30 days; on Business plans an admin can change that."
-    saved(page, lambda: panel.get_by_test_id("feedback-correction").fill(correction))
+    saved(page, lambda: type_and_leave(panel.get_by_test_id("feedback-correction"), correction))
     expect(panel.get_by_test_id("correction-diff").locator("ins")).not_to_have_count(0)
     saved(page, lambda: chunks.nth(0).get_by_test_id("chunk-relevant").click())
     # A comment before the passage is rated waits for the rating: a 400 that says so, the text kept.
     refused(
         page,
-        lambda: chunks.nth(1).get_by_test_id("chunk-comment").fill("About folders, not links"),
+        lambda: type_and_leave(chunks.nth(1).get_by_test_id("chunk-comment"), "About folders, not links"),
         "chunk_comment",
     )
     expect(chunks.nth(1).get_by_test_id("feedback-note")).to_be_visible()
-    # Leaving the comment sends it again (still unrated) just before the rating: wait for the rating.
+    # The comment is sent again with the rating: wait for the rating.
     saved(page, lambda: chunks.nth(1).get_by_test_id("chunk-not-relevant").click(), "chunk")
     panel.get_by_test_id("missing-doc-uri").fill("docs://tidepool/business#links")
     panel.get_by_test_id("missing-content").fill("Admins set the link lifetime.")
@@ -144,7 +152,7 @@ def test_a_comment_typed_while_the_server_is_unreachable_is_kept_and_sent_again(
     page.route(
         "**/feedback/", lambda route: route.abort() if route.request.method == "POST" else route.continue_()
     )
-    panel.get_by_test_id("feedback-comment").fill("Typed during an outage")
+    type_and_leave(panel.get_by_test_id("feedback-comment"), "Typed during an outage")
     expect(panel.get_by_test_id("feedback-offline")).to_be_visible()
     expect(panel.get_by_test_id("feedback-comment")).to_have_value("Typed during an outage")
     assert not Assessment.objects.exists()
@@ -163,10 +171,11 @@ def test_an_error_is_shown_beside_the_field_and_the_text_stays(page_for, querier
     page.goto(f"/apps/support-bot/requests/{req.pk}/feedback/")
     panel = page.get_by_test_id("feedback-panel")
 
+    saved(page, lambda: panel.get_by_test_id("thumbs-down").click())
     panel.get_by_label("other", exact=True).check()
     expect(panel.get_by_test_id("feedback-error")).to_contain_text("other")
-    panel.get_by_test_id("other-reason").fill("Wrong product line")
+    type_and_leave(panel.get_by_test_id("other-reason"), "Wrong product line")
     expect(panel.get_by_test_id("other-reason")).to_have_value("Wrong product line")
-    expect(panel.locator(".fb-rating [data-testid=saved]")).to_be_visible()
-    row = Assessment.objects.get()
+    expect(panel.locator(".fb-why [data-testid=saved]")).to_be_visible()
+    row = Assessment.objects.latest_per_reviewer().get()
     assert (row.reasons, row.other_reason) == (["other"], "Wrong product line")
