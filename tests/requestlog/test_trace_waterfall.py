@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import run_turn
 from reviewapp.requestlog.trace_view import rows, span_tree
+from tests.chat.axe import serious_violations
 from tests.requestlog.helpers import span
 
 QUESTION = [{"role": "user", "content": "How do I rotate an API token?"}]
@@ -79,3 +80,22 @@ def test_a_span_opens_on_its_inputs_and_outputs_by_click_and_by_keyboard(
     bar = compose.get_by_test_id("span-bar")
     start, length = int(bar.get_attribute("data-start")), int(bar.get_attribute("data-length"))
     assert int(chain.get_attribute("data-start")) <= start and start + length <= 1000
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_timeline_with_a_span_open_has_no_serious_accessibility_violation(
+    page_for, app, manager, demo_model_uri, width
+):
+    turn = run_turn(app=app, user=manager, source=Request.Source.REVIEW_APP, messages=QUESTION).request
+    page = page_for(manager)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"/apps/{app.slug}/requests/{turn.request_id}/")
+    page.locator('[data-testid=span-row][data-span-name="retrieve"] summary').click()
+
+    assert serious_violations(page, "[data-testid=span-tree]") == []
+    fits = page.evaluate(
+        "[...document.querySelectorAll('[data-testid=span-tree] *')]"
+        ".every(e => e.getBoundingClientRect().right <= window.innerWidth)"
+    )
+    assert fits
