@@ -1,5 +1,7 @@
 """A finished import says how it went: all imported, partly, or nothing, with the reasons."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -84,3 +86,13 @@ def test_a_file_whose_rows_all_fail_finishes_as_a_warning_through_the_worker(
     body = progress(client, job)
     assert "Nothing imported: all 3 rows had problems." in body
     assert "request_id must be text" in body
+
+
+@pytest.mark.parametrize(
+    "seconds, words",
+    [(5, "under a minute"), (60, "1 minute"), (150, "2 minutes"), (3720, "1 hour 2 minutes")],
+)
+def test_a_finished_job_says_how_long_it_took_in_words(app, manager, as_user, seconds, words):
+    job = finished_import(app, manager, [row(0)])
+    Job.objects.filter(pk=job.pk).update(started_at=job.finished_at - timedelta(seconds=seconds))
+    assert f"Done in {words}." in progress(as_user(manager), job)
