@@ -202,22 +202,23 @@ def test_the_panel_fits_a_360_px_phone(page_for, querier, app, req):
     page, panel = open_panel(page_for, querier, req)
     page.set_viewport_size({"width": 360, "height": 800})
     panel.get_by_test_id("thumbs-down").click()
+    expect(panel.get_by_test_id("thumbs-down")).to_have_attribute("aria-pressed", "true")
     panel.get_by_text("Correct the answer").click()
     expect(panel.get_by_test_id("reasons-box")).to_be_visible()
+    expect(panel.get_by_test_id("feedback-correction")).to_be_visible()
 
     overflow = panel.evaluate(
         """panel => {
-            const edge = panel.getBoundingClientRect().right + 0.5;
+            const inner = panel.getBoundingClientRect().left + panel.clientWidth + 0.5;
             const out = [];
-            panel.querySelectorAll("input, textarea, button, label, code, .fb-chunk").forEach((el) => {
+            panel.querySelectorAll("*").forEach((el) => {
                 const box = el.getBoundingClientRect();
-                if (box.width && box.right > edge) out.push(el.outerHTML.slice(0, 80));
+                if (box.width && box.right > inner) out.push(el.outerHTML.slice(0, 120));
             });
-            return {out, scroll: panel.scrollWidth, width: panel.clientWidth, edge};
+            return {out, scroll: panel.scrollWidth, width: panel.clientWidth, edge: inner};
         }"""
     )
-    # (a pixel of rounding allowed)
-    assert overflow["out"] == [] and overflow["scroll"] <= overflow["width"] + 1, overflow
+    assert overflow["out"] == [] and overflow["scroll"] <= overflow["width"], overflow
     assert overflow["edge"] <= 360.5
     # Reasons never wrap one word per line: a chip of short words is one line high.
     heights = panel.locator(".fb-chip").evaluate_all(
