@@ -112,8 +112,9 @@
       setTimeout(check, 30);
     });
 
-  // The panel sends text after a pause in typing; "submit and next" may come sooner, so the
-  // submit carries the text fields and the server records what has not arrived yet.
+  // The panel saves text when a field is left (or on Ctrl+Enter); "submit and next" may come
+  // straight from a field being typed in, so the submit carries the text fields and the server
+  // records what has not arrived yet.
   let submitting = false;
   const submitReview = async () => {
     if (submitting || !submitForm) return;
