@@ -36,6 +36,18 @@ PAGES = {
     "permissions": "/apps/support-bot/permissions/",
 }
 
+# The other pages of the same screens, checked at the phone width only.
+MORE_PAGES = {
+    "home": "/",
+    "app-overview": "/apps/support-bot/",
+    "new-app": "/apps/new/",
+    "audit": "/apps/support-bot/audit/",
+    "queues": "/apps/support-bot/queues/",
+    "new-queue": "/apps/support-bot/queues/new/",
+    "exports": "/apps/support-bot/exports/",
+    "sign-in": "/accounts/login/",
+}
+
 SERIOUS = ("serious", "critical")
 # What a reviewer should never read: Python reprs, permission enums, exception names.
 DEVELOPER_WORDS = re.compile(
@@ -78,33 +90,22 @@ def axe_violations(page) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("width", WIDTHS.keys())
-@pytest.mark.parametrize("name", PAGES.keys())
-def test_the_page_fits_the_screen_is_accessible_and_stays_on_our_host(
-    name, width, page_for, live_server, manager, programme
-):
-    requests, queue = programme
-    page = page_for(manager)
-    page.set_viewport_size({"width": WIDTHS[width], "height": 900})
+def watch_hosts(page, origin: str) -> list[str]:
+    """The requests the page makes to any host but ours, as they happen."""
     elsewhere: list[str] = []
 
     def note(request):
         url = request.url
-        if not url.startswith(("data:", "blob:", "about:", live_server.url + "/")) and url != live_server.url:
+        if not url.startswith(("data:", "blob:", "about:", origin + "/")) and url != origin:
             elsewhere.append(url)
 
     page.on("request", note)
-    path = PAGES[name].format(queue=queue.pk, request=requests[0].request_id)
-    response = page.goto(path)
-    assert response is not None and response.status == 200, f"{path}: {response and response.status}"
-    if name == "review-item" and page.get_by_test_id("thumbs-up").count() == 0:
-        # The first visit may offer a button that reserves an item.
-        page.locator("#main form[method=post] button[type=submit]").first.click()
-        expect(page.get_by_test_id("thumbs-up").first).to_be_visible()
-    page.wait_for_load_state("load")
+    return elsewhere
 
+
+def check_page(page, path: str, shot: str, elsewhere: list[str]) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=True)
 
     scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     wide = page.evaluate(
@@ -120,6 +121,40 @@ def test_the_page_fits_the_screen_is_accessible_and_stays_on_our_host(
     violations = axe_violations(page)
     assert not violations, f"{path} at {inner_width}px:\n" + "\n".join(violations)
     assert not elsewhere, f"{path} requested other hosts: {elsewhere}"
+
+
+@pytest.mark.parametrize("width", WIDTHS.keys())
+@pytest.mark.parametrize("name", PAGES.keys())
+def test_the_page_fits_the_screen_is_accessible_and_stays_on_our_host(
+    name, width, page_for, live_server, manager, programme
+):
+    requests, queue = programme
+    page = page_for(manager)
+    page.set_viewport_size({"width": WIDTHS[width], "height": 900})
+    elsewhere = watch_hosts(page, live_server.url)
+    path = PAGES[name].format(queue=queue.pk, request=requests[0].request_id)
+    response = page.goto(path)
+    assert response is not None and response.status == 200, f"{path}: {response and response.status}"
+    if name == "review-item" and page.get_by_test_id("thumbs-up").count() == 0:
+        # The first visit may offer a button that reserves an item.
+        page.locator("#main form[method=post] button[type=submit]").first.click()
+        expect(page.get_by_test_id("thumbs-up").first).to_be_visible()
+    page.wait_for_load_state("load")
+
+    check_page(page, path, f"{name}-{width}", elsewhere)
+
+
+@pytest.mark.parametrize("name", MORE_PAGES.keys())
+def test_more_pages_fit_a_phone_and_are_accessible(name, page_for, live_server, manager, staff, programme):
+    # The sign-in page is seen signed out; only staff create apps.
+    page = page_for({"sign-in": None, "new-app": staff}.get(name, manager))
+    page.set_viewport_size({"width": WIDTHS["phone"], "height": 900})
+    elsewhere = watch_hosts(page, live_server.url)
+    path = MORE_PAGES[name]
+    response = page.goto(path)
+    assert response is not None and response.status == 200, f"{path}: {response and response.status}"
+    page.wait_for_load_state("load")
+    check_page(page, path, f"{name}-phone", elsewhere)
 
 
 def test_the_menu_button_opens_the_navigation_on_a_phone(page_for, manager, app):
