@@ -114,6 +114,12 @@ CONVERSATIONS = [
     ["How do I turn on two-factor authentication in Tidepool?"],
     ["What is the weather in Lisbon tomorrow?"],
 ]
+# Offered on an empty chat, to start from.
+EXAMPLE_QUESTIONS = [
+    "How do I resolve a sync conflict?",
+    "How do I create an API token for the Python client?",
+    "How do I rate the retrieved passages?",
+]
 # Every fourth conversation came through the REST API; the others from the review app's chat.
 API_EVERY = 4
 # The history spans this many days before now, inside the dashboard's default range (the last 30
@@ -190,6 +196,7 @@ def _ensure_app_and_people(*, model_uri: str, password: str, created: list[str])
             adapter=App.Adapter.MLFLOW,
             adapter_config={"model_uri": model_uri},
         )
+        app = catalog.update_app(actor=manager, app=app, changes={"example_questions": EXAMPLE_QUESTIONS})
         created.append(f"app {APP_SLUG}")
     for email, level in USERS:
         # Only people without any grant: a level someone changed since is theirs to keep.

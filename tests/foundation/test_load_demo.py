@@ -88,6 +88,7 @@ def test_the_demo_app_is_served_by_the_registered_chain_with_three_levels_of_acc
     }
     instructions = app.current_instructions()
     assert instructions.version == 1 and "# Reviewing the Docs assistant" in instructions.markdown
+    assert app.example_questions == demo.EXAMPLE_QUESTIONS
 
 
 @pytest.mark.django_db
