@@ -229,6 +229,29 @@ def test_without_blind_mode_others_feedback_is_shown_at_once(queue, querier, gro
     assert "Open view" in page
 
 
+def test_others_passage_ratings_read_in_words_numbered_as_the_answer_cites_them(
+    queue, querier, group_querier, as_user
+):
+    item = queue.items.order_by("position").first()
+    record_feedback(
+        request=item.request,
+        reviewer=querier,
+        changes={
+            "rating": "positive",
+            "reasons": ["inaccurate"],
+            "retrieval_assessments": [{"position": 1, "rating": "not_relevant"}],
+        },
+    )
+
+    client = as_user(group_querier)
+    client.post(review_url(queue, item))
+    others = client.get(review_url(queue, item)).content.decode().split('data-testid="others-feedback"')[1]
+
+    assert "passage [2]: not relevant" in others and "notrelevant" not in others and "#1" not in others
+    # Reasons are what was wrong: a thumbs up shows none (kept on the row, see the panel).
+    assert "inaccurate" not in others
+
+
 def test_submit_records_text_the_panel_had_not_sent_yet(queue, querier, as_user):
     item = queue.items.order_by("position").first()
     record_feedback(request=item.request, reviewer=querier, changes={"rating": "positive", "comment": "Half"})
