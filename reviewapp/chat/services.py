@@ -151,16 +151,18 @@ def marked_in_flight(events: Iterator[str], *, app: App, user, conversation_id: 
         cache.delete(key)
 
 
-def result_body(turn: Turn) -> dict:
+def result_body(turn: Turn, *, summarised: bool = False) -> dict:
     """The invocation result: the same JSON for the API answer and the final event of a stream.
 
     `status` is the logged turn's: ok, incomplete (the answer stopped part-way: `response` is what
-    came and `detail` says why) or error (`detail` only).
+    came and `detail` says why) or error (`detail` only). `summarised`: `detail` in words for
+    reviewers (error_summary), without the chain's details.
     """
     req = turn.request
     body = {"request_id": str(req.request_id), "conversation_id": req.conversation_id, "status": req.status}
+    detail = error_summary(req.error) if summarised else req.error
     if turn.error is not None or req.status == Request.Status.ERROR:
-        body["detail"] = req.error
+        body["detail"] = detail
         return body
     body["response"] = req.response
     # The passages reviewers rate (what the model saw, duplicates merged), with their spans.
@@ -169,7 +171,7 @@ def result_body(turn: Turn) -> dict:
         for p in req.passages()
     ]
     if req.status == Request.Status.INCOMPLETE:
-        body["detail"] = req.error
+        body["detail"] = detail
     # Characters no database can store were replaced (U+FFFD) or removed (NUL).
     body["text_altered"] = req.text_altered
     return body
@@ -186,19 +188,18 @@ def sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-def turn_events(**turn_kwargs) -> Iterator[str]:
+def turn_events(*, summarised: bool = False, **turn_kwargs) -> Iterator[str]:
     """A turn as server-sent events: `delta` {"text"} as the answer comes, then `done`, `incomplete`
-    or `error`."""
+    or `error` (with its `detail` in words for reviewers when `summarised`)."""
     try:
         for item in stream_turn(**turn_kwargs):
             if isinstance(item, Turn):
-                yield sse(final_event(item), result_body(item))
+                yield sse(final_event(item), result_body(item, summarised=summarised))
             else:
                 yield sse("delta", {"text": item})
     except Exception as exc:
         # Not even the failure could be logged (the database is gone): the browser still hears why,
         # rather than a broken stream.
         logger.exception("a streamed turn could not finish")
-        yield sse(
-            "error", {"detail": f"The answer could not be stored: {type(exc).__name__}", "status": "error"}
-        )
+        detail = f"The answer could not be stored: {type(exc).__name__}"
+        yield sse("error", {"detail": error_summary(detail) if summarised else detail, "status": "error"})

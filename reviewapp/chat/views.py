@@ -17,7 +17,7 @@ from rest_framework.exceptions import Throttled
 
 from reviewapp.accounts.throttling import page_refusal
 from reviewapp.catalog.models import App
-from reviewapp.catalog.permissions import get_app_for
+from reviewapp.catalog.permissions import can, get_app_for
 from reviewapp.lib.forms import show_service_errors
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import run_turn
@@ -120,7 +120,8 @@ def chat_stream(request: HttpRequest, slug: str) -> HttpResponse:
         errors = {field: " ".join(messages) for field, messages in form.errors.items()}
         return _refused(JsonResponse({"errors": errors}, status=400), refusal)
     events = services.marked_in_flight(
-        services.turn_events(**turn),
+        # The chain's own words (errno, URL) are for the app's managers.
+        services.turn_events(**turn, summarised=not can(app, "update")),
         app=app,
         user=request.user,
         conversation_id=turn["conversation_id"],

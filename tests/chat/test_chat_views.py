@@ -116,10 +116,18 @@ def test_a_failing_chain_streams_an_error_event_and_its_turn_shows_a_retry(
 
     name, data = events_of(stream(client, "Will this work?"))[-1]
 
-    assert name == "error" and "HTTP 503" in data["detail"]
+    assert name == "error" and data["detail"] == "The app answered with an error. Try again in a moment."
     html = client.get(f"/apps/support-bot/chat/turns/{data['request_id']}/").content.decode()
     assert 'data-testid="turn-error"' in html and "The app answered with an error" in html
     assert 'data-testid="retry"' in html and 'value="Will this work?"' in html
+
+
+def test_the_apps_manager_hears_the_chains_own_words_in_the_stream(as_user, manager, http_app, server):
+    server.fail_status = 503
+
+    name, data = events_of(stream(as_user(manager), "Will this work?"))[-1]
+
+    assert name == "error" and "HTTP 503" in data["detail"]
 
 
 @pytest.mark.parametrize(
