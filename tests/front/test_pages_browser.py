@@ -172,6 +172,18 @@ def test_the_menu_button_opens_the_navigation_on_a_phone(page_for, manager, app)
     expect(toggle).to_have_attribute("aria-expanded", "false")
 
 
+def test_the_keyboard_focus_is_visible(page_for, manager, app):
+    page = page_for(manager)
+    page.goto("/apps/")
+    for _ in range(3):  # the skip link, the name, the first menu link
+        page.keyboard.press("Tab")
+    focused = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [document.activeElement.tagName, s.outlineStyle, parseFloat(s.outlineWidth)]; })()"
+    )
+    assert focused[0] == "A" and focused[1] != "none" and focused[2] >= 2, focused
+
+
 def test_without_javascript_the_navigation_stays_within_reach_on_a_phone(browser, live_server, manager, app):
     from django.test import Client
 
