@@ -190,6 +190,9 @@ def test_passages_are_numbered_as_the_answer_cites_them_and_open_to_the_full_tex
     first.get_by_text("Show the whole passage").click()
     expect(first.get_by_test_id("chunk-content")).to_be_visible()
     expect(first.get_by_test_id("chunk-content")).to_contain_text("THE END.")
+    # A short passage is shown whole, with nothing to open.
+    expect(chunks.nth(1).get_by_test_id("chunk-content")).to_be_visible()
+    expect(chunks.nth(1).get_by_text("Show the whole passage")).to_have_count(0)
     # One click rates a passage.
     chunks.nth(1).get_by_test_id("chunk-not-relevant").click()
     expect(chunks.nth(1).get_by_test_id("chunk-not-relevant")).to_have_attribute("aria-pressed", "true")
