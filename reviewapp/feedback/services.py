@@ -13,7 +13,7 @@ from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
 from . import summary
-from .models import Assessment, MlflowSync
+from .models import Assessment, FeedbackDraft, MlflowSync
 
 TEXT_LIMIT_BYTES = 100 * 1024  # comment, corrected response, chunk comments, missing-source text
 SHORT_TEXT_LIMIT = 2000  # other reason, doc_uri
@@ -220,6 +220,7 @@ def record_feedback(
         return Recorded(current, created=False)  # a retry of the latest call
     cleaned = clean_changes(request=request, changes=changes)
     merged = _merge(_state(current), cleaned, request)
+    _drop_drafts(request, reviewer, cleaned)
     if merged == _state(current) and (current is None or queue is None or queue.pk == current.queue_id):
         stored = Assessment.objects.filter(assessment_id=assessment_id).first() if assessment_id else None
         if stored is not None:
@@ -256,6 +257,14 @@ def record_feedback(
         transaction.on_commit(lambda: _enqueue_sync(sync.pk))
     row.is_effective = True  # the newest row; saves the serializer a query
     return Recorded(row, created=True)
+
+
+def _drop_drafts(request: Request, reviewer, cleaned: dict) -> None:
+    """Text saved by any path (panel, queue submit, API) makes the reviewer's draft of it obsolete."""
+    fields = [name for name in ("comment", "other_reason", "corrected_response") if name in cleaned]
+    fields += [f"chunk_comment_{item['position']}" for item in cleaned.get("retrieval_assessments", [])]
+    if fields:
+        FeedbackDraft.objects.filter(request=request, reviewer=reviewer, field__in=fields).delete()
 
 
 def _same_origin(stored: Assessment, request: Request, reviewer) -> Assessment:

@@ -72,6 +72,20 @@ def test_saving_a_field_clears_its_draft_and_no_other(as_user, querier, req):
     assert list(FeedbackDraft.objects.values_list("field", flat=True)) == ["other_reason"]
 
 
+def test_text_saved_any_other_way_clears_its_draft_too(as_user, querier, req):
+    client = as_user(querier)
+    draft(client, req, "comment", "Typed in the panel")
+    draft(client, req, "chunk_comment_1", "Old passage")
+    draft(client, req, "corrected_response", "Better answer")
+
+    # As the API and a queue's "submit and next" record text.
+    feedback(
+        req, querier, comment="Sent by the API", retrieval_assessments=[{"position": 1, "rating": "relevant"}]
+    )
+
+    assert list(FeedbackDraft.objects.values_list("field", flat=True)) == ["corrected_response"]
+
+
 def test_a_chunk_comment_that_cannot_be_saved_yet_keeps_its_draft(as_user, querier, req):
     client = as_user(querier)
     draft(client, req, "chunk_comment_0", "Too vague")
