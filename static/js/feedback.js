@@ -80,6 +80,82 @@
     Array.from(timers.keys()).forEach((field) => sendDraft(field, true));
   });
 
+  // --- the correction, compared with the answer while it is edited ------------------------
+  const TOKENS = /\s+|[^\s]+/g;
+  const MAX_CELLS = 4000000; // beyond that, comparing live would stall typing
+  const wordDiff = (before, after) => {
+    const a = before.match(TOKENS) || [];
+    const b = after.match(TOKENS) || [];
+    if ((a.length + 1) * (b.length + 1) > MAX_CELLS) return null;
+    const width = b.length + 1;
+    const lcs = new Uint32Array((a.length + 1) * width);
+    for (let i = a.length - 1; i >= 0; i -= 1) {
+      for (let j = b.length - 1; j >= 0; j -= 1) {
+        lcs[i * width + j] =
+          a[i] === b[j] ? lcs[(i + 1) * width + j + 1] + 1 : Math.max(lcs[(i + 1) * width + j], lcs[i * width + j + 1]);
+      }
+    }
+    const ops = [];
+    const push = (op, text) => {
+      const last = ops[ops.length - 1];
+      if (last && last[0] === op) last[1] += text;
+      else ops.push([op, text]);
+    };
+    let i = 0;
+    let j = 0;
+    while (i < a.length && j < b.length) {
+      if (a[i] === b[j]) {
+        push("equal", a[i]);
+        i += 1;
+        j += 1;
+      } else if (lcs[(i + 1) * width + j] >= lcs[i * width + j + 1]) {
+        push("delete", a[i]);
+        i += 1;
+      } else {
+        push("insert", b[j]);
+        j += 1;
+      }
+    }
+    while (i < a.length) push("delete", a[i++]);
+    while (j < b.length) push("insert", b[j++]);
+    return ops;
+  };
+  const liveDiffTimers = new Map();
+  const showLiveDiff = (editor) => {
+    const box = document.getElementById(editor.getAttribute("aria-describedby") || "");
+    if (!box) return;
+    const target = box.querySelector("[data-testid=correction-live-diff]");
+    const ops = wordDiff(editor.dataset.answer || "", editor.value);
+    target.replaceChildren();
+    if (ops === null) {
+      target.textContent = "Too long to compare while typing; the comparison appears once saved.";
+    } else {
+      ops.forEach(([op, text]) => {
+        const node = document.createElement(op === "insert" ? "ins" : op === "delete" ? "del" : "span");
+        node.textContent = text;
+        target.append(node);
+      });
+    }
+    box.hidden = false;
+  };
+  document.addEventListener("input", (event) => {
+    const editor = event.target;
+    if (!panelOf(editor) || !editor.matches("[data-testid=feedback-correction]")) return;
+    clearTimeout(liveDiffTimers.get(editor));
+    liveDiffTimers.set(
+      editor,
+      setTimeout(() => showLiveDiff(editor), 250),
+    );
+  });
+  // Saved: the saved comparison below takes over.
+  document.body.addEventListener("htmx:beforeRequest", (event) => {
+    const editor = event.detail.elt;
+    if (!editor.matches || !editor.matches("[data-testid=feedback-correction]")) return;
+    clearTimeout(liveDiffTimers.get(editor));
+    const box = document.getElementById(editor.getAttribute("aria-describedby") || "");
+    if (box) box.hidden = true;
+  });
+
   // --- offline ----------------------------------------------------------------------------
   const offline = (elt, on) => {
     const note = panelOf(elt) && panelOf(elt).querySelector(".fb-offline");

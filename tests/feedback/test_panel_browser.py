@@ -138,9 +138,15 @@ def test_ctrl_enter_saves_the_correction_without_leaving_it_and_shows_the_diff(p
     expect(editor).to_have_value(req.response)  # prefilled with the answer
     editor.press("End")
     editor.press_sequentially(" Rotation keeps the old secret for an hour.", delay=10)
+    # While it is edited, the change against the answer shows; nothing is saved yet.
+    live = panel.get_by_test_id("correction-live-diff")
+    expect(live.locator("ins")).to_have_text(" Rotation keeps the old secret for an hour.")
+    expect(live.locator("del")).to_have_count(0)
+    assert not Assessment.objects.exists()
     editor.press("Control+Enter")
 
     expect(panel.get_by_test_id("correction-diff").locator("ins")).to_contain_text("Rotation keeps")
+    expect(live).to_be_hidden()  # the saved comparison takes over
     assert editor.evaluate("el => document.activeElement === el")
     row = Assessment.objects.get(request=req)
     assert row.corrected_response == req.response + " Rotation keeps the old secret for an hour."
