@@ -112,7 +112,11 @@ def _check_reviewers(app: App, reviewers: list[User]) -> None:
     lacking = [user.email for user in reviewers if app.level_for(user) < Level.CAN_QUERY]
     if lacking:
         raise ValidationError(
-            {"reviewers": [f"needs CAN_QUERY on the app to review: {', '.join(sorted(lacking))}"]}
+            {
+                "reviewers": [
+                    f"{', '.join(sorted(lacking))} cannot review: reviewers need “Can query” on the app"
+                ]
+            }
         )
 
 

@@ -234,3 +234,16 @@ def test_the_panel_fits_a_360_px_phone(page_for, querier, app, req):
         "chips => chips.map((c) => c.getBoundingClientRect().height)"
     )
     assert max(heights[:3]) <= min(heights) * 1.2, heights
+
+
+def test_on_a_phone_the_thumbs_stay_in_sight_while_reading_the_passages(page_for, querier, req):
+    page, panel = open_panel(page_for, querier, req)
+    page.set_viewport_size({"width": 390, "height": 480})
+    panel.locator("[data-testid=chunk]").nth(1).scroll_into_view_if_needed()
+    panel.locator(".fb-missing").scroll_into_view_if_needed()
+    assert page.evaluate("window.scrollY") > 0
+    box = panel.get_by_test_id("thumbs-up").bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= 480, box
+    # And it is still the button that answers a click there.
+    panel.get_by_test_id("thumbs-up").click()
+    expect(panel.get_by_test_id("thumbs-up")).to_have_attribute("aria-pressed", "true")

@@ -62,7 +62,9 @@ def test_the_page_fits_is_accessible_and_stays_on_our_host(name, width, pages, p
     elsewhere: list[str] = []
     page.on(
         "request",
-        lambda r: None if r.url.startswith(("data:", "blob:", live_server.url + "/")) else elsewhere.append(r.url),
+        lambda r: (
+            None if r.url.startswith(("data:", "blob:", live_server.url + "/")) else elsewhere.append(r.url)
+        ),
     )
     response = page.goto(path)
     assert response is not None and response.status == status, f"{path}: {response and response.status}"

@@ -113,6 +113,7 @@ def test_a_reviewer_without_can_query_is_refused_by_name(app, manager, viewer, q
     assert response.status_code == 400
     assert viewer.email in str(response.json()["reviewers"])
     assert querier.email not in str(response.json()["reviewers"])
+    assert "“Can query”" in str(response.json()["reviewers"]) and "CAN_" not in str(response.json())
     assert not ReviewQueue.objects.exists()
 
 
