@@ -9,7 +9,7 @@ from reviewapp.catalog.models import App
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import run_turn
 from tests import factories
-from tests.chat.axe import serious_violations
+from tests.browser_checks import serious_violations
 
 pytestmark = pytest.mark.browser
 

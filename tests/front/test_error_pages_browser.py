@@ -2,8 +2,6 @@
 finished job), in a real browser at a desktop and a phone width: nothing wider than the screen,
 no serious or critical accessibility violation (axe-core), nothing asked of another host."""
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
@@ -11,25 +9,14 @@ from reviewapp.exports import services as exports
 from reviewapp.exports.judge_examples import export_judge_examples
 from reviewapp.exports.selection import Filters
 from reviewapp.jobs.services import run_job
+from tests.browser_checks import serious_violations, watch_hosts
 from tests.exports.helpers import reviewed
 from tests.requestlog.helpers import row
 from tests.requestlog.test_import_outcome import finished_import
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).resolve().parents[2] / ".venv" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 WIDTHS = [1280, 390]
-
-
-def axe_violations(page) -> list[str]:
-    assert AXE.exists(), f"axe-core is missing at {AXE}: `make test` installs it"
-    page.evaluate(AXE.read_text())  # by the driver: the page's policy forbids inline scripts
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:5]]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 @pytest.fixture
@@ -59,13 +46,7 @@ def test_the_page_fits_is_accessible_and_stays_on_our_host(name, width, pages, p
     user, path, status = pages[name]
     page = page_for(user)
     page.set_viewport_size({"width": width, "height": 900})
-    elsewhere: list[str] = []
-    page.on(
-        "request",
-        lambda r: (
-            None if r.url.startswith(("data:", "blob:", live_server.url + "/")) else elsewhere.append(r.url)
-        ),
-    )
+    elsewhere = watch_hosts(page, live_server.url)
     response = page.goto(path)
     assert response is not None and response.status == status, f"{path}: {response and response.status}"
     if name == "tokens":
@@ -78,6 +59,6 @@ def test_the_page_fits_is_accessible_and_stays_on_our_host(name, width, pages, p
 
     scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert scroll_width <= inner_width, f"{path} is {scroll_width}px wide at {inner_width}px"
-    violations = axe_violations(page)
+    violations = serious_violations(page)
     assert not violations, f"{path} at {width}px:\n" + "\n".join(violations)
     assert not elsewhere, elsewhere

@@ -11,12 +11,11 @@ from playwright.sync_api import expect
 
 from reviewapp.queues import services as queues
 from tests import factories
+from tests.browser_checks import serious_violations, watch_hosts
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-# Installed by `make test` from the npm registry (Makefile: axe).
-AXE = ROOT / ".venv" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "test-artifacts" / "screenshots"))
 
 WIDTHS = {"desktop": 1280, "phone": 390, "small-phone": 360}
@@ -48,7 +47,6 @@ MORE_PAGES = {
     "sign-in": "/accounts/login/",
 }
 
-SERIOUS = ("serious", "critical")
 # What a reviewer should never read: Python reprs, permission enums, exception names.
 DEVELOPER_WORDS = re.compile(
     r"\{'|\['|\bCAN_(VIEW|QUERY|MANAGE)\b|\bnot_relevant\b|Traceback|Error\b:|^None$|: None\b", re.M
@@ -77,32 +75,6 @@ def programme(app, manager, querier, viewer):
     return requests, queue
 
 
-def axe_violations(page) -> list[str]:
-    assert AXE.exists(), f"axe-core is missing at {AXE}: `make test` installs it (npm install axe-core@4)"
-    # Evaluated by the driver, not added as a <script>: add_script_tag inlines the file, which
-    # our Content-Security-Policy rightly blocks, while the driver's own evaluation is not a page script.
-    page.evaluate(AXE.read_text())
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(str(n['target']) for n in v['nodes'][:5])}"
-        for v in result["violations"]
-        if v["impact"] in SERIOUS
-    ]
-
-
-def watch_hosts(page, origin: str) -> list[str]:
-    """The requests the page makes to any host but ours, as they happen."""
-    elsewhere: list[str] = []
-
-    def note(request):
-        url = request.url
-        if not url.startswith(("data:", "blob:", "about:", origin + "/")) and url != origin:
-            elsewhere.append(url)
-
-    page.on("request", note)
-    return elsewhere
-
-
 def check_page(page, path: str, shot: str, elsewhere: list[str]) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=True)
@@ -118,7 +90,7 @@ def check_page(page, path: str, shot: str, elsewhere: list[str]) -> None:
     text = page.inner_text("body")
     words = sorted({m.group(0) for m in DEVELOPER_WORDS.finditer(text)})
     assert not words, f"{path} shows developer words: {words}"
-    violations = axe_violations(page)
+    violations = serious_violations(page)
     assert not violations, f"{path} at {inner_width}px:\n" + "\n".join(violations)
     assert not elsewhere, f"{path} requested other hosts: {elsewhere}"
 

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.services import run_turn
 from reviewapp.requestlog.trace_view import rows, span_tree
-from tests.chat.axe import serious_violations
+from tests.browser_checks import serious_violations
 from tests.requestlog.helpers import span
 
 QUESTION = [{"role": "user", "content": "How do I rotate an API token?"}]
