@@ -68,6 +68,18 @@ def _rated(row: Assessment | None, request) -> dict[int, dict]:
     return passage_rules.ratings(row.retrieval_assessments, request.chunks, request.app.context_span)
 
 
+def _list_change(changes: list, label: str, old: list, new: list) -> None:
+    if old != new:
+        changes.append(
+            Change(
+                label,
+                "list",
+                added=[item for item in new if item not in old],
+                removed=[item for item in old if item not in new],
+            )
+        )
+
+
 def _source(source: dict) -> str:
     return " ".join(part for part in (source.get("doc_uri", ""), source.get("content", "")) if part)
 
@@ -83,17 +95,7 @@ def changes_between(before: Assessment | None, after: Assessment, request) -> li
                 "Rating", "value", RATING_WORDS.get(old_rating, old_rating), RATING_WORDS.get(after.rating)
             )
         )
-    old_reasons = list(before.reasons or []) if before else []
-    new_reasons = list(after.reasons or [])
-    if old_reasons != new_reasons:
-        changes.append(
-            Change(
-                "Reasons",
-                "list",
-                added=[r for r in new_reasons if r not in old_reasons],
-                removed=[r for r in old_reasons if r not in new_reasons],
-            )
-        )
+    _list_change(changes, "Reasons", list(before.reasons or []) if before else [], list(after.reasons or []))
     old_other = before.other_reason if before else ""
     if old_other != after.other_reason:
         changes.append(Change("Other reason", "value", old_other or "none", after.other_reason or "none"))
@@ -129,17 +131,12 @@ def changes_between(before: Assessment | None, after: Assessment, request) -> li
                     ops=diff_ops(old.get("comment") or "", new.get("comment") or ""),
                 )
             )
-    old_missing = [_source(s) for s in (before.missing_sources or [])] if before else []
-    new_missing = [_source(s) for s in after.missing_sources or []]
-    if old_missing != new_missing:
-        changes.append(
-            Change(
-                "Missing sources",
-                "list",
-                added=[s for s in new_missing if s not in old_missing],
-                removed=[s for s in old_missing if s not in new_missing],
-            )
-        )
+    _list_change(
+        changes,
+        "Missing sources",
+        [_source(s) for s in (before.missing_sources or [])] if before else [],
+        [_source(s) for s in after.missing_sources or []],
+    )
     return changes
 
 
