@@ -193,6 +193,12 @@ class Client:
         body = {"request_id": str(request_id), "assessment_id": str(assessment_id or uuid.uuid4()), **fields}
         return self._call("POST", f"apps/{self._slug(app)}/feedback", json=body)
 
+    def get_review_item(self, app: str | dict, request_id: str) -> dict:
+        """One request as you review it: messages, response, passages ({"number", "position",
+        "doc_uri", "content", "spans"}), a trace summary and `feedback`, your effective assessment
+        (None before you gave any)."""
+        return self._call("GET", f"apps/{self._slug(app)}/requests/{request_id}")
+
     def list_assessments(self, app: str | dict, **filters) -> Iterator[dict]:
         """Every assessment of the app, newest first, following the cursor (managers).
 

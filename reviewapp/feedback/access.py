@@ -6,7 +6,7 @@ in review queues of that app open to them (named as a reviewer, or an open queue
 
 import uuid
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from reviewapp.catalog.models import App, Level
 from reviewapp.catalog.permissions import can
@@ -29,23 +29,24 @@ def requests_visible_to(user, app: App) -> QuerySet[Request]:
 def visible_request(user, app: App, request_id) -> Request | None:
     """The request `request_id` of `app` if `user` may see it, else None (also for a malformed id).
 
-    The same rule as requests_visible_to, checked on one row: cheaper on the Feedback API's hot path.
+    The same rule as requests_visible_to, checked on one row in one query: the Feedback API's and
+    the review item's hot path.
     """
     try:
         request_id = uuid.UUID(str(request_id))
     except ValueError:
         return None
-    req = Request.objects.filter(app=app, request_id=request_id).first()
-    if req is None:
-        return None
-    req.app = app
-    if can(app, "monitor") or (req.user_id == user.pk and can(app, "feedback")):
-        return req
-    if not can(app, "feedback"):
-        return None
-    from reviewapp.queues.models import QueueItem, ReviewQueue
+    requests = Request.objects.filter(app=app, request_id=request_id)
+    if not can(app, "monitor"):
+        if not can(app, "feedback"):
+            return None
+        from reviewapp.queues.models import QueueItem, ReviewQueue
 
-    in_open_queue = QueueItem.objects.filter(
-        request=req, queue__in=ReviewQueue.objects.filter(app=app).open_to(user)
-    ).exists()
-    return req if in_open_queue else None
+        in_open_queue = QueueItem.objects.filter(
+            request=OuterRef("pk"), queue__in=ReviewQueue.objects.filter(app=app).open_to(user)
+        )
+        requests = requests.filter(Q(user=user) | Exists(in_open_queue))
+    req = next(iter(requests), None)
+    if req is not None:
+        req.app = app
+    return req

@@ -12,8 +12,9 @@ from reviewapp.lib.filters import FilterBackend
 
 from .access import visible_request
 from .filters import AssessmentFilter
+from .items import review_item
 from .models import Assessment
-from .serializers import AssessmentOut, FeedbackIn
+from .serializers import AssessmentOut, FeedbackIn, ReviewItemOut
 from .services import record_feedback
 
 
@@ -49,6 +50,25 @@ class FeedbackApi(APIView):
         if recorded.assessment is None:
             raise serializers.ValidationError({"detail": "Nothing to record: these values are the defaults."})
         return Response(AssessmentOut(recorded.assessment).data, status=201 if recorded.created else 200)
+
+
+class ReviewItemApi(APIView):
+    @extend_schema(
+        responses=ReviewItemOut,
+        summary="One request to review: the turn, its passages, a trace summary and your feedback",
+        description=(
+            "The request with its messages, passages (numbered as the answer cites them), a summary "
+            "of its trace and your effective feedback on it. Visible as for the Feedback API: needs "
+            "CAN_QUERY and a request you can see (your own, or one in a review queue open to you; "
+            "managers: any); any other id is a 404."
+        ),
+    )
+    def get(self, request, slug: str, request_id: str):
+        app = get_app_for(request.user, slug, "feedback")
+        req = visible_request(request.user, app, request_id)
+        if req is None:
+            raise NotFound("No such request of this app that you can see.")
+        return Response(ReviewItemOut(review_item(req, reader=request.user, app=app)).data)
 
 
 class NewestFirst(CursorPagination):

@@ -95,3 +95,42 @@ class AssessmentOut(serializers.ModelSerializer):
             return row.mlflow_sync.status
         except Assessment.mlflow_sync.RelatedObjectDoesNotExist:
             return None
+
+
+class PassageOut(serializers.Serializer):
+    number = serializers.IntegerField(help_text="As the answer cites it: [1] is the first passage")
+    position = serializers.IntegerField(help_text="What retrieval_assessments name")
+    doc_uri = serializers.CharField()
+    content = serializers.CharField(allow_blank=True)
+    spans = serializers.ListField(child=serializers.CharField(), help_text="The spans that returned it")
+
+
+class TraceSummaryOut(serializers.Serializer):
+    mlflow_trace_id = serializers.CharField(allow_blank=True)
+    spans = serializers.IntegerField(help_text="How many spans the trace holds (0: no trace)")
+    latency_ms = serializers.IntegerField(allow_null=True)
+    request_tokens = serializers.IntegerField(allow_null=True)
+    response_tokens = serializers.IntegerField(allow_null=True)
+    total_tokens = serializers.IntegerField(allow_null=True)
+
+
+class ReviewItemOut(serializers.Serializer):
+    request_id = serializers.UUIDField()
+    conversation_id = serializers.CharField()
+    app_version = serializers.CharField(allow_blank=True)
+    source = serializers.CharField()
+    status = serializers.CharField(help_text="ok, incomplete (the answer stopped part-way) or error")
+    created_at = serializers.DateTimeField()
+    messages = serializers.ListField(
+        child=serializers.DictField(), help_text="The conversation up to this turn"
+    )
+    response = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(
+        allow_blank=True,
+        help_text="Why the turn failed or stopped, in words; the app's managers get the details",
+    )
+    passages = PassageOut(many=True)
+    trace = TraceSummaryOut()
+    feedback = AssessmentOut(
+        allow_null=True, help_text="Your effective feedback on it; null before you gave any"
+    )

@@ -17,4 +17,5 @@ urlpatterns = [
 api_urlpatterns = [
     path("apps/<slug:slug>/feedback", api.FeedbackApi.as_view(), name="api-feedback"),
     path("apps/<slug:slug>/assessments", api.AssessmentListApi.as_view(), name="api-assessments"),
+    path("apps/<slug:slug>/requests/<str:request_id>", api.ReviewItemApi.as_view(), name="api-review-item"),
 ]

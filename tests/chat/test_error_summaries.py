@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from reviewapp.catalog.models import App
-from reviewapp.chat.services import DEFAULT_SUMMARY, error_summary
+from reviewapp.requestlog.errors import DEFAULT_SUMMARY, error_summary
 from reviewapp.requestlog.models import Request
 
 

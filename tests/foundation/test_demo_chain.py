@@ -66,7 +66,7 @@ def test_the_generation_span_records_token_counts_that_add_up(demo_model_uri):
 
 def test_it_streams_its_answer_a_few_words_at_a_time_paced_as_set(demo_model_uri, settings):
     # The suite streams at once (tests/settings.py); here at a pace a reader can see.
-    settings.DEMO_STREAM_DELAY_SECONDS = 0.02
+    settings.DEMO_STREAM_DELAY_SECONDS = 0.005
     messages = [{"role": "user", "content": "How do I resolve a sync conflict between two devices?"}]
     started = time.monotonic()
     arrivals, result = [], None
@@ -80,7 +80,7 @@ def test_it_streams_its_answer_a_few_words_at_a_time_paced_as_set(demo_model_uri
     assert all(len(text.split()) <= WORDS_PER_DELTA for _, text in arrivals)
     assert "".join(text for _, text in arrivals) == result.response
     # Paced like a model generating text, yet quick in all.
-    assert arrivals[-1][0] - arrivals[0][0] >= 0.02 * (len(arrivals) - 1)
+    assert arrivals[-1][0] - arrivals[0][0] >= 0.005 * (len(arrivals) - 1)
     assert time.monotonic() - started < 3 and result.latency_ms < 1500
     assert result.chunks[0]["doc_uri"] == "docs://tidepool/sync#conflicts"
     assert result.request_tokens > 0 and result.total_tokens == result.request_tokens + result.response_tokens
