@@ -6,7 +6,7 @@ in review queues of that app open to them (named as a reviewer, or an open queue
 
 import uuid
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from reviewapp.catalog.models import App, Level
 from reviewapp.catalog.permissions import can
@@ -26,11 +26,12 @@ def requests_visible_to(user, app: App) -> QuerySet[Request]:
     return requests.filter(Q(user=user) | Q(queue_items__queue__in=open_to_user)).distinct()
 
 
-def visible_request(user, app: App, request_id) -> Request | None:
+def visible_request(user, app: App, request_id, *, to_record: bool = False) -> Request | None:
     """The request `request_id` of `app` if `user` may see it, else None (also for a malformed id).
 
     The same rule as requests_visible_to, checked on one row in one query: the Feedback API's and
-    the review item's hot path.
+    the review item's hot path. `to_record`: the same query also reads what recording `user`'s
+    feedback on it needs (services.record_feedback), so that write asks the database less.
     """
     try:
         request_id = uuid.UUID(str(request_id))
@@ -46,7 +47,26 @@ def visible_request(user, app: App, request_id) -> Request | None:
             request=OuterRef("pk"), queue__in=ReviewQueue.objects.filter(app=app).open_to(user)
         )
         requests = requests.filter(Q(user=user) | Exists(in_open_queue))
+    if to_record:
+        requests = requests.annotate(**recording_facts(user))
     req = next(iter(requests), None)
     if req is not None:
         req.app = app
     return req
+
+
+def recording_facts(user) -> dict:
+    """Annotations of a request that record_feedback reads instead of querying: whether `user` has
+    drafts on it, and the version of its app's reviewer instructions in force."""
+    from reviewapp.catalog.models import ReviewInstructions
+
+    from .models import FeedbackDraft
+
+    return {
+        "reviewer_has_drafts": Exists(FeedbackDraft.objects.filter(request=OuterRef("pk"), reviewer=user)),
+        "instructions_in_force": Subquery(
+            ReviewInstructions.objects.filter(app=OuterRef("app_id"))
+            .order_by("-version")
+            .values("version")[:1]
+        ),
+    }

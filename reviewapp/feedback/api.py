@@ -38,7 +38,7 @@ class FeedbackApi(APIView):
         incoming = FeedbackIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         changes = dict(incoming.validated_data)
-        req = visible_request(request.user, app, changes.pop("request_id"))
+        req = visible_request(request.user, app, changes.pop("request_id"), to_record=True)
         if req is None:
             raise serializers.ValidationError({"request_id": "No such request of this app that you can see."})
         assessment_id = changes.pop("assessment_id", None)

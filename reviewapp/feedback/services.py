@@ -209,7 +209,8 @@ def record_feedback(
 
     The same `assessment_id` twice stores once (`.assessment` is the stored row); a change that
     changes nothing writes nothing (`.assessment` is the current row, None when there is none yet).
-    `.created` says whether a row was written.
+    `.created` says whether a row was written. A `request` from `visible_request(..., to_record=True)`
+    carries the reviewer's drafts and the instructions version, which are otherwise queried here.
     """
     if queue is not None and queue.app_id != request.app_id:
         raise ValidationError({"queue": "This queue belongs to another app."})
@@ -227,7 +228,6 @@ def record_feedback(
             return Recorded(_same_origin(stored, request, reviewer), created=False)
         # Nothing changes: no row (and None when there is no feedback at all yet).
         return Recorded(current, created=False)
-    instructions = request.app.current_instructions()
     row = Assessment(
         assessment_id=assessment_id or uuid.uuid4(),
         request=request,
@@ -236,7 +236,7 @@ def record_feedback(
         source_id=reviewer.email,
         created_at=_after(current),
         app_version=request.app_version or request.app.version,
-        instructions_version=instructions.version if instructions else None,
+        instructions_version=_instructions_version(request),
         queue=queue,
         **merged,
     )
@@ -247,7 +247,7 @@ def record_feedback(
         # An assessment_id sent before (a retry of an older call), or racing in right now.
         stored = Assessment.objects.get(assessment_id=row.assessment_id)
         return Recorded(_same_origin(stored, request, reviewer), created=False)
-    summary.refresh(request)
+    summary.refresh(request, first_from=reviewer if current is None else None)
     # A rating counts when it is given or changed: an edit of the comment, or a queue's
     # re-submission of the same feedback, gives no new rating.
     if current is None or row.rating != current.rating:
@@ -259,8 +259,17 @@ def record_feedback(
     return Recorded(row, created=True)
 
 
+def _instructions_version(request: Request) -> int | None:
+    if hasattr(request, "instructions_in_force"):
+        return request.instructions_in_force
+    instructions = request.app.current_instructions()
+    return instructions.version if instructions else None
+
+
 def _drop_drafts(request: Request, reviewer, cleaned: dict) -> None:
     """Text saved by any path (panel, queue submit, API) makes the reviewer's draft of it obsolete."""
+    if getattr(request, "reviewer_has_drafts", True) is False:
+        return
     fields = [name for name in ("comment", "other_reason", "corrected_response") if name in cleaned]
     fields += [f"chunk_comment_{item['position']}" for item in cleaned.get("retrieval_assessments", [])]
     if fields:

@@ -111,28 +111,29 @@ def store(rows: list[tuple[dict, Counter]], *, summaries=RequestFeedback, reason
     )
 
 
-def refresh(request: Request) -> None:
+def refresh(request: Request, *, first_from=None) -> None:
     """Rewrite `request`'s summary from its effective assessments (call inside the write's transaction,
-    holding the request's row lock, as record_feedback does)."""
+    holding the request's row lock, as record_feedback does). `first_from`: the reviewer whose first
+    feedback on it this write is; everyone else was listed as a reviewer by their own first write."""
     effective = list(Assessment.objects.filter(request=request).latest_per_reviewer())
     # Read now, not from `request.app`: a context span changed (and its rebuild committed) while this
     # write waited for the request's lock must decide the passages, or the rebuild would be undone.
     context_span = App.objects.filter(pk=request.app_id).values_list("context_span", flat=True).get()
     store([summarize(request, effective, context_span)])
     # Feedback is never taken back, so a reviewer once listed stays listed.
-    FeedbackReviewer.objects.bulk_create(
-        [
-            FeedbackReviewer(
-                request_id=request.request_id,
-                reviewer_id=a.reviewer_id,
-                app_id=request.app_id,
-                app_version=request.app_version,
-                request_created_at=request.created_at,
-            )
-            for a in effective
-        ],
-        ignore_conflicts=True,
-    )
+    if first_from is not None:
+        FeedbackReviewer.objects.bulk_create(
+            [
+                FeedbackReviewer(
+                    request_id=request.request_id,
+                    reviewer_id=first_from.pk,
+                    app_id=request.app_id,
+                    app_version=request.app_version,
+                    request_created_at=request.created_at,
+                )
+            ],
+            ignore_conflicts=True,
+        )
 
 
 def rebuild(app: App, on_batch=None) -> int:
