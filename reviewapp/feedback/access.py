@@ -29,30 +29,38 @@ def requests_visible_to(user, app: App) -> QuerySet[Request]:
 def visible_request(user, app: App, request_id, *, to_record: bool = False) -> Request | None:
     """The request `request_id` of `app` if `user` may see it, else None (also for a malformed id).
 
-    The same rule as requests_visible_to, checked on one row in one query: the Feedback API's and
-    the review item's hot path. `to_record`: the same query also reads what recording `user`'s
-    feedback on it needs (services.record_feedback), so that write asks the database less.
+    The same rule as requests_visible_to, checked on one row: the review item's and the Feedback
+    API's hot path. A read takes one query. `to_record`: the query also reads what recording `user`'s
+    feedback needs (services.record_feedback), and someone else's request is checked for an open
+    queue by a second query only then: most writes are by managers or on one's own turns, whose
+    check needs no subquery to build.
     """
     try:
         request_id = uuid.UUID(str(request_id))
     except ValueError:
         return None
+    if not can(app, "feedback") and not can(app, "monitor"):
+        return None
     requests = Request.objects.filter(app=app, request_id=request_id)
-    if not can(app, "monitor"):
-        if not can(app, "feedback"):
-            return None
-        from reviewapp.queues.models import QueueItem, ReviewQueue
-
-        in_open_queue = QueueItem.objects.filter(
-            request=OuterRef("pk"), queue__in=ReviewQueue.objects.filter(app=app).open_to(user)
-        )
-        requests = requests.filter(Q(user=user) | Exists(in_open_queue))
     if to_record:
         requests = requests.annotate(**recording_facts(user))
+    elif not can(app, "monitor"):
+        requests = requests.filter(
+            Q(user=user) | Exists(_open_queue_items(user, app).filter(request=OuterRef("pk")))
+        )
     req = next(iter(requests), None)
-    if req is not None:
-        req.app = app
-    return req
+    if req is None:
+        return None
+    req.app = app
+    if not to_record or can(app, "monitor") or req.user_id == user.pk:
+        return req
+    return req if _open_queue_items(user, app).filter(request=req).exists() else None
+
+
+def _open_queue_items(user, app: App):
+    from reviewapp.queues.models import QueueItem, ReviewQueue
+
+    return QueueItem.objects.filter(queue__in=ReviewQueue.objects.filter(app=app).open_to(user))
 
 
 def recording_facts(user) -> dict:
