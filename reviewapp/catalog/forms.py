@@ -169,8 +169,7 @@ class InstructionsForm(forms.Form):
 
 
 # The form sends the API's names (CAN_QUERY); people read the words.
-LEVEL_WORDS = {Level.CAN_VIEW: "Can view", Level.CAN_QUERY: "Can query", Level.CAN_MANAGE: "Can manage"}
-LEVEL_CHOICES = [(level.label, words) for level, words in LEVEL_WORDS.items()]
+LEVEL_CHOICES = [(level.label, level.words) for level in (Level.CAN_VIEW, Level.CAN_QUERY, Level.CAN_MANAGE)]
 
 
 class GrantForm(forms.Form):

@@ -15,6 +15,11 @@ class Level(models.IntegerChoices):
     CAN_QUERY = 2, "CAN_QUERY"
     CAN_MANAGE = 3, "CAN_MANAGE"
 
+    @property
+    def words(self) -> str:
+        """The level as people read it ("Can manage"); the labels are the API's names."""
+        return "No access" if self == Level.NONE else self.name.replace("_", " ").capitalize()
+
     @classmethod
     def parse(cls, name: str) -> "Level":
         try:

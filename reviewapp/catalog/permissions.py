@@ -29,7 +29,7 @@ def get_app_for(user, slug: str, action: str = "view") -> App:
         raise Http404("No such app")
     app.level = Level(app.level)
     if app.level < need:
-        raise PermissionDenied(f"This needs {need.label} on the app; you have {app.level.label}")
+        raise PermissionDenied(f"This needs “{need.words}” on the app; you have “{app.level.words}”")
     return app
 
 

@@ -4,17 +4,9 @@ Never the exception: a Resolver404 names the URL patterns tried, and a get_objec
 names the model. Only the path the person asked for is shown, and a way back.
 """
 
-import re
-
 from django.http import HttpResponse
 from django.template import loader
 from django.utils.http import url_has_allowed_host_and_scheme
-
-
-def _level_words(text: str) -> str:
-    """Permission levels as people read them: the API's CAN_MANAGE is "Can manage" here."""
-    text = re.sub(r"\bCAN_([A-Z]+)\b", lambda m: f"“Can {m.group(1).lower()}”", text)
-    return re.sub(r"\bNONE\b", "no access", text)
 
 
 def _back(request) -> str:
@@ -41,7 +33,7 @@ def bad_request(request, exception) -> HttpResponse:
 def permission_denied(request, exception) -> HttpResponse:
     # Our PermissionDenied messages are written for people ("This needs … on the app"); an
     # exception without one says nothing more than the page does.
-    reason = _level_words(str(exception)) if exception is not None and exception.args else ""
+    reason = str(exception) if exception is not None and exception.args else ""
     return _page(request, "403.html", 403, reason=reason)
 
 

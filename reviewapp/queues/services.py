@@ -114,7 +114,7 @@ def _check_reviewers(app: App, reviewers: list[User]) -> None:
         raise ValidationError(
             {
                 "reviewers": [
-                    f"{', '.join(sorted(lacking))} cannot review: reviewers need “Can query” on the app"
+                    f"{', '.join(sorted(lacking))} cannot review: reviewers need “{Level.CAN_QUERY.words}” on the app"
                 ]
             }
         )

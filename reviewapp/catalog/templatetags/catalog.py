@@ -8,13 +8,9 @@ from reviewapp.catalog.permissions import NEEDS
 register = template.Library()
 
 _BADGES = {
-    Level.CAN_MANAGE: (
-        "badge-manage",
-        "Can manage",
-        "chat, review, see the log and dashboard, change settings and access",
-    ),
-    Level.CAN_QUERY: ("badge-query", "Can query", "chat with the app and give feedback"),
-    Level.CAN_VIEW: ("badge-view", "Can view", "see the app and its instructions"),
+    Level.CAN_MANAGE: ("badge-manage", "chat, review, see the log and dashboard, change settings and access"),
+    Level.CAN_QUERY: ("badge-query", "chat with the app and give feedback"),
+    Level.CAN_VIEW: ("badge-view", "see the app and its instructions"),
 }
 
 
@@ -39,7 +35,8 @@ def level_badge(level) -> str:
     if isinstance(level, str) and not (level.isascii() and level.isdigit()):
         level = Level.parse(level) if level in Level.names else Level.NONE
     level = Level(int(level or 0))
-    css, text, allows = _BADGES.get(level, ("", "No access", "nothing on this app"))
+    css, allows = _BADGES.get(level, ("", "nothing on this app"))
+    text = level.words
     return format_html('<span class="badge {}" title="{}: {}">{}</span>', css, text, allows, text)
 
 
