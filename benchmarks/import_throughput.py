@@ -6,13 +6,17 @@ On a scratch database (BENCH_IMPORT_DATABASE_URL, default
 postgresql://postgres@127.0.0.1:5432/reviewapp_bench_import, dropped and created) it writes JSONL
 files and runs the import job's own work function (`requestlog.services.run_import` through
 `jobs.services.run_job`, as the Celery task does, minus the broker hop) on:
-plain rows, rows that each carry an MLflow trace (chunks and tokens extracted), the same file
-again (every row already present), and a file with 1 % bad lines.
+plain rows, rows that each carry an MLflow trace (chunks and tokens extracted; the table prints
+the trace bytes per row), the same file again (every row already present), and a file with 1 % bad
+lines. Besides rows/s it prints the CPU milliseconds a row costs, this process and its PostgreSQL
+backend together (when the server runs on this machine): on a machine shared with other work the
+wall time varies far more than that.
 """
 
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -27,14 +31,17 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_import"
 
 
 def trace_for(i: int) -> dict:
-    """An MLflow 3 trace dict with a chain span and a RETRIEVER span of four documents."""
+    """An MLflow 3 trace dict with a chain span and a RETRIEVER span of four documents: about 3 KB
+    of JSON (the size the import target is set for; the table prints it)."""
     from tests.requestlog.helpers import trace_dict
 
-    docs = [(f"docs://{i}/{k}", f"Passage {i}-{k} " * 20) for k in range(4)]
+    docs = [(f"docs://{i}/{k}", f"Passage {i}-{k} of the handbook. " * 14) for k in range(4)]
     return trace_dict(f"Q{i}", f"A{i}", trace_id=f"tr-{uuid.UUID(int=i + 10**9).hex}", docs=docs)
 
 
-def write_file(path: Path, rows: int, offset: int, with_trace: bool, bad_every: int = 0) -> None:
+def write_file(path: Path, rows: int, offset: int, with_trace: bool, bad_every: int = 0) -> int:
+    """Write the rows; returns the bytes of trace JSON in all (0 without traces)."""
+    trace_bytes = 0
     with open(path, "w") as out:
         for i in range(offset, offset + rows):
             if bad_every and i % bad_every == 0:
@@ -49,7 +56,25 @@ def write_file(path: Path, rows: int, offset: int, with_trace: bool, bad_every: 
             }
             if with_trace:
                 row["trace"] = trace_for(i)
+                trace_bytes += len(json.dumps(row["trace"]).encode())
             out.write(json.dumps(row) + "\n")
+    return trace_bytes
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its PostgreSQL backend (when the server runs on this machine):
+    what an import costs, which other work on a shared machine does not change as it does the wall time."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    spent = time.process_time()
+    try:
+        with open(f"/proc/{connection.connection.info.backend_pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        spent += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+    return spent
 
 
 def main() -> None:
@@ -79,27 +104,33 @@ def main() -> None:
         ("rows with an MLflow trace each", n, 10 * n, True, 0),
         ("plain rows, 1 % bad lines", n, 20 * n, False, 100),
     ]
-    print(f"{'run':34}| {'rows':>8} | {'MB':>6} | {'seconds':>8} | {'rows/s':>8} | imported / present / bad")
-    print("-" * 100)
+    print(
+        f"{'run':34}| {'rows':>8} | {'MB':>6} | {'trace B/row':>11} | {'seconds':>8} | {'rows/s':>8} | "
+        f"{'CPU ms/row':>10} | imported / present / bad"
+    )
+    print("-" * 125)
+    trace_bytes: dict[Path, int] = {}
     for name, rows, offset, with_trace, bad_every in runs:
         path = folder / f"{offset}.jsonl"
         if not path.exists():
-            write_file(path, rows, offset, with_trace, bad_every)
+            trace_bytes[path] = write_file(path, rows, offset, with_trace, bad_every)
         size_mb = path.stat().st_size / 1e6
         # run_import deletes its input when done, as after an upload: give it a copy.
         work = folder / f"work-{uuid.uuid4().hex}.jsonl"
         work.write_bytes(path.read_bytes())
         job = Job.objects.create(kind="import_traces", app=app, params={"source": "jsonl", "path": str(work)})
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         job = run_job(str(job.pk), run_import)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         assert job.status == "succeeded", job.error
         r = job.result
+        per_row = f"{trace_bytes[path] / rows:11,.0f}" if trace_bytes[path] else f"{'-':>11}"
         print(
-            f"{name:34}| {rows:8d} | {size_mb:6.1f} | {seconds:8.2f} | {rows / seconds:8.0f} | "
-            f"{r['imported']} / {r['already_present']} / {r['bad_rows']}"
+            f"{name:34}| {rows:8d} | {size_mb:6.1f} | {per_row} | {seconds:8.2f} | {rows / seconds:8.0f} | "
+            f"{cpu * 1000 / rows:10.3f} | {r['imported']} / {r['already_present']} / {r['bad_rows']}"
         )
     print(f"\nrows in the table: {Request.objects.filter(app=app).count():,}")
+    shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ same `request_id` is stored once, also across runs. A job that dies half-way is 
 running it again: what was written is skipped.
 """
 
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 
 from reviewapp.catalog.models import App
 
@@ -150,21 +151,56 @@ def store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport)
         else:
             new.append((line, request))
     try:
-        with transaction.atomic():
-            Request.objects.bulk_create([request for _, request in new], ignore_conflicts=True)
-            _store_documents([request for _, request in new])
+        _write([request for _, request in new])
         report.imported += len(new)
     except UNSTORABLE:
         # Something in the batch the checks above did not foresee: find the row, keep the others.
         for line, request in new:
             try:
-                with transaction.atomic():
-                    Request.objects.bulk_create([request], ignore_conflicts=True)
-                    _store_documents([request])
+                _write([request], by_copy=False)
                 report.imported += 1
             except UNSTORABLE as exc:
                 reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
                 report.bad(line, f"the row could not be stored: {reason}", str(request.request_id))
+
+
+def _write(requests: list[Request], by_copy: bool = True) -> None:
+    """Store the requests and their documents, all or none (a savepoint). On PostgreSQL by COPY,
+    unless `by_copy` is off: a row refused is then reported as an INSERT words the refusal."""
+    if by_copy and connection.vendor == "postgresql":
+        try:
+            with transaction.atomic():
+                # The ids were looked up in this transaction: only an import running at the same
+                # time can have stored one since, which the plain inserts below then skip.
+                _copy(Request, requests)
+                _copy(
+                    RetrievedDocument, [doc for r in requests if r.chunks for doc in retrieved_documents(r)]
+                )
+            return
+        except IntegrityError:
+            pass
+    with transaction.atomic():
+        Request.objects.bulk_create(requests, ignore_conflicts=True)
+        _store_documents(requests)
+
+
+def _copy(model: type[models.Model], objs: list[models.Model]) -> None:
+    """INSERT of unsaved rows by COPY (PostgreSQL): a fraction of the work of bulk_create's INSERT,
+    on both sides. Fields are written as the models hold them; JSON fields as their JSON text."""
+    if not objs:
+        return
+    fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
+    json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+    names = [f.attname for f in fields]
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+        for obj in objs:
+            row = [getattr(obj, name) for name in names]
+            for index, name in enumerate(names):
+                if name in json_fields and row[index] is not None:
+                    row[index] = json.dumps(row[index])
+            copy.write_row(row)
 
 
 def _store_documents(requests: list[Request]) -> None:
