@@ -3,11 +3,13 @@ FeedbackReason, so a filter costs an index lookup per request whatever the size 
 and the assessment log's FilterSet, shared by every list that needs them."""
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
+from reviewapp.accounts.models import User
 from reviewapp.lib.filters import EmailFilter, StrictBooleanFilter, UtcDateTimeFilter
 from reviewapp.requestlog.models import Request
 
+from . import summary
 from .models import Assessment, FeedbackReason, RequestFeedback
 
 Verdict = RequestFeedback.Verdict
@@ -29,52 +31,75 @@ _SUMMARY = "feedback_summary__"
 _REVIEWED = Q(feedback_summary__reviewers__gt=0)
 
 
+def summarized(requests: QuerySet[Request]) -> QuerySet[Request]:
+    """Only requests with a summary (every request with feedback has one), paged by the summary's
+    copy of their time: a page is then a walk of the app's summaries in time order (fbsum_app_time),
+    not of all its requests, most of which have no feedback. The summary's app is the request's,
+    said here so that index's app column is bound too."""
+    summary.catch_up()  # feedback recorded since the last sum
+    return requests.filter(feedback_summary__app_id=F("app_id")).timed_by(f"{_SUMMARY}request_created_at")
+
+
 def requests_with_feedback(requests: QuerySet[Request], present: bool = True) -> QuerySet[Request]:
     """Requests with at least one assessment (`present`), or with none yet."""
-    return requests.filter(_REVIEWED) if present else requests.exclude(_REVIEWED)
+    if present:
+        return summarized(requests).filter(_REVIEWED)
+    summary.catch_up()
+    # NOT EXISTS, not a left join's IS NULL: the planner counts the rows that match as such.
+    reviewed = RequestFeedback.objects.filter(request_id=OuterRef("pk"), reviewers__gt=0)
+    return requests.filter(~Exists(reviewed))
 
 
 def requests_rated(requests: QuerySet[Request], rating: str) -> QuerySet[Request]:
     """Requests where some reviewer's effective (latest) assessment has this rating."""
     count = {Assessment.Rating.POSITIVE: "up", Assessment.Rating.NEGATIVE: "down"}[rating]
-    return requests.filter(**{f"{_SUMMARY}{count}__gt": 0})
+    return summarized(requests).filter(**{f"{_SUMMARY}{count}__gt": 0})
 
 
 def requests_with_verdict(requests: QuerySet[Request], verdict: str) -> QuerySet[Request]:
     """By the effective ratings together (VERDICTS); `unrated` includes requests without feedback."""
     if verdict == "rated":
-        return requests.filter(feedback_summary__verdict__in=RATED)
+        return summarized(requests).filter(feedback_summary__verdict__in=RATED)
     if verdict == "unrated":
-        return requests.exclude(feedback_summary__verdict__in=RATED)
-    return requests.filter(feedback_summary__verdict=verdict)
+        summary.catch_up()
+        rated = RequestFeedback.objects.filter(request_id=OuterRef("pk"), verdict__in=RATED)
+        return requests.filter(~Exists(rated))
+    return summarized(requests).filter(feedback_summary__verdict=verdict)
 
 
 def requests_counted(requests: QuerySet[Request], count: str, present: bool) -> QuerySet[Request]:
     """Reviewed requests where some reviewer in force gave a `count` ("corrections" or
     "missing_sources"), or none did (`present` False): together, the rate's denominator."""
     some = Q(**{f"{_SUMMARY}{count}__gt": 0})
-    return requests.filter(some if present else _REVIEWED & ~some)
+    return summarized(requests).filter(some if present else _REVIEWED & ~some)
 
 
 def requests_by_retrieval(requests: QuerySet[Request], outcome: str) -> QuerySet[Request]:
     """By people's chunk ratings (RETRIEVAL): the hit rate's denominator, hits and misses."""
     rated = Q(feedback_summary__passages_rated__gt=0)
     if outcome == "hit":
-        return requests.filter(feedback_summary__passages_relevant__gt=0)
+        return summarized(requests).filter(feedback_summary__passages_relevant__gt=0)
     if outcome == "miss":
-        return requests.filter(rated, feedback_summary__passages_relevant=0)
-    return requests.filter(rated)
+        return summarized(requests).filter(rated, feedback_summary__passages_relevant=0)
+    return summarized(requests).filter(rated)
 
 
 def requests_with_reason(requests: QuerySet[Request], reason: str) -> QuerySet[Request]:
-    """Requests where a thumbs down in force gives `reason`."""
-    return requests.filter(Exists(FeedbackReason.objects.filter(request_id=OuterRef("pk"), reason=reason)))
+    """Requests where a thumbs down in force gives `reason` (such a request has a summary)."""
+    given = FeedbackReason.objects.filter(request_id=OuterRef("pk"), reason=reason)
+    return summarized(requests).filter(Exists(given))
 
 
 def requests_reviewed_by(requests: QuerySet[Request], email: str) -> QuerySet[Request]:
-    """Requests on which the reviewer with this email gave feedback."""
-    given = Assessment.objects.filter(request_id=OuterRef("pk"), reviewer__email__iexact=email)
-    return requests.filter(Exists(given))
+    """Requests on which the reviewer with this email gave feedback (such a request has a summary)."""
+    # Their id first (one small query): against a constant the planner knows from its statistics
+    # how many requests they reviewed, and walks the summaries in time order when that is many
+    # rather than sorting them all.
+    reviewers = list(User.objects.filter(email__iexact=email).values_list("pk", flat=True))
+    if not reviewers:
+        return requests.none()
+    given = Assessment.objects.filter(request_id=OuterRef("pk"), reviewer_id__in=reviewers)
+    return summarized(requests).filter(Exists(given))
 
 
 NO_RATING = "none"

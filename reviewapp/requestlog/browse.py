@@ -88,17 +88,16 @@ class _LogForm(forms.Form):
             self.add_error("novel_until", "must be later than novel_since")
 
 
-def _time_filter(lookup_expr: str, label: str, help_text: str) -> UtcDateTimeFilter:
-    return UtcDateTimeFilter(
-        field_name="created_at", lookup_expr=lookup_expr, label=label, widget=LOCAL_TIME, help_text=help_text
-    )
+def _time_filter(label: str, help_text: str) -> UtcDateTimeFilter:
+    # Applied last, by filter_queryset, on the column the page is ordered by.
+    return UtcDateTimeFilter(method="filter_time", label=label, widget=LOCAL_TIME, help_text=help_text)
 
 
 class RequestLogFilter(django_filters.FilterSet):
     """The request log's filters, from the query string. The queryset is one app's requests."""
 
-    since = _time_filter("gte", "From (UTC)", "Only rows at or after this time")
-    until = _time_filter("lt", "Until (UTC)", "Only rows before this time")
+    since = _time_filter("From (UTC)", "Only rows at or after this time")
+    until = _time_filter("Until (UTC)", "Only rows before this time")
     source = django_filters.ChoiceFilter(choices=Request.Source.choices, empty_label="Any")
     status = django_filters.ChoiceFilter(
         choices=Request.Status.choices,
@@ -232,6 +231,16 @@ class RequestLogFilter(django_filters.FilterSet):
                 if values is not None and not data.get(new):
                     data[new] = values[-1] if isinstance(values, list) else values
         super().__init__(data, *args, **kwargs)
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        # The time range last: a filter that needs a feedback summary pages by the summary's copy
+        # of the time (feedback.filters.summarized), and the range must bound that index's walk.
+        data = self.form.cleaned_data
+        return queryset.between(data.get("since"), data.get("until"))
+
+    def filter_time(self, queryset, name, value):
+        return queryset  # applied by filter_queryset
 
     def filter_feedback(self, queryset, name, value):
         return by_feedback.requests_with_feedback(queryset, present=value == "yes")
@@ -391,7 +400,7 @@ def page_of(
     if newer_than is not None:
         # Walk up from the cursor, oldest first, then show the page newest first.
         rows = list(
-            qs.newer_than(newer_than.created_at, newer_than.request_id).order_by("created_at", "request_id")[
+            qs.newer_than(newer_than.created_at, newer_than.request_id).order_by(qs.time_field, "request_id")[
                 : size + 1
             ]
         )
