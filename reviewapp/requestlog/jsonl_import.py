@@ -95,7 +95,9 @@ def loads_line(text: str):
         data = json.loads(text, parse_constant=_not_json)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    problem = problem_in(data) if _deeper_than(data, MAX_DEPTH) else None
+    # Fewer brackets than levels allowed (counted in C, strings too) cannot nest too deep.
+    deep = text.count("{") + text.count("[") >= MAX_DEPTH and _deeper_than(data, MAX_DEPTH)
+    problem = problem_in(data) if deep else None
     if problem:
         raise ValueError(problem)
     return data

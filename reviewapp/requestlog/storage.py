@@ -16,7 +16,7 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 
 from reviewapp.catalog.models import App
 
-from .models import Request, RetrievedDocument, retrieved_documents
+from .models import Request, RetrievedDocument, cut_doc_uri, retrieved_documents
 from .rows import BadRow, build_request
 
 BATCH_SIZE = 1000
@@ -167,15 +167,14 @@ def store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport)
 def _write(requests: list[Request], by_copy: bool = True) -> None:
     """Store the requests and their documents, all or none (a savepoint). On PostgreSQL by COPY,
     unless `by_copy` is off: a row refused is then reported as an INSERT words the refusal."""
+    if not requests:
+        return
     if by_copy and connection.vendor == "postgresql":
         try:
             with transaction.atomic():
                 # The ids were looked up in this transaction: only an import running at the same
                 # time can have stored one since, which the plain inserts below then skip.
-                _copy(Request, requests)
-                _copy(
-                    RetrievedDocument, [doc for r in requests if r.chunks for doc in retrieved_documents(r)]
-                )
+                _copy_requests(requests)
             return
         except IntegrityError:
             pass
@@ -184,22 +183,48 @@ def _write(requests: list[Request], by_copy: bool = True) -> None:
         _store_documents(requests)
 
 
-def _copy(model: type[models.Model], objs: list[models.Model]) -> None:
-    """INSERT of unsaved rows by COPY (PostgreSQL): a fraction of the work of bulk_create's INSERT,
-    on both sides. Fields are written as the models hold them; JSON fields as their JSON text."""
-    if not objs:
-        return
-    fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
-    json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+def _copy_requests(requests: list[Request]) -> None:
+    """The requests and their documents by COPY (PostgreSQL): a fraction of the work of
+    bulk_create's INSERT, on both sides. Fields are written as the models hold them, JSON fields as
+    their JSON text."""
+    _copy(Request, ([getattr(r, name) for name in _REQUEST_ATTNAMES] for r in requests), _REQUEST_ATTNAMES)
+    # The rows models.retrieved_documents builds (it counted them on each request), without
+    # building a model instance for each: most of the time an import with traces spent there.
+    documents = [
+        (r.request_id, r.app_id, r.app_version, r.created_at, uri)
+        for r in requests
+        if r.chunks
+        for uri in _document_uris(r.chunks)
+    ]
+    if documents:
+        _copy(RetrievedDocument, documents, ["request_id", "app_id", "app_version", "created_at", "doc_uri"])
+
+
+def _document_uris(chunks: list) -> dict[str, None]:
+    """The distinct doc_uris of a request's chunks, in order, cut as models.retrieved_documents cuts them."""
+    seen: dict[str, None] = {}
+    for chunk in chunks:
+        if isinstance(chunk, dict) and chunk.get("doc_uri"):
+            seen.setdefault(cut_doc_uri(str(chunk["doc_uri"])), None)
+    return seen
+
+
+_REQUEST_ATTNAMES = [f.attname for f in Request._meta.concrete_fields]
+
+
+def _copy(model: type[models.Model], rows: Iterable, names: list[str]) -> None:
+    """COPY rows, each the values of the fields `names` (attnames) in that order, into the model's table."""
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    json_at = [i for i, name in enumerate(names) if isinstance(fields[name], models.JSONField)]
+    columns = ", ".join(connection.ops.quote_name(fields[name].column) for name in names)
     sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
-    names = [f.attname for f in fields]
     with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
-        for obj in objs:
-            row = [getattr(obj, name) for name in names]
-            for index, name in enumerate(names):
-                if name in json_fields and row[index] is not None:
-                    row[index] = json.dumps(row[index])
+        for row in rows:
+            if json_at:
+                row = list(row)  # a copy: the caller's values stay as they are
+                for index in json_at:
+                    if row[index] is not None:
+                        row[index] = json.dumps(row[index])
             copy.write_row(row)
 
 
