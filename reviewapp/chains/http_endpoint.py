@@ -37,6 +37,9 @@ _pool = egress.pool_manager(num_pools=50, maxsize=16, block=False, retries=False
 # An error body is read this far at most: enough for its message, whatever its size.
 ERROR_BODY_BYTES = 64 * 1024
 _READ_BLOCK = 64 * 1024
+# How long a stream that ended ([DONE]) may wait for the rest of its body: a chunked body's last,
+# empty chunk, which comes right behind it. Read, it leaves the connection fit for the next call.
+END_OF_BODY_SECONDS = 0.05
 
 
 def kind_for(config: dict) -> str:
@@ -353,8 +356,10 @@ class HttpEndpointAdapter:
             # After a finish_reason the answer is whole, whatever happened to the rest of the stream.
             incomplete_reason = "" if finished else stopped.part_way
         finally:
-            if not done:
-                response.close()  # broken off, refused or abandoned: the rest must not reach the pool
+            if not (done and _body_ended(response, deadline)):
+                # Broken off, refused, abandoned, or more than the end after [DONE]: the rest must not
+                # reach the pool, where the next call would read it as its answer.
+                response.close()
             response.release_conn()
         yield ChainResult(
             response="".join(parts),
@@ -363,6 +368,21 @@ class HttpEndpointAdapter:
             incomplete_reason=incomplete_reason,
             **output_usage({"usage": usage}),
         )
+
+
+def _body_ended(response: urllib3.BaseHTTPResponse, deadline: float) -> bool:
+    """Whether a chunked stream's body ends right after its [DONE], within END_OF_BODY_SECONDS (and
+    the call's deadline): then the connection serves the next call, with no new connection (nor TLS
+    handshake) to make. A body without chunks ends when the server closes: nothing to wait for."""
+    sock = getattr(response.connection, "sock", None)
+    wait = min(END_OF_BODY_SECONDS, deadline - time.monotonic())
+    if not response.chunked or sock is None or wait <= 0:
+        return False
+    try:
+        sock.settimeout(wait)  # the pool sets the call's own timeout again on the next request
+        return response.read1(_READ_BLOCK) == b""
+    except (HTTPError, OSError, ValueError):
+        return False
 
 
 def _lines(response: urllib3.BaseHTTPResponse, limit: int) -> Iterator[str]:

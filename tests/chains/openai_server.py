@@ -11,7 +11,10 @@ that many words, then close the connection: no finish_reason, no [DONE]; 0 close
 finish_reason, then close without [DONE]; reset with `cut_with_reset`), `stream_raw` (bytes sent
 as-is after `raw_after` words, 1 unless set), `stall_after` (stream that many words, then wait
 `stall_seconds` before the rest), `usage_delay` (seconds between the finish_reason and the usage
-chunk), `usage` (the token counts to report instead of the server's own; any JSON, Infinity too).
+chunk), `usage` (the token counts to report instead of the server's own; any JSON, Infinity too),
+`keep_alive_streams` (stream as most real servers do: a chunked body on a connection kept open for
+the next request, rather than closing it), `end_delay` (with it: seconds between [DONE] and the
+body's last, empty chunk; None: never send it). `connections` counts the connections accepted.
 `reply` (a function of the messages giving the answer: a judge model's rule, say). `requests` keeps
 what came in.
 """
@@ -38,6 +41,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # keep test output clean
         pass
+
+    def setup(self):
+        super().setup()
+        self.server.connections += 1
+
+    def _send(self, data: bytes) -> None:
+        """Part of a streamed body: a chunk of a chunked body when streams keep their connection."""
+        if self.server.keep_alive_streams and data:
+            data = b"%x\r\n%s\r\n" % (len(data), data)
+        self.wfile.write(data)
 
     def _json(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -106,10 +119,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
+        if owner.keep_alive_streams:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
         self.end_headers()
         if owner.stream_garbage:
-            self.wfile.write(b"data: [1, 2, 3]\n\n")
+            self._send(b"data: [1, 2, 3]\n\n")
             self.close_connection = True
             return
         words = text.split(" ")
@@ -117,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
             if owner.cut_after is not None and n >= owner.cut_after:
                 return self._cut()
             if n == owner.raw_after and owner.stream_raw is not None:
-                self.wfile.write(owner.stream_raw)
+                self._send(owner.stream_raw)
                 self.wfile.flush()
             if n == owner.stall_after:
                 time.sleep(owner.stall_seconds)
@@ -131,16 +147,26 @@ class _Handler(BaseHTTPRequestHandler):
         if owner.usage_delay:
             time.sleep(owner.usage_delay)
         if (body.get("stream_options") or {}).get("include_usage"):
-            self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
+            self._send(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
         if owner.skip_done:
             return self._cut()
-        self.wfile.write(b"data: [DONE]\n\n")
+        self._send(b"data: [DONE]\n\n")
         self.wfile.flush()
-        self.close_connection = True
+        if not owner.keep_alive_streams:
+            self.close_connection = True
+            return None
+        if owner.end_delay is None:
+            # A body that never ends: the client must not wait for it, nor reuse the connection.
+            self.close_connection = True
+            time.sleep(1)
+            return None
+        time.sleep(owner.end_delay)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def _chunk(self, choice: dict) -> None:
         chunk = {"object": "chat.completion.chunk", "choices": [choice]}
-        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self._send(f"data: {json.dumps(chunk)}\n\n".encode())
         self.wfile.flush()
 
     def _cut(self) -> None:
@@ -196,3 +222,6 @@ class OpenAIServer(LoopbackServer):
         self.stall_after: int | None = None
         self.stall_seconds = 0.0
         self.usage_delay = 0.0
+        self.keep_alive_streams = False
+        self.end_delay: float | None = 0.0
+        self.connections = 0
