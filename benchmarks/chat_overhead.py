@@ -1,7 +1,7 @@
 """Chat overhead: invocation latency through the app minus the chain's own (a script printing a table).
 
     .venv/bin/python benchmarks/chat_overhead.py [--calls 300] [--workers 2] [--sqlite] [--judge-percent 100]
-        [--stages]
+        [--stages] [--keep-alive-streams]
 
 Starts a zero-latency chain, the small OpenAI-compatible server of the tests
 (tests/chains/openai_server.py), on a free loopback port. Creates a scratch database
@@ -14,6 +14,9 @@ non-streaming and streaming (`stream: true`, to the final event). Overhead = p50
 minus p50 direct. Target: overhead <= 8 ms p50. `--judge-percent P` gives the app a
 groundedness judge sampling P % of new turns (judged by a worker, none started here: what is
 measured is what sampling adds to the chat, which should be nothing beyond noise).
+
+`--keep-alive-streams`: the chain streams as most real servers do, a chunked body on a connection
+it keeps open, rather than closing the connection after each stream.
 
 `--stages`: where the time goes, inside the workers: the median time of each named stage of a
 request (token authentication, throttles, the app lookup, the chain call, logging the turn...), by
@@ -108,6 +111,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
     parser.add_argument("--judge-percent", type=float, default=0, help="a judge sampling this %% of turns")
     parser.add_argument(
+        "--keep-alive-streams", action="store_true", help="the chain keeps its connection open after a stream"
+    )
+    parser.add_argument(
         "--stages", action="store_true", help="time the stages of each request in the workers"
     )
     args = parser.parse_args()
@@ -146,6 +152,7 @@ def main() -> None:
     os.environ.update(env)
     server = None
     with OpenAIServer() as chain:
+        chain.keep_alive_streams = args.keep_alive_streams
         try:
             token = seed(chain.url, args.judge_percent)
             port = free_port()
@@ -195,7 +202,8 @@ def main() -> None:
             ]
             print(
                 f"\nChat overhead: {api_path} on gunicorn ({args.workers} sync workers), "
-                f"{'SQLite' if not url else 'PostgreSQL'}, a zero-latency OpenAI-compatible chain, "
+                f"{'SQLite' if not url else 'PostgreSQL'}, a zero-latency OpenAI-compatible chain"
+                f"{' keeping its connections after streams' if args.keep_alive_streams else ''}, "
                 f"a judge sampling {args.judge_percent:g}% of turns"
             )
             print(f"{'':<34}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
@@ -221,6 +229,8 @@ def main() -> None:
                 print(f"{'overhead p50, ' + kind:<34}{overhead:>10.2f}")
             print(f"{'chain latency logged by the app p50':<34}{pct(in_app, 50):>10.2f}")
             print(f"calls per kind: {args.calls}; turns logged ok: {logged}; errors: {errors}")
+            # The direct calls' and the workers': one per call where connections are not kept.
+            print(f"connections the chain accepted: {chain.connections}")
             verdict = "PASS" if all(verdicts) and not errors else "FAIL"
             print(f"target overhead <= {OVERHEAD_TARGET_MS} ms p50: {verdict}")
         finally:
