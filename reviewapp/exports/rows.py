@@ -59,7 +59,7 @@ def resolve(item: Reviewed, rule: str) -> Verdict | None:
     if rule not in RULES:
         raise ValueError(f"unknown disagreement rule {rule!r}; use one of {', '.join(RULES)}")
     rated = [a for a in item.assessments if a["rating"]]
-    votes = _ratings(item.assessments)
+    votes = _ratings(rated)
     disagreement = len(votes) > 1
     if not rated:
         rating = ""
@@ -69,6 +69,9 @@ def resolve(item: Reviewed, rule: str) -> Verdict | None:
         side = [rated[-1]]
     elif rule == "leave_out" and disagreement:
         return None
+    elif not disagreement:  # one rating, whoever gave it: every rule takes it
+        rating = rated[0]["rating"]
+        side = rated
     else:
         (top, n_top), *rest = votes.most_common()
         if rest and rest[0][1] == n_top:
@@ -106,6 +109,8 @@ def _resolve_chunks(item: Reviewed, rule: str) -> tuple[dict[int, bool], dict[in
     by_position: dict[int, list[bool]] = {}
     comments: dict[int, list[str]] = {}
     for a in item.assessments:  # oldest first, so the last vote is the newest
+        if not a["retrieval_assessments"]:  # no chunk rated (ratings() would say so, slower)
+            continue
         for position, ra in item.ratings(a["retrieval_assessments"]).items():
             by_position.setdefault(position, []).append(ra["rating"] == "relevant")
             if ra.get("comment"):

@@ -5,17 +5,20 @@ an export job, from the `Filters` it was started with. Everything here returns q
 exports stream rows over a server-side cursor (`.iterator(chunk_size=...)`), never holding all at once.
 """
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from itertools import groupby
+from operator import itemgetter
 
 import django_filters
 from django import forms
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Cast
 
 from reviewapp.catalog.models import App
 from reviewapp.feedback.filters import requests_rated
@@ -244,12 +247,14 @@ class Reviewed:
     response: str
     chunks: list
     app_version: str
-    created_at: datetime
     mlflow_trace_id: str
     assessments: list[dict] = field(default_factory=list)  # oldest first
     judge_results: list = field(default_factory=list)  # imported LLM-judge assessments on the trace
     status: str = Request.Status.OK  # incomplete: `response` is the part that came
     context_span: str = ""  # the app's choice of what the model saw (requestlog.passages)
+    # The request's time. Streams (iter_reviewed) leave it out: they are ordered by it in SQL, and
+    # parsing a datetime per row is a measurable share of a 100,000-row export.
+    created_at: datetime | None = None
 
     @property
     def request_text(self) -> str:
@@ -269,8 +274,8 @@ class Reviewed:
         return passage_rules.ratings(retrieval_assessments, self.chunks, self.context_span)
 
 
-# Ordered by time in SQL; the assessment's own timestamp is not needed in Python (parsing
-# datetimes is a measurable share of a 100,000-row export).
+# An assessment's columns, each row of `Reviewed.assessments` a dict of them. JSON comes as text,
+# decoded here: Django's converter costs more than the decoding of a "[]".
 ASSESSMENT_FIELDS = (
     "request_id",
     "id",
@@ -279,48 +284,26 @@ ASSESSMENT_FIELDS = (
     "instructions_version",
     "source_id",
 )
+JSON_FIELDS = ("reasons", "retrieval_assessments", "missing_sources")
+# The request's columns, repeated on each of its assessments' rows but read (and their JSON
+# decoded) once per request.
 REQUEST_FIELDS = {
-    "req_conversation_id": "request__conversation_id",
-    "req_messages": "request__messages",
-    "req_response": "request__response",
-    "req_chunks": "request__chunks",
-    "req_app_version": "request__app_version",
-    "req_status": "request__status",
-    "req_created_at": "request__created_at",
-    "req_trace_id": "request__mlflow_trace_id",
+    "req_conversation_id": F("request__conversation_id"),
+    "req_messages": Cast("request__messages", TextField()),
+    "req_response": F("request__response"),
+    "req_chunks": Cast("request__chunks", TextField()),
+    "req_app_version": F("request__app_version"),
+    "req_status": F("request__status"),
+    "req_mlflow_trace_id": F("request__mlflow_trace_id"),
 }
-
-
 ROW_ORDER = ("request__created_at", "request_id", "created_at", "id")
+# Only SQLite's pages read the order's times back (the next page starts after the last key).
+PAGE_KEY = {"page_request_time": F("request__created_at"), "page_row_time": F("created_at")}
 
 
-def _in_pages(rows: QuerySet, size: int) -> Iterator[dict]:
-    """`rows` (ordered by ROW_ORDER) a page at a time, each fetched whole before it is handed out.
-
-    SQLite: a read left open while the caller writes (progress, the job's heartbeat) would make
-    that write fail with "database is locked" once another connection has written meanwhile, as
-    the web does all the time. PostgreSQL streams over a server-side cursor instead.
-    """
-    after = Q()
-    while True:
-        page = list(rows.filter(after)[:size])
-        yield from page
-        if len(page) < size:
-            return
-        last = page[-1]
-        key = (last["req_created_at"], last["request_id"], last["row_created_at"], last["id"])
-        after = Q()
-        for i, name in enumerate(ROW_ORDER):
-            after |= Q(**{f"{name}__gt": key[i]}, **dict(zip(ROW_ORDER[:i], key[:i], strict=True)))
-
-
-def iter_reviewed(
-    *, app: App, filters: Filters, chunk_size: int = CHUNK_SIZE, with_judge_results: bool = False
-) -> Iterator[Reviewed]:
-    """Each selected request once, with its effective assessments, streamed in request order."""
-    fields = {alias: F(path) for alias, path in REQUEST_FIELDS.items()}
-    if with_judge_results:
-        fields["req_judges"] = KeyTransform("assessments", KeyTransform("info", "request__trace"))
+def reviewed_rows(*, app: App, filters: Filters, with_judge_results: bool = False) -> QuerySet:
+    """The rows iter_reviewed reads: each selected effective assessment with its request's columns,
+    as tuples (ASSESSMENT_FIELDS, then the request's), in request order."""
     if set(filters.filter_values()) - set(REQUEST_FILTERS):
         # Some filter picks among a request's assessments: take all of each selected request's.
         matching = _matching(app, filters).values("request_id")
@@ -328,25 +311,76 @@ def iter_reviewed(
     else:
         # Only filters on the request: its assessments are all selected, in one pass.
         rows = _matching(app, filters)
-    rows = rows.order_by(*ROW_ORDER).values(*ASSESSMENT_FIELDS, **fields, row_created_at=F("created_at"))
+    own = {f"own_{name}": Cast(name, TextField()) for name in JSON_FIELDS}
+    columns = dict(REQUEST_FIELDS)
+    if with_judge_results:
+        columns["req_judges"] = KeyTransform("assessments", KeyTransform("info", "request__trace"))
+    if connection.vendor == "sqlite":
+        columns.update(PAGE_KEY)
+    names = [f"own_{name}" if name in JSON_FIELDS else name for name in ASSESSMENT_FIELDS]
+    return rows.order_by(*ROW_ORDER).annotate(**own, **columns).values_list(*names, *columns)
+
+
+def _in_pages(rows: QuerySet, size: int) -> Iterator[tuple]:
+    """`rows` (reviewed_rows: ordered by ROW_ORDER, ending with PAGE_KEY) a page at a time, each
+    fetched whole before it is handed out.
+
+    SQLite: a read left open while the caller writes (progress, the job's heartbeat) would make
+    that write fail with "database is locked" once another connection has written meanwhile, as
+    the web does all the time. PostgreSQL streams over a server-side cursor instead.
+    """
+    request_id, row_id = ASSESSMENT_FIELDS.index("request_id"), ASSESSMENT_FIELDS.index("id")
+    after = Q()
+    while True:
+        page = list(rows.filter(after)[:size])
+        yield from page
+        if len(page) < size:
+            return
+        last = page[-1]
+        key = (last[-2], last[request_id], last[-1], last[row_id])
+        after = Q()
+        for i, name in enumerate(ROW_ORDER):
+            after |= Q(**{f"{name}__gt": key[i]}, **dict(zip(ROW_ORDER[:i], key[:i], strict=True)))
+
+
+def _json(text: str | None):
+    if text == "[]":  # most lists of reasons, ratings and sources
+        return []
+    return None if text is None else json.loads(text)
+
+
+def _assessment(row: tuple) -> dict:
+    # zip stops at the assessment's own columns, the first of the row.
+    assessment = dict(zip(ASSESSMENT_FIELDS, row, strict=False))
+    for name in JSON_FIELDS:
+        assessment[name] = _json(assessment[name])
+    return assessment
+
+
+def iter_reviewed(
+    *, app: App, filters: Filters, chunk_size: int = CHUNK_SIZE, with_judge_results: bool = False
+) -> Iterator[Reviewed]:
+    """Each selected request once, with its effective assessments, streamed in request order."""
+    rows = reviewed_rows(app=app, filters=filters, with_judge_results=with_judge_results)
     if connection.vendor == "sqlite":
         rows = _in_pages(rows, chunk_size)
     else:
         rows = rows.iterator(chunk_size=chunk_size)
-    for request_id, group in groupby(rows, key=lambda row: row["request_id"]):
-        group = list(group)
-        first = group[0]
+    at = {name: len(ASSESSMENT_FIELDS) + i for i, name in enumerate(REQUEST_FIELDS)}
+    judges = len(ASSESSMENT_FIELDS) + len(REQUEST_FIELDS)
+    context_span = app.context_span
+    for request_id, group in groupby(rows, key=itemgetter(0)):
+        first, *others = group
         yield Reviewed(
             request_id=str(request_id),
-            conversation_id=first["req_conversation_id"],
-            messages=first["req_messages"] or [],
-            response=first["req_response"] or "",
-            chunks=first["req_chunks"] or [],
-            app_version=first["req_app_version"] or "",
-            created_at=first["req_created_at"],
-            mlflow_trace_id=first["req_trace_id"] or "",
-            assessments=group,
-            judge_results=(first.get("req_judges") or []) if with_judge_results else [],
-            status=first["req_status"],
-            context_span=app.context_span,
+            conversation_id=first[at["req_conversation_id"]],
+            messages=_json(first[at["req_messages"]]) or [],
+            response=first[at["req_response"]] or "",
+            chunks=_json(first[at["req_chunks"]]) or [],
+            app_version=first[at["req_app_version"]] or "",
+            mlflow_trace_id=first[at["req_mlflow_trace_id"]] or "",
+            assessments=[_assessment(first), *map(_assessment, others)],
+            judge_results=(first[judges] or []) if with_judge_results else [],
+            status=first[at["req_status"]],
+            context_span=context_span,
         )

@@ -15,7 +15,6 @@ while a committed row names it.
 """
 
 import csv
-import functools
 import hashlib
 import json
 import logging
@@ -32,7 +31,7 @@ from reviewapp.lib import files
 log = logging.getLogger(__name__)
 
 CONTEXT_COLUMNS = ("expected_retrieved_context", "retrieved_context")
-PARQUET_BATCH = 5000
+PARQUET_BATCH = 1000  # rows per row group: each batch is held as Python objects, then as Arrow arrays
 
 
 def _context_type():
@@ -55,13 +54,8 @@ def evaluation_schema(include_outputs: bool):
     return pa.schema(fields)
 
 
-def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-@functools.cache
-def _key(name: str) -> str:
-    return json.dumps(name)
+# One encoder for every value: json.dumps with options builds a new one on each call.
+_dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 class TableWriter:
@@ -73,34 +67,31 @@ class TableWriter:
         self.folder, self.stem, self.columns = folder, stem, columns
         self.jsonl = (folder / f"{stem}.jsonl").open("w", encoding="utf-8")
         self.csv_file = (folder / f"{stem}.csv").open("w", encoding="utf-8", newline="")
-        self.csv = csv.DictWriter(self.csv_file, fieldnames=columns, extrasaction="ignore")
-        self.csv.writeheader()
+        self.csv = csv.writer(self.csv_file)
+        self.csv.writerow(columns)
         self.schema = schema
         self.parquet = pq.ParquetWriter(folder / f"{stem}.parquet", schema) if schema is not None else None
-        self.batch = {name: [] for name in schema.names} if schema is not None else {}
-        self.pending = 0
+        self.batch: list[dict] = []
         self.count = 0
 
     def write(self, row: dict) -> None:
-        # Each value is encoded once and reused by the JSONL line and the CSV cell.
-        encoded = {k: _dumps(v) for k, v in row.items()}
-        self.jsonl.write("{" + ", ".join(f"{_key(k)}: {v}" for k, v in encoded.items()) + "}\n")
-        self.csv.writerow({k: encoded[k] if isinstance(v, list | dict) else v for k, v in row.items()})
+        self.jsonl.write(_dumps(row) + "\n")
+        # A CSV cell holds a list or a dict as its JSON, any other value as is (None: empty).
+        self.csv.writerow(
+            [_dumps(v) if isinstance(v := row.get(name), list | dict) else v for name in self.columns]
+        )
         if self.parquet is not None:
-            for name in self.schema.names:
-                self.batch[name].append(row.get(name))
-            self.pending += 1
-            if self.pending >= PARQUET_BATCH:
+            self.batch.append(row)
+            if len(self.batch) >= PARQUET_BATCH:
                 self._flush()
         self.count += 1
 
     def _flush(self) -> None:
         import pyarrow as pa
 
-        if self.pending:
-            self.parquet.write_table(pa.Table.from_pydict(self.batch, schema=self.schema))
-            self.batch = {name: [] for name in self.schema.names}
-            self.pending = 0
+        if self.batch:
+            self.parquet.write_table(pa.Table.from_pylist(self.batch, schema=self.schema))
+            self.batch = []
 
     def close(self) -> list[str]:
         self.jsonl.close()
