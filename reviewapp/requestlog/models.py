@@ -164,6 +164,12 @@ class Request(models.Model):
             models.Index(fields=["app", "source", "-created_at"], name="req_app_source_time"),
             models.Index(fields=["app", "app_version", "-created_at"], name="req_app_version_time"),
             models.Index(fields=["app", "conversation_id", "created_at"], name="req_app_conversation"),
+            # status=error / incomplete: the few rows not ok, in the page's order (migration 0008).
+            models.Index(
+                fields=["app", "-created_at", "-request_id"],
+                condition=~models.Q(status="ok"),
+                name="req_app_time_not_ok",
+            ),
         ]
 
     def __str__(self) -> str:
