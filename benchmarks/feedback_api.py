@@ -1,4 +1,4 @@
-"""Feedback API and review-item throughput and latency against gunicorn on PostgreSQL (a table).
+"""Feedback API and review-item throughput and latency through gunicorn (PostgreSQL, or SQLite) (a table).
 
     .venv/bin/python benchmarks/feedback_api.py [--seconds 20] [--connections 16] [--workers 2]
     .venv/bin/python benchmarks/feedback_api.py --reads 1            # review-item reads only
@@ -15,6 +15,11 @@ drops the database. With `--reads F`, that share of the calls instead reads a re
 (GET /api/v1/apps/<slug>/requests/<id>, expecting 200), timed apart. The SQL statements one POST
 and one read take are counted in-process first (Django's test client on the same database). The
 API's throttles are raised out of the way (still checked on every call, as in production).
+`--prefill 100000` puts that many summed assessments in the log first (the figure must not
+change with it); `--sqlite` runs against the embedded default (an SQLite file) instead. A write
+only inserts its row; afterwards the script times `summary.catch_up()`, the sum of what the run
+wrote, which the dashboard and the log's filters run before they read (and a periodic task
+between reads).
 Targets: writes p99 ≤ 50 ms, 0 lost rows, ≤ 4 statements per POST besides BEGIN/COMMIT; reads
 ≤ 4 statements.
 """
@@ -24,8 +29,10 @@ import http.client
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -75,6 +82,54 @@ def seed(n_requests: int, n_tokens: int = 1) -> tuple[list[str], list[str]]:
         for i in range(n_requests)
     )
     return raw, [str(r.request_id) for r in rows]
+
+
+def prefill(n_assessments: int) -> None:
+    """`n_assessments` assessments already in the log, summed: by 20 other reviewers on requests of
+    the same app (a history of a few rows each), so the benchmark's writes land in a full table."""
+    from django.db import transaction
+
+    from reviewapp.accounts.models import User
+    from reviewapp.catalog.models import App
+    from reviewapp.feedback import summary
+    from reviewapp.feedback.models import Assessment
+    from reviewapp.requestlog.models import Request
+
+    app = App.objects.get(slug=SLUG)
+    reviewers = [User.objects.create_user(f"earlier-{n}@example.com", "pw") for n in range(20)]
+    per_request = 4  # rows per request: two reviewers, two rows each
+    requests = Request.objects.bulk_create(
+        (
+            Request(
+                app=app,
+                app_version="1",
+                conversation_id=str(uuid.uuid4()),
+                source=Request.Source.REST_API,
+                messages=[{"role": "user", "content": f"Earlier question {i}"}],
+                response=f"Earlier answer {i}",
+            )
+            for i in range(n_assessments // per_request)
+        ),
+        batch_size=5000,
+    )
+    rows = (
+        Assessment(
+            request=request,
+            app=app,
+            reviewer=reviewers[(i + k % 2) % len(reviewers)],
+            source_id="earlier@example.com",
+            rating="positive" if (i + k) % 3 else "negative",
+            comment=f"Earlier note {k}",
+            app_version="1",
+            revision=k // 2 + 1,
+        )
+        for i, request in enumerate(requests)
+        for k in range(per_request)
+    )
+    Assessment.objects.bulk_create(rows, batch_size=5000)
+    for start in range(0, len(requests), summary.CATCH_UP_BATCH):
+        with transaction.atomic():
+            summary.sum_requests(r.pk for r in requests[start : start + summary.CATCH_UP_BATCH])
 
 
 def body_for(request_id: str, rng: random.Random) -> dict:
@@ -215,14 +270,21 @@ def main() -> None:
     parser.add_argument(
         "--reads", type=float, default=0.0, help="share of calls that read a review item instead (0-1)"
     )
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="assessments in the log before the run (e.g. 100000)"
+    )
+    parser.add_argument("--sqlite", action="store_true", help="the embedded default: an SQLite file")
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
     args = parser.parse_args()
 
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    recreate_database(url)
+    scratch = tempfile.mkdtemp(prefix="reviewapp-bench-feedback-")
+    url = "" if args.sqlite else os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    if url:
+        recreate_database(url)
     env = {
         **os.environ,
         "DATABASE_URL": url,
+        "VAR_DIR": scratch,
         "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
@@ -232,11 +294,15 @@ def main() -> None:
         "API_THROTTLE_FEEDBACK": "1000000/s",
     }
     env.pop("REDIS_URL", None)  # no trace on these requests: no write-back is queued
-    os.environ.update({k: v for k, v in env.items() if k != "REDIS_URL"})
-    os.environ.pop("REDIS_URL", None)
+    if not url:
+        env.pop("DATABASE_URL")
+    os.environ.clear()
+    os.environ.update(env)
     server = None
     try:
         tokens, request_ids = seed(args.requests, args.tokens)
+        if args.prefill:
+            prefill(args.prefill)
         post_statements, read_statements, counted_ids = count_statements(tokens[0], request_ids[0])
         port = free_port()
         server = start_gunicorn(
@@ -276,6 +342,13 @@ def main() -> None:
         lost = len(created - stored)
         extra = len(stored - created - warm_ids)
         duplicates = len(out.created) - len(created)
+        # The sum the writes left for later (summary.catch_up, which readers run first).
+        from reviewapp.feedback import summary
+
+        pending = Assessment.objects.filter(awaits_summary=True).count()
+        began = time.perf_counter()
+        summary.catch_up()
+        catch_up = time.perf_counter() - began
         n = len(out.latencies)
         lat = out.latencies or [0.0]
         reads = out.read_latencies or [0.0]
@@ -283,6 +356,8 @@ def main() -> None:
             ("connections", args.connections),
             ("gunicorn workers x threads", f"{args.workers} x {args.threads}"),
             ("API tokens", args.tokens),
+            ("database", "SQLite (embedded default)" if not url else "PostgreSQL"),
+            ("assessments before the run", args.prefill),
             ("duration (s)", f"{wall:.1f}"),
             ("SQL statements per POST (besides BEGIN/COMMIT)", post_statements),
             ("SQL statements per review-item read", read_statements),
@@ -304,11 +379,12 @@ def main() -> None:
             ("errors", sum(out.errors.values()) or 0),
             ("rows lost (201 without a row)", lost),
             ("rows extra / duplicated", f"{extra} / {duplicates}"),
+            ("assessments summed afterwards (catch_up)", pending),
+            ("catch_up time (s)", f"{catch_up:.2f}"),
+            ("catch_up rate (assessments/s)", f"{pending / catch_up:.0f}" if catch_up else "-"),
         ]
         width = max(len(k) for k, _ in rows)
-        print(
-            "\nFeedback API (POST .../feedback) and review items (GET .../requests/<id>), gunicorn on PostgreSQL"
-        )
+        print("\nFeedback API (POST .../feedback) and review items (GET .../requests/<id>) through gunicorn")
         print("-" * (width + 14))
         for key, value in rows:
             print(f"{key:<{width}}  {value:>10}")
@@ -320,6 +396,8 @@ def main() -> None:
         print(f"targets write p99 <= 50 ms, 0 lost rows, <= 4 statements per POST and per read: {verdict}")
     finally:
         tear_down(server, url, args.keep)
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -274,6 +274,7 @@ CELERY_TASK_QUEUES = {"celery": {}, "sweeps": {}}
 CELERY_TASK_ROUTES = {
     "reviewapp.jobs.sweep": {"queue": "sweeps"},
     "exports.sweep_mlflow_steps": {"queue": "sweeps"},
+    "reviewapp.feedback.catch_up_summaries": {"queue": "sweeps"},
     "reviewapp.feedback.tasks.sweep_mlflow_sync": {"queue": "sweeps"},
     "judges.sweep_write_back": {"queue": "sweeps"},
 }
@@ -284,6 +285,13 @@ CELERY_BEAT_SCHEDULE = {
     "feedback-mlflow-sweep": {
         "task": "reviewapp.feedback.tasks.sweep_mlflow_sync",
         "schedule": envint("FEEDBACK_MLFLOW_SWEEP_SECONDS", "300"),
+    },
+    # Feedback recorded since the last sum, summed for the dashboard and the log's filters (which
+    # also sum it before they read: this only keeps their wait short).
+    "feedback-summaries": {
+        "task": "reviewapp.feedback.catch_up_summaries",
+        "schedule": envint("FEEDBACK_SUMMARY_SECONDS", "10"),
+        "options": {"expires": 40},
     },
     # Judge results whose write-back to their MLflow trace failed, or whose message was lost.
     "judges-mlflow-sweep": {

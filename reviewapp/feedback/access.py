@@ -6,10 +6,11 @@ in review queues of that app open to them (named as a reviewer, or an open queue
 
 import uuid
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from reviewapp.catalog.models import App, Level
 from reviewapp.catalog.permissions import can
+from reviewapp.lib.compiled import CompiledQuery
 from reviewapp.requestlog.models import Request
 
 
@@ -26,14 +27,34 @@ def requests_visible_to(user, app: App) -> QuerySet[Request]:
     return requests.filter(Q(user=user) | Q(queue_items__queue__in=open_to_user)).distinct()
 
 
+# What recording feedback reads of the request itself (services.record_feedback, the serializer).
+RECORDING_FIELDS = ("request_id", "app_id", "app_version", "user_id", "mlflow_trace_id", "chunks")
+
+
+def _visible(shape: tuple[bool, bool], *, app_id, request_id, user_id) -> QuerySet[Request]:
+    """The request if the user may see it; shape: (the user manages the app, recording feedback)."""
+    manages, to_record = shape
+    requests = Request.objects.filter(app_id=app_id, request_id=request_id)
+    if not manages:
+        open_items = _open_queue_items(user_id, app_id).filter(request=OuterRef("pk"))
+        requests = requests.filter(Q(user_id=user_id) | Exists(open_items))
+    if to_record:
+        from .services import recording_facts
+
+        requests = requests.only(*RECORDING_FIELDS).annotate(**recording_facts(user_id))
+    return requests
+
+
+# Compiled once per process: building this query costs the ORM more than running it.
+VISIBLE = CompiledQuery(Request, _visible)
+
+
 def visible_request(user, app: App, request_id, *, to_record: bool = False) -> Request | None:
     """The request `request_id` of `app` if `user` may see it, else None (also for a malformed id).
 
-    The same rule as requests_visible_to, checked on one row: the review item's and the Feedback
-    API's hot path. A read takes one query. `to_record`: the query also reads what recording `user`'s
-    feedback needs (services.record_feedback), and someone else's request is checked for an open
-    queue by a second query only then: most writes are by managers or on one's own turns, whose
-    check needs no subquery to build.
+    The same rule as requests_visible_to, checked on one row in one query: the review item's and the
+    Feedback API's hot path. `to_record`: the query also reads what recording `user`'s feedback
+    needs (services.recording_facts), so the write that follows is its INSERT alone.
     """
     try:
         request_id = uuid.UUID(str(request_id))
@@ -41,40 +62,17 @@ def visible_request(user, app: App, request_id, *, to_record: bool = False) -> R
         return None
     if not can(app, "feedback") and not can(app, "monitor"):
         return None
-    requests = Request.objects.filter(app=app, request_id=request_id)
-    if to_record:
-        requests = requests.annotate(**recording_facts(user))
-    elif not can(app, "monitor"):
-        requests = requests.filter(
-            Q(user=user) | Exists(_open_queue_items(user, app).filter(request=OuterRef("pk")))
-        )
-    req = next(iter(requests), None)
+    shape = (can(app, "monitor"), to_record)
+    req = next(iter(VISIBLE.raw(shape, app_id=app.pk, request_id=request_id, user_id=user.pk)), None)
     if req is None:
         return None
     req.app = app
-    if not to_record or can(app, "monitor") or req.user_id == user.pk:
-        return req
-    return req if _open_queue_items(user, app).filter(request=req).exists() else None
+    if to_record:
+        req.facts_of = user.pk
+    return req
 
 
-def _open_queue_items(user, app: App):
+def _open_queue_items(user_id: int, app_id: int):
     from reviewapp.queues.models import QueueItem, ReviewQueue
 
-    return QueueItem.objects.filter(queue__in=ReviewQueue.objects.filter(app=app).open_to(user))
-
-
-def recording_facts(user) -> dict:
-    """Annotations of a request that record_feedback reads instead of querying: whether `user` has
-    drafts on it, and the version of its app's reviewer instructions in force."""
-    from reviewapp.catalog.models import ReviewInstructions
-
-    from .models import FeedbackDraft
-
-    return {
-        "reviewer_has_drafts": Exists(FeedbackDraft.objects.filter(request=OuterRef("pk"), reviewer=user)),
-        "instructions_in_force": Subquery(
-            ReviewInstructions.objects.filter(app=OuterRef("app_id"))
-            .order_by("-version")
-            .values("version")[:1]
-        ),
-    }
+    return QueueItem.objects.filter(queue__in=ReviewQueue.objects.filter(app_id=app_id).open_to(user_id))

@@ -94,6 +94,13 @@ class Assessment(models.Model):
     queue = models.ForeignKey(
         "queues.ReviewQueue", models.SET_NULL, null=True, blank=True, related_name="assessments"
     )
+    # The reviewer's n-th row on the request, written by record_feedback (None: written otherwise).
+    # Unique, so of two changes merged into the same base concurrently one fails and merges again,
+    # without a lock held across the read and the insert.
+    revision = models.PositiveIntegerField(null=True, blank=True)
+    # Not yet summed into the request's summary (RequestFeedback): summary.catch_up sums such rows
+    # before anything reads the summaries, so the write itself is one INSERT.
+    awaits_summary = models.BooleanField(default=False, db_default=False)
 
     objects = AssessmentQuerySet.as_manager()
 
@@ -102,6 +109,13 @@ class Assessment(models.Model):
         indexes = [
             models.Index(fields=["request", "reviewer", "-created_at"], name="assess_req_reviewer"),
             models.Index(fields=["app", "-created_at"], name="assess_app_time"),
+            # Only the few rows not summed yet: what catch_up reads.
+            models.Index(
+                fields=["id"], condition=models.Q(awaits_summary=True), name="assess_awaits_summary"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "reviewer", "revision"], name="assess_revision_once")
         ]
 
 

@@ -1,10 +1,14 @@
 """Recording feedback: validation, the append-only effective-row rule, idempotency."""
 
+import json
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, JSONField, OuterRef, Subquery
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from reviewapp.lib.parsers import problem_in
@@ -12,7 +16,6 @@ from reviewapp.monitoring import metrics
 from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
-from . import summary
 from .models import Assessment, FeedbackDraft, MlflowSync
 
 TEXT_LIMIT_BYTES = 100 * 1024  # comment, corrected response, chunk comments, missing-source text
@@ -158,20 +161,6 @@ def clean_changes(*, request: Request, changes: dict) -> dict:
     return cleaned
 
 
-def _state(row: Assessment | None) -> dict:
-    if row is None:
-        return {
-            "rating": "",
-            "reasons": [],
-            "other_reason": "",
-            "comment": "",
-            "corrected_response": None,
-            "retrieval_assessments": [],
-            "missing_sources": [],
-        }
-    return {name: getattr(row, name) for name in FIELDS}
-
-
 def _merge(current: dict, cleaned: dict, request: Request) -> dict:
     merged = {**current, **{k: v for k, v in cleaned.items() if k != "retrieval_assessments"}}
     if "retrieval_assessments" in cleaned:
@@ -196,7 +185,84 @@ class Recorded:
     created: bool  # False: an idempotent replay, or a change that changed nothing
 
 
-@transaction.atomic
+# Changes by one reviewer to one request racing each other: each lost race merges again.
+MERGE_ATTEMPTS = 10
+FACTS = ("reviewer_latest", "reviewer_revision", "reviewer_has_drafts", "instructions_in_force")
+
+
+def recording_facts(reviewer) -> dict:
+    """Annotations of a request with what recording `reviewer`'s feedback on it reads: their latest
+    row (as JSON: its state and identity), their highest revision, whether they have drafts on it,
+    and the version of the app's reviewer instructions in force. One statement with the request."""
+    from reviewapp.catalog.models import ReviewInstructions
+
+    mine = Assessment.objects.filter(request=OuterRef("pk"), reviewer=reviewer)
+    latest = JSONObject(
+        id="id",
+        assessment_id="assessment_id",
+        created_at="created_at",
+        queue_id="queue_id",
+        **{f: f for f in FIELDS},
+    )
+    return {
+        "reviewer_latest": Subquery(
+            mine.order_by("-created_at", "-id").values(json=latest)[:1], output_field=JSONField()
+        ),
+        "reviewer_revision": Subquery(
+            mine.filter(revision__isnull=False).order_by("-revision").values("revision")[:1]
+        ),
+        "reviewer_has_drafts": Exists(
+            FeedbackDraft.objects.filter(request=OuterRef("pk"), reviewer=reviewer)
+        ),
+        "instructions_in_force": Subquery(
+            ReviewInstructions.objects.filter(app=OuterRef("app_id"))
+            .order_by("-version")
+            .values("version")[:1]
+        ),
+    }
+
+
+@dataclass
+class _Facts:
+    latest: dict | None  # the effective row's state, id, assessment_id, created_at and queue_id
+    revision: int  # the reviewer's highest revision on the request, 0 for none
+    has_drafts: bool
+    instructions: int | None
+
+
+def _facts(request: Request, reviewer, *, fresh: bool = False) -> _Facts | None:
+    """What recording reads, from the request's annotations when visible_request(..., to_record=True)
+    read them for this reviewer, else by one query. None when the request is gone."""
+    if not fresh and getattr(request, "facts_of", None) == reviewer.pk:
+        values = {name: getattr(request, name) for name in FACTS}
+    else:
+        values = Request.objects.filter(pk=request.pk).values(**recording_facts(reviewer)).first()
+        if values is None:
+            return None
+    return _Facts(
+        latest=_latest(values["reviewer_latest"]),
+        revision=values["reviewer_revision"] or 0,
+        has_drafts=bool(values["reviewer_has_drafts"]),
+        instructions=values["instructions_in_force"],
+    )
+
+
+def _latest(value) -> dict | None:
+    """The latest row as recording_facts reads it, in the types of the model's fields (SQLite's
+    JSON_OBJECT gives JSON columns as text and times without a zone)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)
+    for name in ("reasons", "retrieval_assessments", "missing_sources"):
+        if isinstance(value[name], str):
+            value[name] = json.loads(value[name])
+    value["assessment_id"] = uuid.UUID(str(value["assessment_id"]))
+    created = datetime.fromisoformat(value["created_at"])
+    value["created_at"] = created if created.tzinfo else created.replace(tzinfo=UTC)
+    return value
+
+
 def record_feedback(
     *,
     request: Request,
@@ -209,66 +275,92 @@ def record_feedback(
 
     The same `assessment_id` twice stores once (`.assessment` is the stored row); a change that
     changes nothing writes nothing (`.assessment` is the current row, None when there is none yet).
-    `.created` says whether a row was written. A `request` from `visible_request(..., to_record=True)`
-    carries the reviewer's drafts and the instructions version, which are otherwise queried here.
+    `.created` says whether a row was written. The row is the write's one statement (with its MLflow
+    write-back row for a traced request): no lock is held while merging, the row's revision is
+    unique instead, so of two changes merged into the same base one fails and merges again; and the
+    request's summary is summed later (summary.catch_up, before anything reads it).
     """
     if queue is not None and queue.app_id != request.app_id:
         raise ValidationError({"queue": "This queue belongs to another app."})
-    # One writer at a time per request, so two quick changes never merge into the same base.
-    Request.objects.select_for_update(no_key=True).filter(pk=request.pk).values_list("pk").first()
-    current = Assessment.objects.effective_for(request, reviewer)
-    if assessment_id is not None and current is not None and current.assessment_id == assessment_id:
-        return Recorded(current, created=False)  # a retry of the latest call
     cleaned = clean_changes(request=request, changes=changes)
-    merged = _merge(_state(current), cleaned, request)
-    _drop_drafts(request, reviewer, cleaned)
-    if merged == _state(current) and (current is None or queue is None or queue.pk == current.queue_id):
-        stored = Assessment.objects.filter(assessment_id=assessment_id).first() if assessment_id else None
-        if stored is not None:
-            return Recorded(_same_origin(stored, request, reviewer), created=False)
-        # Nothing changes: no row (and None when there is no feedback at all yet).
-        return Recorded(current, created=False)
-    row = Assessment(
-        assessment_id=assessment_id or uuid.uuid4(),
-        request=request,
-        app=request.app,
-        reviewer=reviewer,
-        source_id=reviewer.email,
-        created_at=_after(current),
-        app_version=request.app_version or request.app.version,
-        instructions_version=_instructions_version(request),
-        queue=queue,
-        **merged,
-    )
-    try:
-        with transaction.atomic():
-            row.save(force_insert=True)
-    except IntegrityError:
-        # An assessment_id sent before (a retry of an older call), or racing in right now.
-        stored = Assessment.objects.get(assessment_id=row.assessment_id)
-        return Recorded(_same_origin(stored, request, reviewer), created=False)
-    summary.refresh(request, first_from=reviewer if current is None else None)
-    # A rating counts when it is given or changed: an edit of the comment, or a queue's
-    # re-submission of the same feedback, gives no new rating.
-    if current is None or row.rating != current.rating:
-        transaction.on_commit(lambda: metrics.count_feedback(app=request.app.slug, rating=row.rating))
-    if request.mlflow_trace_id:
-        sync = MlflowSync.objects.create(assessment=row)
-        transaction.on_commit(lambda: _enqueue_sync(sync.pk))
-    row.is_effective = True  # the newest row; saves the serializer a query
-    return Recorded(row, created=True)
+    facts = _facts(request, reviewer)
+    for _ in range(MERGE_ATTEMPTS):
+        if facts is None:
+            raise ValidationError({"request_id": "This request no longer exists."})
+        latest = facts.latest
+        if assessment_id is not None and latest is not None and latest["assessment_id"] == assessment_id:
+            # A retry of the latest call.
+            return Recorded(Assessment.objects.get(pk=latest["id"]), created=False)
+        current = _state(latest)
+        merged = _merge(current, cleaned, request)
+        if merged == current and (latest is None or queue is None or queue.pk == latest["queue_id"]):
+            _drop_drafts(request, reviewer, cleaned, facts)
+            stored = Assessment.objects.filter(assessment_id=assessment_id).first() if assessment_id else None
+            if stored is not None:
+                return Recorded(_same_origin(stored, request, reviewer), created=False)
+            # Nothing changes: no row (and None when there is no feedback at all yet).
+            return Recorded(Assessment.objects.get(pk=latest["id"]) if latest else None, created=False)
+        row = Assessment(
+            assessment_id=assessment_id or uuid.uuid4(),
+            request=request,
+            app=request.app,
+            reviewer=reviewer,
+            source_id=reviewer.email,
+            created_at=_after(latest["created_at"] if latest else None),
+            app_version=request.app_version or request.app.version,
+            instructions_version=facts.instructions,
+            queue=queue,
+            revision=facts.revision + 1,
+            awaits_summary=True,
+            **merged,
+        )
+        try:
+            _insert(row, cleaned, facts)
+        except IntegrityError:
+            if assessment_id is not None and (
+                stored := Assessment.objects.filter(assessment_id=assessment_id).first()
+            ):
+                # An assessment_id sent before (a retry of an older call), or racing in right now.
+                return Recorded(_same_origin(stored, request, reviewer), created=False)
+            facts = _facts(request, reviewer, fresh=True)  # another change of theirs landed first
+            continue
+        row.is_effective = True  # the newest row; saves the serializer a query
+        return Recorded(row, created=True)
+    raise ValidationError({"detail": "Too many changes to this feedback at once; send it again."})
 
 
-def _instructions_version(request: Request) -> int | None:
-    if hasattr(request, "instructions_in_force"):
-        return request.instructions_in_force
-    instructions = request.app.current_instructions()
-    return instructions.version if instructions else None
+def _insert(row: Assessment, cleaned: dict, facts: _Facts) -> None:
+    """Store `row` with what goes with it, in one transaction (IntegrityError: nothing is stored)."""
+    request, previous = row.request, facts.latest
+    with transaction.atomic():
+        row.save(force_insert=True)
+        _drop_drafts(request, row.reviewer, cleaned, facts)
+        if request.mlflow_trace_id:
+            sync = MlflowSync.objects.create(assessment=row)
+            transaction.on_commit(lambda: _enqueue_sync(sync.pk))
+        # A rating counts when it is given or changed: an edit of the comment, or a queue's
+        # re-submission of the same feedback, gives no new rating.
+        if previous is None or row.rating != previous["rating"]:
+            transaction.on_commit(lambda: metrics.count_feedback(app=request.app.slug, rating=row.rating))
 
 
-def _drop_drafts(request: Request, reviewer, cleaned: dict) -> None:
+def _state(latest: dict | None) -> dict:
+    if latest is None:
+        return {
+            "rating": "",
+            "reasons": [],
+            "other_reason": "",
+            "comment": "",
+            "corrected_response": None,
+            "retrieval_assessments": [],
+            "missing_sources": [],
+        }
+    return {name: latest[name] for name in FIELDS}
+
+
+def _drop_drafts(request: Request, reviewer, cleaned: dict, facts: _Facts) -> None:
     """Text saved by any path (panel, queue submit, API) makes the reviewer's draft of it obsolete."""
-    if getattr(request, "reviewer_has_drafts", True) is False:
+    if not facts.has_drafts:
         return
     fields = [name for name in ("comment", "other_reason", "corrected_response") if name in cleaned]
     fields += [f"chunk_comment_{item['position']}" for item in cleaned.get("retrieval_assessments", [])]
@@ -282,11 +374,12 @@ def _same_origin(stored: Assessment, request: Request, reviewer) -> Assessment:
     return stored
 
 
-def _after(current: Assessment | None):
-    """Now, but never before the row it supersedes (clock steps must not reorder history)."""
+def _after(previous):
+    """Now, but never before `previous`, the time of the row it supersedes (clock steps must not
+    reorder history)."""
     now = timezone.now()
-    if current is not None and now <= current.created_at:
-        return current.created_at + timezone.timedelta(microseconds=1)
+    if previous is not None and now <= previous:
+        return previous + timezone.timedelta(microseconds=1)
     return now
 
 

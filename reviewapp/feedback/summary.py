@@ -1,6 +1,7 @@
 """Each request's effective feedback summed into one row (RequestFeedback) and its reasons.
 
-`refresh` runs in the transaction that writes an assessment, so the row always matches the log;
+`catch_up` sums the assessments written since it last ran (record_feedback marks them), and every
+reader of the summaries calls it first, so what they read always matches the log;
 `rebuild` recomputes an app's rows after its context span changed which passages the model saw: a
 background job (REBUILD_KIND), queued with the change, so the settings request never waits on it.
 Until it has run, rows summed before keep the old span.
@@ -24,6 +25,17 @@ REBUILD_BATCH = 500
 REBUILD_KIND = "rebuild_feedback_summaries"
 # What `summarize` reads of a request (the trace, often large, is not needed).
 SUMMARY_SOURCE_FIELDS = ("request_id", "app_id", "app_version", "source", "created_at", "chunks")
+# What `summarize` and the reviewers' listing read of an assessment.
+SUMMED_FIELDS = (
+    "request_id",
+    "reviewer_id",
+    "rating",
+    "reasons",
+    "corrected_response",
+    "missing_sources",
+    "retrieval_assessments",
+)
+CATCH_UP_BATCH = 500
 
 
 def _verdict(up: int, down: int) -> str:
@@ -111,29 +123,74 @@ def store(rows: list[tuple[dict, Counter]], *, summaries=RequestFeedback, reason
     )
 
 
-def refresh(request: Request, *, first_from=None) -> None:
-    """Rewrite `request`'s summary from its effective assessments (call inside the write's transaction,
-    holding the request's row lock, as record_feedback does). `first_from`: the reviewer whose first
-    feedback on it this write is; everyone else was listed as a reviewer by their own first write."""
-    effective = list(Assessment.objects.filter(request=request).latest_per_reviewer())
-    # Read now, not from `request.app`: a context span changed (and its rebuild committed) while this
-    # write waited for the request's lock must decide the passages, or the rebuild would be undone.
-    context_span = App.objects.filter(pk=request.app_id).values_list("context_span", flat=True).get()
-    store([summarize(request, effective, context_span)])
+def sum_requests(request_ids) -> None:
+    """Rewrite the summaries of `request_ids` (primary keys) from their effective assessments, and
+    list their reviewers. Call inside a transaction: it takes the requests' row locks, in one order,
+    before it reads, so of two sums of one request the later one reads what the earlier one did."""
+    ids = sorted(set(request_ids))
+    requests = {
+        r.pk: r
+        for r in Request.objects.select_for_update(no_key=True)
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .only(*SUMMARY_SOURCE_FIELDS)
+    }
+    if not requests:
+        return
+    # Read under the locks: a context span changed (and its rebuild committed) meanwhile must decide
+    # the passages, or the rebuild would be undone.
+    spans = dict(
+        App.objects.filter(pk__in={r.app_id for r in requests.values()}).values_list("pk", "context_span")
+    )
+    effective: dict = {}
+    for a in (
+        Assessment.objects.filter(request_id__in=ids).latest_per_reviewer().only(*SUMMED_FIELDS).order_by()
+    ):
+        effective.setdefault(a.request_id, []).append(a)
+    store([summarize(r, effective.get(pk, []), spans[r.app_id]) for pk, r in requests.items()])
     # Feedback is never taken back, so a reviewer once listed stays listed.
-    if first_from is not None:
-        FeedbackReviewer.objects.bulk_create(
-            [
-                FeedbackReviewer(
-                    request_id=request.request_id,
-                    reviewer_id=first_from.pk,
-                    app_id=request.app_id,
-                    app_version=request.app_version,
-                    request_created_at=request.created_at,
-                )
-            ],
-            ignore_conflicts=True,
+    FeedbackReviewer.objects.bulk_create(
+        [
+            FeedbackReviewer(
+                request_id=a.request_id,
+                reviewer_id=a.reviewer_id,
+                app_id=requests[a.request_id].app_id,
+                app_version=requests[a.request_id].app_version,
+                request_created_at=requests[a.request_id].created_at,
+            )
+            for rows in effective.values()
+            for a in rows
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def refresh(request: Request) -> None:
+    """Rewrite `request`'s summary now (rows written other than by record_feedback, e.g. in tests)."""
+    with transaction.atomic():
+        sum_requests([request.pk])
+
+
+def catch_up() -> int:
+    """Sum the assessments written since the last catch-up into their requests' summaries; how many.
+
+    record_feedback only inserts its row (marked `awaits_summary`), so that a click never waits on
+    the sum; whatever reads the summaries calls this first, and a periodic task keeps the backlog
+    short. Rows written while it runs wait for the next one: each is cleared only once summed.
+    """
+    done = 0
+    while True:
+        pending = list(
+            Assessment.objects.filter(awaits_summary=True)
+            .order_by("pk")
+            .values_list("pk", "request_id")[:CATCH_UP_BATCH]
         )
+        if not pending:
+            return done
+        with transaction.atomic():
+            sum_requests(request_id for _, request_id in pending)
+            Assessment.objects.filter(pk__in=[pk for pk, _ in pending]).update(awaits_summary=False)
+        done += len(pending)
 
 
 def rebuild(app: App, on_batch=None) -> int:
@@ -153,26 +210,10 @@ def rebuild(app: App, on_batch=None) -> int:
             if not batch:
                 return done
             last = batch[-1]
-            # The lock record_feedback takes, in one order: feedback recorded meanwhile is either
-            # read here or summed after this batch, never overwritten by an older sum.
-            requests = {
-                r.pk: r
-                for r in Request.objects.select_for_update(no_key=True)
-                .filter(pk__in=batch)
-                .order_by("pk")
-                .only(*SUMMARY_SOURCE_FIELDS)
-            }
-            # Read under the locks, for each batch: a span changed again while this rebuild runs
+            # Under the requests' locks, for each batch: feedback recorded meanwhile is either read
+            # here or summed after this batch, and a span changed again while this rebuild runs
             # decides the batches summed after it (and the rebuild it queued sums the others again).
-            context_span = App.objects.filter(pk=app.pk).values_list("context_span", flat=True).first()
-            if context_span is None:
-                return done  # the app is gone
-            effective: dict = {}
-            for a in Assessment.objects.filter(request_id__in=batch).latest_per_reviewer():
-                effective.setdefault(a.request_id, []).append(a)
-            store(
-                [summarize(requests[i], effective.get(i, []), context_span) for i in batch if i in requests]
-            )
+            sum_requests(batch)
             done += len(batch)
         if on_batch is not None:
             on_batch(done)

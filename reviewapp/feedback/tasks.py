@@ -44,3 +44,9 @@ def sweep_mlflow_sync(limit: int = 500) -> int:
 def rebuild_summaries(self, job_id: str) -> str:
     """Run a rebuild job; re-delivery is safe (the job is claimed once, a rebuild can run twice)."""
     return run_job_task(self, job_id, summary.rebuild_job)
+
+
+@shared_task(name="reviewapp.feedback.catch_up_summaries")
+def catch_up_summaries() -> int:
+    """Sum feedback recorded since the last sum (readers do it too; this keeps their wait short)."""
+    return summary.catch_up()

@@ -27,6 +27,7 @@ from reviewapp.catalog.models import App, Level
 from reviewapp.chains import demo as demo_chain
 from reviewapp.chains import mlflow_model
 from reviewapp.exports.selection import Filters
+from reviewapp.feedback import summary
 from reviewapp.feedback.services import record_feedback
 from reviewapp.jobs.services import run_job
 from reviewapp.judges import runs as judge_runs
@@ -290,6 +291,7 @@ def _ensure_feedback(*, app: App) -> int:
                 made += record_feedback(
                     request=request, reviewer=reviewer, changes=changes, assessment_id=key
                 ).created
+    summary.catch_up()  # the demo's dashboard and judges read the sums at once
     return made
 
 

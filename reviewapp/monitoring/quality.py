@@ -17,6 +17,7 @@ from django.db.models import Count, DateTimeField, F, FloatField, Func, Q, Sum, 
 from django.db.models.functions import Cast, Trunc
 
 from reviewapp.accounts.models import User
+from reviewapp.feedback import summary
 from reviewapp.feedback.models import FeedbackReason, FeedbackReviewer, RequestFeedback
 from reviewapp.judges.models import JudgeResult
 from reviewapp.requestlog.models import Request, RetrievedDocument
@@ -197,6 +198,7 @@ def check(window: Window) -> None:
 def quality(app, window: Window) -> Quality:
     """The figures of `app` over `window` (see the module's docstring); WindowError for a bad window."""
     check(window)
+    summary.catch_up()  # feedback recorded since the last sum
     starts = bucket_starts(window)
     asked = list(dict.fromkeys(window.versions)) if window.versions is not None else None
     # savepoint=False: no SAVEPOINT round trips when a caller already holds a transaction.

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from reviewapp.catalog.models import App
+from reviewapp.feedback import summary
 from reviewapp.feedback.models import Assessment, FeedbackDraft, FeedbackReason, MlflowSync
 from tests import factories
 
@@ -167,6 +168,7 @@ def test_reasons_come_with_not_good_only_and_a_thumbs_up_hides_them_without_dele
     page.keyboard.press("Space")  # chips work from the keyboard
     expect(chip).to_be_checked()
     expect(panel.locator(".fb-reasons [data-testid=saved]")).to_be_visible()
+    summary.catch_up()  # as the dashboard does before it counts them
     assert list(FeedbackReason.objects.values_list("reason", flat=True)) == ["inaccurate"]
 
     panel.get_by_test_id("thumbs-up").click()
@@ -175,6 +177,7 @@ def test_reasons_come_with_not_good_only_and_a_thumbs_up_hides_them_without_dele
     # Kept on the row (a change of mind back brings them back) but no longer counted.
     row = Assessment.objects.latest_per_reviewer().get(request=req)
     assert (row.rating, row.reasons) == ("positive", ["inaccurate"])
+    summary.catch_up()  # as the dashboard does before it counts them
     assert not FeedbackReason.objects.exists()
 
     page.reload()

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sums(request) -> tuple:
+    summary.catch_up()
     row = RequestFeedback.objects.get(request=request)
     return (row.passages_rated, row.passages_relevant, row.first_relevant_rank)
 

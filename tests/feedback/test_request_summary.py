@@ -1,5 +1,5 @@
-"""Each request's effective feedback, summed in RequestFeedback (and FeedbackReason) in the same
-transaction as every assessment, and summed again by a background job when the app's context span
+"""Each request's effective feedback, summed in RequestFeedback (and FeedbackReason) by
+summary.catch_up, which every reader calls first, and summed again by a background job when the app's context span
 changes (tests/feedback/test_rebuild_job.py runs it on a real worker)."""
 
 import pytest
@@ -42,10 +42,12 @@ def feedback(request, reviewer, **changes):
 
 
 def summed(request) -> RequestFeedback:
+    summary.catch_up()  # as every reader of the summaries does
     return RequestFeedback.objects.get(request=request)
 
 
 def reasons_of(request) -> dict[str, int]:
+    summary.catch_up()
     return dict(FeedbackReason.objects.filter(request_id=request.pk).values_list("reason", "votes"))
 
 
@@ -318,6 +320,7 @@ def test_a_context_span_change_rebuilds_only_that_apps_summaries(app, manager, q
     other_request = factories.make_request(other_app, chunks=two_span_chunks())
     outsider_reviewer = factories.make_user("elsewhere@example.com")
     factories.make_assessment(other_request, outsider_reviewer, "negative")
+    summary.catch_up()
     # Spoil every sum: what the rebuild recomputes comes back right, what it must not touch stays spoiled.
     RequestFeedback.objects.update(up=99)
 
@@ -336,6 +339,7 @@ def test_a_context_span_change_rebuilds_only_that_apps_summaries(app, manager, q
 def test_a_change_of_other_settings_does_not_rebuild(app, manager, querier):
     request = factories.make_request(app)
     feedback(request, querier, rating="positive")
+    summary.catch_up()
     RequestFeedback.objects.filter(request=request).update(up=99)
 
     catalog.update_app(actor=manager, app=app, changes={"name": "Renamed bot"})
