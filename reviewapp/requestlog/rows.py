@@ -7,6 +7,8 @@ lose a turn: it is made storable, field by field, and the row says so (`text_alt
 
 import contextlib
 import json
+import math
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -20,7 +22,7 @@ from reviewapp.chains.messages import check_messages
 from reviewapp.lib.parsers import problem_in
 from reviewapp.lib.text import storable_json
 
-from .models import Request, retrieved_documents
+from .models import Request, cut_doc_uri
 
 MAX_TEXT_CHARS = 1_000_000
 
@@ -188,17 +190,80 @@ _TEXT_FIELDS = (
 )
 
 
+# The JSON fields: a trace is kilobytes of strings, and walking them in Python is most of the cost of
+# making a row storable.
+_JSON_FIELDS = ("messages", "trace", "chunks")
+
+# An unpaired surrogate, which json.dumps (ensure_ascii off) writes as it is; the escape of NUL or of
+# a surrogate (paired ones too: only decoding tells).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
+
+
+def _maybe_unstorable(text: str) -> bool:
+    """Whether the JSON text json.dumps (ensure_ascii off) wrote for a value may encode something
+    storable_json changes: NUL (written as its escape), an unpaired surrogate, NaN or Infinity.
+    Escapes a string spells out count too: a trace's attributes are JSON text, decoded again into
+    the chunks. Substring searches first: a regex over kilobytes costs more than they do."""
+    return (
+        "NaN" in text
+        or "Infinity" in text
+        or ("\\u" in text and _UNSTORABLE_ESCAPE.search(text) is not None)
+        or (not text.isascii() and _SURROGATE.search(text) is not None)
+    )
+
+
+def _storable_value(value) -> tuple[object, bool, str | None]:
+    """storable_json(value), and the value's JSON text when it was already storable: one pass in C
+    over the encoded text shows that, and COPY writes the same text (storage.py). What the encoding
+    cannot take or may hold something to change (storable_json may still leave it as it is) is walked."""
+    if value is not None:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            text = None
+        if text is not None and not _maybe_unstorable(text):
+            return value, False, text
+    value, changed = storable_json(value)
+    return value, changed, None
+
+
 def _make_storable(request: Request) -> None:
     """Every text of the row made storable (lib/text.py), the trace too; `text_altered` says if any
-    was changed. Done on the built row, so text decoded from JSON inside a field is covered as well."""
+    was changed. Done on the built row, so text decoded from JSON inside a field is covered as well.
+    The JSON text of a field found storable is kept (`json_texts`, by the value it encodes) for
+    storage to write."""
     altered = False
+    json_texts = {}
     for name in _TEXT_FIELDS:
-        value, changed = storable_json(getattr(request, name))
+        if name in _JSON_FIELDS:
+            value, changed, text = _storable_value(getattr(request, name))
+            if text is not None:
+                json_texts[name] = (value, text)
+        else:
+            value, changed = storable_json(getattr(request, name))
         setattr(request, name, value)
         altered |= changed
     if not request.conversation_id:  # it held nothing but NUL characters
         request.conversation_id = str(request.request_id)
     request.text_altered = altered
+    request.json_texts = json_texts
+
+
+def json_text(request: Request, name: str) -> str | None:
+    """The JSON text _make_storable kept for the field `name`, if the field still holds that value."""
+    value, text = getattr(request, "json_texts", {}).get(name, (None, None))
+    return text if value is not None and getattr(request, name) is value else None
+
+
+def document_uris(chunks: list) -> dict[str, None]:
+    """The distinct doc_uris of a request's chunks, in order, cut as they are stored: the rows
+    models.retrieved_documents makes, without a model instance for each."""
+    seen: dict[str, None] = {}
+    for chunk in chunks or []:
+        if isinstance(chunk, dict) and chunk.get("doc_uri"):
+            seen.setdefault(cut_doc_uri(str(chunk["doc_uri"])), None)
+    return seen
 
 
 def _loads_trace(text: str):
@@ -274,7 +339,7 @@ def build_request(app: App, row) -> Request:
         },
     )
     _make_storable(request)
-    retrieved_documents(request)  # counts them on the row; storage writes them
+    request.documents = len(document_uris(request.chunks))  # storage writes them
     return request
 
 
@@ -284,7 +349,8 @@ def trace_facts(trace: dict) -> dict:
     metadata = info.get("trace_metadata") or info.get("request_metadata") or {}
     facts = {"trace_id": str(info.get("trace_id") or info.get("request_id") or "")[:100]}
     latency = info.get("execution_duration_ms", info.get("execution_time_ms"))
-    if isinstance(latency, int | float) and latency >= 0:
+    # Not infinite either: a number too large for a float (1e400) reads as infinity.
+    if isinstance(latency, int | float) and 0 <= latency < math.inf:
         facts["latency_ms"] = int(latency)
     started = info.get("request_time") or info.get("timestamp_ms")
     if started is not None:

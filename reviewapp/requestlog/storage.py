@@ -17,8 +17,8 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 
 from reviewapp.catalog.models import App
 
-from .models import Request, RetrievedDocument, cut_doc_uri, retrieved_documents
-from .rows import BadRow, build_request
+from .models import Request, RetrievedDocument, retrieved_documents
+from .rows import BadRow, build_request, document_uris, json_text
 
 BATCH_SIZE = 1000
 # What storing a row the checks let through may still raise: the database refusing it, or a trace
@@ -187,45 +187,42 @@ def _write(requests: list[Request], by_copy: bool = True) -> None:
 def _copy_requests(requests: list[Request]) -> None:
     """The requests and their documents by COPY (PostgreSQL): a fraction of the work of
     bulk_create's INSERT, on both sides. Fields are written as the models hold them, JSON fields as
-    their JSON text."""
-    _copy(Request, ([getattr(r, name) for name in _REQUEST_ATTNAMES] for r in requests), _REQUEST_ATTNAMES)
-    # The rows models.retrieved_documents builds (it counted them on each request), without
+    their JSON text (the one the row was checked by, when it kept it)."""
+    _copy(Request, (_request_values(r) for r in requests), _REQUEST_ATTNAMES)
+    # The rows models.retrieved_documents builds (rows.py counted them on each request), without
     # building a model instance for each: most of the time an import with traces spent there.
     documents = [
         (r.request_id, r.app_id, r.app_version, r.created_at, uri)
         for r in requests
         if r.chunks
-        for uri in _document_uris(r.chunks)
+        for uri in document_uris(r.chunks)
     ]
     if documents:
         _copy(RetrievedDocument, documents, ["request_id", "app_id", "app_version", "created_at", "doc_uri"])
 
 
-def _document_uris(chunks: list) -> dict[str, None]:
-    """The distinct doc_uris of a request's chunks, in order, cut as models.retrieved_documents cuts them."""
-    seen: dict[str, None] = {}
-    for chunk in chunks:
-        if isinstance(chunk, dict) and chunk.get("doc_uri"):
-            seen.setdefault(cut_doc_uri(str(chunk["doc_uri"])), None)
-    return seen
-
-
 _REQUEST_ATTNAMES = [f.attname for f in Request._meta.concrete_fields]
+_REQUEST_JSON_AT = [
+    (i, f.attname) for i, f in enumerate(Request._meta.concrete_fields) if isinstance(f, models.JSONField)
+]
+
+
+def _request_values(request: Request) -> list:
+    values = [getattr(request, name) for name in _REQUEST_ATTNAMES]
+    for index, name in _REQUEST_JSON_AT:
+        if values[index] is not None:
+            values[index] = json_text(request, name) or json.dumps(values[index])
+    return values
 
 
 def _copy(model: type[models.Model], rows: Iterable, names: list[str]) -> None:
-    """COPY rows, each the values of the fields `names` (attnames) in that order, into the model's table."""
+    """COPY rows, each the values of the fields `names` (attnames) in that order, into the model's
+    table; JSON fields are given as their JSON text."""
     fields = {f.attname: f for f in model._meta.concrete_fields}
-    json_at = [i for i, name in enumerate(names) if isinstance(fields[name], models.JSONField)]
     columns = ", ".join(connection.ops.quote_name(fields[name].column) for name in names)
     sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
     with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
         for row in rows:
-            if json_at:
-                row = list(row)  # a copy: the caller's values stay as they are
-                for index in json_at:
-                    if row[index] is not None:
-                        row[index] = json.dumps(row[index])
             copy.write_row(row)
 
 
