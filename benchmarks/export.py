@@ -148,8 +148,9 @@ def existing(rows: int) -> tuple | None:
         return None
 
 
-def pandas_baseline(app, folder: Path) -> tuple[int, float]:
-    """(rows, seconds): pandas.read_sql of the rows the export reads, then to_json as JSON lines."""
+def pandas_baseline(app, folder: Path) -> tuple[int, float, float]:
+    """(rows, seconds, CPU seconds): pandas.read_sql of the rows the export reads, then to_json as
+    JSON lines."""
     import pandas as pd
     from django.db import connection
     from sqlalchemy import create_engine
@@ -162,14 +163,14 @@ def pandas_baseline(app, folder: Path) -> tuple[int, float]:
         f"postgresql+psycopg://{settings['USER']}:{settings['PASSWORD']}@{settings['HOST']}:{settings['PORT']}"
         f"/{settings['NAME']}"
     )
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     with engine.connect() as conn:
         frame = pd.read_sql(sql, conn, params=tuple(params))
     frame["request_id"] = frame["request_id"].astype(str)  # uuid.UUID objects: ujson cannot
     frame.to_json(folder / "pandas.jsonl", orient="records", lines=True, date_format="iso")
-    seconds = time.monotonic() - started
+    seconds, cpu = time.monotonic() - started, time.process_time() - cpu
     engine.dispose()
-    return len(frame), seconds
+    return len(frame), seconds, cpu
 
 
 def start_worker(env: dict) -> subprocess.Popen:
@@ -179,6 +180,13 @@ def start_worker(env: dict) -> subprocess.Popen:
          "-n", f"bench-export-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) the process has used: under a shared machine's load, a steadier
+    figure than the clock."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -232,19 +240,21 @@ def main() -> int:
 
         ping.delay("warm").get(timeout=120)  # the worker is up and has loaded Django
         idle_rss = memory_mb(worker.pid, "VmRSS")
+        idle_cpu = cpu_seconds(worker.pid)
         queued = time.monotonic()
         job = services.start_evaluation_set_export(app=app, user=manager, name="bench", filters=Filters())
         # A fine poll: the wall-clock figure includes the wait's last sleep.
         job = wait_for(job.pk, timeout=600, poll=0.05)
         wall = time.monotonic() - queued
         peak = memory_mb(worker.pid, "VmHWM")  # read at once, before the MLflow step gets going
+        cpu = cpu_seconds(worker.pid) - idle_cpu
         if job.status != "succeeded":
             raise SystemExit(f"export failed: {job.error}")
         version = EvaluationSetVersion.objects.get(job=job)
         size = sum(v.get("bytes", 0) for v in version.files.values())
         work = (job.finished_at - job.started_at).total_seconds()
         results.append(
-            ("evaluation set export", args.rows, version.row_count, work, wall, idle_rss, peak, size)
+            ("evaluation set export", args.rows, version.row_count, work, wall, cpu, idle_rss, peak, size)
         )
     finally:
         worker.send_signal(signal.SIGKILL)  # the MLflow step of this export is not measured here
@@ -268,25 +278,27 @@ def main() -> int:
                 time.sleep(0.5)
             results.append(
                 (f"MLflow step ({version.mlflow_status})", args.mlflow_rows, version.row_count,
-                 time.monotonic() - t0, time.monotonic() - t0, float("nan"), memory_mb(worker.pid, "VmHWM"), 0)
+                 time.monotonic() - t0, time.monotonic() - t0, float("nan"), float("nan"),
+                 memory_mb(worker.pid, "VmHWM"), 0)
             )  # fmt: skip
         finally:
             worker.send_signal(signal.SIGKILL)
             worker.wait()
 
     if not args.no_pandas:  # after the worker is gone, so that the two never share the machine
-        rows, seconds = pandas_baseline(app, Path(scratch))
-        results.append(("pandas read_sql + to_json", args.rows, rows, seconds, seconds, *[float("nan")] * 2,
+        rows, seconds, cpu = pandas_baseline(app, Path(scratch))
+        results.append(("pandas read_sql + to_json", args.rows, rows, seconds, seconds, cpu, *[float("nan")] * 2,
                         (Path(scratch) / "pandas.jsonl").stat().st_size))  # fmt: skip
 
     print(f"{seeded} on {urlparse(url).path[1:]}")
-    header = f"{'step':<26} {'selected':>9} {'rows':>8} {'job s':>7} {'wall s':>7}"
+    header = f"{'step':<26} {'selected':>9} {'rows':>8} {'job s':>7} {'wall s':>7} {'cpu s':>6}"
     print(header + f" {'idle MB':>8} {'peak MB':>8} {'growth MB':>9} {'files MB':>9}")
-    for name, selected, rows, work, wall, idle, peak, size in results:
+    for name, selected, rows, work, wall, cpu, idle, peak, size in results:
         print(
-            f"{name:<26} {selected:>9,} {rows:>8,} {work:>7.2f} {wall:>7.2f}"
+            f"{name:<26} {selected:>9,} {rows:>8,} {work:>7.2f} {wall:>7.2f} {cpu:>6.2f}"
             f" {idle:>8.0f} {peak:>8.0f} {peak - idle:>9.0f} {size / 1e6:>9.1f}"
         )
+    print("cpu s: the worker's CPU time for the job (pandas: this process's); the database's is in neither")
     print("idle MB: the worker before the job (Django, Celery and every tasks module it imports)")
     if not args.no_pandas:
         print(f"export job / pandas: {results[0][3] / results[-1][3]:.2f}x")
