@@ -7,6 +7,9 @@ not leaked), a level below what the action needs → 403.
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from reviewapp.accounts.models import User
+from reviewapp.lib.compiled import CompiledQuery
+
 from .models import App, Level
 
 # What each action needs; the views name the action, never a raw level.
@@ -21,10 +24,23 @@ NEEDS = {
 }
 
 
+def _app_with_level(shape: tuple[bool], *, slug: str, user_id: int):
+    (staff,) = shape
+    as_user = User(pk=user_id, is_active=True, is_staff=staff)  # what with_level reads of a user
+    return App.objects.with_level(as_user).filter(slug=slug).order_by("pk")[:1]
+
+
+# Every page and API call of an app starts here: compiled once per process (lib/compiled.py).
+APP_WITH_LEVEL = CompiledQuery(App, _app_with_level)
+
+
 def get_app_for(user, slug: str, action: str = "view") -> App:
     """The app `slug` as seen by `user`, with `app.level` set; 404 or 403 otherwise."""
     need = NEEDS[action]
-    app = App.objects.with_level(user).filter(slug=slug).first()
+    app = None
+    if user.is_authenticated and user.is_active:
+        staff = user.is_staff or user.is_superuser
+        app = next(iter(APP_WITH_LEVEL.raw((staff,), slug=slug, user_id=user.pk)), None)
     if app is None or (app.level or Level.NONE) < Level.CAN_VIEW:
         raise Http404("No such app")
     app.level = Level(app.level)

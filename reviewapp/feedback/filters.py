@@ -9,6 +9,7 @@ from reviewapp.accounts.models import User
 from reviewapp.lib.filters import EmailFilter, StrictBooleanFilter, UtcDateTimeFilter
 from reviewapp.requestlog.models import Request
 
+from . import summary
 from .models import Assessment, FeedbackReason, RequestFeedback
 
 Verdict = RequestFeedback.Verdict
@@ -35,6 +36,7 @@ def summarized(requests: QuerySet[Request]) -> QuerySet[Request]:
     copy of their time: a page is then a walk of the app's summaries in time order (fbsum_app_time),
     not of all its requests, most of which have no feedback. The summary's app is the request's,
     said here so that index's app column is bound too."""
+    summary.catch_up()  # feedback recorded since the last sum
     return requests.filter(feedback_summary__app_id=F("app_id")).timed_by(f"{_SUMMARY}request_created_at")
 
 
@@ -42,6 +44,7 @@ def requests_with_feedback(requests: QuerySet[Request], present: bool = True) ->
     """Requests with at least one assessment (`present`), or with none yet."""
     if present:
         return summarized(requests).filter(_REVIEWED)
+    summary.catch_up()
     # NOT EXISTS, not a left join's IS NULL: the planner counts the rows that match as such.
     reviewed = RequestFeedback.objects.filter(request_id=OuterRef("pk"), reviewers__gt=0)
     return requests.filter(~Exists(reviewed))
@@ -58,6 +61,7 @@ def requests_with_verdict(requests: QuerySet[Request], verdict: str) -> QuerySet
     if verdict == "rated":
         return summarized(requests).filter(feedback_summary__verdict__in=RATED)
     if verdict == "unrated":
+        summary.catch_up()
         rated = RequestFeedback.objects.filter(request_id=OuterRef("pk"), verdict__in=RATED)
         return requests.filter(~Exists(rated))
     return summarized(requests).filter(feedback_summary__verdict=verdict)

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviewapp.catalog.permissions import get_app_for
+from reviewapp.feedback import summary
 from reviewapp.feedback.models import Assessment, RequestFeedback
 from reviewapp.jobs.services import eta_seconds
 from reviewapp.lib.forms import render_page, show_service_errors
@@ -36,6 +37,7 @@ def _with_query(url: str, query: dict) -> str:
 
 def _feedback_of(request_ids: list) -> dict:
     """{request_id: {"positive", "negative", "reviewers"}}: the effective ratings, from the summaries."""
+    summary.catch_up()  # feedback recorded since the last sum
     rows = RequestFeedback.objects.filter(request_id__in=request_ids).values_list(
         "request_id", "up", "down", "reviewers"
     )

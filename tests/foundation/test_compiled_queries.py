@@ -52,3 +52,14 @@ def test_a_value_written_into_the_sql_text_is_never_cached(db, querier, manager)
     assert [u.pk for u in derived.raw((), email=querier.email)] == [querier.pk]
     assert [u.pk for u in derived.raw((), email=manager.email)] == [manager.pk]
     assert derived._plans[("default", connection.vendor, ())] is None
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_the_app_and_level_query_is_cached(db, staff):
+    from reviewapp.catalog.permissions import APP_WITH_LEVEL
+
+    for n in range(3):
+        values = {"slug": f"bot-{n}", "user_id": 30 + n}
+        assert APP_WITH_LEVEL.sql((staff,), **values) == orm_sql(APP_WITH_LEVEL, (staff,), **values)
+
+    assert APP_WITH_LEVEL._plans[("default", connection.vendor, (staff,))] is not None
