@@ -10,7 +10,7 @@ from reviewapp.lib.filters import EmailFilter, StrictBooleanFilter, UtcDateTimeF
 from reviewapp.requestlog.models import Request
 
 from . import summary
-from .models import Assessment, FeedbackReason, RequestFeedback
+from .models import Assessment, RequestFeedback
 
 Verdict = RequestFeedback.Verdict
 RATED = (Verdict.POSITIVE, Verdict.NEGATIVE, Verdict.MIXED)
@@ -85,9 +85,15 @@ def requests_by_retrieval(requests: QuerySet[Request], outcome: str) -> QuerySet
 
 
 def requests_with_reason(requests: QuerySet[Request], reason: str) -> QuerySet[Request]:
-    """Requests where a thumbs down in force gives `reason` (such a request has a summary)."""
-    given = FeedbackReason.objects.filter(request_id=OuterRef("pk"), reason=reason)
-    return summarized(requests).filter(Exists(given))
+    """Requests where a thumbs down in force gives `reason`, paged by that FeedbackReason row's copy
+    of the time (at most one row per request and reason): a page walks the app's reasons in time
+    order (fbreason_app_time). Through the summary the planner misjudged how many requests match
+    and sorted them all."""
+    summary.catch_up()  # feedback recorded since the last sum
+    # One join: the alias names its time, so the cursor's and the range's bounds reuse that join
+    # rather than add one per filter (a request may have several reasons).
+    given = requests.filter(feedback_reasons__reason=reason, feedback_reasons__app_id=F("app_id"))
+    return given.alias(reason_time=F("feedback_reasons__request_created_at")).timed_by("reason_time")
 
 
 def requests_reviewed_by(requests: QuerySet[Request], email: str) -> QuerySet[Request]:

@@ -189,7 +189,8 @@ class RequestFeedback(models.Model):
 class FeedbackReason(models.Model):
     """A reason given in a thumbs down in force on a request, with how many reviewers gave it."""
 
-    request = models.ForeignKey(Request, models.CASCADE, related_name="+")
+    # The request log's reason filter joins these from the request and pages by their time copy.
+    request = models.ForeignKey(Request, models.CASCADE, related_name="feedback_reasons")
     reason = models.CharField(max_length=200)
     votes = models.PositiveIntegerField(default=1)
     app = models.ForeignKey(App, models.CASCADE, related_name="+")

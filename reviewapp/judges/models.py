@@ -160,21 +160,31 @@ class JudgeResult(models.Model):
         ]
 
 
+def current_versions(judge_name: str) -> list[int]:
+    """The ids of the current (highest-numbered) versions of the live judges named `judge_name`,
+    one per app that has one."""
+    latest = (
+        JudgeVersion.objects.filter(judge_id=models.OuterRef("judge_id"))
+        .order_by("-number")
+        .values("number")[:1]
+    )
+    versions = JudgeVersion.objects.filter(
+        judge__name=judge_name, judge__deleted_at__isnull=True, number=models.Subquery(latest)
+    )
+    return list(versions.values_list("pk", flat=True))
+
+
 def said_by(judge_name: str, said: str = "", *, request="pk", app="app_id") -> models.Exists:
     """Whether the live judge `judge_name`'s current version said `said` (anything, when blank) of
     the outer query's request (its `request` and `app` columns): the request log's and the
     curation's judge filter."""
-    current = (
-        JudgeVersion.objects.filter(judge_id=models.OuterRef("version__judge_id"))
-        .order_by("-number")
-        .values("number")[:1]
-    )
+    # The versions first, in their own query: against constant ids the planner knows from its
+    # statistics how many results match (a judge may have judged every request), where a join to
+    # the versions inside the query made it expect a few and sort them all.
     results = JudgeResult.objects.filter(
         request_id=models.OuterRef(request),
         app_id=models.OuterRef(app),
-        version__judge__name=judge_name,
-        version__judge__deleted_at__isnull=True,
-        version__number=models.Subquery(current),
+        version_id__in=current_versions(judge_name),
     )
     if said:
         results = results.filter(value=said)

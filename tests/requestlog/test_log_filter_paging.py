@@ -23,11 +23,16 @@ RANGE = {"since": "2026-03-01T00:01", "until": "2026-03-01T00:05"}
 @pytest.fixture
 def log(app, querier, manager) -> list[Request]:
     """Twelve requests, two to a minute (the pair shares its time). The querier rates every third
-    one down ("inaccurate") and the one after it up; number 5 has only the manager's note."""
+    one down ("inaccurate"; 0 and 3 "incomplete" too) and the one after it up; number 5 has only the
+    manager's note."""
     made = [factories.make_request(app, created_at=T0 + timedelta(minutes=n // 2)) for n in range(12)]
     for n, request in enumerate(made):
         if n % 3 == 0:
-            changes = {"rating": "negative", "reasons": ["inaccurate"]}
+            # The first two also give a second reason: one row per request still.
+            changes = {
+                "rating": "negative",
+                "reasons": ["inaccurate", "incomplete"] if n < 6 else ["inaccurate"],
+            }
         elif n % 3 == 1:
             changes = {"rating": "positive"}
         else:
@@ -59,6 +64,9 @@ CASES = [
     ({"rating": "negative", **RANGE}, lambda n: n % 3 == 0 and in_range(n)),
     ({"feedback": "yes", **RANGE}, lambda n: (n % 3 != 2 or n == 5) and in_range(n)),
     ({"reviewer": "querier@example.com", "since": RANGE["since"]}, lambda n: n % 3 != 2 and n // 2 >= 1),
+    ({"reason": "inaccurate", **RANGE}, lambda n: n % 3 == 0 and in_range(n)),
+    ({"reason": "incomplete"}, lambda n: n in (0, 3)),
+    ({"reason": "nothing like it"}, lambda n: False),
 ]
 
 
@@ -126,12 +134,11 @@ def test_a_summary_filter_pages_by_the_summarys_time_and_the_others_by_the_reque
         return sql
 
     by_summary = 'ORDER BY "feedback_requestfeedback"."request_created_at" DESC'
-    for params in (
-        {"rating": "negative"},
-        {"corrected": "no"},
-        {"reason": "inaccurate"},
-        {"retrieval": "hit"},
-    ):
+    for params in ({"rating": "negative"}, {"corrected": "no"}, {"retrieval": "hit"}):
         assert by_summary in page_sql(params), params
+    # A reason pages by its own row's copy of the time, read through one join.
+    sql = page_sql({"reason": "inaccurate", **RANGE})
+    assert 'ORDER BY "feedback_feedbackreason"."request_created_at" DESC' in sql
+    assert sql.count('JOIN "feedback_feedbackreason"') == 1
     for params in ({}, {"feedback": "no"}, {"verdict": "unrated"}, {"source": "import"}):
         assert 'ORDER BY "requestlog_request"."created_at" DESC' in page_sql(params), params
