@@ -1,12 +1,28 @@
 """The review item: one request as its reviewer reads it, with their effective feedback on it."""
 
+from django.db.models import F
+
 from reviewapp.catalog.models import App
 from reviewapp.catalog.permissions import can
 from reviewapp.chains import tracing
+from reviewapp.lib.compiled import CompiledQuery
 from reviewapp.requestlog.errors import error_summary
 from reviewapp.requestlog.models import Request
 
-from .models import Assessment
+from .models import Assessment, MlflowSync
+
+
+def _latest(shape: tuple, *, request_id, reviewer_id):
+    # The latest row is the effective one (AssessmentQuerySet's rule), with its write-back's status.
+    return (
+        Assessment.objects.filter(request_id=request_id, reviewer_id=reviewer_id)
+        .annotate(sync_status=F("mlflow_sync__status"))
+        .order_by("-created_at", "-id")[:1]
+    )
+
+
+# Every review item reads it: compiled once per process (lib/compiled.py).
+LATEST = CompiledQuery(Assessment, _latest)
 
 
 def review_item(req: Request, *, reader, app: App) -> dict:
@@ -14,15 +30,12 @@ def review_item(req: Request, *, reader, app: App) -> dict:
 
     A failed turn's error reads in words for reviewers; the app's managers get the chain's details.
     """
-    feedback = (
-        Assessment.objects.filter(request=req, reviewer=reader)
-        .latest_per_reviewer()
-        .select_related("mlflow_sync")
-        .first()
-    )
+    feedback = next(iter(LATEST.raw((), request_id=req.request_id, reviewer_id=reader.pk)), None)
     if feedback is not None:
         # What the serializer would otherwise ask the database for, one query each.
         feedback.request, feedback.app, feedback.is_effective = req, app, True
+        if feedback.sync_status is not None:
+            feedback.mlflow_sync = MlflowSync(assessment=feedback, status=feedback.sync_status)
     error = req.error if can(app, "monitor") else (error_summary(req.error) if req.error else "")
     return {
         "request_id": req.request_id,

@@ -63,3 +63,13 @@ def test_the_app_and_level_query_is_cached(db, staff):
         assert APP_WITH_LEVEL.sql((staff,), **values) == orm_sql(APP_WITH_LEVEL, (staff,), **values)
 
     assert APP_WITH_LEVEL._plans[("default", connection.vendor, (staff,))] is not None
+
+
+def test_the_review_items_feedback_query_is_cached(db):
+    from reviewapp.feedback.items import LATEST
+
+    for n in range(3):
+        values = {"request_id": uuid.uuid4(), "reviewer_id": 40 + n}
+        assert LATEST.sql((), **values) == orm_sql(LATEST, (), **values)
+
+    assert LATEST._plans[("default", connection.vendor, ())] is not None
