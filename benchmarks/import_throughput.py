@@ -9,8 +9,10 @@ files and runs the import job's own work function (`requestlog.services.run_impo
 plain rows, rows that each carry an MLflow trace (chunks and tokens extracted; the table prints
 the trace bytes per row), the same file again (every row already present), and a file with 1 % bad
 lines. Besides rows/s it prints the CPU milliseconds a row costs, this process and its PostgreSQL
-backend together (when the server runs on this machine): on a machine shared with other work the
-wall time varies far more than that.
+backend together (when the server runs on this machine), and how much of it each side spent: on a
+machine shared with other work the wall time varies far more than that.
+
+    --profile plain|trace   also prints where this process spends its time on that run (cProfile)
 """
 
 import argparse
@@ -61,25 +63,25 @@ def write_file(path: Path, rows: int, offset: int, with_trace: bool, bad_every: 
     return trace_bytes
 
 
-def cpu_seconds() -> float:
+def cpu_seconds() -> tuple[float, float]:
     """CPU time of this process and of its PostgreSQL backend (when the server runs on this machine):
     what an import costs, which other work on a shared machine does not change as it does the wall time."""
     from django.db import connection
 
     connection.ensure_connection()
-    spent = time.process_time()
+    client = time.process_time()
     try:
         with open(f"/proc/{connection.connection.info.backend_pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
-        spent += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except OSError:
-        return float("nan")
-    return spent
+        return client, float("nan")
+    return client, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--profile", choices=["plain", "trace"], help="profile this process on that run")
     args = parser.parse_args()
     url = os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_URL)
 
@@ -106,10 +108,11 @@ def main() -> None:
     ]
     print(
         f"{'run':34}| {'rows':>8} | {'MB':>6} | {'trace B/row':>11} | {'seconds':>8} | {'rows/s':>8} | "
-        f"{'CPU ms/row':>10} | imported / present / bad"
+        f"{'CPU ms/row':>10} | {'client':>6} | {'server':>6} | imported / present / bad"
     )
-    print("-" * 125)
+    print("-" * 143)
     trace_bytes: dict[Path, int] = {}
+    profiles = []
     for name, rows, offset, with_trace, bad_every in runs:
         path = folder / f"{offset}.jsonl"
         if not path.exists():
@@ -119,17 +122,40 @@ def main() -> None:
         work = folder / f"work-{uuid.uuid4().hex}.jsonl"
         work.write_bytes(path.read_bytes())
         job = Job.objects.create(kind="import_traces", app=app, params={"source": "jsonl", "path": str(work)})
-        started, cpu = time.perf_counter(), cpu_seconds()
+        profiler = None
+        if (
+            args.profile
+            and name == {"plain": "plain rows", "trace": "rows with an MLflow trace each"}[args.profile]
+        ):
+            import cProfile
+
+            profiler = cProfile.Profile()
+        started, (client, server) = time.perf_counter(), cpu_seconds()
+        if profiler:
+            profiler.enable()
         job = run_job(str(job.pk), run_import)
-        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        if profiler:
+            profiler.disable()
+        seconds = time.perf_counter() - started
+        client, server = (
+            after - before for after, before in zip(cpu_seconds(), (client, server), strict=True)
+        )
         assert job.status == "succeeded", job.error
         r = job.result
         per_row = f"{trace_bytes[path] / rows:11,.0f}" if trace_bytes[path] else f"{'-':>11}"
         print(
             f"{name:34}| {rows:8d} | {size_mb:6.1f} | {per_row} | {seconds:8.2f} | {rows / seconds:8.0f} | "
-            f"{cpu * 1000 / rows:10.3f} | {r['imported']} / {r['already_present']} / {r['bad_rows']}"
+            f"{(client + server) * 1000 / rows:10.3f} | {client * 1000 / rows:6.3f} | "
+            f"{server * 1000 / rows:6.3f} | {r['imported']} / {r['already_present']} / {r['bad_rows']}"
         )
+        if profiler:
+            profiles.append((name, profiler))
     print(f"\nrows in the table: {Request.objects.filter(app=app).count():,}")
+    for name, profiler in profiles:
+        import pstats
+
+        print(f"\nwhere this process spends its time on {name!r} (cProfile, slower than without it):")
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(30)
     shutil.rmtree(folder)
 
 

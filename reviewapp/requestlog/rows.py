@@ -194,14 +194,16 @@ _TEXT_FIELDS = (
 # making a row storable.
 _JSON_FIELDS = ("messages", "trace", "chunks")
 
-# An unpaired surrogate, which json.dumps (ensure_ascii off) writes as it is; the escape of NUL or of
+# An unpaired surrogate, which _ENCODER writes as it is; the escape of NUL or of
 # a surrogate (paired ones too: only decoding tells).
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
+# One encoder for every row: json.dumps builds a new one for each call with options.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def _maybe_unstorable(text: str) -> bool:
-    """Whether the JSON text json.dumps (ensure_ascii off) wrote for a value may encode something
+    """Whether the JSON text _ENCODER (ensure_ascii off) wrote for a value may encode something
     storable_json changes: NUL (written as its escape), an unpaired surrogate, NaN or Infinity.
     Escapes a string spells out count too: a trace's attributes are JSON text, decoded again into
     the chunks. Substring searches first: a regex over kilobytes costs more than they do."""
@@ -217,9 +219,9 @@ def _storable_value(value) -> tuple[object, bool, str | None]:
     """storable_json(value), and the value's JSON text when it was already storable: one pass in C
     over the encoded text shows that, and COPY writes the same text (storage.py). What the encoding
     cannot take or may hold something to change (storable_json may still leave it as it is) is walked."""
-    if value is not None:
+    if value:  # an empty one is no work to walk
         try:
-            text = json.dumps(value, ensure_ascii=False)
+            text = _ENCODER.encode(value)
         except (TypeError, ValueError, RecursionError):
             text = None
         if text is not None and not _maybe_unstorable(text):
