@@ -28,6 +28,13 @@ def recreate_database(url: str, drop_only: bool = False) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def flush_redis(url: str) -> None:
+    """Empty the Redis database named in `url` (a benchmark's own: throttle counts, queued tasks)."""
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

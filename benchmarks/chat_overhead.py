@@ -41,8 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _scratch import free_port, pct, recreate_database, start_gunicorn, tear_down, wait_until_up  # noqa: E402
+from _scratch import flush_redis, free_port, pct, recreate_database, start_gunicorn, tear_down, wait_until_up  # noqa: E402
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"  # flushed by the run
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_chat"
 SLUG = "bench-chat"
 MESSAGES = [{"role": "user", "content": "How do I rotate an API token?"}]
@@ -141,6 +142,9 @@ def main() -> None:
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
+    if url:  # as in production, the throttles count in Redis (the embedded default: in files)
+        env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+        flush_redis(env["REDIS_URL"])
     if url:
         env["DATABASE_URL"] = url
     options = ["--workers", str(args.workers)]
