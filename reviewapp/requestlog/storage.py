@@ -10,8 +10,7 @@ costs both sides a fraction of what an INSERT of the same rows does.
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
@@ -92,85 +91,36 @@ def import_rows(
     report: ImportReport,
     on_batch: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Validate and store numbered rows in batches; a row given as a BadRow is reported as is.
-
-    While a batch is written, a thread builds the rows of the next (build_request: Python only, no
-    database), so our work and the database's overlap. Batches still reach the report one after
-    the other, in order, so its counts, errors and line numbers are those of one batch at a time."""
-    batches = _batches(rows)
-    pending = None  # the batch read before: its build (under way) and its last line
+    """Validate and store numbered rows in batches; a row given as a BadRow is reported as is."""
+    batch: list[tuple[int, object]] = []
     last_line = 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-build") as builder:
-        while True:
-            try:
-                batch = next(batches, None)
-            except BaseException:
-                # Reading failed: what was read before is stored, as it is without the thread.
-                if pending is not None:
-                    store_built(app, pending[0].result(), report)
-                raise
-            if batch is None:
-                break
-            building = builder.submit(build_batch, app, batch)
-            if pending is not None:
-                store_built(app, pending[0].result(), report)
-                if on_batch:
-                    on_batch(pending[1])
-            pending = (building, batch[-1][0])
-        if pending is not None:
-            store_built(app, pending[0].result(), report)
-            last_line = pending[1]
+    for line, row in rows:
+        batch.append((line, row))
+        last_line = line
+        if len(batch) >= BATCH_SIZE:
+            store_batch(app, batch, report)
+            batch = []
+            if on_batch:
+                on_batch(last_line)
+    if batch:
+        store_batch(app, batch, report)
     if on_batch:
         on_batch(last_line)
     return report
 
 
-def _batches(rows: Iterable[tuple[int, object]]) -> Iterator[list[tuple[int, object]]]:
-    batch: list[tuple[int, object]] = []
-    for numbered in rows:
-        batch.append(numbered)
-        if len(batch) >= BATCH_SIZE:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-# A row as numbered, and what building it gave: a Request, or the BadRow (the row itself if it came
-# as one).
-Built = list[tuple[int, object, Request | BadRow]]
-
-
-def build_batch(app: App, batch: list[tuple[int, object]]) -> Built:
-    """The rows of a batch built (rows.build_request), without touching the database or the report."""
-    built = []
-    for line, row in batch:
-        if isinstance(row, BadRow):
-            built.append((line, row, row))
-            continue
-        try:
-            built.append((line, row, build_request(app, row)))
-        except BadRow as exc:
-            built.append((line, row, exc))
-    return built
-
-
-def store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport) -> None:
-    store_built(app, build_batch(app, batch), report)
-
-
 @transaction.atomic
-def store_built(app: App, built: Built, report: ImportReport) -> None:
+def store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport) -> None:
     candidates: dict[uuid.UUID, tuple[int, Request]] = {}
-    for line, row, request in built:
+    for line, row in batch:
         report.rows_read += 1
-        if request is row:  # a row the source could not read
+        if isinstance(row, BadRow):
             report.bad(line, str(row))
             continue
-        if isinstance(request, BadRow):
-            report.bad(
-                line, str(request), str(row.get("request_id", ""))[:80] if isinstance(row, dict) else ""
-            )
+        try:
+            request = build_request(app, row)
+        except BadRow as exc:
+            report.bad(line, str(exc), str(row.get("request_id", ""))[:80] if isinstance(row, dict) else "")
             continue
         if request.request_id in candidates:
             report.already_present += 1  # the same id earlier in this batch: stored once

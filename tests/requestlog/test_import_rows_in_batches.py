@@ -1,6 +1,6 @@
-"""Rows are built a batch ahead while the batch before is written: the report still lists every bad
-row with its line in file order, counts each row once, and a source that fails or a job cancelled
-between batches leaves stored exactly the batches before."""
+"""Rows are stored a batch at a time: the report lists every bad row with its line in file order
+and counts each row once across batches, and a source that fails or a job cancelled between
+batches leaves stored exactly the batches before."""
 
 import pytest
 
