@@ -221,6 +221,7 @@ def seed_judged(app, start: int, stop: int) -> None:
         "app_id": "%s",
         "value": "CASE WHEN i %% 1000 = 0 THEN 'error' WHEN i %% 70 = 0 THEN 'fail' ELSE 'pass' END",
         "created_at": _TIME_OF_I,
+        "request_created_at": _TIME_OF_I,
     }
     _insert_series(JudgeResult, seeded, [version.pk, app.pk], start, stop, where="WHERE i %% 10 = 0")
 

@@ -95,6 +95,19 @@ class JudgeVersion(models.Model):
         }
 
 
+class RequestTimeCopy(models.DateTimeField):
+    """The request's created_at, copied into the row as it is inserted (a subquery in the INSERT,
+    so whoever writes results need not read it; bulk_create included)."""
+
+    def pre_save(self, model_instance, add):
+        value = getattr(model_instance, self.attname)
+        if add and value is None:
+            return models.Subquery(
+                Request.objects.filter(pk=model_instance.request_id).values("created_at")[:1]
+            )
+        return value
+
+
 class JudgeResult(models.Model):
     """What one judge version said of one request: at most one per (version, request), so a run
     repeated (a retried job, a second run over the same selection) never judges twice."""
@@ -125,6 +138,9 @@ class JudgeResult(models.Model):
     # Copied from the request and the judge so one index answers "this app's results".
     app = models.ForeignKey(App, models.CASCADE, related_name="+")
     app_version = models.CharField(max_length=100, blank=True)
+    # The request's time: the request log pages a judge filter by it (judgeresult_version_request_time),
+    # walking the judge's results in order instead of sorting every match.
+    request_created_at = RequestTimeCopy()
     source_type = models.CharField(max_length=10, choices=SourceType.choices, default=SourceType.CODE)
     value = models.CharField(max_length=5, choices=Value.choices)
     score = models.FloatField(null=True, blank=True)
@@ -145,6 +161,7 @@ class JudgeResult(models.Model):
         constraints = [models.UniqueConstraint(fields=["version", "request"], name="judgeresult_once")]
         indexes = [
             models.Index(fields=["app", "request"], name="judgeresult_app_request"),
+            models.Index(fields=["version", "request_created_at"], name="judgeresult_version_request_time"),
             # The daily cap: a judge's online results since midnight.
             models.Index(
                 fields=["version", "created_at"],
@@ -160,9 +177,9 @@ class JudgeResult(models.Model):
         ]
 
 
-def current_versions(judge_name: str) -> list[int]:
+def current_versions(judge_name: str, app_id: int | None = None) -> list[int]:
     """The ids of the current (highest-numbered) versions of the live judges named `judge_name`,
-    one per app that has one."""
+    one per app that has one (only `app_id`'s, when given)."""
     latest = (
         JudgeVersion.objects.filter(judge_id=models.OuterRef("judge_id"))
         .order_by("-number")
@@ -171,6 +188,8 @@ def current_versions(judge_name: str) -> list[int]:
     versions = JudgeVersion.objects.filter(
         judge__name=judge_name, judge__deleted_at__isnull=True, number=models.Subquery(latest)
     )
+    if app_id is not None:
+        versions = versions.filter(judge__app_id=app_id)
     return list(versions.values_list("pk", flat=True))
 
 
@@ -189,6 +208,23 @@ def said_by(judge_name: str, said: str = "", *, request="pk", app="app_id") -> m
     if said:
         results = results.filter(value=said)
     return models.Exists(results)
+
+
+def requests_said_by(requests: models.QuerySet, app_id: int, judge_name: str, said: str = ""):
+    """`requests` (of the app `app_id`) of which that app's live judge `judge_name`'s current version
+    said `said` (anything, when blank), paged by the result's copy of the request's time: a page
+    walks that version's results in time order, however few of the requests match."""
+    current = current_versions(judge_name, app_id)
+    if not current:
+        return requests.none()
+    (version,) = current  # a live judge's name is unique in its app
+    given = {"judge_results__version_id": version}
+    if said:
+        given["judge_results__value"] = said
+    # One join (a version judges a request once): the alias names its time, so the cursor's and the
+    # range's bounds reuse that join.
+    judged = requests.filter(**given)
+    return judged.alias(judged_time=models.F("judge_results__request_created_at")).timed_by("judged_time")
 
 
 class JudgeDay(models.Model):

@@ -291,9 +291,12 @@ class RequestLogFilter(django_filters.FilterSet):
         # The pair is applied once, at `judge`; `judge_said` alone selects nothing more.
         if name != "judge":
             return queryset
-        from reviewapp.judges.models import said_by  # here: judges build on the request log
+        from reviewapp.judges.models import requests_said_by, said_by  # here: judges build on the log
 
-        return queryset.filter(said_by(value, self.form.cleaned_data.get("judge_said") or ""))
+        said = self.form.cleaned_data.get("judge_said") or ""
+        if queryset.app_pk is None:  # not one app's log: no single judge to page by
+            return queryset.filter(said_by(value, said))
+        return requests_said_by(queryset, queryset.app_pk, value, said)
 
     def query(self) -> dict[str, str]:
         """The filters given, as query parameters: to carry them into page links and forms."""

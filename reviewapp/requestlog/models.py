@@ -35,10 +35,13 @@ class RequestQuerySet(models.QuerySet):
     # The column pages are ordered and cut by: the request's time, or a copy of it in a table
     # that only some requests have a row in (timed_by).
     time_field = "created_at"
+    # The app for_app scoped the rows to, when it did: a filter may then look things up for it first.
+    app_pk = None
 
     def _clone(self):
         clone = super()._clone()
         clone.time_field = self.time_field
+        clone.app_pk = self.app_pk
         return clone
 
     def timed_by(self, field: str):
@@ -51,7 +54,9 @@ class RequestQuerySet(models.QuerySet):
         return clone
 
     def for_app(self, app: App):
-        return self.filter(app=app)
+        clone = self.filter(app=app)
+        clone.app_pk = app.pk
+        return clone
 
     def search(self, text: str):
         """Rows whose request messages or response contain `text`, ignoring case."""

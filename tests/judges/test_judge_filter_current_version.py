@@ -98,3 +98,33 @@ def test_a_deep_page_by_cursor_holds_the_rest_of_the_matching_rows(app, judged):
 
     assert [first.rows, second.rows, third.rows] == [judged[4:2:-1], judged[2:0:-1], [judged[0]]]
     assert third.next_cursor is None
+
+
+def test_a_result_copies_its_requests_time_however_it_is_written(app, judged):
+    version = JudgeVersion.objects.get(
+        judge__app=app, judge__name="grounded", judge__deleted_at__isnull=True, number=2
+    )
+    later = factories.make_request(app, created_at=T0 + timedelta(days=3))
+    JudgeResult.objects.bulk_create(
+        [JudgeResult(version=version, request_id=later.pk, app_id=app.pk, value="pass")],
+        ignore_conflicts=True,
+    )
+
+    times = dict(JudgeResult.objects.values_list("request_id", "request_created_at"))
+    assert times[later.pk] == later.created_at
+    assert times[judged[4].pk] == judged[4].created_at  # written by create()
+
+
+def test_the_judge_filter_pages_by_the_results_copy_of_the_time(app, judged, manager, as_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = as_user(manager)
+    params = {"judge": "grounded", "judge_said": "fail", "since": "2026-04-01T00:01"}
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(f"/apps/{app.slug}/requests/", params)
+    assert page.status_code == 200
+    assert [row.pk for row, _ in page.context["rows"]] == [judged[3].pk, judged[2].pk]
+    (sql,) = [q["sql"] for q in queries if "LIMIT 51" in q["sql"] and 'FROM "requestlog_request"' in q["sql"]]
+    assert 'ORDER BY "judges_judgeresult"."request_created_at" DESC' in sql
+    assert sql.count('JOIN "judges_judgeresult"') == 1
