@@ -138,7 +138,7 @@ class JudgeResult(models.Model):
     # Copied from the request and the judge so one index answers "this app's results".
     app = models.ForeignKey(App, models.CASCADE, related_name="+")
     app_version = models.CharField(max_length=100, blank=True)
-    # The request's time: the request log pages a judge filter by it (judgeresult_version_request_time),
+    # The request's time: the request log pages a judge filter by it (judgeresult_version_req_time),
     # walking the judge's results in order instead of sorting every match.
     request_created_at = RequestTimeCopy()
     source_type = models.CharField(max_length=10, choices=SourceType.choices, default=SourceType.CODE)
@@ -161,7 +161,11 @@ class JudgeResult(models.Model):
         constraints = [models.UniqueConstraint(fields=["version", "request"], name="judgeresult_once")]
         indexes = [
             models.Index(fields=["app", "request"], name="judgeresult_app_request"),
-            models.Index(fields=["version", "request_created_at"], name="judgeresult_version_request_time"),
+            # With the request: the page's whole order (time, then request), so a page is read in
+            # order with no sort.
+            models.Index(
+                fields=["version", "request_created_at", "request"], name="judgeresult_version_req_time"
+            ),
             # The daily cap: a judge's online results since midnight.
             models.Index(
                 fields=["version", "created_at"],
