@@ -96,12 +96,13 @@ class JudgeVersion(models.Model):
 
 
 class RequestTimeCopy(models.DateTimeField):
-    """The request's created_at, copied into the row as it is inserted (a subquery in the INSERT,
-    so whoever writes results need not read it; bulk_create included)."""
+    """The request's created_at, copied into the row as it is written (a subquery in the INSERT,
+    so whoever writes results need not read it; bulk_create included, and a save of an instance
+    that never read it back)."""
 
     def pre_save(self, model_instance, add):
         value = getattr(model_instance, self.attname)
-        if add and value is None:
+        if value is None:
             return models.Subquery(
                 Request.objects.filter(pk=model_instance.request_id).values("created_at")[:1]
             )

@@ -110,7 +110,13 @@ def test_a_result_copies_its_requests_time_however_it_is_written(app, judged):
         ignore_conflicts=True,
     )
 
+    saved = JudgeResult(version=version, request=judged[7], app_id=app.pk, value="fail")
+    saved.save()
+    saved.rationale = "saved again, its time never read back"
+    saved.save()
+
     times = dict(JudgeResult.objects.values_list("request_id", "request_created_at"))
+    assert times[judged[7].pk] == judged[7].created_at
     assert times[later.pk] == later.created_at
     assert times[judged[4].pk] == judged[4].created_at  # written by create()
 
