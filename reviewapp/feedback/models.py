@@ -1,6 +1,6 @@
 import uuid
 
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from reviewapp.accounts.models import User
@@ -21,13 +21,18 @@ class AssessmentQuerySet(models.QuerySet):
         )
 
     def _later_than_outer(self):
-        # The app adds nothing (a request is one app's) but lets the planner read one app's rows.
-        return self._later_than(
+        later = self._later_than(
             request_id=models.OuterRef("request_id"),
             reviewer_id=models.OuterRef("reviewer_id"),
             created_at=models.OuterRef("created_at"),
             pk=models.OuterRef("id"),
-        ).filter(app_id=models.OuterRef("app_id"))
+        )
+        if connection.vendor != "postgresql":
+            # SQLite's planner, without statistics, would walk the app's rows by it instead of the
+            # (request, reviewer) index: a scan per row.
+            return later
+        # The app adds nothing (a request is one app's) but lets PostgreSQL's planner read one app's rows.
+        return later.filter(app_id=models.OuterRef("app_id"))
 
     def latest_per_reviewer(self):
         """The effective rows: each reviewer's latest row per request, what they think now."""
