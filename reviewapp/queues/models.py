@@ -25,6 +25,10 @@ class ReviewQueue(models.Model):
         ROUND_ROBIN = "round_robin", "Round-robin among named reviewers"
         OPEN = "open", "Open to anyone who can query the app"
 
+    class Mode(models.TextChoices):
+        REVIEW = "review", "Review each response"
+        PAIRWISE = "pairwise", "Compare two responses"
+
     app = models.ForeignKey(App, models.CASCADE, related_name="queues")
     name = models.CharField(max_length=200)
     # Blank means: the app's current instructions.
@@ -33,6 +37,16 @@ class ReviewQueue(models.Model):
     assignment = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.OPEN)
     blind = models.BooleanField(default=False)
     reviewers = models.ManyToManyField(User, blank=True, related_name="review_queues")
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.REVIEW)
+    due_at = models.DateTimeField(null=True, blank=True)
+    # A closed queue hands out nothing; its done work stays and counts.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Share of each reviewer's stream drawn from the app's gold items (0 = none).
+    gold_rate = models.FloatField(default=0.0)
+    # A reviewer whose gold accuracy falls below this is flagged on the queue page (None = never).
+    gold_accuracy_threshold = models.FloatField(null=True, blank=True)
+    # Besides the app's managers, who may adjudicate this queue's disagreements.
+    adjudicators = models.ManyToManyField(User, blank=True, related_name="adjudicated_queues")
     created_by = models.ForeignKey(User, models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -43,6 +57,9 @@ class ReviewQueue(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["app", "name"], name="queue_unique_name"),
             models.CheckConstraint(condition=models.Q(overlap__gte=1), name="queue_overlap_positive"),
+            models.CheckConstraint(
+                condition=models.Q(gold_rate__gte=0, gold_rate__lte=0.5), name="queue_gold_rate_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -58,6 +75,8 @@ class QueueItem(models.Model):
     request = models.ForeignKey(Request, models.CASCADE, related_name="queue_items")
     position = models.PositiveIntegerField(default=0)
     added_at = models.DateTimeField(default=timezone.now)
+    # A known-answer item mixed into reviewers' streams; it looks like any other to them.
+    gold = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["position", "id"]
@@ -70,6 +89,22 @@ class QueueItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue_id}:{self.request_id}"
+
+
+class QueueEvent(models.Model):
+    """The audit log of a queue: who changed what, and when."""
+
+    queue = models.ForeignKey(ReviewQueue, models.CASCADE, related_name="events")
+    actor = models.ForeignKey(User, models.SET_NULL, null=True, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    # created, edited, closed, reopened, items_added, items_removed, reviewers_added, ...
+    action = models.CharField(max_length=40)
+    # {field: [before, after]} for edits; {"request_ids": [...], "count": n} for items.
+    changes = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["queue", "at"], name="queue_event_at")]
 
 
 class ReservationQuerySet(models.QuerySet):

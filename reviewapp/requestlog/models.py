@@ -122,6 +122,8 @@ class Request(models.Model):
         REVIEW_APP = "review_app", "Review app"
         REST_API = "rest_api", "REST API"
         IMPORT = "import", "Import"
+        # Replayed on another app version for a pairwise comparison queue.
+        COMPARISON = "comparison", "Comparison replay"
 
     class Status(models.TextChoices):
         OK = "ok", "OK"

@@ -1,0 +1,42 @@
+from django.db import models
+from django.utils import timezone
+
+from reviewapp.accounts.models import User
+from reviewapp.catalog.models import App
+from reviewapp.queues.models import ReviewQueue
+from reviewapp.requestlog.models import Request
+
+
+class Adjudication(models.Model):
+    """The final label of a request its reviewers disagreed on, set by a manager or adjudicator.
+
+    Exports use it before any disagreement rule; the reviewers' own rows stay in the history.
+    """
+
+    class Rating(models.TextChoices):
+        POSITIVE = "positive", "Good"
+        NEGATIVE = "negative", "Not good"
+
+    app = models.ForeignKey(App, models.CASCADE, related_name="adjudications")
+    request = models.OneToOneField(Request, models.CASCADE, related_name="adjudication")
+    # The queue whose disagreement list it was settled from (None: settled from the request itself).
+    queue = models.ForeignKey(
+        ReviewQueue, models.SET_NULL, null=True, blank=True, related_name="adjudications"
+    )
+    rating = models.CharField(max_length=10, choices=Rating.choices, blank=True)
+    # {chunk position (as text): true when relevant} for the passages the adjudicator settled.
+    relevant = models.JSONField(default=dict, blank=True)
+    corrected_response = models.TextField(blank=True)
+    # Whose feedback was taken as it was, when the adjudicator picked one rather than writing their own.
+    chosen_reviewer = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    note = models.TextField(blank=True)
+    adjudicator = models.ForeignKey(User, models.SET_NULL, null=True, related_name="adjudications")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["app", "updated_at"], name="adjudication_app_updated")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.rating or 'no rating'}"
