@@ -13,8 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from sklearn.metrics import cohen_kappa_score
-
 from reviewapp.exports.rows import judge_examples, resolve
 from reviewapp.exports.selection import Filters, iter_reviewed
 
@@ -114,6 +112,9 @@ def agreement(version: JudgeVersion, request_ids: set[str] | None = None) -> Agr
     )
     humans, judges = [h for _, h, _ in pairs], [j for _, _, j in pairs]
     if len(set(humans) | set(judges)) > 1:
+        # Imported here: scikit-learn (with numpy, scipy, pandas) costs seconds and ~70 MB at start-up.
+        from sklearn.metrics import cohen_kappa_score
+
         kappa = cohen_kappa_score(humans, judges, labels=["pass", "fail"])
         answer.kappa = None if math.isnan(kappa) else float(kappa)
     # The judge's fails the reviewers passed first (a judge too strict), then its misses.

@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-
-from rouge_score import rouge_scorer
+from functools import cache
 
 # Each kind's metrics and their default thresholds (a score at or above it passes).
 METRICS = {
@@ -67,7 +66,13 @@ class _Words:
         return words(text)
 
 
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_Words())
+@cache
+def _rouge():
+    # Imported on first use: rouge-score brings nltk, scipy and scikit-learn (2 s and some 70 MB),
+    # which a web or export worker that never scores should not carry.
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=_Words())
 
 
 def exact_match(response: str, reference: str) -> float:
@@ -90,7 +95,7 @@ def rouge_l(response: str, reference: str) -> float:
     """ROUGE-L F-measure: the longest common word subsequence (rouge-score)."""
     if not words(response) or not words(reference):
         return 1.0 if words(response) == words(reference) else 0.0
-    return _ROUGE.score(reference, response)["rougeL"].fmeasure
+    return _rouge().score(reference, response)["rougeL"].fmeasure
 
 
 def semantic_similarity(response: str, reference: str) -> float:

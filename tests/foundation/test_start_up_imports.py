@@ -1,0 +1,43 @@
+"""A web or worker process starts without the scoring libraries: rouge-score (nltk), scikit-learn,
+numpy, pandas and pyarrow cost seconds and some 150 MB, and only judges, agreement figures and
+Parquet exports use them, which import them when they run."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("nltk", "sklearn", "scipy", "numpy", "pandas", "pyarrow", "rouge_score")
+
+LOAD = """
+import sys
+import django
+django.setup()
+from django.urls import get_resolver
+get_resolver().url_patterns
+from reviewapp.celery import app
+app.loader.import_default_modules()
+print(",".join(sorted(name for name in {heavy!r} if name in sys.modules)))
+"""
+
+
+def test_loading_the_urls_and_the_tasks_imports_no_scoring_library():
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "reviewapp.settings", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD.format(heavy=HEAVY)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == ""
+
+
+def test_a_rouge_score_still_computes_after_the_lazy_import():
+    from reviewapp.judges.metrics import rouge_l
+
+    assert rouge_l("the cat sat on the mat", "the cat sat on the mat") == 1.0
+    assert 0 < rouge_l("the cat sat", "the cat sat on the mat") < 1
