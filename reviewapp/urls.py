@@ -18,6 +18,7 @@ APPS = [
     "jobs",
     "exports",
     "judges",
+    "comparisons",
     "front",
 ]
 

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from reviewapp.accounts.models import User
 from reviewapp.catalog.permissions import get_app_for
+from reviewapp.comparisons import api as comparison_api
 from reviewapp.lib.serializers import validated
 
 from . import services
@@ -52,6 +53,8 @@ class QueueListApi(APIView):
     )
     def post(self, request, slug):
         app = get_app_for(request.user, slug, "monitor")
+        if isinstance(request.data, dict) and request.data.get("mode") == ReviewQueue.Mode.PAIRWISE:
+            return comparison_api.create_pairwise(request, app)
         data = validated(QueueCreateInput, request)
         fields = dict(data)
         fields["reviewers"] = _users_by_email(fields["reviewers"])

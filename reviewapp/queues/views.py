@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviewapp.catalog.permissions import can, get_app_for
+from reviewapp.comparisons import views as comparison_views
 from reviewapp.feedback.models import Assessment
 from reviewapp.lib.forms import show_service_errors, status_for
 from reviewapp.requestlog.models import Request
@@ -247,6 +248,8 @@ def review_item(request: HttpRequest, queue_id: int, item_id: int) -> HttpRespon
         return redirect("review-item", queue.pk, item.pk)
     reservation = Reservation.objects.held_by(request.user).filter(item=item).first()
     if reservation is not None:
+        if queue.mode == ReviewQueue.Mode.PAIRWISE:
+            return comparison_views.review_pair(request, queue, item, reservation)
         return render(request, "queues/review.html", _review_context(request, queue, item, reservation))
     if claims.may_claim(queue=queue, reviewer=request.user, item=item):
         # Not held: never taken, or its reservation expired (anyone may take that slot now). Taking
