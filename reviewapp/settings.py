@@ -280,6 +280,7 @@ CELERY_TASK_ROUTES = {
     "reviewapp.feedback.catch_up_summaries": {"queue": "sweeps"},
     "reviewapp.feedback.tasks.sweep_mlflow_sync": {"queue": "sweeps"},
     "judges.sweep_write_back": {"queue": "sweeps"},
+    "reviewapp.adjudication.tasks.sweep_mlflow": {"queue": "sweeps"},
 }
 JOB_SWEEP_SECONDS = envint("JOB_SWEEP_SECONDS", "15")
 # Periodic work, sent by exactly one `celery -A reviewapp beat` (`make beat`; `manage.py serve` starts one).
@@ -295,6 +296,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reviewapp.feedback.catch_up_summaries",
         "schedule": envint("FEEDBACK_SUMMARY_SECONDS", "10"),
         "options": {"expires": 40},
+    },
+    # Adjudications whose write-back to their MLflow trace failed, or whose message was lost.
+    "adjudication-mlflow-sweep": {
+        "task": "reviewapp.adjudication.tasks.sweep_mlflow",
+        "schedule": envint("FEEDBACK_MLFLOW_SWEEP_SECONDS", "300"),
     },
     # Judge results whose write-back to their MLflow trace failed, or whose message was lost.
     "judges-mlflow-sweep": {

@@ -15,6 +15,7 @@ APPS = [
     "feedback",
     "monitoring",
     "queues",
+    "adjudication",
     "jobs",
     "exports",
     "judges",

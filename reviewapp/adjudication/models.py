@@ -7,6 +7,14 @@ from reviewapp.queues.models import ReviewQueue
 from reviewapp.requestlog.models import Request
 
 
+class MlflowStatus(models.TextChoices):
+    NONE = "", "Not traced"
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
 class Adjudication(models.Model):
     """The final label of a request its reviewers disagreed on, set by a manager or adjudicator.
 
@@ -33,6 +41,15 @@ class Adjudication(models.Model):
     adjudicator = models.ForeignKey(User, models.SET_NULL, null=True, related_name="adjudications")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Counts every save: the MLflow write-back marks done only the revision it wrote.
+    revision = models.PositiveIntegerField(default=1)
+    # Write-back to the request's MLflow trace as the final expectations (adjudication/mlflow.py).
+    mlflow_status = models.CharField(max_length=10, choices=MlflowStatus.choices, blank=True)
+    # {item key: {"id", "said"}} of the final items written, to override them on a change.
+    mlflow_ids = models.JSONField(default=dict, blank=True)
+    mlflow_error = models.TextField(blank=True)
+    mlflow_attempts = models.PositiveIntegerField(default=0)
+    mlflow_locked_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -40,3 +57,7 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.rating or 'no rating'}"
+
+    def relevance(self) -> dict[int, bool]:
+        """The settled passages by position (JSON keeps the positions as text)."""
+        return {int(position): bool(value) for position, value in (self.relevant or {}).items()}

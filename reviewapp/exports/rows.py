@@ -33,6 +33,9 @@ RULE_HELP = {
     "latest": "the newest feedback decides",
     "leave_out": "requests reviewers disagree on are left out",
 }
+# An adjudicator's final label wins where there is one (adjudication app); elsewhere the majority.
+RULES += ("adjudicated",)
+RULE_HELP["adjudicated"] = "an adjudicator's final label where there is one, else the majority"
 
 
 @dataclass
@@ -58,6 +61,8 @@ def resolve(item: Reviewed, rule: str) -> Verdict | None:
     """The reviewers' joint verdict on `item` under `rule`; None when the rule leaves it out."""
     if rule not in RULES:
         raise ValueError(f"unknown disagreement rule {rule!r}; use one of {', '.join(RULES)}")
+    if rule == "adjudicated":
+        return _adjudicated(item)
     rated = [a for a in item.assessments if a["rating"]]
     votes = _ratings(rated)
     disagreement = len(votes) > 1
@@ -100,6 +105,44 @@ def resolve(item: Reviewed, rule: str) -> Verdict | None:
         chunk_comments=chunk_comments,
         missing_sources=list(missing.values()),
         disagreement=disagreement,
+        votes=votes,
+    )
+
+
+def _adjudicated(item: Reviewed) -> Verdict | None:
+    """The adjudicated label: its rating, correction and settled passages; the passages it left
+    unsettled take the majority. Reasons and comments come from the reviewers who gave its rating,
+    with the adjudicator's note. Without an adjudication, the majority rule."""
+    adjudication = item.adjudication
+    if adjudication is None:
+        return resolve(item, "majority")
+    rated = [a for a in item.assessments if a["rating"]]
+    votes = _ratings(rated)
+    rating = adjudication["rating"]
+    side = [a for a in rated if a["rating"] == rating]
+    reasons: list[str] = []
+    for a in side:
+        for reason in [*(a["reasons"] or []), a["other_reason"]]:
+            if reason and reason not in reasons:
+                reasons.append(reason)
+    missing: dict[str, dict] = {}
+    for a in side or item.assessments:
+        for source in a["missing_sources"] or []:
+            missing.setdefault(source.get("doc_uri", ""), source)
+    relevant, chunk_comments = _resolve_chunks(item, "majority")
+    relevant.update({int(p): bool(v) for p, v in (adjudication["relevant"] or {}).items()})
+    comments = [a["comment"] for a in side if a["comment"]]
+    if adjudication["note"]:
+        comments.append(f"Adjudicated: {adjudication['note']}")
+    return Verdict(
+        rating=rating,
+        correction=adjudication["corrected_response"] or None,
+        reasons=reasons,
+        comments=comments,
+        relevant=dict(sorted(relevant.items())),
+        chunk_comments=chunk_comments,
+        missing_sources=list(missing.values()),
+        disagreement=len(votes) > 1,
         votes=votes,
     )
 

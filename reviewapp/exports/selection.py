@@ -252,6 +252,8 @@ class Reviewed:
     judge_results: list = field(default_factory=list)  # imported LLM-judge assessments on the trace
     status: str = Request.Status.OK  # incomplete: `response` is the part that came
     context_span: str = ""  # the app's choice of what the model saw (requestlog.passages)
+    # The adjudicator's final label ({"rating", "relevant", "corrected_response", "note"}), if any.
+    adjudication: dict | None = None
     # The request's time. Streams (iter_reviewed) leave it out: they are ordered by it in SQL, and
     # parsing a datetime per row is a measurable share of a 100,000-row export.
     created_at: datetime | None = None
@@ -295,6 +297,12 @@ REQUEST_FIELDS = {
     "req_app_version": F("request__app_version"),
     "req_status": F("request__status"),
     "req_mlflow_trace_id": F("request__mlflow_trace_id"),
+    # The request's adjudication (at most one: a left join), read with the selection.
+    "req_adjudication_id": F("request__adjudication__id"),
+    "req_adjudication_rating": F("request__adjudication__rating"),
+    "req_adjudication_relevant": Cast("request__adjudication__relevant", TextField()),
+    "req_adjudication_correction": F("request__adjudication__corrected_response"),
+    "req_adjudication_note": F("request__adjudication__note"),
 }
 ROW_ORDER = ("request__created_at", "request_id", "created_at", "id")
 # Only SQLite's pages read the order's times back (the next page starts after the last key).
@@ -357,6 +365,17 @@ def _assessment(row: tuple) -> dict:
     return assessment
 
 
+def _adjudication(row: tuple, at: dict) -> dict | None:
+    if row[at["req_adjudication_id"]] is None:
+        return None
+    return {
+        "rating": row[at["req_adjudication_rating"]],
+        "relevant": _json(row[at["req_adjudication_relevant"]]) or {},
+        "corrected_response": row[at["req_adjudication_correction"]],
+        "note": row[at["req_adjudication_note"]],
+    }
+
+
 def iter_reviewed(
     *, app: App, filters: Filters, chunk_size: int = CHUNK_SIZE, with_judge_results: bool = False
 ) -> Iterator[Reviewed]:
@@ -383,4 +402,5 @@ def iter_reviewed(
             judge_results=(first[judges] or []) if with_judge_results else [],
             status=first[at["req_status"]],
             context_span=context_span,
+            adjudication=_adjudication(first, at),
         )

@@ -331,3 +331,70 @@ def due_for_retry(now=None):
     return MlflowSync.objects.filter(status__in=OPEN, updated_at__lt=now - timedelta(minutes=1)).filter(
         LEASE.free(now)
     )
+
+
+# --- final expectations (an adjudicator's label superseding the reviewers') ---------------------
+
+FINAL_EXPECTATIONS = ("expected_response", "expected_retrieved_context")
+
+
+def write_final_expectations(
+    *, trace_id: str, source_id: str, values: dict, metadata: dict, written: dict, save
+) -> str:
+    """Log `values` ({name in FINAL_EXPECTATIONS: value, or None for none}) on the trace as the
+    final expectations, by `source_id` (HUMAN), superseding the reviewers' ones.
+
+    Each final item overrides the one written before it (`written`, {name: {"id", "said"}}), or
+    the first time one of the reviewers' valid items of its name; any other valid item of that name
+    gets a valueless override, so the final one is the only valid expectation of its name and
+    `mlflow.genai.evaluate` reads it. Overridden items stay in MLflow's history. A name whose value
+    is None leaves no valid item. `save(name, entry)` is called after each item logged, so a retry
+    logs nothing twice. Returns the status (done, or skipped when the store lacks the trace).
+    """
+    mlflow = mlflow_setup.configure()
+    from mlflow.entities import AssessmentSource, Expectation, Feedback
+
+    try:
+        trace = mlflow.MlflowClient().get_trace(trace_id)
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return MlflowSync.Status.SKIPPED
+        raise
+    source = AssessmentSource(source_type="HUMAN", source_id=source_id)
+    ours = {entry["id"] for entry in written.values()}
+
+    def void(name: str, overrides: str, why: dict) -> str:
+        # MLflow's Expectation needs a value; an override of any kind marks the overridden invalid.
+        entity = Feedback(
+            name=name, value=None, source=source, trace_id=trace_id, metadata={**metadata, **why}
+        )
+        entity.overrides = overrides
+        return mlflow.log_assessment(trace_id, entity).assessment_id
+
+    for name in FINAL_EXPECTATIONS:
+        value = values.get(name)
+        others = [
+            a.assessment_id
+            for a in trace.info.assessments or []
+            # Expectations only: the valueless overrides (ours, the reviewers' take-backs) are feedback.
+            if isinstance(a, Expectation)
+            and a.name == name
+            and a.valid in (True, None)
+            and a.assessment_id not in ours
+        ]
+        before = written.get(name)
+        said = (
+            None if value is None else hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+        )
+        final_id = before["id"] if before and before.get("said") == said else None
+        if final_id is None and said is not None:
+            overrides = before["id"] if before else (others.pop(0) if others else None)
+            entity = Expectation(name=name, value=value, source=source, trace_id=trace_id, metadata=metadata)
+            entity.overrides = overrides
+            final_id = mlflow.log_assessment(trace_id, entity).assessment_id
+            save(name, {"id": final_id, "said": said})
+        elif said is None and before and before.get("said"):
+            save(name, {"id": void(name, before["id"], {"removed": "true"}), "said": None})
+        for other in others:
+            void(name, other, {"superseded_by": final_id or "", "final": "true"})
+    return MlflowSync.Status.DONE
