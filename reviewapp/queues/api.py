@@ -9,12 +9,15 @@ from reviewapp.catalog.permissions import get_app_for
 from reviewapp.comparisons import api as comparison_api
 from reviewapp.lib.serializers import validated
 
-from . import services
+from . import sampling, services
 from .models import ReviewQueue
 from .serializers import (
     AddResultOutput,
+    FillOutput,
+    FillRulesInput,
     QueueCreateInput,
     QueueDetailOutput,
+    QueueFillCreateInput,
     QueueItemsInput,
     QueueOutput,
 )
@@ -85,3 +88,74 @@ class QueueItemsApi(APIView):
         data = validated(QueueItemsInput, request)
         result = services.add_items(queue=queue, request_ids=data["request_ids"])
         return Response(_add_result(queue, result))
+
+
+# --- filling a queue by rules
+
+
+def _fill_output(selection: sampling.Selection, filled: sampling.Filled | None = None) -> dict:
+    return {
+        "preview": filled is None,
+        "seed": selection.seed,
+        "matching": selection.matching,
+        "skipped_queued": selection.skipped_queued,
+        "selected": selection.selected,
+        "by_version": selection.by_version,
+        "added": None if filled is None else filled.added,
+        "items": None if filled is None else filled.items,
+    }
+
+
+class QueueFillApi(APIView):
+    @extend_schema(
+        operation_id="review_queue_fill",
+        request=FillRulesInput,
+        responses=FillOutput,
+        summary="Fill a review queue by rules (or, with preview, count what they would add)",
+        description="The rules combine (AND); a seeded random sample of what matches is added, at most "
+        "`target`. A request still waiting for reviews in another open queue is left out unless "
+        "`include_queued`.",
+    )
+    def post(self, request, slug, queue_id):
+        app = get_app_for(request.user, slug, "monitor")
+        queue = get_object_or_404(app.queues, pk=queue_id)
+        serializer = FillRulesInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rules = serializer.rules()
+        if serializer.validated_data["preview"]:
+            return Response(_fill_output(sampling.select(app, rules, queue=queue)))
+        filled = sampling.fill_queue(queue=queue, rules=rules, actor=request.user)
+        return Response(_fill_output(filled.selection, filled))
+
+
+class QueueCreateFilledApi(APIView):
+    @extend_schema(
+        operation_id="review_queue_create_filled",
+        request=QueueFillCreateInput,
+        responses={
+            200: inline_serializer(
+                "QueueFillPreview", {"queue": serializers.JSONField(allow_null=True), "fill": FillOutput()}
+            ),
+            201: inline_serializer("QueueCreatedByRules", {"queue": QueueOutput(), "fill": FillOutput()}),
+            409: OpenApiResponse(description="The app already has a queue of that name"),
+        },
+        summary="Create a review queue filled by rules (or, with preview, count what they would add)",
+    )
+    def post(self, request, slug):
+        app = get_app_for(request.user, slug, "monitor")
+        serializer = QueueFillCreateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rules = serializer.rules()
+        if serializer.validated_data["preview"]:
+            return Response({"queue": None, "fill": _fill_output(sampling.select(app, rules))})
+        fields = {
+            name: value
+            for name, value in serializer.validated_data.items()
+            if name not in FillRulesInput.RULES and name != "preview"
+        }
+        fields["reviewers"] = _users_by_email(fields["reviewers"])
+        queue, filled = sampling.create_filled_queue(app=app, created_by=request.user, rules=rules, **fields)
+        return Response(
+            {"queue": QueueOutput(queue).data, "fill": _fill_output(filled.selection, filled)},
+            status=status.HTTP_201_CREATED,
+        )

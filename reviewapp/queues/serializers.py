@@ -1,9 +1,11 @@
+import dataclasses
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reviewapp.lib.serializers import Flag, Text
+from reviewapp.lib.serializers import Flag, StrictSerializer, Text
 
-from . import services
+from . import sampling, services
 from .models import ReviewQueue
 
 # Sizes are checked here, before any work.
@@ -119,3 +121,107 @@ class QueueDetailOutput(QueueOutput):
         from .progress import queue_agreement
 
         return QueueAgreementOutput(queue_agreement(queue=queue)).data
+
+
+# --- filling a queue by rules
+
+
+@extend_schema_field({"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1})
+class Share(serializers.FloatField):
+    """A share above 0 and at most 1."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_value=1, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        if value <= 0:
+            raise serializers.ValidationError("must be above 0")
+        return value
+
+
+class FillRulesInput(StrictSerializer):
+    """The rules of sampling.Rules; they combine (AND)."""
+
+    target = serializers.IntegerField(
+        min_value=1, max_value=sampling.MAX_TARGET, default=100, help_text="At most this many requests"
+    )
+    since = serializers.DateTimeField(required=False, default=None, help_text="Logged at or after")
+    until = serializers.DateTimeField(required=False, default=None, help_text="Logged before")
+    thumbs_down = Flag(default=False, help_text="Some reviewer's effective rating is a thumbs down")
+    chunk_precision_below = Share(
+        required=False,
+        default=None,
+        help_text="The share of the request's rated passages judged relevant is below this",
+    )
+    reason = Text(
+        required=False,
+        default="",
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=sampling.MAX_REASON_CHARS,
+        help_text="A thumbs down in force gives this reason",
+    )
+    app_versions = serializers.ListField(
+        child=Text(allow_blank=True, trim_whitespace=False, max_length=sampling.MAX_VERSION_CHARS),
+        required=False,
+        default=list,
+        max_length=sampling.MAX_VERSIONS,
+        help_text="Logged with one of these versions; with several, the target is split evenly over them",
+    )
+    judge = Text(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=sampling.MAX_JUDGE_CHARS,
+        help_text="A judge of the app (its current version), read by judge_disagrees and judge_score_below",
+    )
+    judge_disagrees = Flag(
+        default=False,
+        help_text="The judge failed what every reviewer thumbed up, or passed what every one thumbed down",
+    )
+    judge_score_below = Share(required=False, default=None, help_text="The judge scored it below this")
+    unreviewed = Flag(default=False, help_text="No feedback yet")
+    include_queued = Flag(
+        default=False, help_text="Take requests still waiting for reviews in another open queue too"
+    )
+    seed = serializers.IntegerField(
+        required=False,
+        default=None,
+        min_value=0,
+        max_value=sampling.MAX_SEED,
+        help_text="The same seed selects the same requests (a preview's seed, to fill what it showed)",
+    )
+    preview = Flag(default=False, help_text="Only count what would be selected; nothing is written")
+
+    RULES = [f.name for f in dataclasses.fields(sampling.Rules)]
+
+    def rules(self) -> sampling.Rules:
+        data = {name: self.validated_data[name] for name in self.RULES}
+        data["app_versions"] = tuple(data["app_versions"])
+        return sampling.Rules(**data)
+
+
+class QueueFillCreateInput(FillRulesInput, QueueCreateInput):
+    """A new queue's fields (as for creating one, without request ids) and the rules that fill it."""
+
+    request_ids = None
+
+
+class FillOutput(serializers.Serializer):
+    preview = serializers.BooleanField(help_text="Only counted: nothing was written")
+    seed = serializers.IntegerField(help_text="Give it again to select the same requests")
+    matching = serializers.IntegerField(
+        help_text="Requests the rules match (those already in the queue left out)"
+    )
+    skipped_queued = serializers.IntegerField(
+        help_text="Of those, left out as still waiting for reviews in another open queue"
+    )
+    selected = serializers.IntegerField(help_text="Requests selected (at most the target)")
+    by_version = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Selected per chosen version"
+    )
+    added = serializers.IntegerField(allow_null=True, help_text="Added to the queue (null in a preview)")
+    items = serializers.IntegerField(allow_null=True, help_text="Items in the queue now (null in a preview)")

@@ -23,4 +23,14 @@ api_urlpatterns = [
         api.QueueItemsApi.as_view(),
         name="api-queue-items",
     ),
+    path(
+        "apps/<slug:slug>/review-queues/fill",
+        api.QueueCreateFilledApi.as_view(),
+        name="api-queue-create-filled",
+    ),
+    path(
+        "apps/<slug:slug>/review-queues/<int:queue_id>/fill",
+        api.QueueFillApi.as_view(),
+        name="api-queue-fill",
+    ),
 ]

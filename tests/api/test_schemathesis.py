@@ -166,6 +166,16 @@ def made_valid(case, world):
     elif path.endswith(("/evaluation-sets", "/judge-examples")):
         for name in ("filters", "request_ids", "judges", "holdout_set"):
             body.pop(name, None)
+    elif path.endswith("/fill"):
+        # Rules read together (a judge's rules need a judge, unreviewed traffic has no thumbs, versions
+        # must be logged ones): each such pair is tested on its own in tests/queues/test_sampling_api.py.
+        for name in ("judge", "judge_disagrees", "judge_score_below", "app_versions", "until", "unreviewed"):
+            body.pop(name, None)
+        body.pop("reviewers", None)
+        if body.get("assignment") in ("round_robin", "named"):
+            body.update(overlap=1, reviewers=[world["email"]])
+        if "name" in body:
+            body["name"] = f"queue-{next(world['serial'])}"
     elif path.endswith(("/review-queues", "/items")):
         if "request_ids" in body:
             body["request_ids"] = world["request_ids"]
