@@ -9,6 +9,7 @@ Only `requests` is needed; it does not import Django.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -368,6 +369,66 @@ class Client:
         queue_id = queue["id"] if isinstance(queue, dict) else int(queue)
         body = {"request_ids": [str(i) for i in request_ids]}
         return self._call("POST", f"apps/{self._slug(app)}/review-queues/{queue_id}/items", json=body)
+
+    # --- pairwise comparison ---
+
+    def create_pairwise_queue(
+        self,
+        app: str | dict,
+        name: str,
+        *,
+        version_a: str | None = None,
+        version_b: str | None = None,
+        request_ids: list[str] | None = None,
+        pairs: list[dict] | None = None,
+        overlap: int = 1,
+        reviewers: list[str] | None = None,
+        assignment: str | None = None,
+        instructions: str = "",
+    ) -> dict:
+        """A pairwise queue: requests of `version_a` replayed on `version_b` (a background job,
+        `job_id`), or imported `pairs` ({"messages" or "prompt", "response_a", "response_b",
+        optional "version_a", "version_b"}). Returns {"queue", "comparison", "job_id"}."""
+        body: dict = {
+            "mode": "pairwise",
+            "name": name,
+            "overlap": overlap,
+            "reviewers": list(reviewers or []),
+            "assignment": assignment or ("named" if reviewers else "open"),
+            "instructions": instructions,
+        }
+        if pairs is not None:
+            body["pairs"] = list(pairs)
+        else:
+            body.update(
+                version_a=version_a or "",
+                version_b=version_b or "",
+                request_ids=[str(i) for i in request_ids or []],
+            )
+        return self._call("POST", f"apps/{self._slug(app)}/review-queues", json=body)
+
+    def comparison_results(self, app: str | dict, queue: int | dict) -> dict:
+        """A pairwise queue's win rate per version with its 95% Wilson interval (ties apart)."""
+        queue_id = queue["id"] if isinstance(queue, dict) else int(queue)
+        return self._call("GET", f"apps/{self._slug(app)}/review-queues/{queue_id}/comparison")
+
+    def preference_pairs(self, app: str | dict, queue: int | dict) -> list[dict]:
+        """A pairwise queue's preference pairs: [{"prompt", "chosen", "rejected"}] for DPO training."""
+        queue_id = queue["id"] if isinstance(queue, dict) else int(queue)
+        url = f"{self.base_url}/api/v1/apps/{self._slug(app)}/review-queues/{queue_id}/preferences"
+        with self.session.get(url, stream=True, timeout=self.timeout) as response:
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, response.json())
+            return [json.loads(line) for line in response.iter_lines() if line]
+
+    def log_preference_pairs_to_mlflow(
+        self, app: str | dict, queue: int | dict, wait: bool = True, timeout: float = 600.0
+    ) -> dict:
+        """Log a pairwise queue's preference pairs to the app's MLflow experiment; with `wait`, the
+        finished job (its `result` holds run_id and experiment_id), else {"job_id"}."""
+        queue_id = queue["id"] if isinstance(queue, dict) else int(queue)
+        started = self._call("POST", f"apps/{self._slug(app)}/review-queues/{queue_id}/preferences/mlflow")
+        return self.wait_for_job(started["job_id"], timeout=timeout) if wait else started
 
     # --- exports ---
 

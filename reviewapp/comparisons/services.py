@@ -8,7 +8,6 @@ keyword-only arguments and raise django.core.exceptions.ValidationError naming t
 """
 
 import copy
-import json
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from reviewapp.chains.messages import check_question
 from reviewapp.jobs import services as jobs
 from reviewapp.jobs.models import Job
 from reviewapp.lib.limits import MaxChars, MaxItems, check, refuse_broken
+from reviewapp.lib.parsers import loads_checked
 from reviewapp.lib.text import storable_json
 from reviewapp.queues import claims
 from reviewapp.queues import services as queues
@@ -164,7 +164,8 @@ def parse_pairs(rows: list, *, where: str = "pair {n}") -> list[dict]:
 
 
 def parse_pairs_jsonl(data: bytes) -> list[dict]:
-    """An uploaded JSONL file of pairs, one per line (blank lines skipped), checked as parse_pairs."""
+    """The rows of an uploaded JSONL file of pairs, one per line (blank lines skipped), checked as
+    parse_pairs checks them but named by their line in the file."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -174,18 +175,20 @@ def parse_pairs_jsonl(data: bytes) -> list[dict]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            # As the API's parser: NUL, unpaired surrogates and deep nesting refused, by path.
+            rows.append(loads_checked(line))
             numbers.append(number)
         except ValueError as error:
-            errors.append(f"line {number}: not JSON ({error.msg})")
+            errors.append(f"line {number}: {error}")
     if errors:
         raise ValidationError({"pairs": errors[:50]})
     try:
-        return parse_pairs(rows, where="row {n}")
+        parse_pairs(rows, where="row {n}")
     except ValidationError as error:
         # Rows are numbered without the blank lines; say the file's line numbers.
         said = [_line_numbers(message, numbers) for message in error.message_dict["pairs"]]
         raise ValidationError({"pairs": said}) from None
+    return rows
 
 
 def _line_numbers(message: str, numbers: list[int]) -> str:

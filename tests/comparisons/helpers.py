@@ -43,7 +43,7 @@ def imported_queue(app, rows, *, name="Pairs", **options):
 def judge(queue, reviewer, picks: list[str]) -> None:
     """`reviewer` judges the queue's pairs in order, each pick in the pair's own terms ("a" = version
     A's response), whatever order they were shown in."""
-    for item, pick in zip(queue.items.order_by("position"), picks, strict=True):
+    for item, pick in zip(queue.items.order_by("position"), picks, strict=False):
         claims.claim_item(item=item, reviewer=reviewer)
         pair = item.pair
         swapped = services.order_for(pair=pair, reviewer=reviewer)
