@@ -430,6 +430,46 @@ class Client:
         started = self._call("POST", f"apps/{self._slug(app)}/review-queues/{queue_id}/preferences/mlflow")
         return self.wait_for_job(started["job_id"], timeout=timeout) if wait else started
 
+    # --- adjudication ---
+
+    def list_adjudications(
+        self, app: str | dict, queue: int | dict, status: str | None = None
+    ) -> Iterator[dict]:
+        """The items of a queue its reviewers disagree on, open ones first, then settled ones, each
+        with every reviewer's feedback ("Reviewer N" when the queue is blind) and its `adjudication`.
+        `status`: "open" or "settled" for those only. Managers and the queue's adjudicators."""
+        queue_id = queue["id"] if isinstance(queue, dict) else int(queue)
+        filters = {"status": status} if status else {}
+        return self._every_page(f"apps/{self._slug(app)}/review-queues/{queue_id}/adjudications", filters)
+
+    def adjudicate(
+        self,
+        app: str | dict,
+        queue: int | dict,
+        request_id: str,
+        *,
+        pick: int | None = None,
+        rating: str | None = None,
+        relevant: dict | None = None,
+        corrected_response: str | None = None,
+        note: str = "",
+    ) -> dict:
+        """Set or replace the final label of a disputed item: `pick` a reviewer's number to take their
+        feedback as it is, or give your own `rating` ("positive"|"negative"), `relevant` ({passage
+        position: "relevant"|"not_relevant"}) and `corrected_response`; with a `note`. Returns the item."""
+        queue_id = queue["id"] if isinstance(queue, dict) else int(queue)
+        body: dict[str, Any] = {"note": note}
+        if pick is not None:
+            body["pick"] = pick
+        if rating is not None:
+            body["rating"] = rating
+        if relevant is not None:
+            body["relevant"] = {str(k): v for k, v in relevant.items()}
+        if corrected_response is not None:
+            body["corrected_response"] = corrected_response
+        path = f"apps/{self._slug(app)}/review-queues/{queue_id}/adjudications/{request_id}"
+        return self._call("PUT", path, json=body)
+
     # --- exports ---
 
     def export_evaluation_set(

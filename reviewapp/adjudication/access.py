@@ -29,4 +29,3 @@ def get_queue_to_adjudicate(user, slug: str, queue_id: int) -> ReviewQueue:
     if not may_adjudicate(queue=queue, user=user):
         raise PermissionDenied("Only the app's managers and this queue's adjudicators may adjudicate it")
     return queue
-

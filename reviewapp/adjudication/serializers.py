@@ -76,8 +76,17 @@ class CaseOutput(serializers.Serializer):
         return AdjudicationOutput(adjudication).data
 
 
+class Number(serializers.IntegerField):
+    """A JSON whole number: "1" and true are refused, not turned into 1."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class AdjudicationInput(StrictSerializer):
-    pick = serializers.IntegerField(
+    pick = Number(
         required=False, allow_null=True, min_value=1, help_text="Take this reviewer's feedback as it is"
     )
     rating = serializers.ChoiceField(choices=list(services.RATINGS), required=False)
