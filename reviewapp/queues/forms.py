@@ -2,7 +2,10 @@ from django import forms
 
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App, Level
+from reviewapp.lib.filters import UtcDateTimeField
+from reviewapp.requestlog.browse import LOCAL_TIME
 
+from . import sampling
 from .models import ReviewQueue
 
 
@@ -63,3 +66,90 @@ class AddItemsForm(forms.Form):
 
     def ids(self) -> list[str]:
         return self.cleaned_data["request_ids"].replace(",", " ").split()
+
+
+# --- filling a queue by rules
+
+
+class FillForm(forms.Form):
+    """The rules' shape, and the queue they fill (an open one of the app, or a new one);
+    queues.sampling holds the rules and names what breaks one."""
+
+    queue = forms.TypedChoiceField(
+        coerce=int, required=False, empty_value=None, label="Queue to fill", choices=()
+    )
+    name = forms.CharField(required=False, max_length=200, label="New queue's name")
+    overlap = forms.IntegerField(required=False, initial=1, label="Reviewers per item (overlap)")
+    blind = forms.BooleanField(required=False, label="Blind review")
+    since = UtcDateTimeField(required=False, widget=LOCAL_TIME, label="Logged from (UTC)")
+    until = UtcDateTimeField(required=False, widget=LOCAL_TIME, label="Until (UTC)")
+    thumbs_down = forms.BooleanField(required=False, label="Some reviewer gave a thumbs down")
+    chunk_precision_below = forms.FloatField(
+        required=False,
+        label="Chunk precision below",
+        help_text="The share of the request's rated passages judged relevant is below this (above 0, at most 1)",
+        widget=forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "1"}),
+    )
+    reason = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=sampling.MAX_REASON_CHARS,
+        label="Reason",
+        help_text="A thumbs down in force gives this reason",
+        widget=forms.TextInput(attrs={"list": "fill-reasons"}),
+    )
+    app_versions = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="App versions",
+        help_text="With several, the target is split evenly over them",
+    )
+    judge = forms.ChoiceField(required=False, label="Judge")
+    judge_disagrees = forms.BooleanField(
+        required=False,
+        label="It failed what every reviewer thumbed up, or passed what every one thumbed down",
+    )
+    judge_score_below = forms.FloatField(
+        required=False,
+        label="It scored below",
+        widget=forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "1"}),
+    )
+    unreviewed = forms.BooleanField(required=False, label="Only unreviewed traffic (no feedback yet)")
+    target = forms.IntegerField(
+        initial=100,
+        label="Target size",
+        help_text=f"At most this many requests (up to {sampling.MAX_TARGET:,})",
+    )
+    include_queued = forms.BooleanField(
+        required=False, label="Include traces already waiting in another open queue"
+    )
+    seed = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, app: App, queues, versions: list[str], judges: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.queues = {queue.pk: queue for queue in queues}
+        self.fields["queue"].choices = [("", "A new queue"), *((q.pk, q.name) for q in queues)]
+        self.fields["app_versions"].choices = [(v, v or "(none)") for v in versions]
+        self.fields["judge"].choices = [("", "—"), *((name, name) for name in judges)]
+        self.reasons = list(app.reasons or [])
+
+    def chosen_queue(self) -> ReviewQueue | None:
+        return self.queues.get(self.cleaned_data["queue"])
+
+    def rules(self) -> sampling.Rules:
+        data = self.cleaned_data
+        return sampling.Rules(
+            target=data["target"],
+            since=data["since"],
+            until=data["until"],
+            thumbs_down=data["thumbs_down"],
+            chunk_precision_below=data["chunk_precision_below"],
+            reason=data["reason"],
+            app_versions=tuple(data["app_versions"]),
+            judge=data["judge"],
+            judge_disagrees=data["judge_disagrees"],
+            judge_score_below=data["judge_score_below"],
+            unreviewed=data["unreviewed"],
+            include_queued=data["include_queued"],
+            seed=data["seed"],
+        )

@@ -5,6 +5,7 @@ from . import api, views
 urlpatterns = [
     path("apps/<slug:slug>/queues/", views.queue_list, name="queue-list"),
     path("apps/<slug:slug>/queues/new/", views.queue_create, name="queue-create"),
+    path("apps/<slug:slug>/queues/fill/", views.queue_fill, name="queue-fill"),
     path("apps/<slug:slug>/queues/<int:queue_id>/", views.queue_detail, name="queue-detail"),
     path("apps/<slug:slug>/queues/<int:queue_id>/items/", views.queue_add_items, name="queue-add-items"),
     path("queues/", views.my_queues, name="my-queues"),

@@ -6,17 +6,20 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from reviewapp.catalog.permissions import can, get_app_for
 from reviewapp.comparisons import views as comparison_views
 from reviewapp.feedback.models import Assessment
-from reviewapp.lib.forms import show_service_errors, status_for
+from reviewapp.lib.forms import render_page, show_service_errors, status_for
+from reviewapp.monitoring.forms import served_versions
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.trace_view import span_tree
 
-from . import claims, progress, services
-from .forms import AddItemsForm, QueueForm
+from . import claims, progress, sampling, services
+from .forms import AddItemsForm, FillForm, QueueForm
 from .models import Draft, QueueItem, Reservation, ReviewQueue
 
 _RECENT_REQUESTS = 100
@@ -306,3 +309,81 @@ def review_draft(request: HttpRequest, queue_id: int, item_id: int) -> HttpRespo
         return JsonResponse({"data": ["must be a JSON object of field names and text values"]}, status=400)
     draft = claims.save_draft(item=item, reviewer=request.user, data=data)
     return JsonResponse({"saved_at": draft.updated_at.isoformat()})
+
+
+# --- filling a queue by rules
+
+
+# The request log's filters that are also rules: a link from the log starts from them.
+_FROM_LOG = {"since": "since", "until": "until", "reason": "reason", "judge": "judge", "queue": "queue"}
+
+
+def _fill_initial(query) -> dict:
+    initial = {rule: query[name] for name, rule in _FROM_LOG.items() if query.get(name)}
+    if query.get("app_version"):
+        initial["app_versions"] = [query["app_version"]]
+    if query.get("rating") == "negative" or query.get("verdict") in ("negative", "mixed"):
+        initial["thumbs_down"] = True
+    if query.get("feedback") == "no":
+        initial["unreviewed"] = True
+    if query.get("judge_said") == "fail" and query.get("judge"):
+        initial["judge_disagrees"] = True
+    return initial
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue_fill(request: HttpRequest, slug: str) -> HttpResponse:
+    """Fill a new or open queue by rules. "Preview" counts and shows a few of the requests (the
+    form section alone for htmx); "Fill" adds the same ones (the preview's seed) and goes to the queue."""
+    app = get_app_for(request.user, slug, "monitor")
+    queues = list(app.queues.filter(closed_at__isnull=True, mode=ReviewQueue.Mode.REVIEW).order_by("name"))
+    options = {
+        "app": app,
+        "queues": queues,
+        "versions": served_versions(app),
+        "judges": list(app.judges.live().values_list("name", flat=True)),
+    }
+    preview = None
+    if request.method == "POST":
+        form = FillForm(request.POST, **options)
+        if form.is_valid():
+            queue = form.chosen_queue()
+            try:
+                if request.POST.get("action") == "preview":
+                    selection = sampling.select(app, form.rules(), queue=queue)
+                    preview = {"selection": selection, "rows": sampling.sample_rows(selection)}
+                    # Fill then adds what this preview showed.
+                    form.data = form.data.copy()
+                    form.data["seed"] = str(selection.seed)
+                else:
+                    return _fill(request, app, form, queue)
+            except ValidationError as error:
+                show_service_errors(form, error, {"mode": "queue"})
+    else:
+        form = FillForm(initial=_fill_initial(request.GET), **options)
+    context = {"app": app, "form": form, "preview": preview, "nav": "apps"}
+    return render_page(request, "queues/queue_fill.html", context, part="fill-form", forms=[form])
+
+
+def _fill(request: HttpRequest, app, form: FillForm, queue: ReviewQueue | None) -> HttpResponse:
+    data = form.cleaned_data
+    if queue is None:
+        queue, filled = sampling.create_filled_queue(
+            app=app,
+            created_by=request.user,
+            rules=form.rules(),
+            name=data["name"],
+            overlap=data["overlap"] if data["overlap"] is not None else 1,
+            blind=data["blind"],
+        )
+    else:
+        filled = sampling.fill_queue(queue=queue, rules=form.rules(), actor=request.user)
+    text = f"Added {filled.added} request{'s' if filled.added != 1 else ''} to “{queue.name}”."
+    skipped = filled.selection.skipped_queued
+    if skipped:
+        text += f" {skipped} waiting in another open queue {'was' if skipped == 1 else 'were'} left out."
+    messages.success(request, text)
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("queue-detail", args=[app.slug, queue.pk]))
+    return redirect("queue-detail", app.slug, queue.pk)
