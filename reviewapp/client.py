@@ -370,6 +370,48 @@ class Client:
         body = {"request_ids": [str(i) for i in request_ids]}
         return self._call("POST", f"apps/{self._slug(app)}/review-queues/{queue_id}/items", json=body)
 
+    # --- filling a review queue by rules ---
+
+    def fill_review_queue(
+        self, app: str | dict, queue: int | str | dict, *, preview: bool = False, **rules
+    ) -> dict:
+        """Add to a queue (id, name or dict) a seeded random sample of the requests the rules match
+        (all must hold): target, since, until, thumbs_down, chunk_precision_below, reason, app_versions,
+        judge with judge_disagrees / judge_score_below, unreviewed, include_queued, seed. With
+        `preview`, only the counts. {"preview", "seed", "matching", "skipped_queued", "selected",
+        "by_version", "added", "items"}; give the seed again to add what a preview counted."""
+        queue_id = self.get_review_queue(app, queue)["id"] if isinstance(queue, str) else queue
+        queue_id = queue_id["id"] if isinstance(queue_id, dict) else int(queue_id)
+        body = _rules_body(rules) | {"preview": preview}
+        return self._call("POST", f"apps/{self._slug(app)}/review-queues/{queue_id}/fill", json=body)
+
+    def create_review_queue_by_rules(
+        self,
+        app: str | dict,
+        name: str,
+        *,
+        preview: bool = False,
+        overlap: int = 1,
+        assignment: str | None = None,
+        blind: bool = False,
+        reviewers: list[str] | None = None,
+        instructions: str = "",
+        **rules,
+    ) -> dict:
+        """A new queue filled by the rules (as for fill_review_queue): {"queue", "fill"}; with
+        `preview`, nothing is made and "queue" is None."""
+        reviewers = list(reviewers or [])
+        body = {
+            "name": name,
+            "overlap": overlap,
+            "assignment": assignment or ("named" if reviewers else "open"),
+            "blind": blind,
+            "reviewers": reviewers,
+            "instructions": instructions,
+            "preview": preview,
+        } | _rules_body(rules)
+        return self._call("POST", f"apps/{self._slug(app)}/review-queues/fill", json=body)
+
     # --- pairwise comparison ---
 
     def create_pairwise_queue(
@@ -642,3 +684,14 @@ def _flat(point: dict) -> dict:
         else:
             flat[name] = value
     return flat
+
+
+def _rules_body(rules: dict) -> dict:
+    """Fill rules as JSON: times in ISO 8601, versions as a list."""
+    body = dict(rules)
+    for name in ("since", "until"):
+        if body.get(name) is not None:
+            body[name] = _iso(body[name])
+    if "app_versions" in body:
+        body["app_versions"] = list(body["app_versions"])
+    return body
