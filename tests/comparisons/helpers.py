@@ -53,3 +53,8 @@ def judge(queue, reviewer, picks: list[str]) -> None:
 
 def a_request(app, question: str, version: str = VERSION_A, **extra):
     return factories.make_request(app, question=question, app_version=version, **extra)
+
+
+def answers_as(name: str):
+    """A chain server's rule: it answers saying which version it is."""
+    return lambda messages: f"{name} says: {messages[-1]['content']}"
