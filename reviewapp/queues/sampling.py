@@ -334,22 +334,18 @@ def _check_fillable(queue: ReviewQueue) -> None:
         raise ValidationError({"queue": ["rules fill queues that review each response, not pairwise ones"]})
 
 
-def _lock_open_queues(app: App) -> None:
+def _lock_fills(app: App) -> None:
     """Fills of one app, one at a time: each sees what the last one added, so two at once cannot
-    put the same trace in two open queues. In id order, so two fills never wait on each other."""
-    list(
-        ReviewQueue.objects.select_for_update()
-        .filter(app=app, closed_at__isnull=True)
-        .order_by("pk")
-        .values("pk")
-    )
+    put the same trace in two open queues (new ones included). FOR NO KEY UPDATE: a turn being
+    logged (its insert only shares the app's key) does not wait for a fill."""
+    list(App.objects.select_for_update(no_key=True).filter(pk=app.pk).values("pk"))
 
 
 @transaction.atomic
 def fill_queue(*, queue: ReviewQueue, rules: Rules, actor: User | None) -> Filled:
     """Add what the rules select to `queue`, and say so in its audit log."""
     _check_fillable(queue)
-    _lock_open_queues(queue.app)
+    _lock_fills(queue.app)
     selection = select(queue.app, rules, queue=queue)
     result = services.add_items(queue=queue, request_ids=selection.request_ids)
     QueueEvent.objects.create(
@@ -374,6 +370,6 @@ def create_filled_queue(
     if queue_fields.get("mode", ReviewQueue.Mode.REVIEW) != ReviewQueue.Mode.REVIEW:
         raise ValidationError({"mode": ["rules fill queues that review each response, not pairwise ones"]})
     check_rules(app, rules)
-    _lock_open_queues(app)
+    _lock_fills(app)
     queue, _ = services.create_queue(app=app, created_by=created_by, **queue_fields)
     return queue, fill_queue(queue=queue, rules=rules, actor=created_by)

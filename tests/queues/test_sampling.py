@@ -1,8 +1,11 @@
 """Filling a queue by rules (queues.sampling): each rule alone, rules together, the target, the
 per-version split, and the traces left out because another open queue is waiting on them."""
 
+import threading
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connections, transaction
 from django.utils import timezone
 
 from reviewapp.catalog.models import Level
@@ -286,3 +289,77 @@ def test_the_judge_of_another_app_is_unknown_here(world, manager):
 
     assert error.value.message_dict["judge"] == ["this app has no judge named 'f1'"]
     assert not QueueItem.objects.exists()
+
+
+@pytest.mark.parametrize("into", ["open queues", "new queues"])
+def test_a_fill_waits_for_one_in_progress_so_no_trace_lands_in_two_open_queues(
+    transactional_db, app, manager, into
+):
+    for i in range(30):
+        factories.make_request(app, created_at=at(i))
+    rules = Rules(target=20, seed=1)
+    if into == "open queues":
+        one, _ = services.create_queue(app=app, name="One", created_by=manager)
+        two, _ = services.create_queue(app=app, name="Two", created_by=manager)
+
+        def fill(name):
+            sampling.fill_queue(queue={"One": one, "Two": two}[name], rules=rules, actor=manager)
+    else:
+
+        def fill(name):
+            sampling.create_filled_queue(app=app, created_by=manager, rules=rules, name=name)
+
+    first_filled, release = threading.Event(), threading.Event()
+
+    def first():
+        try:
+            with transaction.atomic():
+                fill("One")
+                first_filled.set()
+                release.wait(30)  # not committed yet
+        finally:
+            connections.close_all()
+
+    def second():
+        try:
+            fill("Two")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_filled.wait(30)
+    threads[1].start()
+    threads[1].join(1.5)
+    waited = threads[1].is_alive()
+    release.set()
+    for thread in threads:
+        thread.join(30)
+
+    assert waited, "the second fill should wait for the first to commit"
+    one, two = ReviewQueue.objects.get(name="One"), ReviewQueue.objects.get(name="Two")
+    assert one.items.count() == 20 and two.items.count() == 10
+    assert not set(one.items.values_list("request_id", flat=True)) & set(
+        two.items.values_list("request_id", flat=True)
+    )
+
+
+def test_logging_a_turn_does_not_wait_for_a_fill(transactional_db, app, manager):
+    factories.make_request(app)
+    queue, _ = services.create_queue(app=app, name="One", created_by=manager)
+    logged = threading.Event()
+
+    def log_a_turn():
+        try:
+            factories.make_request(app)
+            logged.set()
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        sampling.fill_queue(queue=queue, rules=Rules(seed=1), actor=manager)
+        thread = threading.Thread(target=log_a_turn)
+        thread.start()
+        assert logged.wait(10), "a turn's insert waited for the fill's lock"
+    thread.join(10)
+    assert app.requests.count() == 2
