@@ -289,15 +289,19 @@ def select(app: App, rules: Rules, *, queue: ReviewQueue | None = None) -> Selec
     tallies = {"all": Count("pk")}
     if waiting is not None:
         tallies["waiting"] = Count("pk", filter=Q(waiting))
-    counts = matched.order_by().aggregate(**tallies)
+    stratified = len(rules.app_versions) > 1
+    if stratified:
+        # One pass counts each version's matches and those left out.
+        per_version = list(matched.order_by().values("app_version").annotate(**tallies))
+        counts = {name: sum(row[name] for row in per_version) for name in tallies}
+        available = {row["app_version"]: row["all"] - row.get("waiting", 0) for row in per_version}
+    else:
+        counts = matched.order_by().aggregate(**tallies)
     eligible = matched if waiting is None else matched.filter(~waiting)
     eligible = eligible.order_by().annotate(draw=_draw(seed))
     selection = Selection(seed=seed, matching=counts["all"], skipped_queued=counts.get("waiting", 0))
     drawn: list[tuple[str, uuid.UUID]] = []
-    if len(rules.app_versions) > 1:
-        available = dict(
-            eligible.values("app_version").annotate(n=Count("pk")).values_list("app_version", "n")
-        )
+    if stratified:
         selection.by_version = shares(rules.target, available, list(rules.app_versions))
         for version, share in selection.by_version.items():
             if share:
