@@ -47,3 +47,15 @@ def test_from_the_request_log_to_a_preview_and_a_filled_queue(world, manager, pa
     expected = draw_order(world.ids("c", "d", "g"), seed)[:2]
     assert list(queue.items.order_by("position").values_list("request_id", flat=True)) == expected
     expect(page.get_by_text("Added 2 requests to “Version 2 sample”.")).to_be_visible()
+
+
+def test_the_page_fits_a_phone_with_its_preview(world, manager, page_for):
+    page = page_for(manager)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/apps/support-bot/queues/fill/")
+    page.get_by_label("Some reviewer gave a thumbs down").check()
+    page.get_by_test_id("fill-preview-button").click()
+    expect(page.get_by_test_id("preview-selected")).to_have_text("2")
+
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert serious_violations(page) == []
