@@ -1,9 +1,8 @@
-from django import forms
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from reviewapp.lib.serializers import validated
@@ -13,33 +12,32 @@ from .access import get_queue_to_adjudicate
 from .serializers import AdjudicationInput, CaseOutput, ListParams
 
 
-class Pages(PageNumberPagination):
-    """Numbered pages of the computed list; a page or page size the server cannot read is a 400."""
-
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-    def get_page_size(self, request):
-        field = forms.IntegerField(required=False, min_value=1, max_value=self.max_page_size)
-        try:
-            return field.clean(request.query_params.get(self.page_size_query_param)) or self.page_size
-        except forms.ValidationError as exc:
-            raise serializers.ValidationError({self.page_size_query_param: exc.messages}) from None
-
-    def paginate_queryset(self, queryset, request, view=None):
-        try:
-            return super().paginate_queryset(queryset, request, view)
-        except NotFound as exc:
-            raise serializers.ValidationError({self.page_query_param: [str(exc.detail)]}) from None
+def _page(request, rows: list, params: dict) -> dict:
+    """One numbered page of a computed list; a page past the end is empty, not an error."""
+    size, number = params["page_size"], params["page"]
+    start = (number - 1) * size
+    url = request.build_absolute_uri()
+    return {
+        "count": len(rows),
+        "next": replace_query_param(url, "page", number + 1) if start + size < len(rows) else None,
+        "previous": replace_query_param(url, "page", number - 1) if number > 1 else None,
+        "results": rows[start : start + size],
+    }
 
 
 class AdjudicationListApi(APIView):
-    pagination_class = Pages
-
     @extend_schema(
+        operation_id="v1_apps_review_queues_adjudications_list",
         parameters=[ListParams],
-        responses=CaseOutput(many=True),
+        responses=inline_serializer(
+            "AdjudicationPage",
+            {
+                "count": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": CaseOutput(many=True),
+            },
+        ),
         summary="The items of a queue its reviewers disagree on: open ones first, then settled ones",
         description=(
             "Managers of the app and the queue's adjudicators. Each item lists every reviewer's "
@@ -54,9 +52,8 @@ class AdjudicationListApi(APIView):
         if "status" in params.validated_data:
             settled = params.validated_data["status"] == "settled"
             found = [c for c in found if c.settled == settled]
-        pages = Pages()
-        page = pages.paginate_queryset(found, request, view=self)
-        return pages.get_paginated_response(CaseOutput(page, many=True).data)
+        page = _page(request, found, params.validated_data)
+        return Response({**page, "results": CaseOutput(page["results"], many=True).data})
 
 
 class AdjudicationApi(APIView):
@@ -66,7 +63,11 @@ class AdjudicationApi(APIView):
             raise NotFound("The reviewers of this queue do not disagree on that request.")
         return case
 
-    @extend_schema(responses=CaseOutput, summary="One disputed item of a queue, with its adjudication")
+    @extend_schema(
+        operation_id="v1_apps_review_queues_adjudication_retrieve",
+        responses=CaseOutput,
+        summary="One disputed item of a queue, with its adjudication",
+    )
     def get(self, request, slug, queue_id, request_id):
         queue = get_queue_to_adjudicate(request.user, slug, queue_id)
         return Response(CaseOutput(self._case(queue, request_id)).data)

@@ -100,4 +100,8 @@ class AdjudicationInput(StrictSerializer):
 
 
 class ListParams(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["open", "settled"], required=False)
+    status = serializers.ChoiceField(
+        choices=["open", "settled"], required=False, help_text="only the open, or only the settled items"
+    )
+    page = serializers.IntegerField(required=False, default=1, min_value=1)
+    page_size = serializers.IntegerField(required=False, default=50, min_value=1, max_value=500)

@@ -145,5 +145,7 @@ def test_bad_paging_is_a_400_naming_it(app, manager, as_user):
     d = disputed_queue(app)
     client = as_user(manager)
     assert list(client.get(url(d), {"page_size": 0}).json()) == ["page_size"]
-    assert list(client.get(url(d), {"page": 7}).json()) == ["page"]
+    assert list(client.get(url(d), {"page": "x"}).json()) == ["page"]
+    past_the_end = client.get(url(d), {"page": 7}).json()
+    assert (past_the_end["count"], past_the_end["results"], past_the_end["next"]) == (3, [], None)
     assert list(client.get(url(d), {"status": "closed"}).json()) == ["status"]

@@ -55,7 +55,7 @@ CONFIG = {
         {
             # Their paths name requests, exports and files the generator makes up: a missing object is a
             # 404, and a malformed name or number matches no route at all.
-            "include-path-regex": r"/(versions|judge-examples|judges|requests)/\{",
+            "include-path-regex": r"/(versions|judge-examples|judges|requests|adjudications)/\{",
             "checks": {
                 "positive_data_acceptance": {"expected-statuses": ["2xx", "404"]},
                 "negative_data_rejection": {"expected-statuses": ["400", "404"]},
