@@ -29,3 +29,16 @@ def get_queue_to_adjudicate(user, slug: str, queue_id: int) -> ReviewQueue:
     if not may_adjudicate(queue=queue, user=user):
         raise PermissionDenied("Only the app's managers and this queue's adjudicators may adjudicate it")
     return queue
+
+
+def queues_to_adjudicate(user) -> list[ReviewQueue]:
+    """The queues `user` is named to adjudicate and still may (the same rule, per queue)."""
+    allowed = []
+    for queue in (
+        ReviewQueue.objects.filter(adjudicators=user).select_related("app").order_by("app__name", "name")
+    ):
+        try:
+            allowed.append(get_queue_to_adjudicate(user, queue.app.slug, queue.pk))
+        except (Http404, PermissionDenied):
+            continue
+    return allowed

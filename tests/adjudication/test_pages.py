@@ -101,3 +101,23 @@ def test_writing_an_own_label_saves_it_and_the_history_shows_the_change(app, man
     assert re.search(r'<input[^>]*name="choice" value="own"[^>]*checked', page)
     assert not re.search(r'<input[^>]*name="choice" value="1"[^>]*checked', page)
     assert re.search(r'<input[^>]*name="rating" value="negative"[^>]*checked', page)
+
+
+def test_a_named_adjudicator_finds_the_queue_on_their_own_queues_page(app, manager, as_user):
+    from reviewapp.catalog.models import Level
+    from tests import factories
+
+    d = disputed_queue(app)
+    expert, viewer = (
+        factories.make_user("expert@example.com"),
+        factories.make_user("named-viewer@example.com"),
+    )
+    factories.grant(app, expert, Level.CAN_QUERY)
+    factories.grant(app, viewer, Level.CAN_VIEW)
+    d.queue.adjudicators.add(expert, viewer)
+
+    page = as_user(expert).get("/queues/").content.decode()
+    assert page.count('data-testid="adjudicate-queue"') == 1 and f'href="{base(d)}"' in page
+    # Named, but below CAN_QUERY: the rule says no, so no link either.
+    assert 'data-testid="my-adjudications"' not in as_user(viewer).get("/queues/").content.decode()
+    assert 'data-testid="my-adjudications"' not in as_user(d.first).get("/queues/").content.decode()
