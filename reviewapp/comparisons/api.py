@@ -1,17 +1,19 @@
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.catalog.permissions import get_app_for
+from reviewapp.exports.serializers import JobStartedOutput
 from reviewapp.lib.serializers import validated
 from reviewapp.queues.models import ReviewQueue
 from reviewapp.queues.serializers import QueueOutput
 
 from . import mlflow_export, results, services
-from .serializers import ComparisonOutput, JobStartedOutput, PairwiseCreateInput
+from .serializers import ComparisonOutput, PairwiseCreateInput
 
 
 def create_pairwise(request, app) -> Response:
@@ -75,4 +77,10 @@ class PreferencesMlflowApi(APIView):
     def post(self, request, slug, queue_id):
         queue = _pairwise_queue(request, slug, queue_id)
         job = mlflow_export.start(queue=queue, user=request.user)
-        return Response({"job_id": str(job.pk)}, status=status.HTTP_202_ACCEPTED)
+        body = {
+            "job_id": job.id,
+            "status": job.status,
+            "status_url": request.build_absolute_uri(reverse("api-job-detail", args=[job.id])),
+            "progress_url": request.build_absolute_uri(reverse("job-progress", args=[job.id])),
+        }
+        return Response(JobStartedOutput(body).data, status=status.HTTP_202_ACCEPTED)

@@ -61,7 +61,3 @@ class ComparisonOutput(serializers.Serializer):
     judgements = serializers.IntegerField()
     versions = VersionResultOutput(many=True)
     failures = FailedPairOutput(many=True)
-
-
-class JobStartedOutput(serializers.Serializer):
-    job_id = serializers.UUIDField()
