@@ -512,6 +512,27 @@ class Client:
         path = f"apps/{self._slug(app)}/review-queues/{queue_id}/adjudications/{request_id}"
         return self._call("PUT", path, json=body)
 
+    # --- gold items and reviewer reliability ---
+
+    def review_queue_reviewers(self, app: str | dict, queue: int | dict) -> dict:
+        """Each reviewer of a queue: done/reserved, gold accuracy (thumbs, passages), agreement with
+        the consensus, Dawid–Skene reliability, and whether their gold accuracy is flagged."""
+        queue_id = queue["id"] if isinstance(queue, dict) else int(queue)
+        return self._call("GET", f"apps/{self._slug(app)}/review-queues/{queue_id}/reviewers")
+
+    def list_gold(self, app: str | dict) -> list[dict]:
+        """The app's gold items, each with its answer key."""
+        return self._call("GET", f"apps/{self._slug(app)}/gold")
+
+    def mark_gold(self, app: str | dict, request_ids: list[str] | str) -> list[dict]:
+        """Mark reviewed requests as gold (all or none); their answer keys are taken now."""
+        ids = [request_ids] if isinstance(request_ids, str) else list(request_ids)
+        return self._call("POST", f"apps/{self._slug(app)}/gold", json={"request_ids": [str(i) for i in ids]})
+
+    def unmark_gold(self, app: str | dict, request_id: str) -> None:
+        """Take a request out of the gold set."""
+        self._call("DELETE", f"apps/{self._slug(app)}/gold/{request_id}")
+
     # --- exports ---
 
     def export_evaluation_set(

@@ -20,6 +20,7 @@ APPS = [
     "exports",
     "judges",
     "comparisons",
+    "reliability",
     "front",
 ]
 

@@ -17,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from reviewapp.jobs.models import Job
+from reviewapp.reliability.services import weights_for
 
 from .mlflow_step import queue_mlflow_step
 from .models import EvaluationSet, EvaluationSetVersion
@@ -89,7 +90,7 @@ def _write(job: Job, folders: Attempt, *, filters: Filters, rule: str, include_o
     seen = left_out = 0
     reported = time.monotonic()
     with long_lived_objects_frozen():
-        for item in iter_reviewed(app=app, filters=filters):
+        for item in iter_reviewed(app=app, filters=filters, weights=weights_for(app, rule)):
             seen += 1
             verdict = resolve(item, rule)
             row = evaluation_row(item, verdict, include_outputs=include_outputs) if verdict else None

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from reviewapp.catalog.models import App
 from reviewapp.jobs.models import Job
+from reviewapp.reliability.services import weights_for
 
 from .mlflow_step import queue_mlflow_step
 from .models import CustomJudge, EvaluationSetVersion, JudgeExport
@@ -147,7 +148,8 @@ def _choose(job: Job, filters: Filters, custom: list[CustomJudge]) -> tuple[dict
     best = {(judge, value): _Best(size) for judge in judges for value in (True, False)}
     seen = held_out = 0
     reported = time.monotonic()
-    for item in iter_reviewed(app=app, filters=filters, with_judge_results=True):
+    weights = weights_for(app, rule)
+    for item in iter_reviewed(app=app, filters=filters, with_judge_results=True, weights=weights):
         seen += 1
         # Progress renews the job's lease: report on time too, so slow items never let it run out.
         if seen % PROGRESS_EVERY == 0 or time.monotonic() - reported > 1:

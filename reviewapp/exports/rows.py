@@ -10,6 +10,8 @@ say together:
   takes its newest rating.
 - ``leave_out``: a request whose reviewers gave different ratings is left out; a chunk whose
   raters differ is left out of the expected context.
+- ``reliability_weighted``: as majority, but each reviewer's vote weighs what their reliability
+  says (`Reviewed.weights`, from reliability.services.reviewer_weights); equal weights tie.
 
 A reviewer who rated only chunks (no thumbs) takes part in the chunk vote only. A request with
 neither an expected response nor an expected context has nothing to evaluate against and is left out.
@@ -27,11 +29,12 @@ from dataclasses import dataclass, field
 
 from .selection import Reviewed
 
-RULES = ("majority", "latest", "leave_out")
+RULES = ("majority", "latest", "leave_out", "reliability_weighted")
 RULE_HELP = {
     "majority": "the rating most reviewers gave (a tie leaves the request out)",
     "latest": "the newest feedback decides",
     "leave_out": "requests reviewers disagree on are left out",
+    "reliability_weighted": "each reviewer's vote weighs their Dawid–Skene reliability (a tie leaves it out)",
 }
 # An adjudicator's final label wins where there is one (adjudication app); elsewhere the majority.
 RULES += ("adjudicated",)
@@ -63,6 +66,8 @@ def resolve(item: Reviewed, rule: str) -> Verdict | None:
         raise ValueError(f"unknown disagreement rule {rule!r}; use one of {', '.join(RULES)}")
     if rule == "adjudicated":
         return _adjudicated(item)
+    if rule == "reliability_weighted" and item.weights is None:
+        raise ValueError("the reliability_weighted rule needs the reviewers' weights (Reviewed.weights)")
     rated = [a for a in item.assessments if a["rating"]]
     votes = _ratings(rated)
     disagreement = len(votes) > 1
@@ -78,7 +83,10 @@ def resolve(item: Reviewed, rule: str) -> Verdict | None:
         rating = rated[0]["rating"]
         side = rated
     else:
-        (top, n_top), *rest = votes.most_common()
+        tally = votes
+        if rule == "reliability_weighted":
+            tally = _weighted(item, ((a["source_id"], a["rating"]) for a in rated))
+        (top, n_top), *rest = tally.most_common()
         if rest and rest[0][1] == n_top:
             return None
         rating = top
@@ -150,17 +158,22 @@ def _adjudicated(item: Reviewed) -> Verdict | None:
 def _resolve_chunks(item: Reviewed, rule: str) -> tuple[dict[int, bool], dict[int, list[str]]]:
     """Each passage's verdict: one vote per reviewer and passage (requestlog.passages.ratings)."""
     by_position: dict[int, list[bool]] = {}
+    voters: dict[int, list[tuple[str, bool]]] = {}
     comments: dict[int, list[str]] = {}
     for a in item.assessments:  # oldest first, so the last vote is the newest
         if not a["retrieval_assessments"]:  # no chunk rated (ratings() would say so, slower)
             continue
         for position, ra in item.ratings(a["retrieval_assessments"]).items():
             by_position.setdefault(position, []).append(ra["rating"] == "relevant")
+            voters.setdefault(position, []).append((a["source_id"], ra["rating"] == "relevant"))
             if ra.get("comment"):
                 comments.setdefault(position, []).append(ra["comment"])
     relevant: dict[int, bool] = {}
     for position, votes in by_position.items():
         yes, no = votes.count(True), votes.count(False)
+        if rule == "reliability_weighted" and yes and no:
+            weighed = _weighted(item, voters[position])
+            yes, no = weighed[True], weighed[False]
         if rule == "latest":
             relevant[position] = votes[-1]
         elif yes and no and rule == "leave_out":
@@ -168,6 +181,14 @@ def _resolve_chunks(item: Reviewed, rule: str) -> tuple[dict[int, bool], dict[in
         elif yes != no:
             relevant[position] = yes > no
     return relevant, comments
+
+
+def _weighted(item: Reviewed, votes: Iterable[tuple[str, object]]) -> Counter:
+    """Each side's summed weight; a reviewer without a weight (never overlapped) weighs nothing."""
+    totals: Counter = Counter()
+    for reviewer, side in votes:
+        totals[side] += (item.weights or {}).get(reviewer, 0.0)
+    return totals
 
 
 def _chunk_map(item: Reviewed) -> dict[int, dict]:

@@ -257,6 +257,8 @@ class Reviewed:
     # The request's time. Streams (iter_reviewed) leave it out: they are ordered by it in SQL, and
     # parsing a datetime per row is a measurable share of a 100,000-row export.
     created_at: datetime | None = None
+    # {reviewer email: vote weight} for the reliability-weighted rule (None: not asked for).
+    weights: dict[str, float] | None = None
 
     @property
     def request_text(self) -> str:
@@ -377,7 +379,12 @@ def _adjudication(row: tuple, at: dict) -> dict | None:
 
 
 def iter_reviewed(
-    *, app: App, filters: Filters, chunk_size: int = CHUNK_SIZE, with_judge_results: bool = False
+    *,
+    app: App,
+    filters: Filters,
+    chunk_size: int = CHUNK_SIZE,
+    with_judge_results: bool = False,
+    weights: dict[str, float] | None = None,
 ) -> Iterator[Reviewed]:
     """Each selected request once, with its effective assessments, streamed in request order."""
     rows = reviewed_rows(app=app, filters=filters, with_judge_results=with_judge_results)
@@ -403,4 +410,5 @@ def iter_reviewed(
             status=first[at["req_status"]],
             context_span=context_span,
             adjudication=_adjudication(first, at),
+            weights=weights,
         )

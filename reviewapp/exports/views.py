@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from reviewapp.catalog.permissions import get_app_for
 from reviewapp.jobs.services import eta_seconds
 from reviewapp.lib.forms import render_page, show_service_errors
+from reviewapp.reliability.services import weights_for
 
 from . import downloads, services
 from .forms import CustomJudgeForm, EvaluationSetForm, JudgeExportForm
@@ -85,9 +86,8 @@ def _curation_context(request: HttpRequest, app, curation, export_form=None, jud
         items = list(itertools.islice(iter_reviewed(app=app, filters=filters), TABLE_ROWS))
         context["matching"] = curated_requests(app=app, filters=filters).count()
         context["rows"] = [_summary(item) for item in items]
-        preview = evaluation_rows(
-            iter_reviewed(app=app, filters=filters), rule=rule, include_outputs=include_outputs
-        )
+        weighed = iter_reviewed(app=app, filters=filters, weights=weights_for(app, rule))
+        preview = evaluation_rows(weighed, rule=rule, include_outputs=include_outputs)
         rows = [row for _, row in itertools.islice(preview, PREVIEW_ROWS)]
         # Read as cards; the exact JSONL lines stay one click away.
         context["preview_rows"] = rows

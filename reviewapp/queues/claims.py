@@ -9,9 +9,10 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.db.models.functions import Mod
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from reviewapp.accounts.models import User
 from reviewapp.feedback.models import Assessment
@@ -22,13 +23,18 @@ from reviewapp.requestlog.models import Request
 from .models import Draft, QueueItem, Reservation, ReviewQueue
 
 RESERVATION_TIME = timedelta(minutes=30)
+# Gold requests looked at per gold claim (the app's gold set is small; this bounds the read).
+_GOLD_CANDIDATES = 500
 # Candidate items looked at per claim; more than enough to get past those lost to a race.
 _CLAIM_CANDIDATES = 20
 
 
 def _eligible_items(queue: ReviewQueue, user: User):
-    """The queue's items this reviewer may be handed, ignoring how full they are."""
-    items = queue.items.all()
+    """The queue's items this reviewer may be handed, ignoring how full they are.
+
+    Gold items are never among them: they are handed only by `_hand_gold`, to one reviewer at a time.
+    """
+    items = queue.items.filter(gold=False)
     if queue.assignment == ReviewQueue.Assignment.ROUND_ROBIN:
         # Item i goes to reviewers i, i+1, ..., i+N-1 (mod k): reviewer r takes the residues r, r-1, ...
         ids = list(queue.reviewers.order_by("id").values_list("id", flat=True))
@@ -124,7 +130,9 @@ def claim_next(
         .select_related("item")
         .order_by("item__position", "item_id")
     )
-    floors = [after.position, None] if after is not None else [None]
+    # A gold item sits at the position of the item it was handed before, which comes next.
+    start = None if after is None else after.position - 1 if after.gold else after.position
+    floors = [start, None] if after is not None else [None]
     for floor in floors:
         mine = (unfinished if floor is None else unfinished.filter(item__position__gt=floor)).first()
         if mine is not None:
@@ -138,17 +146,95 @@ def claim_next(
 
 
 def _claim_open(*, queue: ReviewQueue, reviewer: User, floor: int | None, now) -> Reservation | None:
-    for _attempt in range(3):
+    for attempt in range(3):
         items = open_items_for(queue=queue, user=reviewer, now=now)
         if floor is not None:
             items = items.filter(position__gt=floor)
         candidates = list(items[:_CLAIM_CANDIDATES])
         if not candidates:
             return None
+        if attempt == 0:
+            gold = _maybe_gold(queue=queue, reviewer=reviewer, position=candidates[0].position, now=now)
+            if gold is not None:
+                return gold
         for item in candidates:
             reservation = _take_slot(item=item, overlap=queue.overlap, reviewer=reviewer, now=now)
             if reservation is not None:
                 return reservation
+    return None
+
+
+# --- gold items -----------------------------------------------------------------------------
+
+
+def gold_draw(*, queue: ReviewQueue, reviewer: User, n: int, purpose: str = "hand") -> float:
+    """A number in [0, 1) fixed by the queue, the reviewer, their n-th claim and the server's secret.
+
+    The same claim always draws the same number (tests can count on it); a reviewer, who does not
+    know the secret, cannot tell which of their claims will be gold.
+    """
+    value = "\0".join((purpose, queue.app.slug, queue.name, reviewer.email, str(n)))
+    digest = salted_hmac("reviewapp.queues.gold", value, algorithm="sha256").digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def gold_candidates(*, queue: ReviewQueue, reviewer: User):
+    """The app's gold requests this reviewer may be handed: never one they labelled or were handed
+    before (in any queue), nor one that is an ordinary item of this queue."""
+    labelled = Assessment.objects.filter(request_id=OuterRef("pk"), reviewer=reviewer)
+    handed = Reservation.objects.filter(item__request_id=OuterRef("pk"), reviewer=reviewer)
+    ordinary = QueueItem.objects.filter(request_id=OuterRef("pk"), queue=queue, gold=False)
+    return Request.objects.filter(app_id=queue.app_id, gold__isnull=False).exclude(
+        Exists(labelled) | Exists(handed) | Exists(ordinary)
+    )
+
+
+def _maybe_gold(*, queue: ReviewQueue, reviewer: User, position: int, now) -> Reservation | None:
+    """With probability `gold_rate`, a gold item for this reviewer in place of their next item."""
+    if queue.gold_rate <= 0 or queue.mode != ReviewQueue.Mode.REVIEW:
+        return None
+    n = Reservation.objects.filter(item__queue=queue, reviewer=reviewer).count()
+    if gold_draw(queue=queue, reviewer=reviewer, n=n) >= queue.gold_rate:
+        return None
+    ids = list(
+        gold_candidates(queue=queue, reviewer=reviewer)
+        .order_by("gold__marked_at", "request_id")
+        .values_list("request_id", flat=True)[:_GOLD_CANDIDATES]
+    )
+    if not ids:
+        return None
+    pick = ids[int(gold_draw(queue=queue, reviewer=reviewer, n=n, purpose="pick") * len(ids))]
+    item = QueueItem.objects.filter(queue=queue, request_id=pick, gold=True).first()
+    if item is None:
+        try:
+            with transaction.atomic():
+                # At the position of the item it stands in front of: it reads like its neighbours.
+                item = QueueItem.objects.create(
+                    queue=queue, request_id=pick, gold=True, position=position, added_at=now
+                )
+        except IntegrityError:  # another reviewer's claim added it a moment ago
+            item = QueueItem.objects.filter(queue=queue, request_id=pick, gold=True).first()
+            if item is None:
+                return None
+    return _take_gold_slot(item=item, reviewer=reviewer, now=now)
+
+
+def _take_gold_slot(*, item: QueueItem, reviewer: User, now) -> Reservation | None:
+    """A new slot on a gold item: every reviewer may have it once, so it has no overlap limit."""
+    for _attempt in range(5):
+        last = item.reservations.aggregate(last=Max("slot"))["last"] or 0
+        try:
+            with transaction.atomic():
+                return Reservation.objects.create(
+                    item=item,
+                    slot=last + 1,
+                    reviewer=reviewer,
+                    claimed_at=now,
+                    expires_at=now + RESERVATION_TIME,
+                )
+        except IntegrityError:
+            if item.reservations.filter(reviewer=reviewer).exists():
+                return None
     return None
 
 

@@ -230,7 +230,8 @@ def _review_context(request: HttpRequest, queue: ReviewQueue, item: QueueItem, r
         "spans": span_tree(req.trace) if req.trace else [],
         "draft": draft.data if draft else {},
         "blind": hidden,
-        "others": [] if hidden else _others_feedback(item, user),
+        # A gold item's other feedback is its answer key's: never shown, as if nobody had done it yet.
+        "others": [] if hidden or item.gold else _others_feedback(item, user),
         "previous_id": before,
         "next_id": after,
         "progress": progress.reviewer_progress(queue=queue, user=user),

@@ -191,6 +191,8 @@ def made_valid(case, world):
             body.update(overlap=1, reviewers=[world["email"]])
         if "name" in body:  # names are unique per app (a taken one is a 409, tested on its own)
             body["name"] = f"queue-{next(world['serial'])}"
+    elif path.endswith("/gold"):  # a gold item needs a request with feedback: the reviewed one
+        body["request_ids"] = world["request_ids"][:1]
     elif path.endswith("/custom-judges"):
         body["name"] = f"judge_{next(world['serial'])}"
     elif path.endswith("/judges"):
