@@ -167,3 +167,41 @@ def test_a_request_without_a_trace_is_not_sent_to_mlflow(app, manager):
         queue=d.queue, case=disputes.case_for(d.queue, d.thumbs.request_id), adjudicator=manager, pick=1
     )
     assert adjudication.mlflow_status == ""
+
+
+def test_a_tracking_store_outage_leaves_it_failed_and_the_sweep_writes_it_later(
+    celery_worker, app, manager, traced_request
+):
+    from datetime import timedelta
+
+    from django.test import override_settings
+    from django.utils import timezone
+
+    from reviewapp.adjudication.tasks import sweep_mlflow
+
+    req = traced_request
+    ann, bob = (factories.make_user(f"{n}@example.com") for n in ("ann", "bob"))
+    for user in (ann, bob):
+        factories.grant(app, user, Level.CAN_QUERY)
+    queue, _ = queue_services.create_queue(
+        app=app, name="Outage", created_by=manager, overlap=2, request_ids=[req.request_id]
+    )
+    with override_settings(MLFLOW_TRACKING_URI="sqlite:////dev/null/unreachable/mlflow.db"):
+        submit(queue, req, ann, rating="positive")
+        submit(queue, req, bob, rating="negative", corrected_response="Delete one of the copies.")
+        started = time.monotonic()
+        services.adjudicate(
+            queue=queue, case=disputes.case_for(queue, req.request_id), adjudicator=manager, pick=2
+        )
+        assert time.monotonic() - started < 1.0  # the adjudicator never waits for MLflow
+        wait(lambda: Adjudication.objects.get().mlflow_status == "failed", "the write-back to fail")
+        assert Adjudication.objects.get().mlflow_error
+    configure()  # back to the run's store
+    # The sweep takes rows untouched for a minute.
+    Adjudication.objects.update(updated_at=timezone.now() - timedelta(minutes=2))
+
+    sweep_mlflow()
+    wait(lambda: Adjudication.objects.get().mlflow_status == "done", "the sweep's write-back")
+
+    [final] = expectations(req.mlflow_trace_id, "expected_response")
+    assert (final.value, final.source.source_id) == ("Delete one of the copies.", manager.email)
