@@ -1,7 +1,7 @@
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +13,22 @@ from reviewapp.queues.models import ReviewQueue
 from reviewapp.queues.serializers import QueueOutput
 
 from . import mlflow_export, results, services
-from .serializers import ComparisonOutput, PairwiseCreateInput
+from .serializers import ComparisonOutput, PairwiseCreatedOutput, PairwiseCreateInput
+
+
+def create_schemas(plain_input, plain_output) -> tuple:
+    """The queue create endpoint's body and answer: a plain queue's, or a pairwise one's."""
+    body = PolymorphicProxySerializer(
+        component_name="QueueCreateAnyInput",
+        serializers=[plain_input, PairwiseCreateInput],
+        resource_type_field_name=None,
+    )
+    answer = PolymorphicProxySerializer(
+        component_name="QueueCreatedAny",
+        serializers=[plain_output, PairwiseCreatedOutput],
+        resource_type_field_name=None,
+    )
+    return body, answer
 
 
 def create_pairwise(request, app) -> Response:

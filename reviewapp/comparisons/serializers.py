@@ -3,7 +3,7 @@ from rest_framework import serializers
 from reviewapp.lib.serializers import Flag, Text
 from reviewapp.queues import services as queues
 from reviewapp.queues.models import ReviewQueue
-from reviewapp.queues.serializers import RequestId
+from reviewapp.queues.serializers import QueueOutput, RequestId
 
 from . import services
 
@@ -61,3 +61,9 @@ class ComparisonOutput(serializers.Serializer):
     judgements = serializers.IntegerField()
     versions = VersionResultOutput(many=True)
     failures = FailedPairOutput(many=True)
+
+
+class PairwiseCreatedOutput(serializers.Serializer):
+    queue = QueueOutput()
+    comparison = ComparisonOutput()
+    job_id = serializers.UUIDField(allow_null=True, help_text="The job replaying the requests on version B")

@@ -46,10 +46,14 @@ class QueueListApi(APIView):
         queues = app.queues.prefetch_related("reviewers").select_related("created_by", "app")
         return Response(QueueOutput(queues, many=True).data)
 
+    _created = inline_serializer("QueueCreated", {"queue": QueueOutput(), "items": AddResultOutput()})
+    # A pairwise queue ("mode": "pairwise") is created by reviewapp.comparisons.
+    _create_body, _created_any = comparison_api.create_schemas(QueueCreateInput, _created)
+
     @extend_schema(
-        request=QueueCreateInput,
+        request=_create_body,
         responses={
-            201: inline_serializer("QueueCreated", {"queue": QueueOutput(), "items": AddResultOutput()}),
+            201: _created_any,
             409: OpenApiResponse(description="The app already has a queue of that name"),
         },
         summary="Create a review queue, optionally with its first requests",

@@ -182,6 +182,11 @@ def made_valid(case, world):
             body.update(overlap=1, reviewers=[world["email"]])
         if "name" in body:
             body["name"] = f"queue-{next(world['serial'])}"
+    elif path.endswith("/review-queues") and body.get("mode") == "pairwise":
+        # Imported pairs: replaying needs versions the app served (tests/comparisons covers those).
+        pairs = [{"prompt": "How do I rotate a token?", "response_a": "One way", "response_b": "Another"}]
+        body.clear()
+        body.update(mode="pairwise", name=f"queue-{next(world['serial'])}", pairs=pairs)
     elif path.endswith(("/review-queues", "/items")):
         if "request_ids" in body:
             body["request_ids"] = world["request_ids"]
