@@ -32,7 +32,7 @@ _CLAIM_CANDIDATES = 20
 def _eligible_items(queue: ReviewQueue, user: User):
     """The queue's items this reviewer may be handed, ignoring how full they are.
 
-    Gold items are never among them: they are handed only by `_hand_gold`, to one reviewer at a time.
+    Gold items are never among them: they are handed only by `_maybe_gold`, once to each reviewer who draws one.
     """
     items = queue.items.filter(gold=False)
     if queue.assignment == ReviewQueue.Assignment.ROUND_ROBIN:

@@ -1,3 +1,6 @@
+import uuid
+
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -49,6 +52,10 @@ class GoldDetailApi(APIView):
     @extend_schema(responses={204: None}, summary="Take a request out of the gold set")
     def delete(self, request, slug, request_id):
         app = get_app_for(request.user, slug, "monitor")
+        try:
+            request_id = uuid.UUID(request_id)
+        except ValueError:
+            raise Http404("No such gold item") from None
         gold = get_object_or_404(GoldItem.objects.for_app(app), request_id=request_id)
         services.unmark_gold(app=app, request_ids=[str(gold.request_id)])
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -13,5 +13,5 @@ api_urlpatterns = [
         name="api-queue-reviewers",
     ),
     path("apps/<slug:slug>/gold", api.GoldListApi.as_view(), name="api-gold-list"),
-    path("apps/<slug:slug>/gold/<uuid:request_id>", api.GoldDetailApi.as_view(), name="api-gold-detail"),
+    path("apps/<slug:slug>/gold/<str:request_id>", api.GoldDetailApi.as_view(), name="api-gold-detail"),
 ]

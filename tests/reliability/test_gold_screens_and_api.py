@@ -98,6 +98,7 @@ def test_the_api_marks_lists_and_unmarks(app, manager, as_user):
     assert client.delete(f"{api}/{request.request_id}").status_code == 204
     assert client.delete(f"{api}/{request.request_id}").status_code == 404
     assert client.get(api).json() == []
+    assert client.delete(f"{api}/not-a-uuid").json() == {"detail": "No such gold item"}
 
 
 def test_the_api_says_what_is_wrong_with_a_body(app, manager, as_user):
