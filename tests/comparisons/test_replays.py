@@ -136,3 +136,28 @@ def test_a_replay_that_fails_is_shown_failed_for_its_pair_and_the_others_go_on(
     section = page.content.decode()
     assert "3 pairs: 2 ready, 0 waiting for their replay, 1 failed" in section
     assert f'Please explode <code class="muted">{originals[1].request_id}</code>' in section
+
+
+def test_a_queue_of_500_requests_is_created_in_a_few_queries_whatever_its_size(
+    app, manager, server_a, server_b, django_assert_max_num_queries
+):
+    from reviewapp.requestlog.models import Request as Logged
+
+    two_version_app(app, server_a, server_b)
+    originals = [
+        Logged(app=app, app_version=VERSION_A, conversation_id=f"c{n}", source="review_app", response="r")
+        for n in range(500)
+    ]
+    Logged.objects.bulk_create(originals)
+    # 20 queries today: the pairs are written in one batch and the replays left to the job.
+    with django_assert_max_num_queries(25):
+        _queue, comparison = services.create_pairwise_queue(
+            app=app,
+            name="Five hundred",
+            created_by=manager,
+            version_a=VERSION_A,
+            version_b=VERSION_B,
+            request_ids=[r.request_id for r in originals],
+        )
+    assert comparison.pairs.pending().count() == 500
+    assert list(comparison.pairs.values_list("request_a", flat=True)) == [r.pk for r in originals]
