@@ -5,6 +5,7 @@ import math
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,8 +19,10 @@ from reviewapp.queues.progress import queue_progress
 from reviewapp.requestlog import passages as passage_rules
 from reviewapp.requestlog.models import Request
 
-from .dawid_skene import ReviewerEstimate, dawid_skene
 from .models import GoldItem
+
+if TYPE_CHECKING:
+    from .dawid_skene import ReviewerEstimate
 
 MAX_REQUEST_IDS = 1000
 RATINGS = ("negative", "positive")
@@ -181,7 +184,7 @@ class ReviewerReliability:
     gold_passages: Score = field(default_factory=Score)
     # Items with a majority among two or more reviewers where this reviewer gave the majority label.
     consensus: Score = field(default_factory=Score)
-    dawid_skene: ReviewerEstimate | None = None
+    dawid_skene: "ReviewerEstimate | None" = None
     flagged: bool = False
 
 
@@ -253,6 +256,9 @@ def queue_reliability(*, queue: ReviewQueue) -> QueueReliability:
             continue
         for email, rating in by.items():
             rows[email].consensus.add(rating == majority)
+    # Imported here: numpy costs a web or worker process 30 MB it may never need.
+    from .dawid_skene import dawid_skene
+
     estimate = dawid_skene(
         ((r, email, rating) for r, by in overlapping.items() for email, rating in by.items()), classes=RATINGS
     )
@@ -290,6 +296,9 @@ def reviewer_weights(app: App) -> dict[str, float]:
     )
     for request_id, email, rating in rows.iterator(chunk_size=5000):
         by_request.setdefault(request_id, {})[email] = rating
+    # Imported here: numpy costs a web or worker process 30 MB it may never need.
+    from .dawid_skene import dawid_skene
+
     estimate = dawid_skene(
         ((r, email, rating) for r, by in by_request.items() if len(by) >= 2 for email, rating in by.items()),
         classes=RATINGS,
