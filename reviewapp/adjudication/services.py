@@ -14,6 +14,17 @@ from .models import Adjudication, MlflowStatus
 RATINGS = ("positive", "negative")
 CHUNK_RATINGS = ("relevant", "not_relevant")
 NOTE_LIMIT_BYTES = 10 * 1024
+CHANGED = (
+    "queue",
+    "rating",
+    "relevant",
+    "corrected_response",
+    "chosen_reviewer",
+    "note",
+    "adjudicator",
+    "updated_at",
+    "revision",
+)
 # What the audit log compares before and after.
 AUDITED = ("rating", "relevant", "corrected_response", "chosen", "note")
 
@@ -127,7 +138,11 @@ def adjudicate(
     adjudication.revision += 1
     traced = bool(request.mlflow_trace_id)
     adjudication.mlflow_status = MlflowStatus.PENDING if traced else MlflowStatus.NONE
-    adjudication.save()
+    if adjudication.pk is None:
+        adjudication.save(force_insert=True)
+    else:
+        # Named fields: the write-back's own columns are its worker's.
+        adjudication.save(update_fields=[*CHANGED, "mlflow_status"])
     after = _audited(adjudication, case)
     QueueEvent.objects.create(
         queue=queue,

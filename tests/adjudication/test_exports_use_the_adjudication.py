@@ -12,6 +12,7 @@ from reviewapp.exports.rows import RULES, evaluation_rows, judge_examples, resol
 from reviewapp.exports.selection import Filters, iter_reviewed
 from reviewapp.jobs.models import Job
 from reviewapp.jobs.services import run_job
+from reviewapp.reliability.services import weights_for
 from tests import factories
 from tests.exports.helpers import relevant, review, tick
 
@@ -55,12 +56,8 @@ def adjudicate(request, manager, **fields):
 
 
 def rows(app, rule):
-    return [
-        row
-        for _, row in evaluation_rows(
-            iter_reviewed(app=app, filters=Filters()), rule=rule, include_outputs=False
-        )
-    ]
+    items = iter_reviewed(app=app, filters=Filters(), weights=weights_for(app, rule))
+    return [row for _, row in evaluation_rows(items, rule=rule, include_outputs=False)]
 
 
 def test_the_adjudicated_label_wins_over_every_other_rules_answer(app, manager, disputed):
