@@ -533,6 +533,46 @@ class Client:
         """Take a request out of the gold set."""
         self._call("DELETE", f"apps/{self._slug(app)}/gold/{request_id}")
 
+    def _queue_path(self, app: str | dict, queue: int | str | dict) -> str:
+        queue_id = queue["id"] if isinstance(queue, dict) else queue
+        if isinstance(queue_id, str) and not (queue_id.isascii() and queue_id.isdigit()):
+            queue_id = self.get_review_queue(app, queue_id)["id"]
+        return f"apps/{self._slug(app)}/review-queues/{int(queue_id)}"
+
+    def update_review_queue(self, app: str | dict, queue: int | str | dict, **changes) -> dict:
+        """Change any of a queue's settings at any time: name, instructions, overlap, assignment,
+        blind, due_at (a datetime or ISO text; None clears it), closed (True/False), gold_rate,
+        gold_accuracy_threshold, reviewers (the whole list of emails), add_reviewers,
+        remove_reviewers, adjudicators. Returns the queue with its `history`."""
+        if changes.get("due_at") is not None:
+            changes["due_at"] = _iso(changes["due_at"])
+        return self._call("PATCH", self._queue_path(app, queue), json=changes)
+
+    def close_review_queue(self, app: str | dict, queue: int | str | dict) -> dict:
+        """A closed queue hands out nothing; its done work stays."""
+        return self.update_review_queue(app, queue, closed=True)
+
+    def reopen_review_queue(self, app: str | dict, queue: int | str | dict) -> dict:
+        return self.update_review_queue(app, queue, closed=False)
+
+    def list_review_queue_items(self, app: str | dict, queue: int | str | dict, **filters) -> Iterator[dict]:
+        """A queue's items in queue order, page after page. Filters: status ("waiting",
+        "in_progress", "done"), reviewer (email), disagreement (True)."""
+        return self._every_page(f"{self._queue_path(app, queue)}/items", filters)
+
+    def remove_from_review_queue(
+        self, app: str | dict, queue: int | str | dict, request_ids: list[str]
+    ) -> dict:
+        """Take requests out of a queue; {"removed", "reviews", "not_in_queue", "items"}. The
+        reviewers' feedback on them stays in the assessment log."""
+        body = {"request_ids": [str(i) for i in request_ids]}
+        return self._call("POST", f"{self._queue_path(app, queue)}/items/remove", json=body)
+
+    def requeue_review_items(self, app: str | dict, queue: int | str | dict, version: int) -> dict:
+        """Give the items labelled under instructions `version` (an earlier one) fresh slots, so
+        reviewers label them again under the current instructions; {"requeued": n}."""
+        return self._call("POST", f"{self._queue_path(app, queue)}/requeue", json={"version": version})
+
     # --- exports ---
 
     def export_evaluation_set(

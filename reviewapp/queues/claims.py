@@ -123,6 +123,8 @@ def claim_next(
     order. With `after` (skipping ahead with "next"), items past it are tried first, then the
     search wraps round to the start of the queue.
     """
+    if queue.closed_at is not None:
+        return None  # a closed queue hands out nothing
     now = now or timezone.now()
     unfinished = (
         Reservation.objects.filter(item__queue=queue, reviewer=reviewer)
@@ -243,6 +245,8 @@ def claim_item(*, item: QueueItem, reviewer: User, now=None) -> Reservation | No
     """This reviewer's reservation on `item`, renewed or newly taken; None when the item is full."""
     now = now or timezone.now()
     queue = item.queue
+    if queue.closed_at is not None:
+        return None  # a closed queue hands out nothing
     mine = Reservation.objects.filter(item=item, reviewer=reviewer).first()
     if mine is not None:
         if mine.done_at is None:

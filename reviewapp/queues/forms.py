@@ -1,4 +1,5 @@
 from django import forms
+from django.db.models import Q
 
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App, Level
@@ -7,10 +8,11 @@ from reviewapp.requestlog.browse import LOCAL_TIME
 
 from . import sampling
 from .models import ReviewQueue
+from .progress import ItemStatus
 
 
-class QueueForm(forms.Form):
-    """The shape of a new queue; services.create_queue holds its rules and names what breaks one."""
+class QueueSettingsForm(forms.Form):
+    """The shape of a queue's settings; services.py holds their rules and names what breaks one."""
 
     name = forms.CharField()
     instructions = forms.CharField(
@@ -33,6 +35,62 @@ class QueueForm(forms.Form):
     reviewers = forms.ModelMultipleChoiceField(
         queryset=User.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
+    due_at = forms.DateTimeField(
+        required=False,
+        label="Due",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Optional; shown to reviewers (UTC).",
+    )
+    gold_rate = forms.FloatField(
+        required=False,
+        initial=0,
+        label="Gold rate",
+        help_text="Share of each reviewer's items drawn from known-answer (gold) items, 0 to 0.5; empty: 0.",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
+    gold_accuracy_threshold = forms.FloatField(
+        required=False,
+        label="Gold accuracy threshold",
+        help_text="Flag a reviewer whose accuracy on gold items falls below this (0 to 1); empty: never.",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
+    # A list box, not ticks: the reviewers' ticks already name each person once on the page.
+    adjudicators = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 4}),
+        help_text="Besides the app's managers, who may settle disagreements (Ctrl/Cmd-click for several).",
+    )
+
+    def __init__(self, *args, app: App, queue: ReviewQueue | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        people = app.members(Level.CAN_QUERY)
+        reviewers, adjudicators = people, people
+        if queue is not None:
+            # Those already named stay listed (and ticked) even if they lost the right since.
+            named = Q(pk__in=people.values("pk"))
+            reviewers = User.objects.filter(named | Q(pk__in=queue.reviewers.values("pk")))
+            adjudicators = User.objects.filter(named | Q(pk__in=queue.adjudicators.values("pk")))
+        self.fields["reviewers"].queryset = reviewers.order_by("email")
+        self.fields["adjudicators"].queryset = adjudicators.order_by("email")
+
+    def settings(self) -> dict:
+        """The settings as services.create_queue and update_queue take them."""
+        data = self.cleaned_data
+        settings = {name: data[name] for name in SETTINGS}
+        settings["reviewers"] = list(data["reviewers"])
+        settings["adjudicators"] = list(data["adjudicators"])
+        if settings["gold_rate"] is None:
+            settings["gold_rate"] = 0.0
+        return settings
+
+
+SETTINGS = tuple(QueueSettingsForm.base_fields)
+
+
+class QueueForm(QueueSettingsForm):
+    """A new queue: its settings and its first requests."""
+
     requests = forms.MultipleChoiceField(choices=(), required=False, widget=forms.CheckboxSelectMultiple)
     request_ids = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -42,8 +100,7 @@ class QueueForm(forms.Form):
     )
 
     def __init__(self, *args, app: App, recent_requests=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["reviewers"].queryset = app.members(Level.CAN_QUERY).order_by("email")
+        super().__init__(*args, app=app, **kwargs)
         self.fields["requests"].choices = [
             (
                 str(r.request_id),
@@ -55,6 +112,31 @@ class QueueForm(forms.Form):
     def all_request_ids(self) -> list[str]:
         pasted = self.cleaned_data.get("request_ids", "").replace(",", " ").split()
         return [*self.cleaned_data.get("requests", []), *pasted]
+
+
+class QueueEditForm(QueueSettingsForm):
+    closed = forms.BooleanField(
+        required=False, label="Closed: hands out nothing; reviewers see it as closed, done work stays"
+    )
+
+    def settings(self) -> dict:
+        return {**super().settings(), "closed": self.cleaned_data["closed"]}
+
+
+def edit_initial(queue: ReviewQueue) -> dict:
+    return {
+        "name": queue.name,
+        "instructions": queue.instructions,
+        "overlap": queue.overlap,
+        "assignment": queue.assignment,
+        "blind": queue.blind,
+        "reviewers": list(queue.reviewers.all()),
+        "due_at": queue.due_at,
+        "gold_rate": queue.gold_rate,
+        "gold_accuracy_threshold": queue.gold_accuracy_threshold,
+        "adjudicators": list(queue.adjudicators.all()),
+        "closed": queue.closed_at is not None,
+    }
 
 
 class AddItemsForm(forms.Form):
@@ -153,3 +235,27 @@ class FillForm(forms.Form):
             include_queued=data["include_queued"],
             seed=data["seed"],
         )
+
+
+class RemoveItemsForm(forms.Form):
+    # Checked by the service (malformed ids are refused, ids not in the queue reported).
+    request_ids = forms.TypedMultipleChoiceField(coerce=str)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["request_ids"].valid_value = lambda value: True
+
+
+class ItemFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any"), *ItemStatus.choices], required=False)
+    reviewer = forms.ChoiceField(choices=(), required=False)
+    disagreement = forms.BooleanField(required=False, label="Reviewers disagree")
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def __init__(self, *args, reviewers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reviewer"].choices = [("", "Anyone"), *((e, e) for e in reviewers)]
+
+
+class RequeueForm(forms.Form):
+    version = forms.IntegerField(min_value=1)

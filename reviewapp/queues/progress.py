@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db import models
+from django.db.models import Case, Count, Q, Sum, Value, When
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from reviewapp.accounts.models import User
@@ -31,14 +33,18 @@ class Progress:
 
 
 def queue_progress(*, queue: ReviewQueue, now=None) -> Progress:
+    """The owner's figures. Gold items (known answers mixed in) are left out of the counts, and an
+    item counts at most `overlap` reviews done (lowering the overlap keeps the reviews beyond it)."""
     now = now or timezone.now()
     done = Q(reservations__done_at__isnull=False)
-    items = queue.items.count()
-    complete = (
-        queue.items.annotate(done=Count("reservations", filter=done)).filter(done__gte=queue.overlap).count()
-    )
+    counted = queue.items.filter(gold=False).annotate(done=Count("reservations", filter=done))
+    items = counted.count()
+    complete = counted.filter(done__gte=queue.overlap).count()
+    reviews_done = counted.aggregate(
+        n=Sum(Least("done", Value(queue.overlap)), default=0),
+    )["n"]
     rows = (
-        Reservation.objects.filter(item__queue=queue)
+        Reservation.objects.filter(item__queue=queue, item__gold=False)
         .values("reviewer__email")
         .annotate(
             done=Count("id", filter=Q(done_at__isnull=False)),
@@ -52,10 +58,52 @@ def queue_progress(*, queue: ReviewQueue, now=None) -> Progress:
     return Progress(
         items=items,
         reviews_needed=items * queue.overlap,
-        reviews_done=sum(r.done for r in reviewers),
+        reviews_done=reviews_done,
         items_complete=complete,
         reviewers=reviewers,
     )
+
+
+class ItemStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+
+
+def queue_items(
+    *,
+    queue: ReviewQueue,
+    status: str = "",
+    reviewer: str = "",
+    disagreement: bool = False,
+    now=None,
+):
+    """The queue's items in queue order, each with `done`, `held` and `status`, filtered.
+
+    Waiting: nobody has it; in progress: reviewed or reserved, but fewer than `overlap` reviews
+    done; done: `overlap` reviews done. `reviewer` (an email) keeps the items they reviewed or
+    hold; `disagreement` the items whose submitted reviews disagree.
+    """
+    now = now or timezone.now()
+    done = Count("reservations", filter=Q(reservations__done_at__isnull=False))
+    held = Count(
+        "reservations", filter=Q(reservations__done_at__isnull=True, reservations__expires_at__gt=now)
+    )
+    items = queue.items.annotate(done=done, held=held).annotate(
+        status=Case(
+            When(done__gte=queue.overlap, then=Value(ItemStatus.DONE)),
+            When(Q(done__gt=0) | Q(held__gt=0), then=Value(ItemStatus.IN_PROGRESS)),
+            default=Value(ItemStatus.WAITING),
+        )
+    )
+    if status:
+        items = items.filter(status=status)
+    if reviewer:
+        theirs = Reservation.objects.filter(item__queue=queue, reviewer__email__iexact=reviewer).live(now)
+        items = items.filter(pk__in=theirs.values("item_id"))
+    if disagreement:
+        items = items.filter(pk__in=[d.item.pk for d in queue_agreement(queue=queue).disagreements])
+    return items.select_related("request").order_by("position", "id")
 
 
 @dataclass

@@ -10,6 +10,8 @@ from .models import ReviewQueue
 
 # Sizes are checked here, before any work.
 MAX_REVIEWERS = 1000
+# The latest audit rows shown with a queue.
+HISTORY = 50
 
 
 @extend_schema_field({"type": "string", "format": "uuid"})
@@ -32,12 +34,122 @@ class QueueCreateInput(serializers.Serializer):
     request_ids = serializers.ListField(
         child=RequestId(max_length=100), required=False, default=list, validators=services.REQUEST_IDS
     )
+    due_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    gold_rate = serializers.FloatField(required=False, default=0.0, validators=services.GOLD_RATE)
+    gold_accuracy_threshold = serializers.FloatField(
+        required=False, allow_null=True, default=None, validators=services.GOLD_ACCURACY_THRESHOLD
+    )
+    adjudicators = serializers.ListField(
+        child=serializers.EmailField(max_length=254), required=False, default=list, max_length=MAX_REVIEWERS
+    )
+
+
+def _emails(**kwargs):
+    return serializers.ListField(
+        child=serializers.EmailField(max_length=254), required=False, max_length=MAX_REVIEWERS, **kwargs
+    )
+
+
+class QueueUpdateInput(StrictSerializer):
+    """Any of a queue's settings; what is left out stays as it is. Rules: services.update_queue."""
+
+    name = Text(required=False, validators=services.NAME)
+    instructions = Text(required=False, allow_blank=True, validators=services.INSTRUCTIONS)
+    overlap = serializers.IntegerField(required=False, validators=services.OVERLAP)
+    assignment = serializers.ChoiceField(choices=ReviewQueue.Assignment.choices, required=False)
+    blind = Flag(required=False)
+    due_at = serializers.DateTimeField(required=False, allow_null=True)
+    closed = Flag(
+        required=False, help_text="true closes the queue now (it hands out nothing); false reopens it"
+    )
+    gold_rate = serializers.FloatField(required=False, validators=services.GOLD_RATE)
+    gold_accuracy_threshold = serializers.FloatField(
+        required=False, allow_null=True, validators=services.GOLD_ACCURACY_THRESHOLD
+    )
+    reviewers = _emails(help_text="The whole list of named reviewers (emails)")
+    add_reviewers = _emails(help_text="Reviewers to add (emails)")
+    remove_reviewers = _emails(
+        help_text="Reviewers to remove (emails): their submitted reviews stay, what they hold is released"
+    )
+    adjudicators = _emails(help_text="The whole list of adjudicators (emails)")
 
 
 class QueueItemsInput(serializers.Serializer):
     request_ids = serializers.ListField(
         child=RequestId(max_length=100), allow_empty=False, min_length=1, validators=services.REQUEST_IDS
     )
+
+
+class RemoveResultOutput(serializers.Serializer):
+    removed = serializers.IntegerField(help_text="How many requests were taken out of the queue")
+    reviews = serializers.IntegerField(
+        help_text="Submitted reviews of those items (the feedback stays in the assessment log)"
+    )
+    not_in_queue = serializers.ListField(child=serializers.UUIDField(), help_text="Requests not in the queue")
+    items = serializers.IntegerField(help_text="Items in the queue now")
+
+
+class ItemFilterInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["waiting", "in_progress", "done"], required=False)
+    reviewer = serializers.EmailField(
+        required=False, max_length=254, help_text="Items this reviewer did or holds"
+    )
+    disagreement = serializers.BooleanField(required=False, help_text="Only items the reviewers disagree on")
+    page = serializers.IntegerField(required=False, min_value=1)
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):
+            repeated = sorted(name for name in data if len(data.getlist(name)) > 1)
+            if repeated:
+                raise serializers.ValidationError({name: ["give this parameter once"] for name in repeated})
+        return super().to_internal_value(data)
+
+
+class ItemReviewOutput(serializers.Serializer):
+    reviewer = serializers.EmailField(source="reviewer.email")
+    slot = serializers.IntegerField()
+    done_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField()
+
+
+class QueueItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    request_id = serializers.UUIDField()
+    position = serializers.IntegerField()
+    added_at = serializers.DateTimeField()
+    request = Text(source="request.request_text")
+    status = serializers.ChoiceField(choices=["waiting", "in_progress", "done"])
+    done = serializers.IntegerField(help_text="Submitted reviews")
+    gold = serializers.BooleanField(help_text="A known-answer item (managers only see this)")
+    reviews = ItemReviewOutput(many=True, source="reservations.all")
+
+
+class QueueItemsPageOutput(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Items matching the filters")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = QueueItemOutput(many=True)
+
+
+class RequeueInput(StrictSerializer):
+    version = serializers.IntegerField(min_value=1, help_text="An earlier instructions version")
+
+
+class RequeueOutput(serializers.Serializer):
+    requeued = serializers.IntegerField(help_text="Labels whose slots were opened again")
+
+
+class VersionCountOutput(serializers.Serializer):
+    version = serializers.IntegerField(allow_null=True, help_text="None: before the app had instructions")
+    labels = serializers.IntegerField()
+    current = serializers.BooleanField()
+
+
+class QueueEventOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    actor = serializers.EmailField(source="actor.email", allow_null=True, default=None)
+    action = Text()
+    changes = serializers.DictField()
 
 
 class AddResultOutput(serializers.Serializer):
@@ -86,6 +198,7 @@ class QueueAgreementOutput(serializers.Serializer):
 class QueueOutput(serializers.ModelSerializer):
     app = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     reviewers = serializers.SlugRelatedField(slug_field="email", many=True, read_only=True)
+    adjudicators = serializers.SlugRelatedField(slug_field="email", many=True, read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
     progress = serializers.SerializerMethodField()
 
@@ -100,6 +213,12 @@ class QueueOutput(serializers.ModelSerializer):
             "assignment",
             "blind",
             "reviewers",
+            "mode",
+            "due_at",
+            "closed_at",
+            "gold_rate",
+            "gold_accuracy_threshold",
+            "adjudicators",
             "created_by",
             "created_at",
             "progress",
@@ -113,9 +232,20 @@ class QueueOutput(serializers.ModelSerializer):
 
 class QueueDetailOutput(QueueOutput):
     agreement = serializers.SerializerMethodField()
+    instructions_versions = serializers.SerializerMethodField()
+    history = serializers.SerializerMethodField()
 
     class Meta(QueueOutput.Meta):
-        fields = [*QueueOutput.Meta.fields, "agreement"]
+        fields = [*QueueOutput.Meta.fields, "agreement", "instructions_versions", "history"]
+
+    @extend_schema_field(VersionCountOutput(many=True))
+    def get_instructions_versions(self, queue):
+        return VersionCountOutput(services.labels_by_instructions(queue=queue), many=True).data
+
+    @extend_schema_field(QueueEventOutput(many=True))
+    def get_history(self, queue):
+        events = queue.events.select_related("actor")[:HISTORY]
+        return QueueEventOutput(events, many=True).data
 
     def get_agreement(self, queue) -> QueueAgreementOutput:
         from .progress import queue_agreement

@@ -8,6 +8,13 @@ urlpatterns = [
     path("apps/<slug:slug>/queues/fill/", views.queue_fill, name="queue-fill"),
     path("apps/<slug:slug>/queues/<int:queue_id>/", views.queue_detail, name="queue-detail"),
     path("apps/<slug:slug>/queues/<int:queue_id>/items/", views.queue_add_items, name="queue-add-items"),
+    path("apps/<slug:slug>/queues/<int:queue_id>/edit/", views.queue_edit, name="queue-edit"),
+    path(
+        "apps/<slug:slug>/queues/<int:queue_id>/items/remove/",
+        views.queue_remove_items,
+        name="queue-remove-items",
+    ),
+    path("apps/<slug:slug>/queues/<int:queue_id>/requeue/", views.queue_requeue, name="queue-requeue"),
     path("queues/", views.my_queues, name="my-queues"),
     path("queues/<int:queue_id>/review/", views.review_next, name="review-next"),
     path("queues/<int:queue_id>/review/<int:item_id>/", views.review_item, name="review-item"),
@@ -33,5 +40,15 @@ api_urlpatterns = [
         "apps/<slug:slug>/review-queues/<int:queue_id>/fill",
         api.QueueFillApi.as_view(),
         name="api-queue-fill",
+    ),
+    path(
+        "apps/<slug:slug>/review-queues/<int:queue_id>/items/remove",
+        api.QueueItemsRemoveApi.as_view(),
+        name="api-queue-items-remove",
+    ),
+    path(
+        "apps/<slug:slug>/review-queues/<int:queue_id>/requeue",
+        api.QueueRequeueApi.as_view(),
+        name="api-queue-requeue",
     ),
 ]

@@ -1,9 +1,11 @@
 import json
 import re
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,12 +20,21 @@ from reviewapp.monitoring.forms import served_versions
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.trace_view import span_tree
 
-from . import claims, progress, sampling, services
-from .forms import AddItemsForm, FillForm, QueueForm
-from .models import Draft, QueueItem, Reservation, ReviewQueue
+from . import claims, forms, progress, sampling, services
+from .forms import (
+    AddItemsForm,
+    FillForm,
+    ItemFilterForm,
+    QueueEditForm,
+    QueueForm,
+    RemoveItemsForm,
+    RequeueForm,
+)
+from .models import Draft, QueueEvent, QueueItem, Reservation, ReviewQueue
 
 _RECENT_REQUESTS = 100
-_DETAIL_ITEMS = 200
+_DETAIL_ITEMS = 50
+_HISTORY = 20
 _DRAFT_MAX_BYTES = 200_000
 
 
@@ -41,7 +52,7 @@ def queue_list(request: HttpRequest, slug: str) -> HttpResponse:
         rows = []
         mine = [
             progress.reviewer_progress(queue=queue, user=request.user)
-            for queue in services.queues_for_reviewer(request.user)
+            for queue in services.queues_for_reviewer(request.user, closed=True)
             if queue.app_id == app.pk
         ]
     context = {"app": app, "rows": rows, "mine": mine, "nav": "apps"}
@@ -57,18 +68,9 @@ def queue_create(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         form = QueueForm(request.POST, app=app, recent_requests=recent)
         if form.is_valid():
-            data = form.cleaned_data
             try:
                 queue, result = services.create_queue(
-                    app=app,
-                    name=data["name"],
-                    created_by=request.user,
-                    instructions=data["instructions"],
-                    overlap=data["overlap"],
-                    assignment=data["assignment"],
-                    blind=data["blind"],
-                    reviewers=list(data["reviewers"]),
-                    request_ids=form.all_request_ids(),
+                    app=app, created_by=request.user, request_ids=form.all_request_ids(), **form.settings()
                 )
             except ValidationError as error:
                 show_service_errors(form, error)
@@ -85,21 +87,122 @@ def queue_create(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "queues/queue_create.html", context, status=status_for(form))
 
 
-def _detail_context(app, queue: ReviewQueue, add_form: AddItemsForm) -> dict:
-    items = (
-        queue.items.select_related("request")
-        .prefetch_related("reservations__reviewer")
-        .order_by("position", "id")[:_DETAIL_ITEMS]
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue_edit(request: HttpRequest, slug: str, queue_id: int) -> HttpResponse:
+    """Every setting of a queue, at any time; each change is in the queue's history."""
+    app = get_app_for(request.user, slug, "monitor")
+    queue = get_object_or_404(app.queues, pk=queue_id)
+    if request.method == "POST":
+        form = QueueEditForm(request.POST, app=app, queue=queue)
+        if form.is_valid():
+            try:
+                changed = services.update_queue(queue=queue, actor=request.user, changes=form.settings())
+            except ValidationError as error:
+                show_service_errors(form, error)
+            else:
+                if changed:
+                    messages.success(request, f"Queue “{queue.name}” changed: {', '.join(_words(changed))}.")
+                else:
+                    messages.info(request, "Nothing changed.")
+                return redirect("queue-detail", app.slug, queue.pk)
+    else:
+        form = QueueEditForm(app=app, queue=queue, initial=forms.edit_initial(queue))
+    context = {"app": app, "queue": queue, "form": form, "nav": "apps"}
+    return render(request, "queues/queue_edit.html", context, status=status_for(form))
+
+
+FIELD_WORDS = {
+    "name": "name",
+    "instructions": "instructions",
+    "overlap": "reviewers per item",
+    "assignment": "assignment",
+    "blind": "blind",
+    "due_at": "due",
+    "closed_at": "closed",
+    "gold_rate": "gold rate",
+    "gold_accuracy_threshold": "gold accuracy threshold",
+    "reviewers": "reviewers",
+    "adjudicators": "adjudicators",
+}
+
+
+def _words(changes: dict) -> list[str]:
+    return [FIELD_WORDS.get(name, name) for name in changes]
+
+
+def _shown(value) -> str:
+    if value is None or value == []:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _event_lines(event: QueueEvent) -> list[str]:
+    """What one audit row says, in a few short lines."""
+    changes = event.changes or {}
+    if event.action in ("items_added", "items_removed"):
+        verb = "added" if event.action == "items_added" else "removed"
+        line = f"{changes.get('count', 0)} item(s) {verb}"
+        if changes.get("reviews"):
+            line += f" ({changes['reviews']} submitted review(s) kept in the assessment log)"
+        return [line]
+    if event.action == "requeued":
+        return [
+            f"{changes.get('count', 0)} label(s) made under instructions v{changes.get('version')} "
+            f"re-queued for v{changes.get('current')}"
+        ]
+    if event.action == "created":
+        return ["created"]
+    lines = []
+    for name, pair in changes.items():
+        before, after = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
+        if name == "instructions":
+            lines.append("instructions changed")
+        elif name == "closed_at":
+            lines.append("closed" if after else "reopened")
+        else:
+            lines.append(f"{FIELD_WORDS.get(name, name)}: {_shown(before)} → {_shown(after)}")
+    return lines
+
+
+def _detail_context(request: HttpRequest, app, queue: ReviewQueue, **forms_given) -> dict:
+    known = set(queue.reviewers.values_list("email", flat=True)) | set(
+        Reservation.objects.filter(item__queue=queue).values_list("reviewer__email", flat=True)
     )
+    filters = ItemFilterForm(request.GET, reviewers=sorted(known))
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    items = progress.queue_items(
+        queue=queue,
+        status=chosen.get("status", ""),
+        reviewer=chosen.get("reviewer", ""),
+        disagreement=chosen.get("disagreement", False),
+    ).prefetch_related("reservations__reviewer")
+    page = Paginator(items, _DETAIL_ITEMS).get_page(chosen.get("page"))
+    query = {k: v for k, v in chosen.items() if v and k != "page"}
     agreement = progress.queue_agreement(queue=queue)
+    current = app.current_instructions()
     return {
         "app": app,
         "queue": queue,
         "progress": progress.queue_progress(queue=queue),
         "agreement": agreement,
         "agreement_rows": [("Thumbs", agreement.rating), ("Passage relevance", agreement.chunks)],
-        "items": items,
-        "add_form": add_form,
+        "filters": filters,
+        "page": page,
+        "items": page.object_list,
+        "filter_query": urlencode(query),
+        "history": [
+            (event, _event_lines(event)) for event in queue.events.select_related("actor")[:_HISTORY]
+        ],
+        "versions": services.labels_by_instructions(queue=queue),
+        "current_instructions": current,
+        "add_form": forms_given.get("add_form") or AddItemsForm(),
+        "requeue_form": forms_given.get("requeue_form"),
+        "remove_form": forms_given.get("remove_form"),
         "nav": "apps",
     }
 
@@ -108,7 +211,8 @@ def _detail_context(app, queue: ReviewQueue, add_form: AddItemsForm) -> dict:
 def queue_detail(request: HttpRequest, slug: str, queue_id: int) -> HttpResponse:
     app = get_app_for(request.user, slug, "monitor")
     queue = get_object_or_404(app.queues.prefetch_related("reviewers"), pk=queue_id)
-    return render(request, "queues/queue_detail.html", _detail_context(app, queue, AddItemsForm()))
+    context = _detail_context(request, app, queue)
+    return render(request, "queues/queue_detail.html", context, status=status_for(context["filters"]))
 
 
 @login_required
@@ -119,7 +223,7 @@ def queue_add_items(request: HttpRequest, slug: str, queue_id: int) -> HttpRespo
     form = AddItemsForm(request.POST)
     if form.is_valid():
         try:
-            result = services.add_items(queue=queue, request_ids=form.ids())
+            result = services.add_items(queue=queue, request_ids=form.ids(), actor=request.user)
         except ValidationError as error:
             show_service_errors(form, error)
         else:
@@ -129,7 +233,59 @@ def queue_add_items(request: HttpRequest, slug: str, queue_id: int) -> HttpRespo
             messages.success(request, text)
             return redirect("queue-detail", app.slug, queue.pk)
     # Re-render with the pasted ids kept, so nothing typed is lost.
-    return render(request, "queues/queue_detail.html", _detail_context(app, queue, form), status=400)
+    context = _detail_context(request, app, queue, add_form=form)
+    return render(request, "queues/queue_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def queue_remove_items(request: HttpRequest, slug: str, queue_id: int) -> HttpResponse:
+    """Take items out of the queue; the reviewers' feedback on them stays with the requests."""
+    app = get_app_for(request.user, slug, "monitor")
+    queue = get_object_or_404(app.queues, pk=queue_id)
+    form = RemoveItemsForm(request.POST)
+    if form.is_valid():
+        try:
+            result = services.remove_items(
+                queue=queue, request_ids=form.cleaned_data["request_ids"], actor=request.user
+            )
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            text = f"Removed {len(result.removed)} item(s)."
+            if result.reviews:
+                text += f" Their {result.reviews} submitted review(s) stay in the assessment log."
+            if result.not_in_queue:
+                text += f" {len(result.not_in_queue)} were not in the queue."
+            messages.success(request, text)
+            return redirect("queue-detail", app.slug, queue.pk)
+    context = _detail_context(request, app, queue, remove_form=form)
+    return render(request, "queues/queue_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def queue_requeue(request: HttpRequest, slug: str, queue_id: int) -> HttpResponse:
+    """Re-queue the items labelled under an earlier instructions version."""
+    app = get_app_for(request.user, slug, "monitor")
+    queue = get_object_or_404(app.queues, pk=queue_id)
+    form = RequeueForm(request.POST)
+    if form.is_valid():
+        try:
+            count = services.requeue_labelled_under(
+                queue=queue, version=form.cleaned_data["version"], actor=request.user
+            )
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(
+                request,
+                f"{count} label(s) made under instructions v{form.cleaned_data['version']} re-queued: "
+                "their items have fresh slots; the earlier feedback stays in the history.",
+            )
+            return redirect("queue-detail", app.slug, queue.pk)
+    context = _detail_context(request, app, queue, requeue_form=form)
+    return render(request, "queues/queue_detail.html", context, status=400)
 
 
 # --- the reviewer's screens ---------------------------------------------------------------
@@ -139,7 +295,7 @@ def queue_add_items(request: HttpRequest, slug: str, queue_id: int) -> HttpRespo
 def my_queues(request: HttpRequest) -> HttpResponse:
     rows = [
         progress.reviewer_progress(queue=queue, user=request.user)
-        for queue in services.queues_for_reviewer(request.user)
+        for queue in services.queues_for_reviewer(request.user, closed=True)
     ]
     return render(request, "queues/my_queues.html", {"rows": rows, "nav": "queues"})
 
@@ -148,9 +304,15 @@ def _queue_for_reviewer(user, queue_id: int) -> ReviewQueue:
     queue = get_object_or_404(ReviewQueue.objects.select_related("app"), pk=queue_id)
     # 404 to those who cannot see the app, 403 to those who cannot give feedback on it.
     queue.app = get_app_for(user, queue.app.slug, "feedback")
-    if not services.may_review(queue=queue, user=user):
+    if not services.is_reviewer(queue=queue, user=user):
         raise PermissionDenied("You are not a reviewer of this queue")
     return queue
+
+
+def _closed(request: HttpRequest, queue: ReviewQueue, status: int = 200) -> HttpResponse:
+    """A closed queue hands out nothing: the reviewer is told so, and that their work is kept."""
+    context = {"queue": queue, "app": queue.app, "nav": "queues"}
+    return render(request, "queues/queue_closed.html", context, status=status)
 
 
 def _after(queue: ReviewQueue, raw: str) -> QueueItem | None:
@@ -172,6 +334,8 @@ def review_next(request: HttpRequest, queue_id: int) -> HttpResponse:
     """GET: the item the reviewer already holds, else a page to start (or "all done"); changes nothing.
     POST: reserve the next item (after `after`, when skipping ahead) and go to it."""
     queue = _queue_for_reviewer(request.user, queue_id)
+    if queue.closed_at is not None:
+        return _closed(request, queue, 409 if request.method == "POST" else 200)
     if request.method == "POST":
         reservation = claims.claim_next(
             queue=queue, reviewer=request.user, after=_after(queue, request.POST.get("after", ""))
@@ -244,6 +408,8 @@ def _review_context(request: HttpRequest, queue: ReviewQueue, item: QueueItem, r
 def review_item(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
     """GET shows the item to a reviewer who holds it (or a button to take it); POST reserves it."""
     queue = _queue_for_reviewer(request.user, queue_id)
+    if queue.closed_at is not None:
+        return _closed(request, queue, 409 if request.method == "POST" else 200)
     item = get_object_or_404(queue.items.select_related("request"), pk=item_id)
     full = {"queue": queue, "app": queue.app, "item": item, "nav": "queues"}
     if request.method == "POST":
@@ -268,6 +434,9 @@ def review_item(request: HttpRequest, queue_id: int, item_id: int) -> HttpRespon
 def review_submit(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
     """Submit and next: the item is done for this reviewer once they have rated the answer."""
     queue = _queue_for_reviewer(request.user, queue_id)
+    if queue.closed_at is not None:
+        # What they typed is in their draft (saved as they type), so nothing is lost.
+        return _closed(request, queue, 409)
     item = get_object_or_404(queue.items.select_related("request"), pk=item_id)
     try:
         typed = json.loads(request.POST.get("typed") or "{}")

@@ -50,12 +50,19 @@ class MlflowImportForm(forms.Form):
 
 
 class AddToQueueForm(forms.Form):
-    """Add the selected requests, or all that match the filters, to a queue (existing or new)."""
+    """What the request log carries to the queue form: the selected requests, or all that match the
+    filters, and whether they go into a new queue (set up by the queue form) or an existing one."""
 
     scope = forms.ChoiceField(choices=[("selected", "Selected"), ("matching", "All matching")])
     request_ids = forms.TypedMultipleChoiceField(required=False, coerce=str)
-    queue = forms.ChoiceField(required=False, label="Queue")
-    new_queue = forms.CharField(required=False, max_length=200, label="or a new queue named")
+    target = forms.ChoiceField(
+        choices=[("new", "A new queue, set up below"), ("existing", "An existing queue")],
+        required=False,
+        initial="new",
+        widget=forms.RadioSelect,
+        label="Add them to",
+    )
+    queue = forms.ChoiceField(required=False, label="Existing queue")
 
     def __init__(self, *args, queues=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,11 +73,14 @@ class AddToQueueForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if bool(data.get("queue")) == bool((data.get("new_queue") or "").strip()):
-            raise forms.ValidationError("Pick an existing queue or name a new one (one of the two).")
         if data.get("scope") == "selected" and not data.get("request_ids"):
             self.add_error("request_ids", "Select at least one request.")
+        if data.get("target") == "existing" and not data.get("queue"):
+            self.add_error("queue", "Pick the queue to add them to.")
         return data
+
+    def new_queue(self) -> bool:
+        return self.cleaned_data.get("target") != "existing"
 
     def chosen_queue(self):
         return self.queues.get(self.cleaned_data.get("queue") or "")

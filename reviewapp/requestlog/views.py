@@ -84,7 +84,6 @@ def request_log(request, slug: str) -> HttpResponse:
         "filter_items": list(query.items()),
         "chips": chips,
         "chip_items": [(name, query[name]) for chip in chips for name in chip["names"] if name in query],
-        "queues": _queues(app),
         "max_matching": browse.MAX_MATCHING,
     }
     part = "log-results" if request.htmx.target == "log-results" else None
@@ -178,47 +177,77 @@ def request_import_sample(request, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def add_to_queue(request, slug: str) -> HttpResponse:
-    """Add the selected requests, or every request matching the filters, to a review queue.
+    """The selected requests, or every request matching the filters, into a review queue.
 
-    A plain form post (no htmx): the answer is the queue's page, or the log again with the reason.
+    From the log (no `save`): the full queue form, carrying the selection or the filters. Saved:
+    a new queue with all its settings, or an existing one; on an error the form comes back with
+    everything typed and the selection still carried.
     """
     from reviewapp.queues import services as queue_services
+    from reviewapp.queues.forms import QueueForm
 
     app = get_app_for(request.user, slug, "monitor")
     log = _log_filter(app, request.POST)
-    form = AddToQueueForm(request.POST, queues=_queues(app))
+    pick = AddToQueueForm(request.POST, queues=_queues(app))
     back = reverse("requestlog", args=[app.slug])
     if log.is_valid() and log.query():
         back += "?" + urlencode(log.query())
-    problem = None
     if not log.is_valid():
         problem = "The filters are not valid: " + "; ".join(
             f"{name}: {e}" for name, es in log.errors.items() for e in es
         )
-    elif not form.is_valid():
-        problem = " ".join(e for es in form.errors.values() for e in es)
-    else:
-        try:
-            if form.cleaned_data["scope"] == "matching":
-                ids = browse.matching_ids(log.qs)
-            else:
-                ids = form.cleaned_data["request_ids"]
-            queue = form.chosen_queue()
-            if queue is None:
-                queue, result = queue_services.create_queue(
-                    app=app, name=form.cleaned_data["new_queue"], created_by=request.user, request_ids=ids
-                )
-            else:
-                result = queue_services.add_items(queue=queue, request_ids=ids)
-        except ValueError as exc:
-            problem = str(exc)
-        except ValidationError as exc:
-            problem = " ".join(exc.messages)
-    if problem:
         messages.error(request, problem)
         return redirect(back)
-    note = f"Added {len(result.added)} request(s) to “{queue.name}”"
-    if result.already_in_queue:
-        note += f"; {len(result.already_in_queue)} were already in it"
-    messages.success(request, note + ".")
-    return redirect("queue-detail", app.slug, queue.pk)
+    saving = bool(request.POST.get("save"))
+    if not pick.is_valid() and not saving:
+        messages.error(request, " ".join(e for es in pick.errors.values() for e in es))
+        return redirect(back)
+    current = app.current_instructions()
+    form = QueueForm(
+        request.POST if saving else None,
+        app=app,
+        initial={"instructions": current.markdown if current else ""},
+    )
+    try:
+        ids = _carried_ids(log, pick) if pick.is_valid() else []
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect(back)
+    new_queue = pick.is_valid() and pick.new_queue()
+    ready = saving and pick.is_valid() and (not new_queue or form.is_valid())
+    if ready:
+        try:
+            if new_queue:
+                queue, result = queue_services.create_queue(
+                    app=app, created_by=request.user, request_ids=ids, **form.settings()
+                )
+            else:
+                queue = pick.chosen_queue()
+                result = queue_services.add_items(queue=queue, request_ids=ids, actor=request.user)
+        except ValidationError as exc:
+            show_service_errors(form if new_queue else pick, exc)
+        else:
+            note = f"Added {len(result.added)} request(s) to “{queue.name}”"
+            if result.already_in_queue:
+                note += f"; {len(result.already_in_queue)} were already in it"
+            messages.success(request, note + ".")
+            return redirect("queue-detail", app.slug, queue.pk)
+    context = {
+        "app": app,
+        "nav": "apps",
+        "form": form,
+        "pick": pick,
+        "from_log": True,
+        "carried_count": len(ids),
+        "scope": request.POST.get("scope"),
+        "carried_ids": request.POST.getlist("request_ids"),
+        "filter_items": list(log.query().items()),
+        "back": back,
+    }
+    return render(request, "queues/queue_create.html", context, status=400 if saving else 200)
+
+
+def _carried_ids(log, pick: AddToQueueForm) -> list:
+    if pick.cleaned_data["scope"] == "matching":
+        return browse.matching_ids(log.qs)
+    return pick.cleaned_data["request_ids"]

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from reviewapp.accounts.models import ApiToken
-from reviewapp.catalog.models import App, Level
+from reviewapp.catalog.models import App, Level, ReviewInstructions
 from reviewapp.feedback.services import record_feedback
 from reviewapp.jobs.models import Job
 from reviewapp.queues.services import create_queue
@@ -100,6 +100,8 @@ def world(live_server, settings):
         queue, _ = create_queue(
             app=app, name="Week 1", created_by=manager, request_ids=[r.pk for r in requests]
         )
+        for version in (1, 2):  # a queue's labels may be re-queued from v1
+            ReviewInstructions.objects.create(app=app, version=version, markdown=f"v{version}")
         # Reviewed, so the exports have something to select.
         record_feedback(request=requests[0], reviewer=manager, changes={"rating": "positive"})
         job = Job.objects.create(kind="import_traces", app=app, created_by=manager, params={})
@@ -129,6 +131,8 @@ def path_parameters(operation, world) -> dict:
     if "slug" in names:
         method = operation.method.upper()
         fixed["slug"] = world["throwaway"] if method == "DELETE" else world["slug"][method]
+        if "queue_id" in names:  # the queue is the app's
+            fixed["slug"] = world["slug"]["GET"]
     return fixed
 
 
@@ -149,6 +153,8 @@ def made_valid(case, world):
             case.query.pop("since", None)
         elif "since" in case.query:
             case.query.pop("until", None)
+        if case.path.endswith("/items"):  # a page past the last is a 404, as documented
+            case.query.pop("page", None)
         # A baseline period is given whole or not at all, and ends after it starts.
         for name in ("novel", "baseline"):
             case.query.pop(f"{name}_since", None)
@@ -187,13 +193,19 @@ def made_valid(case, world):
         pairs = [{"prompt": "How do I rotate a token?", "response_a": "One way", "response_b": "Another"}]
         body.clear()
         body.update(mode="pairwise", name=f"queue-{next(world['serial'])}", pairs=pairs)
-    elif path.endswith(("/review-queues", "/items")):
+    elif path.endswith("/requeue"):  # the app's instructions are at v2: v1 is the earlier one
+        body["version"] = 1
+    elif path.endswith(("/review-queues", "/items")) or "/review-queues/" in path:
         if "request_ids" in body:
             body["request_ids"] = world["request_ids"]
-        if "reviewers" in body:
-            body["reviewers"] = [world["email"]]
+        for name in ("reviewers", "add_reviewers", "adjudicators"):
+            if name in body:
+                body[name] = [world["email"]]
+        body.pop("remove_reviewers", None)  # the assignment may need the one reviewer there is
         if body.get("assignment") in ("round_robin", "named"):  # `overlap` needs as many reviewers
             body.update(overlap=1, reviewers=[world["email"]])
+        elif "overlap" in body:  # an edit may find the queue named by an earlier example
+            body["assignment"] = "open"
         if "name" in body:  # names are unique per app (a taken one is a 409, tested on its own)
             body["name"] = f"queue-{next(world['serial'])}"
     elif path.endswith("/gold"):  # a gold item needs a request with feedback: the reviewed one

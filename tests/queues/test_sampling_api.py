@@ -43,7 +43,7 @@ def test_a_preview_counts_and_writes_nothing(world, target, manager, as_user):
         "items": None,
     }
     assert list(target.items.values_list("request_id", flat=True)) == [world.by_name["g"].request_id]
-    assert not QueueEvent.objects.exists()
+    assert not QueueEvent.objects.filter(action="filled_by_rules").exists()
 
 
 def test_filling_adds_what_the_preview_showed(world, target, manager, as_user):
@@ -131,7 +131,7 @@ def test_bad_rules_are_a_400_naming_the_field_and_write_nothing(world, target, m
 
     assert response.status_code == 400
     assert field in response.json(), response.json()
-    assert target.items.count() == 1 and not QueueEvent.objects.exists()
+    assert target.items.count() == 1 and not QueueEvent.objects.filter(action="filled_by_rules").exists()
 
 
 def test_bad_input_to_a_new_filled_queue_creates_no_queue(world, manager, as_user):

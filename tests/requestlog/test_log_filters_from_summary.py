@@ -184,7 +184,15 @@ def test_all_matching_go_into_a_queue_by_the_same_filters(app, manager, as_user,
 
     response = client.post(
         reverse("request-add-to-queue", args=[app.slug]),
-        {"scope": "matching", "new_queue": "Misses", **filters},
+        {
+            "save": "1",
+            "scope": "matching",
+            "target": "new",
+            "name": "Misses",
+            "overlap": "1",
+            "assignment": "open",
+            **filters,
+        },
     )
 
     assert response.status_code == 302
@@ -262,7 +270,13 @@ def test_a_bad_filter_adds_nothing_to_a_queue(app, manager, as_user, rows):
 
     response = client.post(
         reverse("request-add-to-queue", args=[app.slug]),
-        {"scope": "matching", "new_queue": "Never", "novel_since": "2026-05-01T00:00:00Z"},
+        {
+            "save": "1",
+            "scope": "matching",
+            "target": "new",
+            "name": "Never",
+            "novel_since": "2026-05-01T00:00:00Z",
+        },
     )
 
     assert response.status_code == 302
