@@ -249,7 +249,7 @@ class QueueCreateFilledApi(APIView):
             for name, value in serializer.validated_data.items()
             if name not in FillRulesInput.RULES and name != "preview"
         }
-        fields["reviewers"] = _users_by_email(fields["reviewers"])
+        fields = _with_users(fields)
         queue, filled = sampling.create_filled_queue(app=app, created_by=request.user, rules=rules, **fields)
         return Response(
             {"queue": QueueOutput(queue).data, "fill": _fill_output(filled.selection, filled)},

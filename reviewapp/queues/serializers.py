@@ -199,6 +199,8 @@ class QueueOutput(serializers.ModelSerializer):
     app = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     reviewers = serializers.SlugRelatedField(slug_field="email", many=True, read_only=True)
     adjudicators = serializers.SlugRelatedField(slug_field="email", many=True, read_only=True)
+    # Plain text: the create body's "mode" already names an enum of its own.
+    mode = serializers.CharField(read_only=True, help_text="review or pairwise")
     created_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
     progress = serializers.SerializerMethodField()
 
