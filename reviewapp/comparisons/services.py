@@ -324,7 +324,7 @@ def _import_pairs(comparison: Comparison, parsed: list[dict], user) -> None:
             )
         )
     Request.objects.bulk_create([r for pair in made for r in pair], batch_size=_CHUNK)
-    queues.add_items(queue=comparison.queue, request_ids=[a.request_id for a, _ in made])
+    queues.add_items(queue=comparison.queue, request_ids=[a.request_id for a, _ in made], paired=True)
     items = dict(comparison.queue.items.values_list("request_id", "pk"))
     ComparisonPair.objects.bulk_create(
         [
@@ -362,7 +362,7 @@ def replay_pair(*, pair: ComparisonPair, chain: App, user) -> ComparisonPair:
             pair.refresh_from_db()
             return pair
         if replay.status == Request.Status.OK:
-            queues.add_items(queue=pair.comparison.queue, request_ids=[original.request_id])
+            queues.add_items(queue=pair.comparison.queue, request_ids=[original.request_id], paired=True)
             item = QueueItem.objects.get(queue=pair.comparison.queue, request=original)
             pending.update(request_b=replay, status=pair.Status.READY, item=item)
         else:

@@ -80,6 +80,7 @@ def _curation_context(request: HttpRequest, app, curation, export_form=None, jud
         or EvaluationSetForm(initial={"rule": rule, "include_outputs": include_outputs}),
         "judge_form": judge_form or JudgeExportForm(app=app, initial={"rule": rule}),
         "rule": rule,
+        "rules": [(name, name.replace("_", " ")) for name in RULES],
         "query": request.GET.urlencode(),
     }
     if filters is not None:

@@ -83,4 +83,4 @@ class QueueForm(forms.Form):
 
     def __init__(self, *args, app, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["queue"].queryset = ReviewQueue.objects.filter(app=app)
+        self.fields["queue"].queryset = ReviewQueue.objects.filter(app=app).taking_requests()

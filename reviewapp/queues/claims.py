@@ -191,6 +191,32 @@ def gold_candidates(*, queue: ReviewQueue, reviewer: User):
     )
 
 
+# Claims ahead whose gold draw is read one by one; past them, the expected share stands in.
+_GOLD_LOOKAHEAD = 200
+
+
+def gold_ahead(*, queue: ReviewQueue, reviewer: User, available: int) -> int:
+    """How many gold items this reviewer will be handed while they work through the `available`
+    ordinary items left to them: their own coming draws, read as `_maybe_gold` will read them.
+
+    Counted into the reviewer's total from the start, so being handed a gold item moves none of
+    their figures in a way an ordinary item would not (the items left shrink by one either way).
+    """
+    if queue.gold_rate <= 0 or queue.mode != ReviewQueue.Mode.REVIEW or available <= 0:
+        return 0
+    n = Reservation.objects.filter(item__queue=queue, reviewer=reviewer).count()
+    gold = ordinary = 0
+    while ordinary < available and gold + ordinary < _GOLD_LOOKAHEAD:
+        if gold_draw(queue=queue, reviewer=reviewer, n=n + gold + ordinary) < queue.gold_rate:
+            gold += 1
+        else:
+            ordinary += 1
+    gold += round((available - ordinary) * queue.gold_rate / (1 - queue.gold_rate))
+    if not gold:
+        return 0
+    return min(gold, gold_candidates(queue=queue, reviewer=reviewer)[:_GOLD_CANDIDATES].count())
+
+
 def _maybe_gold(*, queue: ReviewQueue, reviewer: User, position: int, now) -> Reservation | None:
     """With probability `gold_rate`, a gold item for this reviewer in place of their next item."""
     if queue.gold_rate <= 0 or queue.mode != ReviewQueue.Mode.REVIEW:

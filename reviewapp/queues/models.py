@@ -16,6 +16,10 @@ class ReviewQueueQuerySet(models.QuerySet):
             models.Q(assignment=ReviewQueue.Assignment.OPEN) | models.Q(reviewers=user)
         ).distinct()
 
+    def taking_requests(self):
+        """Queues a request can be added to by its id: a pairwise queue's items come with their pair."""
+        return self.filter(mode=ReviewQueue.Mode.REVIEW)
+
 
 class ReviewQueue(models.Model):
     """Requests chosen by the app owner for experts to review (the reference's "Option 2")."""

@@ -12,7 +12,7 @@ from reviewapp.feedback.models import Assessment
 from reviewapp.requestlog import passages as passage_rules
 
 from . import agreement as agreement_lib
-from .claims import open_items_for
+from .claims import gold_ahead, open_items_for
 from .models import Reservation, ReviewQueue
 
 
@@ -124,7 +124,9 @@ def reviewer_progress(*, queue: ReviewQueue, user: User, now=None) -> ReviewerQu
     done = mine.done().count()
     pending = mine.unfinished().count()
     available = open_items_for(queue=queue, user=user, now=now).count()
-    return ReviewerQueueProgress(queue=queue, done=done, total=done + pending + available)
+    # The gold items still to come count from the start: one handed out changes no total.
+    gold = gold_ahead(queue=queue, reviewer=user, available=available)
+    return ReviewerQueueProgress(queue=queue, done=done, total=done + pending + available + gold)
 
 
 @dataclass

@@ -351,7 +351,7 @@ def fill_queue(*, queue: ReviewQueue, rules: Rules, actor: User | None) -> Fille
     _check_fillable(queue)
     _lock_fills(queue.app)
     selection = select(queue.app, rules, queue=queue)
-    result = services.add_items(queue=queue, request_ids=selection.request_ids)
+    result = services.add_items(queue=queue, request_ids=selection.request_ids, actor=actor)
     QueueEvent.objects.create(
         queue=queue,
         actor=actor,

@@ -105,12 +105,24 @@ def _check_requests_belong(app: App, ids: list[uuid.UUID]) -> None:
 
 
 @transaction.atomic
-def add_items(*, queue: ReviewQueue, request_ids: Iterable, actor: User | None = None) -> AddResult:
+def add_items(
+    *, queue: ReviewQueue, request_ids: Iterable, actor: User | None = None, paired: bool = False
+) -> AddResult:
     """Add requests of the queue's app to the queue, in the order given.
 
     A request already in the queue is left where it is and reported in `already_in_queue`.
-    Ids that are malformed, unknown or of another app reject the whole call.
+    Ids that are malformed, unknown or of another app reject the whole call, and so does a pairwise
+    queue unless the caller brings each request's pair (`paired`, comparisons.services).
     """
+    if queue.mode == ReviewQueue.Mode.PAIRWISE and not paired:
+        raise ValidationError(
+            {
+                "request_ids": [
+                    f"“{queue.name}” compares two responses per item: its items are made with their pairs "
+                    "(two versions or imported pairs), not added by request id"
+                ]
+            }
+        )
     request_ids = list(request_ids)
     refuse_broken("request_ids", request_ids, REQUEST_IDS)
     ids = _parse_request_ids(request_ids)

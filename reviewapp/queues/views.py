@@ -183,14 +183,18 @@ def _detail_context(request: HttpRequest, app, queue: ReviewQueue, **forms_given
     ).prefetch_related("reservations__reviewer")
     page = Paginator(items, _DETAIL_ITEMS).get_page(chosen.get("page"))
     query = {k: v for k, v in chosen.items() if v and k != "page"}
-    agreement = progress.queue_agreement(queue=queue)
+    # Thumbs and passages: a pairwise queue's picks have their own results section.
+    review_mode = queue.mode == ReviewQueue.Mode.REVIEW
+    agreement = progress.queue_agreement(queue=queue) if review_mode else None
     current = app.current_instructions()
     return {
         "app": app,
         "queue": queue,
         "progress": progress.queue_progress(queue=queue),
         "agreement": agreement,
-        "agreement_rows": [("Thumbs", agreement.rating), ("Passage relevance", agreement.chunks)],
+        "agreement_rows": [("Thumbs", agreement.rating), ("Passage relevance", agreement.chunks)]
+        if agreement
+        else [],
         "filters": filters,
         "page": page,
         "items": page.object_list,

@@ -24,7 +24,7 @@ from .trace_view import span_tree
 def _queues(app):
     from reviewapp.queues.models import ReviewQueue
 
-    return list(ReviewQueue.objects.filter(app=app).order_by("name").only("id", "name"))
+    return list(ReviewQueue.objects.filter(app=app).taking_requests().order_by("name").only("id", "name"))
 
 
 def _log_filter(app, data) -> browse.RequestLogFilter:

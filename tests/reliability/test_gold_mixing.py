@@ -142,3 +142,29 @@ def test_a_gold_item_looks_exactly_like_any_other_on_the_review_page(app, manage
     assert differing and all(
         ("Previous" in g and "Previous" in o) or ("Next" in g and "Next" in o) for g, o in differing
     ), differing
+
+
+def test_the_reviewers_own_progress_never_moves_when_a_gold_item_is_handed(app, manager):
+    from reviewapp.queues import progress
+
+    queue = queue_of([factories.make_request(app, question=f"Q{i}") for i in range(120)])
+    queue.gold_rate = 0.2
+    queue.save(update_fields=["gold_rate"])
+    gold_requests(app, manager, 60)
+    (reviewer,) = reviewers(app, 1)
+
+    seen = [progress.reviewer_progress(queue=queue, user=reviewer)]
+    gold_handed = 0
+    while (reservation := claims.claim_next(queue=queue, reviewer=reviewer)) is not None:
+        on_screen = progress.reviewer_progress(queue=queue, user=reviewer)
+        # Taking the next item, gold or not, changes nothing the reviewer sees.
+        assert (on_screen.done, on_screen.total) == (seen[-1].done, seen[-1].total)
+        gold_handed += reservation.item.gold
+        claims.complete_item(item=reservation.item, reviewer=reviewer)
+        seen.append(progress.reviewer_progress(queue=queue, user=reviewer))
+
+    # Every item, gold included, was counted in the total shown before the first one.
+    assert 10 <= gold_handed <= 40  # Binomial-ish around 0.2 / 0.8 · 120 = 30
+    assert seen[0].total == 120 + gold_handed
+    assert [p.done for p in seen] == list(range(len(seen)))
+    assert {p.total for p in seen} == {120 + gold_handed}
