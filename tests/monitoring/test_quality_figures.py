@@ -152,7 +152,7 @@ def test_traffic_errors_tokens_and_cost_are_counted_per_version(log):
     one = by_version(quality(log, WINDOW))["1.0"].total
 
     assert one.requests == 6
-    assert one.by_source == {"review_app": 4, "rest_api": 2, "import": 0}
+    assert one.by_source == {"review_app": 4, "rest_api": 2, "import": 0, "comparison": 0}
     assert (one.errors.hits, one.errors.total, one.incomplete.hits) == (1, 6, 1)
     assert one.tokens == {"request": 350, "response": 200, "total": 550}
     # 350 / 1000 * 0.5 + 200 / 1000 * 1.5
@@ -241,7 +241,7 @@ def test_every_bucket_is_in_the_series_empty_ones_with_zeros(log):
     )
     assert march3 == Figures(
         requests=0,
-        by_source={"review_app": 0, "rest_api": 0, "import": 0},
+        by_source={"review_app": 0, "rest_api": 0, "import": 0, "comparison": 0},
         errors=Rate(0, 0),
         incomplete=Rate(0, 0),
         latency_ms={"p50": None, "p95": None, "p99": None, "n": 0},
