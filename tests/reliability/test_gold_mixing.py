@@ -101,7 +101,10 @@ def test_a_gold_item_is_not_handed_by_hand_or_to_a_reviewer_who_did_not_draw_it(
 
 
 def _normalised(html: str, item, csrf: str) -> str:
-    html = html.replace(str(item.pk), "ITEM").replace(str(item.request_id), "REQUEST")
+    # Only where the item's id stands: a bare "3" replaced everywhere would also change other numbers.
+    for at in ('data-item-id="{}"', "/review/{}/", 'name="after" value="{}"'):
+        html = html.replace(at.format(item.pk), at.format("ITEM"))
+    html = html.replace(str(item.request_id), "REQUEST")
     html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "CSRF", html)
     return re.sub(r'"x-csrftoken": "[^"]+"', "CSRF", html).replace(csrf, "CSRF")
 
