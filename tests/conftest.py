@@ -314,9 +314,67 @@ def browser():
         chromium.close()
 
 
+class _RequestsInFlight:
+    """Wraps the live server's WSGI app to count the requests it is still serving.
+
+    A page can have a request in flight when its test ends (the save behind a last click, an
+    autosave): the server goes on serving it after the browser is gone, and a database flushed
+    under it fails that test's teardown and leaves rows behind for the next test.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.count = 0
+        self.idle = threading.Condition()
+
+    def __call__(self, environ, start_response):
+        with self.idle:
+            self.count += 1
+        try:
+            response = self.app(environ, start_response)
+        except BaseException:
+            self._done()
+            raise
+        return _ClosedThen(response, self._done)
+
+    def _done(self):
+        with self.idle:
+            self.count -= 1
+            self.idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> None:
+        with self.idle:
+            self.idle.wait_for(lambda: self.count == 0, timeout=timeout)
+
+
+class _ClosedThen:
+    """A WSGI response that calls `then` once the server has closed it (Django's request_finished runs in close)."""
+
+    def __init__(self, response, then):
+        self.response, self.then = response, then
+
+    def __iter__(self):
+        return iter(self.response)
+
+    def close(self):
+        try:
+            if hasattr(self.response, "close"):
+                self.response.close()
+        finally:
+            self.then()
+
+
+def _requests_in_flight(live_server) -> _RequestsInFlight:
+    server = live_server.thread.httpd
+    if not isinstance(server.application, _RequestsInFlight):
+        server.set_app(_RequestsInFlight(server.application))
+    return server.application
+
+
 @pytest.fixture
 def page_for(browser, live_server):
     """`page_for(user)` → a Playwright page signed in as `user` on the live server."""
+    in_flight = _requests_in_flight(live_server)
     contexts = []
 
     def make(user):
@@ -334,6 +392,7 @@ def page_for(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+    in_flight.wait_idle(timeout=30)
 
 
 @pytest.fixture
