@@ -465,8 +465,7 @@ API_THROTTLE_RATES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
-        "reviewapp.accounts.throttling.UserThrottle",
-        "reviewapp.accounts.throttling.ActionThrottle",
+        "reviewapp.accounts.throttling.ApiThrottle",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "reviewapp.accounts.authentication.BearerTokenAuthentication",

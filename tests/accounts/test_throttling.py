@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from reviewapp import settings as reviewapp_settings
+from reviewapp.accounts import throttling
 from reviewapp.accounts.models import ApiToken
 from reviewapp.lib import env
 from tests import factories
@@ -211,3 +212,114 @@ def test_a_bad_rate_stops_the_start(tmp_path):
     )
     assert result.returncode != 0
     assert "API_THROTTLE_INVOCATIONS must be a rate like 60/min" in result.stderr
+
+
+@pytest.fixture
+def at(monkeypatch):
+    """Sets the throttles' clock: `at(30)` makes the next calls happen 30 s after the start."""
+    start = 1_900_000_000.0
+    now = {"t": start}
+    monkeypatch.setattr(throttling, "clock", lambda: now["t"])
+
+    def set_to(seconds: float) -> None:
+        now["t"] = start + seconds
+
+    return set_to
+
+
+@pytest.fixture(params=["default", "files"])
+def cache_kind(request, settings, tmp_path):
+    """The default cache (Redis when REDIS_URL is set), and the embedded default's files in every run."""
+    if request.param == "files":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": str(tmp_path / "cache"),
+            }
+        }
+    return request.param
+
+
+def test_the_limit_is_exact_and_the_window_slides(rates, cache_kind, at, querier, req):
+    rates["feedback"] = "3/min"
+    client = token_client(querier)
+    for second in (0, 10, 20):
+        at(second)
+        assert give_feedback(client, req).status_code in (200, 201)
+
+    at(30)
+    refused = give_feedback(client, req)
+    assert_throttled(refused, "feedback", "3/min", "API token")
+    assert refused["Retry-After"] == "30"  # until the call at 0 leaves the minute
+    at(59.9)
+    assert give_feedback(client, req).status_code == 429
+    at(60)  # a minute after it, the call at 0 no longer counts
+    assert give_feedback(client, req).status_code == 200
+    at(61)
+    assert give_feedback(client, req).status_code == 429
+    assert give_feedback(client, req)["Retry-After"] == "9"  # the call at 10 leaves at 70
+
+
+def test_a_refused_call_does_not_count(rates, cache_kind, at, querier, req):
+    rates["feedback"] = "1/min"
+    client = token_client(querier)
+    at(0)
+    give_feedback(client, req)
+    for second in (10, 20, 59):
+        at(second)
+        assert give_feedback(client, req).status_code == 429
+
+    at(60.1)
+    assert give_feedback(client, req).status_code == 200  # let through: the same feedback again
+
+
+def test_a_call_the_action_refuses_counts_towards_the_user_budget_but_not_the_other_way(
+    rates, cache_kind, at, querier, req
+):
+    rates["user"] = "3/min"
+    rates["feedback"] = "1/min"
+    client = token_client(querier)
+    at(0)
+    give_feedback(client, req)
+    assert_throttled(give_feedback(client, req), "feedback", "1/min", "API token")
+    assert_throttled(give_feedback(client, req), "feedback", "1/min", "API token")
+
+    # Three calls counted for the user: the user budget refuses now, before the action is counted.
+    assert_throttled(give_feedback(client, req), "user", "3/min", "user")
+    at(60.5)
+    other = token_client(querier)
+    assert give_feedback(other, req).status_code == 200
+
+
+def test_each_budget_counts_in_its_own_period(rates, cache_kind, at, manager):
+    rates["exports"] = "1/hour"
+    rates["user"] = "2/min"
+    client = token_client(manager)
+    url = "/api/v1/apps/support-bot/evaluation-sets"
+    at(0)
+    client.post(url, data="{}", content_type="application/json")
+    at(61)
+    refused = client.post(url, data="{}", content_type="application/json")
+
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "3539"  # the hour's one call was at 0
+    assert refused.json()["detail"].startswith(
+        "Too many exports requests: the limit is 1/hour per API token."
+    )
+    assert client.get(ME).status_code == 200  # in the user budget's minute only the refused call counts
+
+
+def test_a_lowered_rate_refuses_without_a_retry_after(rates, cache_kind, at, querier, req):
+    rates["feedback"] = "3/min"
+    client = token_client(querier)
+    at(0)
+    for _ in range(3):
+        give_feedback(client, req)
+    rates["feedback"] = "1/min"
+
+    refused = give_feedback(client, req)
+
+    # More calls counted than the limit now allows: no time to advise (as DRF's throttles).
+    assert refused.status_code == 429
+    assert "Retry-After" not in refused
+    assert refused.json() == {"detail": "Too many feedback requests: the limit is 1/min per API token."}
