@@ -29,7 +29,6 @@ IMPORT_KIND = "import_traces"
 MAX_API_ROWS = 100_000
 
 
-@transaction.atomic
 def log_turn(
     *,
     app: App,
@@ -88,8 +87,13 @@ def log_turn(
             altered |= changed
     request = Request(**fields, text_altered=altered)
     documents = retrieved_documents(request)
-    request.save(force_insert=True)
-    RetrievedDocument.objects.bulk_create(documents)
+    if documents:
+        with transaction.atomic():
+            request.save(force_insert=True)
+            RetrievedDocument.objects.bulk_create(documents)
+    else:
+        # One INSERT is atomic by itself: no BEGIN and COMMIT round trips of their own.
+        request.save(force_insert=True)
     # Live traffic only: an import, or a turn dated in the past (the demo's history), replays it.
     if source != Request.Source.IMPORT and not created_at:
         from reviewapp.judges import online  # judges build on the request log, not the reverse
