@@ -123,6 +123,9 @@ class App(models.Model):
         validators=[validate_experiment_refs],
         help_text="MLflow experiment ids or names this app may import traces from, besides its own.",
     )
+    # [[judge id, percent], ...]: the judges that sample this app's new turns, copied here by
+    # judges.online.keep_sampling so that logging a turn needs no query to know them.
+    sampling_judges = models.JSONField(default=list, blank=True, editable=False)
 
     objects = AppQuerySet.as_manager()
 

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from reviewapp.catalog.models import App
 from reviewapp.exports.selection import Reviewed
 from reviewapp.jobs.sending import send
 from reviewapp.monitoring import metrics as counters
@@ -44,14 +45,28 @@ def sampled(judge_id: int, request_id, percent: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 * MAX_PERCENT < percent
 
 
+def keep_sampling(judge: Judge) -> None:
+    """Copy to the judge's app which of its judges sample new turns (App.sampling_judges, what
+    after_turn reads); called wherever a judge's share or its being live changes."""
+    with transaction.atomic():
+        # The app's row is locked before the judges are read: two judges of one app changed at once
+        # are written one after the other, the second seeing the first's change.
+        list(App.objects.select_for_update().filter(pk=judge.app_id).values("pk"))
+        sampling = Judge.objects.live().filter(app_id=judge.app_id, sample_percent__gt=0).order_by("name")
+        found = [[pk, percent] for pk, percent in sampling.values_list("pk", "sample_percent")]
+        App.objects.filter(pk=judge.app_id).update(sampling_judges=found)
+    if Judge.app.is_cached(judge):
+        judge.app.sampling_judges = found
+
+
 def after_turn(request: Request) -> None:
     """Called once the turn is committed: a message per judge that samples it (none is sent for
-    a judge that does not). Sending never raises and gives up within a second (jobs.sending).
-    Only a judge that can judge live turns samples any (services.set_sampling)."""
+    a judge that does not), as the app read for the turn lists them (keep_sampling). Sending never
+    raises and gives up within a second (jobs.sending). Only a judge that can judge live turns
+    samples any (services.set_sampling)."""
     from .tasks import judge_turn_task
 
-    judges = Judge.objects.live().filter(app_id=request.app_id, sample_percent__gt=0)
-    for judge_id, percent in judges.values_list("pk", "sample_percent"):
+    for judge_id, percent in request.app.sampling_judges:
         if sampled(judge_id, request.pk, percent):
             send(judge_turn_task, args=(judge_id, str(request.pk)))
 

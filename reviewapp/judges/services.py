@@ -15,7 +15,7 @@ from reviewapp.exports.selection import Filters, curated_requests
 from reviewapp.jobs import services as jobs
 from reviewapp.jobs.models import Job
 
-from . import embeddings, llm
+from . import embeddings, llm, online
 from .metrics import METRICS, NEEDS_EMBEDDINGS
 from .models import Judge, JudgeVersion
 from .online import judges_live_turns
@@ -171,6 +171,8 @@ def set_sampling(*, judge: Judge, sample_percent=None, daily_cap=None) -> Judge:
         changed.append("daily_cap")
     if changed:
         judge.save(update_fields=changed)
+    if "sample_percent" in changed:
+        online.keep_sampling(judge)
     return judge
 
 
@@ -187,10 +189,12 @@ def update_judge(*, judge: Judge, user, sample_percent=None, daily_cap=None, **c
     return version
 
 
+@transaction.atomic
 def delete_judge(*, judge: Judge) -> None:
     """Hidden from now on; its versions and results stay (and its name is free again)."""
     judge.deleted_at = timezone.now()
     judge.save(update_fields=["deleted_at"])
+    online.keep_sampling(judge)
 
 
 def start_run(*, judge: Judge, user, filters: Filters, version: int | None = None) -> Job:
