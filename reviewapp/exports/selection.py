@@ -273,9 +273,15 @@ class Reviewed:
         """What the model saw, duplicates merged: the chunks ratings and exports refer to."""
         return passage_rules.passages(self.chunks, self.context_span)
 
+    @cached_property
+    def passage_positions(self) -> dict[int, int]:
+        return passage_rules.passage_positions(self.chunks, merged=self.passages)
+
     def ratings(self, retrieval_assessments: list[dict] | None) -> dict[int, dict]:
-        """One assessment's chunk ratings by passage position."""
-        return passage_rules.ratings(retrieval_assessments, self.chunks, self.context_span)
+        """One assessment's chunk ratings by passage position (the passages worked out once per request)."""
+        return passage_rules.ratings(
+            retrieval_assessments, self.chunks, self.context_span, positions=self.passage_positions
+        )
 
 
 # An assessment's columns, each row of `Reviewed.assessments` a dict of them. JSON comes as text,

@@ -63,13 +63,18 @@ def passages(chunks: list[dict] | None, context_span: str = "") -> list[dict]:
     return list(merged.values())
 
 
-def passage_positions(chunks: list[dict] | None, context_span: str = "") -> dict[int, int]:
+def passage_positions(
+    chunks: list[dict] | None, context_span: str = "", *, merged: list[dict] | None = None
+) -> dict[int, int]:
     """{chunk position: its passage's position} for every chunk holding a passage's document.
 
     A rating stored for a duplicate (before duplicates were merged), or for another span's copy of
-    the document (before the app chose its context span), counts for the passage.
+    the document (before the app chose its context span), counts for the passage. `merged`: the
+    chunks' passages, when the caller has them already.
     """
-    first = {_key(p): p["position"] for p in passages(chunks, context_span)}
+    if merged is None:
+        merged = passages(chunks, context_span)
+    first = {_key(p): p["position"] for p in merged}
     return {
         c.get("position"): first[_key(c)] for c in chunks or [] if isinstance(c, dict) and _key(c) in first
     }
@@ -81,15 +86,24 @@ def others(chunks: list[dict] | None, context_span: str = "") -> list[dict]:
     return [c for c in chunks or [] if isinstance(c, dict) and id(c) not in shown]
 
 
-def ratings(items: list[dict] | None, chunks: list[dict] | None, context_span: str = "") -> dict[int, dict]:
+def ratings(
+    items: list[dict] | None,
+    chunks: list[dict] | None,
+    context_span: str = "",
+    *,
+    positions: dict[int, int] | None = None,
+) -> dict[int, dict]:
     """A row's stored chunk ratings by passage: {passage position: item}, in position order.
 
     Every reader of ratings (panel, validation, exports, MLflow, dashboard, queues) goes through
     this, so they agree. A rating stored at the passage's own position wins over one stored for
     another copy of its document (the context span changed since): the reviewer gave it seeing
-    this passage. Ratings of a document that is no passage now are left out.
+    this passage. Ratings of a document that is no passage now are left out. `positions`: the
+    chunks' passage_positions, when the caller reads several rows of one request.
     """
-    passage_of = passage_positions(chunks, context_span)
+    if not items:
+        return {}
+    passage_of = passage_positions(chunks, context_span) if positions is None else positions
     exact: dict[int, dict] = {}
     copies: dict[int, dict] = {}
     for item in items or []:
