@@ -3,9 +3,19 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from reviewapp.lib.compiled import CompiledQuery
+
 from .models import ApiToken, hash_token
 
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def _token_with_user(shape: tuple, *, token_hash: str):
+    return ApiToken.objects.select_related("user").filter(token_hash=token_hash)[:1]
+
+
+# Every API call starts here: compiled once per process (lib/compiled.py).
+TOKEN_WITH_USER = CompiledQuery(ApiToken, _token_with_user)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -22,7 +32,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header; use 'Bearer <token>'")
-        token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(parts[1])).first()
+        token = TOKEN_WITH_USER.first((), token_hash=hash_token(parts[1]))
         if token is None:
             raise exceptions.AuthenticationFailed("Unknown API token")
         if token.revoked_at:

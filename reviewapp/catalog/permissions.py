@@ -40,7 +40,7 @@ def get_app_for(user, slug: str, action: str = "view") -> App:
     app = None
     if user.is_authenticated and user.is_active:
         staff = user.is_staff or user.is_superuser
-        app = next(iter(APP_WITH_LEVEL.raw((staff,), slug=slug, user_id=user.pk)), None)
+        app = APP_WITH_LEVEL.first((staff,), slug=slug, user_id=user.pk)
     if app is None or (app.level or Level.NONE) < Level.CAN_VIEW:
         raise Http404("No such app")
     app.level = Level(app.level)

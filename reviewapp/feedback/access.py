@@ -63,7 +63,7 @@ def visible_request(user, app: App, request_id, *, to_record: bool = False) -> R
     if not can(app, "feedback") and not can(app, "monitor"):
         return None
     shape = (can(app, "monitor"), to_record)
-    req = next(iter(VISIBLE.raw(shape, app_id=app.pk, request_id=request_id, user_id=user.pk)), None)
+    req = VISIBLE.first(shape, app_id=app.pk, request_id=request_id, user_id=user.pk)
     if req is None:
         return None
     req.app = app

@@ -30,7 +30,7 @@ def review_item(req: Request, *, reader, app: App) -> dict:
 
     A failed turn's error reads in words for reviewers; the app's managers get the chain's details.
     """
-    feedback = next(iter(LATEST.raw((), request_id=req.request_id, reviewer_id=reader.pk)), None)
+    feedback = LATEST.first((), request_id=req.request_id, reviewer_id=reader.pk)
     if feedback is not None:
         # What the serializer would otherwise ask the database for, one query each.
         feedback.request, feedback.app, feedback.is_effective = req, app, True

@@ -8,6 +8,7 @@ call with real values also compiles them the ORM's way and compares: a query who
 not map one to one (a value copied into the SQL text, say) is never cached, only compiled each time.
 """
 
+import copy
 import logging
 import secrets
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 from django.db import connections
 from django.db.models import QuerySet
+from django.db.models.query import get_related_populators
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +42,15 @@ def _compile(queryset: QuerySet, using: str) -> tuple[str, tuple]:
 
 
 class CompiledQuery:
-    """`build(shape, **values)` returns a queryset of `model`; `raw(shape, **values)` runs its SQL
-    as a RawQuerySet (annotations become attributes, as the database gives them)."""
+    """`build(shape, **values)` returns a queryset of `model`; `first(shape, **values)` gives its
+    first instance as the queryset itself would (select_related objects, deferred fields, and
+    annotations and values converted as the ORM converts them)."""
 
     def __init__(self, model, build: Callable[..., QuerySet]):
         self.model = model
         self.build = build
         self._plans: dict = {}  # (database alias, shape) -> (sql, params, slots) or None: not cacheable
+        self._readers: dict = {}  # (database alias, shape) -> what turns a row into instances
 
     def sql(self, shape: tuple, using: str = "default", **values) -> tuple[str, tuple]:
         key = (using, connections[using].vendor, shape)
@@ -58,9 +62,19 @@ class CompiledQuery:
         sql, params, slots = plan
         return sql, _swap(params, slots, values)
 
-    def raw(self, shape: tuple, using: str = "default", **values):
+    def first(self, shape: tuple, using: str = "default", **values):
+        key = (using, connections[using].vendor, shape)
         sql, params = self.sql(shape, using, **values)
-        return self.model._default_manager.db_manager(using).raw(sql, params)
+        if self._plans[key] is None:
+            return next(iter(self.build(shape, **values)), None)
+        reader = self._readers.get(key)
+        if reader is None:
+            reader = self._readers.setdefault(key, _Reader(self.build(shape, **values), using))
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return None if row is None else reader.instance(row, connection)
 
     def _plan(self, shape: tuple, using: str, values: dict):
         stand_ins = {name: _stand_in(value) for name, value in values.items()}
@@ -90,3 +104,32 @@ def _slot(param, stand_ins: dict) -> tuple[str, int] | None:
             except AttributeError:  # .hex of a non-UUID
                 continue
     return None
+
+
+class _Reader:
+    """What ModelIterable does with a row of a queryset, its compiler's work done once."""
+
+    def __init__(self, queryset: QuerySet, using: str):
+        compiler = queryset.query.get_compiler(using=using)
+        compiler.as_sql()  # fills select, klass_info and the annotations' columns
+        self.compiler = compiler
+        self.using = using
+        select, klass_info = compiler.select, compiler.klass_info
+        self.model = klass_info["model"]
+        fields = klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
+        self.populators = get_related_populators(klass_info, select, using)
+        self.annotations = tuple(compiler.annotation_col_map.items())
+
+    def instance(self, row: tuple, connection):
+        # Converters read the connection (its time zone): this thread's, not the one compiled on.
+        compiler = copy.copy(self.compiler)
+        compiler.connection = connection
+        (row,) = compiler.results_iter([[row]])
+        obj = self.model.from_db(self.using, self.init_list, row[self.start : self.end])
+        for populator in self.populators:
+            populator.populate(row, obj)
+        for attr, position in self.annotations:
+            setattr(obj, attr, row[position])
+        return obj

@@ -33,12 +33,11 @@ def test_it_finds_the_rows_of_each_value_it_is_given(app, querier, manager):
     theirs = factories.make_request(app, user=manager)
     own_only = CompiledQuery(User, lambda shape, *, user_id: User.objects.filter(pk=user_id))
 
-    assert [u.email for u in own_only.raw((), user_id=querier.pk)] == [querier.email]
-    assert [u.email for u in own_only.raw((), user_id=manager.pk)] == [manager.email]
+    assert own_only.first((), user_id=querier.pk).email == querier.email
+    assert own_only.first((), user_id=manager.pk).email == manager.email
     # Not a manager of the app: only their own request is theirs to see.
-    for req, expected in ((mine, [mine.pk]), (theirs, [])):
-        found = VISIBLE.raw((False, False), app_id=app.pk, request_id=req.pk, user_id=querier.pk)
-        assert [r.pk for r in found] == expected
+    assert VISIBLE.first((False, False), app_id=app.pk, request_id=mine.pk, user_id=querier.pk).pk == mine.pk
+    assert VISIBLE.first((False, False), app_id=app.pk, request_id=theirs.pk, user_id=querier.pk) is None
 
 
 def test_a_value_written_into_the_sql_text_is_never_cached(db, querier, manager):
@@ -49,8 +48,8 @@ def test_a_value_written_into_the_sql_text_is_never_cached(db, querier, manager)
 
     derived = CompiledQuery(User, build)
 
-    assert [u.pk for u in derived.raw((), email=querier.email)] == [querier.pk]
-    assert [u.pk for u in derived.raw((), email=manager.email)] == [manager.pk]
+    assert derived.first((), email=querier.email).pk == querier.pk
+    assert derived.first((), email=manager.email).pk == manager.pk
     assert derived._plans[("default", connection.vendor, ())] is None
 
 
@@ -73,3 +72,41 @@ def test_the_review_items_feedback_query_is_cached(db):
         assert LATEST.sql((), **values) == orm_sql(LATEST, (), **values)
 
     assert LATEST._plans[("default", connection.vendor, ())] is not None
+
+
+def loaded(instance) -> dict:
+    """Every attribute the database gave an instance: its loaded fields and annotations."""
+    return {k: v for k, v in vars(instance).items() if k != "_state"}
+
+
+def test_its_first_instance_is_the_querysets_own(app, querier):
+    from reviewapp.feedback.services import record_feedback
+
+    req = factories.make_request(app, user=querier)
+    record_feedback(request=req, reviewer=querier, changes={"rating": "negative", "reasons": ["inaccurate"]})
+    values = {"app_id": app.pk, "request_id": req.pk, "user_id": querier.pk}
+    for _ in range(2):  # planned, then cached
+        compiled = VISIBLE.first((False, True), **values)
+        orm = VISIBLE.build((False, True), **values)[0]
+
+        # Deferred fields stay deferred; annotations (JSON, Exists, subqueries) converted as the ORM does.
+        assert loaded(compiled) == loaded(orm)
+        assert compiled.get_deferred_fields() == orm.get_deferred_fields() != set()
+        assert compiled.reviewer_latest["rating"] == "negative"
+        assert compiled.reviewer_has_drafts is False
+
+
+def test_the_api_token_and_its_user_are_one_cached_query(db, querier, django_assert_num_queries):
+    from reviewapp.accounts.authentication import TOKEN_WITH_USER
+    from reviewapp.accounts.models import ApiToken, hash_token
+
+    for n in range(3):
+        token, raw = ApiToken.issue(user=querier, name=f"token {n}")
+        with django_assert_num_queries(1):
+            found = TOKEN_WITH_USER.first((), token_hash=hash_token(raw))
+            assert found.user.email == querier.email  # no second query for the user
+        orm = ApiToken.objects.select_related("user").get(pk=token.pk)
+        assert loaded(found) == loaded(orm) and loaded(found.user) == loaded(orm.user)
+
+    assert TOKEN_WITH_USER.first((), token_hash=hash_token("rvw_unknown")) is None
+    assert TOKEN_WITH_USER._plans[("default", connection.vendor, ())] is not None
