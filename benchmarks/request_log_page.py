@@ -123,6 +123,24 @@ def seed_documents(app, start: int, stop: int) -> None:
         "doc_uri": _DOC_OF_I,
     }
     _insert_series(RetrievedDocument, seeded, [app.pk], start, stop, where="WHERE i %% 2 = 0")
+    note_seeded_documents(app)
+
+
+def note_seeded_documents(app) -> None:
+    """The app's list of documents (AppDocument), as the writers keep it, for the rows seeded above."""
+    from django.db import connection
+
+    from reviewapp.requestlog.models import AppDocument, RetrievedDocument
+
+    table = AppDocument._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (app_id, doc_uri, first_seen) "
+            f"SELECT app_id, doc_uri, MIN(created_at) FROM {RetrievedDocument._meta.db_table} "
+            "WHERE app_id = %s GROUP BY app_id, doc_uri ON CONFLICT (app_id, doc_uri) "
+            f"DO UPDATE SET first_seen = LEAST(EXCLUDED.first_seen, {table}.first_seen)",
+            [app.pk],
+        )
 
 
 # Feedback is on every 100th row; j = i / 100 numbers those. What each one's effective feedback is:
@@ -232,6 +250,7 @@ def analyze() -> None:
     tables = (
         "requestlog_request",
         "requestlog_retrieveddocument",
+        "requestlog_appdocument",
         "feedback_assessment",
         "feedback_requestfeedback",
         "feedback_feedbackreason",

@@ -5,7 +5,7 @@ import uuid
 
 from reviewapp.accounts.models import Group, User
 from reviewapp.catalog.models import App, Grant, Level
-from reviewapp.requestlog.models import Request, RetrievedDocument, retrieved_documents
+from reviewapp.requestlog.models import Request, retrieved_documents, store_documents
 
 _seq = itertools.count(1)
 
@@ -60,7 +60,7 @@ def make_request(app: App, **extra) -> Request:
     # Written with the request, as log_turn and the importers do.
     documents = retrieved_documents(request)
     request.save(force_insert=True)
-    RetrievedDocument.objects.bulk_create(documents)
+    store_documents(documents)
     return request
 
 

@@ -1,7 +1,8 @@
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import models
+from django.db import connection, models
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -12,6 +13,9 @@ from reviewapp.requestlog import passages as passage_rules
 # Long enough for real URIs, short enough for a btree index entry (PostgreSQL's limit, 2704 bytes,
 # is in bytes: 1,000 characters of CJK or emoji are three or four times that).
 DOC_URI_BYTES = 1000
+# retrieved_novel names up to this many new documents, and then the requests that retrieved them,
+# in its query; past that it looks them up as it walks the log.
+MAX_LISTED = 10_000
 
 
 class ILike(models.Lookup):
@@ -86,16 +90,37 @@ class RequestQuerySet(models.QuerySet):
 
     def retrieved_novel(self, since: datetime, until: datetime):
         """Rows that retrieved a document no request of their app retrieved in [since, until):
-        what drift counts against that baseline period."""
-        in_baseline = RetrievedDocument.objects.filter(
-            app_id=models.OuterRef("app_id"),
-            doc_uri=models.OuterRef("doc_uri"),
-            created_at__gte=since,
-            created_at__lt=until,
-        )
+        what drift counts against that baseline period.
+
+        For one app's rows (for_app) the app's new documents are looked up first, from its list
+        of documents (AppDocument), and then the requests that retrieved them: each step reads
+        only what it finds, where a single query walked every document row of the app."""
+        if self.app_pk is None:
+            in_baseline = RetrievedDocument.objects.filter(
+                app_id=models.OuterRef("app_id"),
+                doc_uri=models.OuterRef("doc_uri"),
+                created_at__gte=since,
+                created_at__lt=until,
+            )
+            novel = RetrievedDocument.objects.filter(
+                request_id=models.OuterRef("pk"), app_id=models.OuterRef("app_id")
+            ).filter(~models.Exists(in_baseline))
+            return self.filter(models.Exists(novel))
+        new_documents = AppDocument.objects.novel(self.app_pk, since, until)
+        uris = list(new_documents.values_list("doc_uri", flat=True)[: MAX_LISTED + 1])
+        if not uris:
+            return self.none()
+        if len(uris) <= MAX_LISTED:
+            rows = RetrievedDocument.objects.filter(app_id=self.app_pk, doc_uri__in=uris)
+            ids = set(rows.values_list("request_id", flat=True)[: MAX_LISTED + 1])
+            if len(ids) <= MAX_LISTED:
+                # The ids themselves: the planner then knows how few rows match (a subquery of
+                # rare documents reads to it as common ones, and it walks the whole log).
+                return self.filter(pk__in=ids)
+        # Many new documents or requests: then they are common enough to find walking the log.
         novel = RetrievedDocument.objects.filter(
-            request_id=models.OuterRef("pk"), app_id=models.OuterRef("app_id")
-        ).filter(~models.Exists(in_baseline))
+            request_id=models.OuterRef("pk"), app_id=self.app_pk, doc_uri__in=new_documents.values("doc_uri")
+        )
         return self.filter(models.Exists(novel))
 
     def older_than(self, created_at: datetime, request_id: uuid.UUID):
@@ -247,3 +272,96 @@ def retrieved_documents(request: Request) -> list[RetrievedDocument]:
         )
         for uri in seen
     ]
+
+
+class AppDocumentQuerySet(models.QuerySet):
+    def novel(self, app_id: int, since: datetime, until: datetime):
+        """The app's documents no request of it retrieved in [since, until). A document first seen
+        at or after `until` is new without a look at its rows; any other is looked up in the
+        baseline by index (retrieved_doc_app_uri_time)."""
+        in_baseline = RetrievedDocument.objects.filter(
+            app_id=app_id, doc_uri=models.OuterRef("doc_uri"), created_at__gte=since, created_at__lt=until
+        )
+        return self.filter(app_id=app_id).filter(
+            models.Q(first_seen__gte=until) | ~models.Exists(in_baseline)
+        )
+
+
+class AppDocument(models.Model):
+    """A document some request of the app retrieved: one row per (app, doc_uri), however many
+    requests retrieved it, so what is new against a baseline is looked up per document.
+
+    Every writer of RetrievedDocument rows notes them here (note_documents). `first_seen` is at
+    or before the earliest of the document's rows: exact while the log is append-only, and still
+    a lower bound should rows ever be deleted, which is all retrieved_novel relies on.
+    """
+
+    # No index of its own: app_document_once starts with the app.
+    app = models.ForeignKey(App, models.CASCADE, related_name="+", db_index=False)
+    doc_uri = models.CharField(max_length=DOC_URI_BYTES)
+    first_seen = models.DateTimeField()
+
+    objects = AppDocumentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app", "doc_uri"], name="app_document_once")]
+
+
+def note_documents(app_id: int, seen: Iterable[tuple[str, datetime]]) -> None:
+    """List the app's documents in `seen` (doc_uri, when a request retrieved it) that AppDocument
+    does not have yet, and move a document's first_seen back to the earliest time given for it.
+
+    The insert skips the documents already listed without locking their rows: a common document
+    is in nearly every turn, and a lock would make concurrent turns wait for each other's commit.
+    """
+    earliest: dict[str, datetime] = {}
+    for uri, when in seen:
+        if uri not in earliest or when < earliest[uri]:
+            earliest[uri] = when
+    if not earliest:
+        return
+    table = connection.ops.quote_name(AppDocument._meta.db_table)
+    field = AppDocument._meta.get_field("first_seen")
+    # Sorted: two transactions inserting the same new documents take their locks in one order.
+    uris = sorted(earliest)
+    times = [field.get_db_prep_save(earliest[uri], connection) for uri in uris]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            given = "unnest(%s::text[], %s::timestamptz[]) AS s(doc_uri, first_seen)"
+            cursor.execute(
+                f"INSERT INTO {table} (app_id, doc_uri, first_seen) SELECT %s, s.doc_uri, s.first_seen "
+                f"FROM {given} ORDER BY s.doc_uri ON CONFLICT (app_id, doc_uri) DO NOTHING",
+                [app_id, uris, times],
+            )
+            # A statement of its own: its snapshot sees a row another transaction inserted (and
+            # the insert above waited for), which an earlier time given here must still move back.
+            cursor.execute(
+                f"UPDATE {table} AS d SET first_seen = s.first_seen FROM {given} "
+                "WHERE d.app_id = %s AND d.doc_uri = s.doc_uri AND d.first_seen > s.first_seen",
+                [uris, times, app_id],
+            )
+            return
+        # SQLite writes one transaction at a time: an upsert that only updates when earlier is safe.
+        for start in range(0, len(uris), SQLITE_ROWS):
+            chunk = range(start, min(start + SQLITE_ROWS, len(uris)))
+            cursor.execute(
+                f"INSERT INTO {table} (app_id, doc_uri, first_seen) VALUES "
+                + ", ".join("(%s, %s, %s)" for _ in chunk)
+                + " ON CONFLICT (app_id, doc_uri) DO UPDATE SET first_seen = excluded.first_seen "
+                f"WHERE excluded.first_seen < {table}.first_seen",
+                [value for i in chunk for value in (app_id, uris[i], times[i])],
+            )
+
+
+# Rows per statement on SQLite, three values each: well under its limit of host parameters.
+SQLITE_ROWS = 500
+
+
+def store_documents(documents: list[RetrievedDocument], ignore_conflicts: bool = False) -> None:
+    """Save RetrievedDocument rows (retrieved_documents) and note their documents for their app."""
+    RetrievedDocument.objects.bulk_create(documents, ignore_conflicts=ignore_conflicts)
+    by_app: dict[int, list[tuple[str, datetime]]] = {}
+    for document in documents:
+        by_app.setdefault(document.app_id, []).append((document.doc_uri, document.created_at))
+    for app_id, seen in by_app.items():
+        note_documents(app_id, seen)

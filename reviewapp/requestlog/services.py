@@ -19,7 +19,7 @@ from reviewapp.monitoring import metrics
 
 from .jsonl_import import count_lines, iter_jsonl, sniff_jsonl
 from .mlflow_import import ExperimentNotLinked, check_experiment_linked, iter_mlflow, resolve_experiment
-from .models import Request, RetrievedDocument, retrieved_documents
+from .models import Request, retrieved_documents, store_documents
 from .storage import ImportReport, import_rows
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def log_turn(
     if documents:
         with transaction.atomic():
             request.save(force_insert=True)
-            RetrievedDocument.objects.bulk_create(documents)
+            store_documents(documents)
     else:
         # One INSERT is atomic by itself: no BEGIN and COMMIT round trips of their own.
         request.save(force_insert=True)

@@ -17,7 +17,7 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 
 from reviewapp.catalog.models import App
 
-from .models import Request, RetrievedDocument, retrieved_documents
+from .models import Request, RetrievedDocument, note_documents, retrieved_documents, store_documents
 from .rows import BadRow, build_request, document_uris, json_text
 
 BATCH_SIZE = 1000
@@ -199,6 +199,11 @@ def _copy_requests(requests: list[Request]) -> None:
     ]
     if documents:
         _copy(RetrievedDocument, documents, ["request_id", "app_id", "app_version", "created_at", "doc_uri"])
+        by_app: dict[int, list] = {}
+        for _, app_id, _, created_at, uri in documents:
+            by_app.setdefault(app_id, []).append((uri, created_at))
+        for app_id, seen in by_app.items():
+            note_documents(app_id, seen)
 
 
 _REQUEST_ATTNAMES = [f.attname for f in Request._meta.concrete_fields]
@@ -237,7 +242,7 @@ def _store_documents(requests: list[Request]) -> None:
             request_id__in=[r.request_id for r in with_chunks], app_id=with_chunks[0].app_id
         ).values_list("request_id", flat=True)
     )
-    RetrievedDocument.objects.bulk_create(
+    store_documents(
         [doc for r in with_chunks if r.request_id in ours for doc in retrieved_documents(r)],
         ignore_conflicts=True,
     )

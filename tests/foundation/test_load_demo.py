@@ -5,6 +5,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Min
 from django.test import override_settings
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ from reviewapp.feedback.models import Assessment, FeedbackReason, RequestFeedbac
 from reviewapp.feedback.services import record_feedback
 from reviewapp.front import demo
 from reviewapp.judges.models import Judge, JudgeResult, JudgeVersion
-from reviewapp.requestlog.models import Request, RetrievedDocument
+from reviewapp.requestlog.models import AppDocument, Request, RetrievedDocument
 
 MODELS = [
     User,
@@ -25,6 +26,7 @@ MODELS = [
     ReviewInstructions,
     Request,
     RetrievedDocument,
+    AppDocument,
     Assessment,
     RequestFeedback,
     FeedbackReason,
@@ -168,6 +170,11 @@ def test_the_history_covers_the_last_month_in_two_versions(var_dir):
     assert min(versions.count("1"), versions.count("2")) >= TURNS // 3
     # Each turn lists the documents it retrieved, for drift.
     assert RetrievedDocument.objects.values("request_id").distinct().count() >= TURNS - 2
+    # And the app's list of them, each at its first turn, for the log's novelty filter.
+    first_seen = RetrievedDocument.objects.values("app_id", "doc_uri").annotate(first=Min("created_at"))
+    assert set(AppDocument.objects.values_list("app_id", "doc_uri", "first_seen")) == {
+        (d["app_id"], d["doc_uri"], d["first"]) for d in first_seen
+    }
 
 
 @pytest.mark.django_db
