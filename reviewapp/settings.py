@@ -164,6 +164,10 @@ if DATABASE_URL:
         # An unreachable host fails a request within seconds, not the system's two minutes
         # (a connect_timeout in the URL wins).
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        # Lets the hot compiled queries (reviewapp.lib.compiled) keep prepared statements; every
+        # other query binds client-side and is never prepared. A pooler in transaction mode needs
+        # prepared-statement support (PgBouncer 1.21+: max_prepared_statements).
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
     elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 else:

@@ -9,6 +9,7 @@ not map one to one (a value copied into the SQL text, say) is never cached, only
 """
 
 import copy
+import functools
 import logging
 import secrets
 import uuid
@@ -71,7 +72,7 @@ class CompiledQuery:
         if reader is None:
             reader = self._readers.setdefault(key, _Reader(self.build(shape, **values), using))
         connection = connections[using]
-        with connection.cursor() as cursor:
+        with _cursor(connection) as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         return None if row is None else reader.instance(row, connection)
@@ -104,6 +105,56 @@ def _slot(param, stand_ins: dict) -> tuple[str, int] | None:
             except AttributeError:  # .hex of a non-UUID
                 continue
     return None
+
+
+def _cursor(connection):
+    """A cursor for a compiled query. On PostgreSQL its statement is prepared on the connection
+    (parsed and planned once: its SQL never changes), which needs server-side binding. Only these
+    queries, each tested, bind that way; Django's own cursors keep client-side binding."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, register_tzloader
+    from psycopg.pq import Format
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = _prepared_cursor_class()(connection.connection)
+        # As Django's create_cursor: times read in the connection's time zone.
+        loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+        if connection.timezone != loader.timezone:
+            register_tzloader(connection.timezone, cursor)
+        return connection._prepare_cursor(cursor)
+
+
+@functools.cache
+def _prepared_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        def execute(self, query, params=None, **kwargs):
+            kwargs.setdefault("prepare", True)
+            super().execute(query, params, **kwargs)
+            # Django's debug cursor (tests, DEBUG) reads the statement from here; psycopg leaves
+            # nothing here after a prepared execution.
+            self._query = _Bound(self.connection, query, params)
+            return self
+
+    return PreparedCursor
+
+
+class _Bound:
+    """A statement with its values bound into the text, as Django's client-side cursors log it;
+    bound only when read."""
+
+    def __init__(self, connection, sql: str, params):
+        self._connection, self._sql, self._params = connection, sql, params
+
+    @property
+    def query(self) -> bytes:
+        from psycopg import ClientCursor
+
+        return ClientCursor(self._connection).mogrify(self._sql, self._params).encode()
 
 
 class _Reader:
