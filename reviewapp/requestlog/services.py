@@ -87,7 +87,9 @@ def log_turn(
             altered |= changed
     request = Request(**fields, text_altered=altered)
     documents = retrieved_documents(request)
-    if documents:
+    if documents or transaction.get_connection().in_atomic_block:
+        # Inside a caller's transaction, the savepoint keeps a refused row from breaking it (_logged
+        # then logs the bare answer).
         with transaction.atomic():
             request.save(force_insert=True)
             store_documents(documents)

@@ -44,3 +44,11 @@ def test_a_turn_with_documents_writes_them_with_the_request_in_one_transaction(a
         "docs://a",
         "docs://b",
     ]
+
+
+def test_inside_a_callers_transaction_a_turn_keeps_a_savepoint_of_its_own(app, querier):
+    # The test runs inside a transaction, as a caller's would: a refused row must not break it.
+    request, sent = statements(app, querier, ChainResult(response="Rotate it in Settings."))
+
+    assert [s.split(" ", 1)[0] for s in sent] == ["SAVEPOINT", "INSERT", "RELEASE"]
+    assert Request.objects.filter(pk=request.pk).exists()
