@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from reviewapp.lib.serializers import Text
+from reviewapp.lib.serializers import ModelFieldsOnce, Text
 
 from .models import Assessment
 from .services import FIELDS, LIST_LIMIT, SHORT_TEXT_LIMIT, TEXT_LIMIT_BYTES
@@ -55,7 +55,7 @@ class FeedbackIn(serializers.Serializer):
         return attrs
 
 
-class AssessmentOut(serializers.ModelSerializer):
+class AssessmentOut(ModelFieldsOnce, serializers.ModelSerializer):
     request_id = serializers.UUIDField(source="request.pk", read_only=True)
     app = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     source = serializers.SerializerMethodField()

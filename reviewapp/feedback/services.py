@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -332,7 +333,10 @@ def record_feedback(
 def _insert(row: Assessment, cleaned: dict, facts: _Facts) -> None:
     """Store `row` with what goes with it, in one transaction (IntegrityError: nothing is stored)."""
     request, previous = row.request, facts.latest
-    with transaction.atomic():
+    # A row with nothing going with it is its INSERT alone, committed on its own: BEGIN and COMMIT
+    # would be two more round trips. Inside a caller's transaction it keeps its savepoint.
+    alone = not (facts.has_drafts or request.mlflow_trace_id or transaction.get_connection().in_atomic_block)
+    with nullcontext() if alone else transaction.atomic():
         row.save(force_insert=True)
         _drop_drafts(request, row.reviewer, cleaned, facts)
         if request.mlflow_trace_id:

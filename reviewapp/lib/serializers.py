@@ -1,5 +1,7 @@
 """Serializer fields and a base that hold a JSON body to its schema: no coercion, no unknown keys."""
 
+import copy
+
 from rest_framework import serializers
 
 
@@ -16,6 +18,19 @@ class StrictSerializer(serializers.Serializer):
                     {key: [f"unknown field; allowed: {', '.join(self.fields)}"] for key in unknown}
                 )
         return super().to_internal_value(data)
+
+
+class ModelFieldsOnce:
+    """For a ModelSerializer on a hot path: its fields are worked out from the model once per class,
+    then each instance gets copies (as DRF copies declared fields), not a fresh walk of the model."""
+
+    def get_fields(self):
+        cls = type(self)
+        built = cls.__dict__.get("_fields_built_once")
+        if built is None:
+            built = super().get_fields()
+            cls._fields_built_once = built  # never bound: instances bind their copies
+        return copy.deepcopy(built)
 
 
 class Text(serializers.CharField):

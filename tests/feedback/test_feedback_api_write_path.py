@@ -142,3 +142,42 @@ def test_feedback_waits_for_its_sum_until_something_reads_the_summaries(app, req
     assert (row.reviewers, row.down, row.verdict) == (1, 1, "negative")
     assert not Assessment.objects.filter(awaits_summary=True).exists()
     assert summary.catch_up() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_change_with_nothing_going_with_it_is_its_insert_alone(req, api):
+    assert api(req, rating="positive").status_code == 201
+
+    with CaptureQueriesContext(connection) as queries:
+        assert api(req, rating="negative", comment="on second thoughts").status_code == 201
+
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len(sql) == 4 and sql[-1].startswith('INSERT INTO "feedback_assessment"')  # no BEGIN, no COMMIT
+    assert list(Assessment.objects.order_by("id").values_list("rating", flat=True)) == [
+        "positive",
+        "negative",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_replayed_id_is_answered_with_its_row_and_the_next_call_works(req, api):
+    first = api(req, comment="first", assessment_id="6f1c1e0e-2a3b-4c5d-8e9f-0a1b2c3d4e5f")
+    assert first.status_code == 201
+
+    replay = api(req, comment="changed", assessment_id="6f1c1e0e-2a3b-4c5d-8e9f-0a1b2c3d4e5f")
+
+    assert replay.status_code == 200 and replay.json() == {**first.json(), "effective": True}
+    assert api(req, comment="next").status_code == 201
+    assert list(Assessment.objects.order_by("id").values_list("comment", flat=True)) == ["first", "next"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_that_clears_a_draft_is_one_transaction_with_it(req, querier, api):
+    FeedbackDraft.objects.create(request=req, reviewer=querier, field="comment", text="typing…")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert api(req, comment="Sent").status_code == 201
+
+    written = [q["sql"].split(" ")[0] for q in queries.captured_queries]
+    assert written[-4:] == ["BEGIN", "INSERT", "DELETE", "COMMIT"]
+    assert not FeedbackDraft.objects.exists()
