@@ -278,7 +278,7 @@ class AppDocumentQuerySet(models.QuerySet):
     def novel(self, app_id: int, since: datetime, until: datetime):
         """The app's documents no request of it retrieved in [since, until). A document first seen
         at or after `until` is new without a look at its rows; any other is looked up in the
-        baseline by index (retrieved_doc_app_uri_time)."""
+        baseline through its (app, doc_uri, created_at) index."""
         in_baseline = RetrievedDocument.objects.filter(
             app_id=app_id, doc_uri=models.OuterRef("doc_uri"), created_at__gte=since, created_at__lt=until
         )
@@ -327,19 +327,28 @@ def note_documents(app_id: int, seen: Iterable[tuple[str, datetime]]) -> None:
     times = [field.get_db_prep_save(earliest[uri], connection) for uri in uris]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            given = "unnest(%s::text[], %s::timestamptz[]) AS s(doc_uri, first_seen)"
+            # One statement inserts what is new and returns what it may have to move back: a
+            # document listed later than given here, or listed by a transaction this statement's
+            # snapshot does not see (the insert waited for it to commit).
             cursor.execute(
-                f"INSERT INTO {table} (app_id, doc_uri, first_seen) SELECT %s, s.doc_uri, s.first_seen "
-                f"FROM {given} ORDER BY s.doc_uri ON CONFLICT (app_id, doc_uri) DO NOTHING",
-                [app_id, uris, times],
+                "WITH s AS (SELECT * FROM unnest(%s::text[], %s::timestamptz[]) AS s(doc_uri, first_seen)), "
+                f"added AS (INSERT INTO {table} (app_id, doc_uri, first_seen) SELECT %s, doc_uri, first_seen "
+                "FROM s ORDER BY doc_uri ON CONFLICT (app_id, doc_uri) DO NOTHING RETURNING doc_uri), "
+                "listed AS MATERIALIZED (SELECT * FROM s WHERE doc_uri NOT IN (SELECT doc_uri FROM added)) "
+                # A subquery per row: one index lookup each, never a scan of all the app's documents.
+                f"SELECT doc_uri, first_seen FROM listed WHERE (SELECT d.first_seen <= listed.first_seen "
+                f"FROM {table} d WHERE d.app_id = %s AND d.doc_uri = listed.doc_uri) IS NOT TRUE",
+                [uris, times, app_id, app_id],
             )
-            # A statement of its own: its snapshot sees a row another transaction inserted (and
-            # the insert above waited for), which an earlier time given here must still move back.
-            cursor.execute(
-                f"UPDATE {table} AS d SET first_seen = s.first_seen FROM {given} "
-                "WHERE d.app_id = %s AND d.doc_uri = s.doc_uri AND d.first_seen > s.first_seen",
-                [uris, times, app_id],
-            )
+            later = cursor.fetchall()
+            if later:
+                # A statement of its own, so that it sees the rows committed meanwhile.
+                cursor.execute(
+                    f"UPDATE {table} AS d SET first_seen = s.first_seen "
+                    "FROM unnest(%s::text[], %s::timestamptz[]) AS s(doc_uri, first_seen) "
+                    "WHERE d.app_id = %s AND d.doc_uri = s.doc_uri AND d.first_seen > s.first_seen",
+                    [[uri for uri, _ in later], [when for _, when in later], app_id],
+                )
             return
         # SQLite writes one transaction at a time: an upsert that only updates when earlier is safe.
         for start in range(0, len(uris), SQLITE_ROWS):
