@@ -698,6 +698,12 @@ def fill(requests: int, assessments: int, seed: int) -> dict:
                         f"  {done:,} requests written ({time.perf_counter() - started:.0f} s)",
                         file=sys.stderr,
                     )
+    with connection.cursor() as cursor:
+        # Each app's list of documents, as the writers of documents keep it (AppDocument).
+        cursor.execute(
+            "INSERT INTO requestlog_appdocument (app_id, doc_uri, first_seen) "
+            "SELECT app_id, doc_uri, MIN(created_at) FROM requestlog_retrieveddocument GROUP BY app_id, doc_uri"
+        )
     loader.analyze()
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
