@@ -79,20 +79,24 @@ def log(app):
     return made
 
 
+# What the fixture's log holds that its baseline [SINCE, UNTIL) did not retrieve.
+NEW_AGAINST_THE_BASELINE = {
+    "old, before",
+    "old, after",
+    "edge, at until",
+    "edge, just before",
+    "fresh and kept",
+    "shared",
+}
+
+
 def names(log, ids) -> set[str]:
     by_id = {r.pk: name for name, r in log.items()}
     return {by_id[i] for i in ids}
 
 
 def test_it_selects_the_requests_that_retrieved_a_document_the_baseline_did_not(app, log):
-    assert names(log, novel(app)) == {
-        "old, before",
-        "old, after",
-        "edge, at until",
-        "edge, just before",
-        "fresh and kept",
-        "shared",
-    }
+    assert names(log, novel(app)) == NEW_AGAINST_THE_BASELINE
 
 
 @pytest.mark.parametrize(
@@ -137,14 +141,7 @@ def test_past_the_listed_limit_it_finds_the_same_rows_walking_the_log(app, log, 
     # Fewer listed new documents or requests than there are: the other way of finding them.
     monkeypatch.setattr(log_models, "MAX_LISTED", limit)
 
-    assert names(log, novel(app)) == {
-        "old, before",
-        "old, after",
-        "edge, at until",
-        "edge, just before",
-        "fresh and kept",
-        "shared",
-    }
+    assert names(log, novel(app)) == NEW_AGAINST_THE_BASELINE
 
 
 def test_a_document_seen_again_earlier_moves_its_first_sighting_back(app, querier):
