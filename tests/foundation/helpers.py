@@ -37,7 +37,11 @@ def embedded_env(var_dir: Path, **overrides: str) -> dict[str, str]:
     env.pop("REVIEWAPP_TEST_RUN_DIR", None)
     for name in ("EXPORT_DIR", "MEDIA_ROOT", "DEMO_PASSWORD"):
         env.pop(name, None)
-    env.update(VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="reviewapp.settings", **overrides)
+    # STATIC_ROOT too: serve's collectstatic then writes nothing another test's serve reads.
+    env.update(
+        VAR_DIR=str(var_dir), STATIC_ROOT=str(var_dir / "static"), DJANGO_SETTINGS_MODULE="reviewapp.settings"
+    )
+    env.update(overrides)
     return env
 
 

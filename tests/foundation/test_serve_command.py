@@ -3,6 +3,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 import requests
 
 from tests.foundation.helpers import (
+    ROOT,
     children_of,
     command_line,
     embedded_env,
@@ -121,3 +124,30 @@ def test_serve_stops_its_worker_and_fails_when_the_web_server_dies(tmp_path):
     assert "gunicorn exited with status -9" in log.read_text()
     assert not Path(f"/proc/{worker}").exists() or "State:\tZ" in Path(f"/proc/{worker}/status").read_text()
     assert processes_started_with(tmp_path / "var") == {}
+
+
+def test_two_serves_sharing_one_static_folder_collect_their_files_in_turn(tmp_path):
+    # Unlocked, runs at once into one folder deleted each other's hashed files while one was still
+    # reading or chmod-ing them, and that serve stopped on a FileNotFoundError.
+    static = tmp_path / "static"
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "shell",
+                "-c",
+                "from reviewapp.front.management.commands.serve import collect_static; collect_static()",
+            ],
+            cwd=ROOT,
+            env=embedded_env(tmp_path / f"var{i}", STATIC_ROOT=str(static)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for i in range(4)
+    ]
+    outputs = [run.communicate(timeout=180)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0] * 4, "\n".join(outputs)[-3000:]
+    manifest = json.loads((static / "staticfiles.json").read_text())["paths"]
+    assert all((static / hashed).is_file() for hashed in manifest.values())

@@ -122,6 +122,19 @@ def test_serve_lets_a_request_in_flight_finish_when_it_is_stopped(tmp_path):
     assert processes_started_with(var) == {}, tail(log)
 
 
+def accept_while_running(listening: socket.socket, serve: subprocess.Popen, log: Path) -> socket.socket:
+    """The next connection to `listening` (whose timeout is short), failing with serve's log as soon
+    as serve has exited rather than after the whole wait."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert serve.poll() is None, tail(log)
+        try:
+            return listening.accept()[0]
+        except TimeoutError:
+            continue
+    raise AssertionError(f"serve never connected\n{tail(log)}")
+
+
 @pytest.mark.worker
 def test_serve_stops_at_once_when_asked_to_while_the_web_server_starts(tmp_path):
     # Something else already listens on the port and never answers, so serve waits for the first
@@ -131,7 +144,7 @@ def test_serve_stops_at_once_when_asked_to_while_the_web_server_starts(tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(8)
-        taken.settimeout(120)
+        taken.settimeout(1)
         port = taken.getsockname()[1]
         with log.open("ab") as out:
             serve = subprocess.Popen(
@@ -139,8 +152,8 @@ def test_serve_stops_at_once_when_asked_to_while_the_web_server_starts(tmp_path)
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         try:
-            taken.accept()[0].close()  # serve's check that something listens
-            first_request, _ = taken.accept()
+            accept_while_running(taken, serve, log).close()  # serve's check that something listens
+            first_request = accept_while_running(taken, serve, log)
             with first_request:
                 serve.send_signal(signal.SIGTERM)
                 stopped_at = time.monotonic()

@@ -21,6 +21,7 @@ itself, giving the web server a little longer than gunicorn's graceful timeout t
 requests in flight. A second Ctrl-C (or SIGTERM) kills them at once.
 """
 
+import fcntl
 import logging
 import os
 import signal
@@ -57,6 +58,19 @@ STEADY_SECONDS = 60.0
 STOP_SECONDS = getattr(gunicorn_conf, "graceful_timeout", GracefulTimeout.default) + 5
 # How long the web server gets to listen and answer its first request (which imports every view).
 START_SECONDS = 180.0
+
+
+def collect_static() -> None:
+    """collectstatic, one run at a time per STATIC_ROOT: two at once (two serves on one checkout)
+    delete and rewrite each other's hashed files, and one of them fails."""
+    root = Path(settings.STATIC_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    folder = os.open(root, os.O_RDONLY)  # the folder's own lock: no lock file among the static files
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        call_command("collectstatic", interactive=False, verbosity=0)
+    finally:
+        os.close(folder)
 
 
 def start_child(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -137,7 +151,7 @@ class Command(BaseCommand):
         Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)  # the beat schedule's folder
         # Now, not when the worker is up: /healthz reports the embedded broker down until they exist.
         make_broker_folders(celery_app.conf)
-        call_command("collectstatic", interactive=False, verbosity=0)
+        collect_static()
         celery = [sys.executable, "-m", "celery", "-A", "reviewapp"]
         if not settings.REDIS_URL and not no_worker:
             supervised.append(Supervised("Celery worker", lambda: start_child(
