@@ -89,7 +89,12 @@ format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
+# wrk (Debian's package) sends the Feedback API benchmark's load, as the issue's figures were taken.
 benchmark: install
+	@command -v wrk >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; } \
+		|| echo "wrk could not be installed: benchmarks/feedback_api.py sends its load from Python threads"
 	$(PY) benchmarks/run.py
 
 clean:
