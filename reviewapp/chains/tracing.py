@@ -84,6 +84,7 @@ def chunks(trace: dict | None) -> list[dict]:
         documents = attribute(span, SPAN_OUTPUTS)
         if isinstance(documents, dict):  # a retriever returning {"documents": [...]}
             documents = documents.get("documents") or []
+        name, ident = str(span.get("name") or ""), span_id(span)  # once per span, not per document
         for document in documents if isinstance(documents, list) else []:
             if isinstance(document, str):
                 document = {"page_content": document}
@@ -98,8 +99,8 @@ def chunks(trace: dict | None) -> list[dict]:
                     "position": len(out),
                     "doc_uri": str(metadata.get("doc_uri") or document.get("doc_uri") or ""),
                     "content": "" if content is None else str(content),
-                    "span_name": str(span.get("name") or ""),
-                    "span_id": span_id(span),
+                    "span_name": name,
+                    "span_id": ident,
                     "span_type": kind,
                 }
             )

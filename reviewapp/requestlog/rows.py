@@ -20,7 +20,7 @@ from reviewapp.chains import tracing
 from reviewapp.chains.base import MAX_COUNT, count_or_none, response_text
 from reviewapp.chains.messages import check_messages
 from reviewapp.lib.parsers import problem_in
-from reviewapp.lib.text import storable_json
+from reviewapp.lib.text import storable, storable_json
 
 from .models import Request, cut_doc_uri
 
@@ -177,22 +177,11 @@ def _optional_count(row: dict, name: str) -> int | None:
     return value
 
 
-# The fields of a Request that hold what the chain or the row said.
-_TEXT_FIELDS = (
-    "messages",
-    "response",
-    "error",
-    "conversation_id",
-    "app_version",
-    "trace",
-    "chunks",
-    "mlflow_trace_id",
-)
-
-
 # The JSON fields: a trace is kilobytes of strings, and walking them in Python is most of the cost of
 # making a row storable.
 _JSON_FIELDS = ("messages", "trace", "chunks")
+# The text fields that hold what the chain or the row said (always str once built).
+_STR_FIELDS = ("response", "error", "conversation_id", "app_version", "mlflow_trace_id")
 
 # An unpaired surrogate, which _ENCODER writes as it is; the escape of NUL or of
 # a surrogate (paired ones too: only decoding tells).
@@ -219,7 +208,7 @@ def _storable_value(value) -> tuple[object, bool, str | None]:
     """storable_json(value), and the value's JSON text when it was already storable: one pass in C
     over the encoded text shows that, and COPY writes the same text (storage.py). What the encoding
     cannot take or may hold something to change (storable_json may still leave it as it is) is walked."""
-    if value:  # an empty one is no work to walk
+    if value is not None:
         try:
             text = _ENCODER.encode(value)
         except (TypeError, ValueError, RecursionError):
@@ -230,32 +219,71 @@ def _storable_value(value) -> tuple[object, bool, str | None]:
     return value, changed, None
 
 
-def _make_storable(request: Request) -> None:
+# The Request's columns in table order: a built row holds its values in this order, which COPY
+# writes as they are and Request(*values) takes as they are.
+_FIELDS = Request._meta.concrete_fields
+COLUMNS = [field.attname for field in _FIELDS]
+_AT = {name: index for index, name in enumerate(COLUMNS)}
+_JSON_AT = [(_AT[name], name) for name in _JSON_FIELDS]
+_STATUSES = frozenset(Request.Status.values)
+
+
+class ImportedRow:
+    """One checked row ready to store, without a model instance (building one costs more than
+    checking the row): the Request's column values in table order (`values`), the JSON text of each
+    JSON field found storable (`texts`, what COPY writes) and its distinct doc_uris (`uris`)."""
+
+    __slots__ = ("values", "texts", "uris")
+
+    def __init__(self, fields: dict, texts: dict[str, str], uris: dict[str, None]):
+        # A column the import does not set takes its default, as a Request built without it would.
+        self.values = [
+            fields[name] if name in fields else field.get_default()
+            for name, field in zip(COLUMNS, _FIELDS, strict=True)
+        ]
+        self.texts = texts
+        self.uris = uris
+
+    def copied(self) -> list:
+        """The values as COPY writes them: JSON fields as their JSON text."""
+        copied = list(self.values)
+        for index, name in _JSON_AT:
+            if copied[index] is not None:
+                copied[index] = self.texts.get(name) or json.dumps(copied[index])
+        return copied
+
+    def request(self) -> Request:
+        """The unsaved Request of these values (the inserts SQLite, and a refused COPY, make)."""
+        return Request(*self.values)
+
+
+def _column(index: int) -> property:
+    return property(lambda row: row.values[index])
+
+
+# Each column readable by its attname, as on a Request: row.request_id, row.chunks...
+for _index, _name in enumerate(COLUMNS):
+    setattr(ImportedRow, _name, _column(_index))
+
+
+def _make_storable(fields: dict) -> dict[str, str]:
     """Every text of the row made storable (lib/text.py), the trace too; `text_altered` says if any
     was changed. Done on the built row, so text decoded from JSON inside a field is covered as well.
-    The JSON text of a field found storable is kept (`json_texts`, by the value it encodes) for
-    storage to write."""
+    Returns the JSON text of each JSON field found storable, for COPY to write."""
     altered = False
-    json_texts = {}
-    for name in _TEXT_FIELDS:
-        if name in _JSON_FIELDS:
-            value, changed, text = _storable_value(getattr(request, name))
-            if text is not None:
-                json_texts[name] = (value, text)
-        else:
-            value, changed = storable_json(getattr(request, name))
-        setattr(request, name, value)
+    texts = {}
+    for name in _JSON_FIELDS:
+        fields[name], changed, text = _storable_value(fields[name])
+        if text is not None:
+            texts[name] = text
         altered |= changed
-    if not request.conversation_id:  # it held nothing but NUL characters
-        request.conversation_id = str(request.request_id)
-    request.text_altered = altered
-    request.json_texts = json_texts
-
-
-def json_text(request: Request, name: str) -> str | None:
-    """The JSON text _make_storable kept for the field `name`, if the field still holds that value."""
-    value, text = getattr(request, "json_texts", {}).get(name, (None, None))
-    return text if value is not None and getattr(request, name) is value else None
+    for name in _STR_FIELDS:
+        fields[name], changed = storable(fields[name])
+        altered |= changed
+    if not fields["conversation_id"]:  # it held nothing but NUL characters
+        fields["conversation_id"] = str(fields["request_id"])
+    fields["text_altered"] = altered
+    return texts
 
 
 def document_uris(chunks: list) -> dict[str, None]:
@@ -291,16 +319,17 @@ def _trace(row: dict) -> dict | None:
     return trace
 
 
-def build_request(app: App, row) -> Request:
-    """An unsaved Request (source `import`) from one inference-table row; BadRow if it is wrong."""
+def build_row(app: App, row) -> ImportedRow:
+    """The Request (source `import`) of one inference-table row, as an ImportedRow; BadRow if it is
+    wrong."""
     if not isinstance(row, dict):
         raise BadRow(f"a row must be a JSON object, not {type(row).__name__}")
     request_id = request_uuid(app, row.get("request_id"))
     if row.get("request") in (None, ""):
         raise BadRow("request is missing")
     messages = parse_messages(row["request"])
-    status = _short_text(row, "status", Request.Status.OK)
-    if status not in Request.Status.values:
+    status = _short_text(row, "status", Request.Status.OK.value)
+    if status not in _STATUSES:
         raise BadRow(f"status must be one of {', '.join(Request.Status.values)}")
     # A turn that failed may have no answer at all; any other row must have one.
     if status == Request.Status.ERROR and row.get("response") is None:
@@ -320,29 +349,32 @@ def build_request(app: App, row) -> Request:
     tokens = {
         name: _optional_count(row, name) for name in ("request_tokens", "response_tokens", "total_tokens")
     }
-    request = Request(
-        request_id=request_id,
-        app=app,
-        app_version=_short_text(row, "app_version"),
-        conversation_id=_short_text(row, "conversation_id") or facts.get("session") or str(request_id),
-        source=Request.Source.IMPORT,
-        created_at=created_at,
-        messages=messages,
-        response=response,
-        status=status,
-        error=str(row.get("error") or "")[:10_000],
-        trace=trace,
-        mlflow_trace_id=facts.get("trace_id", ""),
-        chunks=facts.get("chunks", []),
-        latency_ms=latency if latency is not None else count_or_none(facts.get("latency_ms")),
+    fields = {
+        "request_id": request_id,
+        "app_id": app.pk,
+        "app_version": _short_text(row, "app_version"),
+        "conversation_id": _short_text(row, "conversation_id") or facts.get("session") or str(request_id),
+        "source": Request.Source.IMPORT.value,
+        "user_id": None,
+        "created_at": created_at,
+        "messages": messages,
+        "response": response,
+        "status": status,
+        "error": str(row.get("error") or "")[:10_000],
+        "trace": trace,
+        "mlflow_trace_id": facts.get("trace_id", ""),
+        "chunks": facts.get("chunks", []),
+        "latency_ms": latency if latency is not None else count_or_none(facts.get("latency_ms")),
+        "load_ms": None,
         **{
             name: value if value is not None else count_or_none(facts.get(name))
             for name, value in tokens.items()
         },
-    )
-    _make_storable(request)
-    request.documents = len(document_uris(request.chunks))  # storage writes them
-    return request
+    }
+    texts = _make_storable(fields)
+    uris = document_uris(fields["chunks"])
+    fields["documents"] = len(uris)  # storage writes them
+    return ImportedRow(fields, texts, uris)
 
 
 def trace_facts(trace: dict) -> dict:

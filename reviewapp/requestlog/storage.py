@@ -8,17 +8,18 @@ running it again: what was written is skipped. On PostgreSQL a batch is written 
 costs both sides a fraction of what an INSERT of the same rows does.
 """
 
-import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 
 from reviewapp.catalog.models import App
 
 from .models import Request, RetrievedDocument, note_documents, retrieved_documents, store_documents
-from .rows import BadRow, build_request, document_uris, json_text
+from .rows import COLUMNS, BadRow, ImportedRow, build_row
 
 BATCH_SIZE = 1000
 # What storing a row the checks let through may still raise: the database refusing it, or a trace
@@ -91,111 +92,148 @@ def import_rows(
     report: ImportReport,
     on_batch: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Validate and store numbered rows in batches; a row given as a BadRow is reported as is."""
-    batch: list[tuple[int, object]] = []
+    """Validate and store numbered rows in batches; a row given as a BadRow is reported as is.
+
+    The next batch is read and checked (a thread, which touches no database) while this one is
+    written: psycopg lets go of the GIL while the database works, so the two sides work at once
+    instead of by turns. Batches are stored one after the other, in order, by this thread."""
+    source = iter(rows)
     last_line = 0
-    for line, row in rows:
-        batch.append((line, row))
-        last_line = line
-        if len(batch) >= BATCH_SIZE:
-            store_batch(app, batch, report)
-            batch = []
-            if on_batch:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-rows") as reader:
+        pending = reader.submit(build_batch, app, source)
+        while built := pending.result():
+            pending = reader.submit(build_batch, app, source)
+            store_batch(app, built, report)
+            last_line = built[-1][0]
+            if on_batch and len(built) == BATCH_SIZE:
                 on_batch(last_line)
-    if batch:
-        store_batch(app, batch, report)
     if on_batch:
         on_batch(last_line)
     return report
 
 
-@transaction.atomic
-def store_batch(app: App, batch: list[tuple[int, object]], report: ImportReport) -> None:
-    candidates: dict[uuid.UUID, tuple[int, Request]] = {}
-    for line, row in batch:
-        report.rows_read += 1
+def build_batch(
+    app: App, source: Iterator[tuple[int, object]]
+) -> list[tuple[int, ImportedRow | BadRow, str]]:
+    """The next BATCH_SIZE rows of `source`, each built (rows.build_row) or the BadRow saying why
+    not, with the request_id the row gave (for the report); empty at the end."""
+    built = []
+    for line, row in islice(source, BATCH_SIZE):
         if isinstance(row, BadRow):
-            report.bad(line, str(row))
+            built.append((line, row, ""))
             continue
         try:
-            request = build_request(app, row)
+            built.append((line, build_row(app, row), ""))
         except BadRow as exc:
-            report.bad(line, str(exc), str(row.get("request_id", ""))[:80] if isinstance(row, dict) else "")
+            built.append((line, exc, str(row.get("request_id", ""))[:80] if isinstance(row, dict) else ""))
+    return built
+
+
+@transaction.atomic
+def store_batch(app: App, built: list[tuple[int, ImportedRow | BadRow, str]], report: ImportReport) -> None:
+    candidates: dict[uuid.UUID, tuple[int, ImportedRow]] = {}
+    for line, row, given_id in built:
+        report.rows_read += 1
+        if isinstance(row, BadRow):
+            report.bad(line, str(row), given_id)
             continue
-        if request.request_id in candidates:
+        if row.request_id in candidates:
             report.already_present += 1  # the same id earlier in this batch: stored once
             continue
-        candidates[request.request_id] = (line, request)
+        candidates[row.request_id] = (line, row)
     if not candidates:
         return
-    existing = dict(
-        Request.objects.filter(request_id__in=list(candidates)).values_list("request_id", "app_id")
-    )
+    existing = _owners(list(candidates))
     trace_ids = [r.mlflow_trace_id for _, r in candidates.values() if r.mlflow_trace_id]
     # A trace first logged by the chat screen is already here under its own request_id.
-    known_traces = (
-        set(
+    known_traces = _known_traces(app, trace_ids) if trace_ids else set()
+    new = []
+    for request_id, (line, row) in candidates.items():
+        owner = existing.get(request_id)
+        if owner is not None and owner != app.pk:
+            report.bad(line, f"request_id {request_id} already belongs to another app", str(request_id))
+        elif owner is not None or row.mlflow_trace_id in known_traces:
+            report.already_present += 1
+        else:
+            new.append((line, row))
+    try:
+        _write([row for _, row in new])
+        report.imported += len(new)
+    except UNSTORABLE:
+        # Something in the batch the checks above did not foresee: find the row, keep the others.
+        for line, row in new:
+            try:
+                _write([row], by_copy=False)
+                report.imported += 1
+            except UNSTORABLE as exc:
+                reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+                report.bad(line, f"the row could not be stored: {reason}", str(row.request_id))
+
+
+def _owners(request_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The app of each of these requests stored already."""
+    if connection.vendor != "postgresql":
+        return dict(Request.objects.filter(request_id__in=request_ids).values_list("request_id", "app_id"))
+    # One array parameter: the ORM spends more building an IN of a thousand ids than the database
+    # spends finding them.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT request_id, app_id FROM {connection.ops.quote_name(Request._meta.db_table)} "
+            "WHERE request_id = ANY(%s)",
+            [request_ids],
+        )
+        return dict(cursor.fetchall())
+
+
+def _known_traces(app: App, trace_ids: list[str]) -> set[str]:
+    """Which of these MLflow trace ids the app's log has already."""
+    if connection.vendor != "postgresql":
+        return set(
             Request.objects.filter(app=app, mlflow_trace_id__in=trace_ids).values_list(
                 "mlflow_trace_id", flat=True
             )
         )
-        if trace_ids
-        else set()
-    )
-    new = []
-    for request_id, (line, request) in candidates.items():
-        owner = existing.get(request_id)
-        if owner is not None and owner != app.pk:
-            report.bad(line, f"request_id {request_id} already belongs to another app", str(request_id))
-        elif owner is not None or request.mlflow_trace_id in known_traces:
-            report.already_present += 1
-        else:
-            new.append((line, request))
-    try:
-        _write([request for _, request in new])
-        report.imported += len(new)
-    except UNSTORABLE:
-        # Something in the batch the checks above did not foresee: find the row, keep the others.
-        for line, request in new:
-            try:
-                _write([request], by_copy=False)
-                report.imported += 1
-            except UNSTORABLE as exc:
-                reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
-                report.bad(line, f"the row could not be stored: {reason}", str(request.request_id))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT mlflow_trace_id FROM {connection.ops.quote_name(Request._meta.db_table)} "
+            "WHERE app_id = %s AND mlflow_trace_id = ANY(%s)",
+            [app.pk, trace_ids],
+        )
+        return {trace_id for (trace_id,) in cursor.fetchall()}
 
 
-def _write(requests: list[Request], by_copy: bool = True) -> None:
-    """Store the requests and their documents, all or none (a savepoint). On PostgreSQL by COPY,
+def _write(rows: list[ImportedRow], by_copy: bool = True) -> None:
+    """Store the rows and their documents, all or none (a savepoint). On PostgreSQL by COPY,
     unless `by_copy` is off: a row refused is then reported as an INSERT words the refusal."""
-    if not requests:
+    if not rows:
         return
     if by_copy and connection.vendor == "postgresql":
         try:
             with transaction.atomic():
                 # The ids were looked up in this transaction: only an import running at the same
                 # time can have stored one since, which the plain inserts below then skip.
-                _copy_requests(requests)
+                _copy_rows(rows)
             return
         except IntegrityError:
             pass
+    requests = [row.request() for row in rows]
     with transaction.atomic():
         Request.objects.bulk_create(requests, ignore_conflicts=True)
         _store_documents(requests)
 
 
-def _copy_requests(requests: list[Request]) -> None:
-    """The requests and their documents by COPY (PostgreSQL): a fraction of the work of
-    bulk_create's INSERT, on both sides. Fields are written as the models hold them, JSON fields as
-    their JSON text (the one the row was checked by, when it kept it)."""
-    _copy(Request, (_request_values(r) for r in requests), _REQUEST_ATTNAMES)
-    # The rows models.retrieved_documents builds (rows.py counted them on each request), without
-    # building a model instance for each: most of the time an import with traces spent there.
+def _copy_rows(rows: list[ImportedRow]) -> None:
+    """The rows and their documents by COPY (PostgreSQL): a fraction of the work of bulk_create's
+    INSERT, on both sides. The values are written as the rows hold them, JSON fields as the JSON
+    text each was checked by."""
+    _copy(Request, (row.copied() for row in rows), COLUMNS)
+    # The rows models.retrieved_documents builds (rows.py listed them on each row), without
+    # building a model instance for each.
     documents = [
-        (r.request_id, r.app_id, r.app_version, r.created_at, uri)
-        for r in requests
-        if r.chunks
-        for uri in document_uris(r.chunks)
+        (row.request_id, row.app_id, row.app_version, row.created_at, uri)
+        for row in rows
+        if row.uris
+        for uri in row.uris
     ]
     if documents:
         _copy(RetrievedDocument, documents, ["request_id", "app_id", "app_version", "created_at", "doc_uri"])
@@ -204,20 +242,6 @@ def _copy_requests(requests: list[Request]) -> None:
             by_app.setdefault(app_id, []).append((uri, created_at))
         for app_id, seen in by_app.items():
             note_documents(app_id, seen)
-
-
-_REQUEST_ATTNAMES = [f.attname for f in Request._meta.concrete_fields]
-_REQUEST_JSON_AT = [
-    (i, f.attname) for i, f in enumerate(Request._meta.concrete_fields) if isinstance(f, models.JSONField)
-]
-
-
-def _request_values(request: Request) -> list:
-    values = [getattr(request, name) for name in _REQUEST_ATTNAMES]
-    for index, name in _REQUEST_JSON_AT:
-        if values[index] is not None:
-            values[index] = json_text(request, name) or json.dumps(values[index])
-    return values
 
 
 def _copy(model: type[models.Model], rows: Iterable, names: list[str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from reviewapp.lib.text import storable_json
 from reviewapp.requestlog.models import DOC_URI_BYTES, Request, RetrievedDocument, retrieved_documents
-from reviewapp.requestlog.rows import _storable_value, build_request, document_uris, json_text
+from reviewapp.requestlog.rows import COLUMNS, _storable_value, build_row, document_uris
 from reviewapp.requestlog.storage import ImportReport, _write, import_rows
 from tests import factories
 from tests.requestlog.helpers import row, trace_dict
@@ -50,25 +50,30 @@ def test_a_json_value_is_made_storable_as_the_walk_makes_it(value):
         assert json.loads(text) == json.loads(json.dumps(value))
 
 
+def copied(built) -> dict:
+    return dict(zip(COLUMNS, built.copied(), strict=True))
+
+
 def test_a_plain_trace_keeps_its_json_text(app):
-    request = build_request(
+    built = build_row(
         app, row(1, request="Qü 😀", trace=trace_dict("Qü", "A", docs=[("docs://a", "Alpha ü")]))
     )
-    assert not request.text_altered
+    assert not built.text_altered
     for name in ("messages", "trace", "chunks"):
-        assert json.loads(json_text(request, name)) == getattr(request, name)
-    request.trace = {**request.trace}  # a field given another value has no kept text
-    assert json_text(request, "trace") is None
+        assert copied(built)[name] == built.texts[name]
+        assert json.loads(built.texts[name]) == getattr(built, name)
 
 
 def test_a_nul_spelled_in_a_trace_attribute_is_removed_from_the_chunks(app):
     trace = trace_dict("Q", "A", docs=[("docs://a", "before \x00 after \ud800")])
-    request = build_request(app, row(1, trace=trace))
+    built = build_row(app, row(1, trace=trace))
     # The trace holds the documents as JSON text (escapes, nothing to change); its chunks decode them.
-    assert request.trace == trace
-    assert request.chunks[0]["content"] == "before  after \ufffd"
-    assert request.text_altered
-    assert json_text(request, "chunks") is None
+    assert built.trace == trace
+    assert built.chunks[0]["content"] == "before  after \ufffd"
+    assert built.text_altered
+    # Changed: written as the JSON of the changed value, not the text it was checked by.
+    assert "chunks" not in built.texts
+    assert json.loads(copied(built)["chunks"]) == built.chunks
 
 
 def test_an_overflowing_number_in_a_trace_becomes_null(app):
@@ -76,9 +81,9 @@ def test_an_overflowing_number_in_a_trace_becomes_null(app):
     line = json.dumps(row(1, trace=trace)).replace(
         '"execution_duration_ms": 120', '"execution_duration_ms": 1e400'
     )
-    request = build_request(app, json.loads(line))
-    assert request.trace["info"]["execution_duration_ms"] is None
-    assert request.text_altered
+    built = build_row(app, json.loads(line))
+    assert built.trace["info"]["execution_duration_ms"] is None
+    assert built.text_altered
 
 
 CHUNKS = [
@@ -95,13 +100,13 @@ CHUNKS = [
 
 
 def test_documents_are_counted_as_retrieved_documents_makes_them(app):
-    request = build_request(app, row(1))
+    request = build_row(app, row(1)).request()
     request.chunks = CHUNKS
     expected = [d.doc_uri for d in retrieved_documents(request)]
     assert len(expected) == request.documents == 4
     assert list(document_uris(CHUNKS)) == expected
     docs = [("docs://a", "Alpha"), ("docs://b", "Beta"), ("docs://a", "again"), ("", "none")]
-    assert build_request(app, row(2, trace=trace_dict("Q", "A", docs=docs))).documents == 2
+    assert build_row(app, row(2, trace=trace_dict("Q", "A", docs=docs))).documents == 2
 
 
 def test_rows_with_traces_store_the_same_documents_and_json_by_copy_as_by_insert(app):
@@ -118,7 +123,7 @@ def test_rows_with_traces_store_the_same_documents_and_json_by_copy_as_by_insert
     ]
     report = import_rows(app=app, rows=list(enumerate(rows, start=1)), report=ImportReport("t"))
     assert (report.imported, report.bad_rows) == (3, 0), report.errors
-    _write([build_request(other, r) for r in rows], by_copy=False)
+    _write([build_row(other, r) for r in rows], by_copy=False)
 
     def stored(owner):
         fields = ["messages", "response", "trace", "chunks", "documents", "text_altered", "mlflow_trace_id"]

@@ -9,7 +9,7 @@ import pytest
 
 from reviewapp.requestlog.jsonl_import import loads_line
 from reviewapp.requestlog.models import Request, RetrievedDocument
-from reviewapp.requestlog.rows import build_request, loads_storable
+from reviewapp.requestlog.rows import build_row, loads_storable
 from reviewapp.requestlog.storage import ImportReport, _write, import_rows
 from tests import factories
 from tests.requestlog.helpers import row, trace_dict
@@ -45,7 +45,7 @@ def stored(app) -> dict[str, tuple]:
             )
         )
         by_uuid[request.pk] = (tuple(getattr(request, name) for name in fields), documents)
-    ids = {build_request(app, r).request_id: r["request_id"] for r in varied_rows()}
+    ids = {build_row(app, r).request_id: r["request_id"] for r in varied_rows()}
     return {ids[pk]: value for pk, value in by_uuid.items()}
 
 
@@ -54,7 +54,7 @@ def test_imported_rows_are_the_rows_plain_inserts_store(app):
     report = import_rows(app=app, rows=list(enumerate(varied_rows(), start=1)), report=ImportReport("t"))
     assert (report.imported, report.bad_rows) == (7, 0), report.errors
     # The same rows through the ORM's INSERT (what SQLite always uses), under another app.
-    _write([build_request(other, r) for r in varied_rows()], by_copy=False)
+    _write([build_row(other, r) for r in varied_rows()], by_copy=False)
 
     copied, inserted = stored(app), stored(other)
     assert copied == inserted
@@ -71,20 +71,20 @@ def test_an_id_another_import_stored_meanwhile_is_skipped_and_the_rest_stored(ap
     other = factories.make_app("other-bot", name="Other bot")
     traced = row(1, trace=trace_dict("Q", "A", trace_id=f"tr-{'a' * 32}", docs=DOCS))
     # Stored after this import looked the ids up: by another import of this app, and of another app.
-    ours_first = build_request(app, {**traced, "response": "stored first"})
+    ours_first = build_row(app, {**traced, "response": "stored first"}).request()
     ours_first.save()
-    theirs = build_request(other, row(2))
+    theirs = build_row(other, row(2)).request()
     theirs.save()
 
-    batch = [build_request(app, r) for r in (traced, row(2), row(3, trace=trace_dict("Q3", "A3", docs=DOCS)))]
+    batch = [build_row(app, r) for r in (traced, row(2), row(3, trace=trace_dict("Q3", "A3", docs=DOCS)))]
     _write(batch)
 
     assert Request.objects.get(pk=ours_first.pk).response == "stored first"
     assert Request.objects.get(pk=theirs.pk).app == other
     assert not RetrievedDocument.objects.filter(request_id=theirs.pk).exists()
-    assert Request.objects.get(pk=batch[2].pk).app == app
+    assert Request.objects.get(pk=batch[2].request_id).app == app
     assert sorted(
-        RetrievedDocument.objects.filter(request_id=batch[2].pk).values_list("doc_uri", flat=True)
+        RetrievedDocument.objects.filter(request_id=batch[2].request_id).values_list("doc_uri", flat=True)
     ) == [
         "docs://a",
         "docs://b",
