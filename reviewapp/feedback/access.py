@@ -31,9 +31,10 @@ def requests_visible_to(user, app: App) -> QuerySet[Request]:
 RECORDING_FIELDS = ("request_id", "app_id", "app_version", "user_id", "mlflow_trace_id", "chunks")
 
 
-def _visible(shape: tuple[bool, bool], *, app_id, request_id, user_id) -> QuerySet[Request]:
-    """The request if the user may see it; shape: (the user manages the app, recording feedback)."""
-    manages, to_record = shape
+def _visible(shape: tuple[bool, bool, bool], *, app_id, request_id, user_id) -> QuerySet[Request]:
+    """The request if the user may see it; shape: (the user manages the app, recording feedback,
+    reading it as a review item)."""
+    manages, to_record, as_item = shape
     requests = Request.objects.filter(app_id=app_id, request_id=request_id)
     if not manages:
         open_items = _open_queue_items(user_id, app_id).filter(request=OuterRef("pk"))
@@ -42,6 +43,11 @@ def _visible(shape: tuple[bool, bool], *, app_id, request_id, user_id) -> QueryS
         from .services import recording_facts
 
         requests = requests.only(*RECORDING_FIELDS).annotate(**recording_facts(user_id))
+    if as_item:
+        from .items import SpanCount
+
+        # The item shows how many spans the trace holds, never the trace itself.
+        requests = requests.defer("trace").annotate(trace_spans=SpanCount("trace"))
     return requests
 
 
@@ -49,12 +55,15 @@ def _visible(shape: tuple[bool, bool], *, app_id, request_id, user_id) -> QueryS
 VISIBLE = CompiledQuery(Request, _visible)
 
 
-def visible_request(user, app: App, request_id, *, to_record: bool = False) -> Request | None:
+def visible_request(
+    user, app: App, request_id, *, to_record: bool = False, as_item: bool = False
+) -> Request | None:
     """The request `request_id` of `app` if `user` may see it, else None (also for a malformed id).
 
     The same rule as requests_visible_to, checked on one row in one query: the review item's and the
     Feedback API's hot path. `to_record`: the query also reads what recording `user`'s feedback
-    needs (services.recording_facts), so the write that follows is its INSERT alone.
+    needs (services.recording_facts), so the write that follows is its INSERT alone. `as_item`: what
+    items.review_item reads, the trace's span count (`trace_spans`) instead of the trace.
     """
     try:
         request_id = uuid.UUID(str(request_id))
@@ -62,7 +71,7 @@ def visible_request(user, app: App, request_id, *, to_record: bool = False) -> R
         return None
     if not can(app, "feedback") and not can(app, "monitor"):
         return None
-    shape = (can(app, "monitor"), to_record)
+    shape = (can(app, "monitor"), to_record, as_item)
     req = VISIBLE.first(shape, app_id=app.pk, request_id=request_id, user_id=user.pk)
     if req is None:
         return None

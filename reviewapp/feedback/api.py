@@ -14,6 +14,7 @@ from .access import visible_request
 from .filters import AssessmentFilter
 from .items import review_item
 from .models import Assessment
+from .output import assessment_out, review_item_out
 from .serializers import AssessmentOut, FeedbackIn, ReviewItemOut
 from .services import record_feedback
 
@@ -49,7 +50,7 @@ class FeedbackApi(APIView):
         )
         if recorded.assessment is None:
             raise serializers.ValidationError({"detail": "Nothing to record: these values are the defaults."})
-        return Response(AssessmentOut(recorded.assessment).data, status=201 if recorded.created else 200)
+        return Response(assessment_out(recorded.assessment), status=201 if recorded.created else 200)
 
 
 class ReviewItemApi(APIView):
@@ -65,10 +66,10 @@ class ReviewItemApi(APIView):
     )
     def get(self, request, slug: str, request_id: str):
         app = get_app_for(request.user, slug, "feedback")
-        req = visible_request(request.user, app, request_id)
+        req = visible_request(request.user, app, request_id, as_item=True)
         if req is None:
             raise NotFound("No such request of this app that you can see.")
-        return Response(ReviewItemOut(review_item(req, reader=request.user, app=app)).data)
+        return Response(review_item_out(review_item(req, reader=request.user, app=app)))
 
 
 class NewestFirst(CursorPagination):

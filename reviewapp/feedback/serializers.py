@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from reviewapp.lib.serializers import ModelFieldsOnce, Text
 
+from . import output
 from .models import Assessment
 from .services import FIELDS, LIST_LIMIT, SHORT_TEXT_LIMIT, TEXT_LIMIT_BYTES
 
@@ -56,6 +57,7 @@ class FeedbackIn(serializers.Serializer):
 
 
 class AssessmentOut(ModelFieldsOnce, serializers.ModelSerializer):
+    # The schema (drf-spectacular reads it); the API answers with output.assessment_out, the same dict.
     request_id = serializers.UUIDField(source="request.pk", read_only=True)
     app = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     source = serializers.SerializerMethodField()
@@ -83,18 +85,11 @@ class AssessmentOut(ModelFieldsOnce, serializers.ModelSerializer):
 
     def get_effective(self, row) -> bool:
         """True for the reviewer's latest row on the request (what they think now)."""
-        if hasattr(row, "is_effective"):
-            return row.is_effective
-        return not Assessment.objects.later_than(row).exists()
+        return output.is_effective(row)
 
     def get_mlflow_sync(self, row) -> str | None:
         """pending / done / failed / skipped; null when the request has no MLflow trace."""
-        if not row.request.mlflow_trace_id:
-            return None
-        try:
-            return row.mlflow_sync.status
-        except Assessment.mlflow_sync.RelatedObjectDoesNotExist:
-            return None
+        return output.mlflow_sync_status(row)
 
 
 class PassageOut(serializers.Serializer):
@@ -115,6 +110,7 @@ class TraceSummaryOut(serializers.Serializer):
 
 
 class ReviewItemOut(serializers.Serializer):
+    # The schema; the API answers with output.review_item_out, the same dict.
     request_id = serializers.UUIDField()
     conversation_id = serializers.CharField()
     app_version = serializers.CharField(allow_blank=True)
