@@ -160,6 +160,9 @@ if DATABASE_URL:
             DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", "60"), conn_health_checks=True
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend with a health check that needs no round trip (a `SELECT 1` per request).
+        DATABASES["default"]["ENGINE"] = "reviewapp.lib.postgresql"
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # An unreachable host fails a request within seconds, not the system's two minutes
         # (a connect_timeout in the URL wins).
