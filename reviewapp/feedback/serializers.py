@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from reviewapp.lib.serializers import ModelFieldsOnce, Text
+from reviewapp.lib.serializers import DeclaredFieldsOnce, ModelFieldsOnce, Text
 
 from . import output
 from .models import Assessment
@@ -25,7 +25,7 @@ class MissingSourceIn(serializers.Serializer):
     content = Text(required=False, allow_blank=True, trim_whitespace=False, max_length=TEXT_LIMIT_BYTES)
 
 
-class FeedbackIn(serializers.Serializer):
+class FeedbackIn(DeclaredFieldsOnce, serializers.Serializer):
     """Fields absent are left as they are in the reviewer's effective feedback."""
 
     refuses_unknown_fields = True  # see validate; the schema says additionalProperties: false

@@ -33,6 +33,23 @@ class ModelFieldsOnce:
         return copy.deepcopy(built)
 
 
+class DeclaredFieldsOnce:
+    """For an input serializer on a hot path: its declared fields are built once per class, and
+    each instance binds shallow copies of them. DRF deep-copies every declared field per instance,
+    which constructs each field (and its validators, and a nested serializer's whole tree) again on
+    every call. Validation keeps no state on a field, so the copies may share what lies below them;
+    a nested serializer's own fields are shared, bound to the class's copy, and must not read the
+    context or the root (none of ours does)."""
+
+    def get_fields(self):
+        cls = type(self)
+        built = cls.__dict__.get("_declared_fields_once")
+        if built is None:
+            built = copy.deepcopy(self._declared_fields)
+            cls._declared_fields_once = built  # never bound: instances bind their copies
+        return {name: copy.copy(field) for name, field in built.items()}
+
+
 class Text(serializers.CharField):
     """A CharField that refuses numbers and booleans instead of turning them into text."""
 
