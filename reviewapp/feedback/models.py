@@ -112,7 +112,11 @@ class Assessment(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["request", "reviewer", "-created_at"], name="assess_req_reviewer"),
+            # A reviewer's latest row on a request (created_at, then id): one index entry read,
+            # however long their history there; ordered by created_at alone, every row was sorted.
+            models.Index(
+                fields=["request", "reviewer", "-created_at", "-id"], name="assess_req_reviewer_latest"
+            ),
             models.Index(fields=["app", "-created_at"], name="assess_app_time"),
             # Only the few rows not summed yet: what catch_up reads.
             models.Index(
