@@ -12,6 +12,7 @@ from django.db.models import Exists, JSONField, OuterRef, Subquery
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 
+from reviewapp.lib.compiled import CompiledInsert
 from reviewapp.lib.parsers import problem_in
 from reviewapp.monitoring import metrics
 from reviewapp.requestlog import passages as passage_rules
@@ -188,6 +189,8 @@ class Recorded:
 
 # Changes by one reviewer to one request racing each other: each lost race merges again.
 MERGE_ATTEMPTS = 10
+# Every feedback write ends in this INSERT: compiled once per process (lib/compiled.py).
+ASSESSMENT_INSERT = CompiledInsert(Assessment)
 FACTS = ("reviewer_latest", "reviewer_revision", "reviewer_has_drafts", "instructions_in_force")
 
 
@@ -337,7 +340,7 @@ def _insert(row: Assessment, cleaned: dict, facts: _Facts) -> None:
     # would be two more round trips. Inside a caller's transaction it keeps its savepoint.
     alone = not (facts.has_drafts or request.mlflow_trace_id or transaction.get_connection().in_atomic_block)
     with nullcontext() if alone else transaction.atomic():
-        row.save(force_insert=True)
+        ASSESSMENT_INSERT.insert(row)
         _drop_drafts(request, row.reviewer, cleaned, facts)
         if request.mlflow_trace_id:
             sync = MlflowSync.objects.create(assessment=row)
