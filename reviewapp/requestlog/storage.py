@@ -187,16 +187,18 @@ def _owners(request_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
 
 def _known_traces(app: App, trace_ids: list[str]) -> set[str]:
     """Which of these MLflow trace ids the app's log has already."""
+    # `<> ''` lets the planner use req_app_trace, which holds only the traced rows.
     if connection.vendor != "postgresql":
         return set(
-            Request.objects.filter(app=app, mlflow_trace_id__in=trace_ids).values_list(
-                "mlflow_trace_id", flat=True
-            )
+            Request.objects.filter(app=app, mlflow_trace_id__in=trace_ids)
+            .exclude(mlflow_trace_id="")
+            .order_by()  # a set: the log's order would make it walk the app's rows by time
+            .values_list("mlflow_trace_id", flat=True)
         )
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT mlflow_trace_id FROM {connection.ops.quote_name(Request._meta.db_table)} "
-            "WHERE app_id = %s AND mlflow_trace_id = ANY(%s)",
+            "WHERE app_id = %s AND mlflow_trace_id = ANY(%s) AND mlflow_trace_id <> ''",
             [app.pk, trace_ids],
         )
         return {trace_id for (trace_id,) in cursor.fetchall()}
