@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from reviewapp.accounts.models import User
 from reviewapp.catalog.models import App
+from reviewapp.lib.compiled import server_binding_cursor
 from reviewapp.requestlog import passages as passage_rules
 
 # Long enough for real URIs, short enough for a btree index entry (PostgreSQL's limit, 2704 bytes,
@@ -335,13 +336,14 @@ def note_documents(app_id: int, seen: Iterable[tuple[str, datetime]]) -> None:
     # Sorted: two transactions inserting the same new documents take their locks in one order.
     uris = sorted(earliest)
     times = [field.get_db_prep_save(earliest[uri], connection) for uri in uris]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        # The arrays (thousands of elements for an imported batch) in binary, not quoted into the SQL.
+        with server_binding_cursor(connection) as cursor:
             # One statement inserts what is new and returns what it may have to move back: a
             # document listed later than given here, or listed by a transaction this statement's
             # snapshot does not see (the insert waited for it to commit).
             cursor.execute(
-                "WITH s AS (SELECT * FROM unnest(%s::text[], %s::timestamptz[]) AS s(doc_uri, first_seen)), "
+                "WITH s AS (SELECT * FROM unnest(%b::text[], %b::timestamptz[]) AS s(doc_uri, first_seen)), "
                 f"added AS (INSERT INTO {table} (app_id, doc_uri, first_seen) SELECT %s, doc_uri, first_seen "
                 "FROM s ORDER BY doc_uri ON CONFLICT (app_id, doc_uri) DO NOTHING RETURNING doc_uri), "
                 "listed AS MATERIALIZED (SELECT * FROM s WHERE doc_uri NOT IN (SELECT doc_uri FROM added)) "
@@ -355,11 +357,12 @@ def note_documents(app_id: int, seen: Iterable[tuple[str, datetime]]) -> None:
                 # A statement of its own, so that it sees the rows committed meanwhile.
                 cursor.execute(
                     f"UPDATE {table} AS d SET first_seen = s.first_seen "
-                    "FROM unnest(%s::text[], %s::timestamptz[]) AS s(doc_uri, first_seen) "
+                    "FROM unnest(%b::text[], %b::timestamptz[]) AS s(doc_uri, first_seen) "
                     "WHERE d.app_id = %s AND d.doc_uri = s.doc_uri AND d.first_seen > s.first_seen",
                     [[uri for uri, _ in later], [when for _, when in later], app_id],
                 )
             return
+    with connection.cursor() as cursor:
         # SQLite writes one transaction at a time: an upsert that only updates when earlier is safe.
         for start in range(0, len(uris), SQLITE_ROWS):
             chunk = range(start, min(start + SQLITE_ROWS, len(uris)))

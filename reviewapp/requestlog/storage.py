@@ -17,6 +17,7 @@ from itertools import islice
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 
 from reviewapp.catalog.models import App
+from reviewapp.lib.compiled import server_binding_cursor
 
 from .models import Request, RetrievedDocument, note_documents, retrieved_documents, store_documents
 from .rows import COLUMNS, BadRow, ImportedRow, build_row
@@ -174,12 +175,12 @@ def _owners(request_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     """The app of each of these requests stored already."""
     if connection.vendor != "postgresql":
         return dict(Request.objects.filter(request_id__in=request_ids).values_list("request_id", "app_id"))
-    # One array parameter: the ORM spends more building an IN of a thousand ids than the database
-    # spends finding them.
-    with connection.cursor() as cursor:
+    # One array parameter, in binary: the ORM spends more building an IN of a thousand ids than the
+    # database spends finding them.
+    with server_binding_cursor(connection) as cursor:
         cursor.execute(
             f"SELECT request_id, app_id FROM {connection.ops.quote_name(Request._meta.db_table)} "
-            "WHERE request_id = ANY(%s)",
+            "WHERE request_id = ANY(%b)",
             [request_ids],
         )
         return dict(cursor.fetchall())
@@ -195,10 +196,10 @@ def _known_traces(app: App, trace_ids: list[str]) -> set[str]:
             .order_by()  # a set: the log's order would make it walk the app's rows by time
             .values_list("mlflow_trace_id", flat=True)
         )
-    with connection.cursor() as cursor:
+    with server_binding_cursor(connection) as cursor:
         cursor.execute(
             f"SELECT mlflow_trace_id FROM {connection.ops.quote_name(Request._meta.db_table)} "
-            "WHERE app_id = %s AND mlflow_trace_id = ANY(%s) AND mlflow_trace_id <> ''",
+            "WHERE app_id = %s AND mlflow_trace_id = ANY(%b::text[]) AND mlflow_trace_id <> ''",
             [app.pk, trace_ids],
         )
         return {trace_id for (trace_id,) in cursor.fetchall()}

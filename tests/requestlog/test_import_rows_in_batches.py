@@ -2,7 +2,10 @@
 and counts each row once across batches, and a source that fails or a job cancelled between
 batches leaves stored exactly the batches before."""
 
+import threading
+
 import pytest
+from django.db.backends.signals import connection_created
 
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.rows import BadRow
@@ -63,3 +66,20 @@ def test_a_job_stopped_after_a_batch_stores_no_further_batch(app):
     with pytest.raises(SourceFailed, match=f"after line {BATCH_SIZE}$"):
         import_rows(app=app, rows=numbered_rows(), report=ImportReport("t"), on_batch=stop)
     assert Request.objects.filter(app=app).count() == BATCH_SIZE - 3
+
+
+def test_the_thread_reading_ahead_opens_no_database_connection(app):
+    # A connection opened there would belong to that thread: outside the batch's transaction, and
+    # left open when the thread ends.
+    opened_by = []
+
+    def record(sender, connection, **kwargs):
+        opened_by.append(threading.current_thread())
+
+    connection_created.connect(record)
+    try:
+        report = import_rows(app=app, rows=numbered_rows(), report=ImportReport("t"))
+    finally:
+        connection_created.disconnect(record)
+    assert report.imported == ROWS - 9
+    assert [t for t in opened_by if t is not threading.current_thread()] == []
