@@ -294,16 +294,16 @@ def record_feedback(
         latest = facts.latest
         if assessment_id is not None and latest is not None and latest["assessment_id"] == assessment_id:
             # A retry of the latest call.
-            return Recorded(Assessment.objects.get(pk=latest["id"]), created=False)
+            return Recorded(_stored_latest(latest, request), created=False)
         current = _state(latest)
         merged = _merge(current, cleaned, request)
         if merged == current and (latest is None or queue is None or queue.pk == latest["queue_id"]):
             _drop_drafts(request, reviewer, cleaned, facts)
             stored = Assessment.objects.filter(assessment_id=assessment_id).first() if assessment_id else None
             if stored is not None:
-                return Recorded(_same_origin(stored, request, reviewer), created=False)
+                return Recorded(_same_origin(stored, request, reviewer, latest), created=False)
             # Nothing changes: no row (and None when there is no feedback at all yet).
-            return Recorded(Assessment.objects.get(pk=latest["id"]) if latest else None, created=False)
+            return Recorded(_stored_latest(latest, request) if latest else None, created=False)
         row = Assessment(
             assessment_id=assessment_id or uuid.uuid4(),
             request=request,
@@ -325,7 +325,7 @@ def record_feedback(
                 stored := Assessment.objects.filter(assessment_id=assessment_id).first()
             ):
                 # An assessment_id sent before (a retry of an older call), or racing in right now.
-                return Recorded(_same_origin(stored, request, reviewer), created=False)
+                return Recorded(_same_origin(stored, request, reviewer, facts.latest), created=False)
             facts = _facts(request, reviewer, fresh=True)  # another change of theirs landed first
             continue
         row.is_effective = True  # the newest row; saves the serializer a query
@@ -375,9 +375,24 @@ def _drop_drafts(request: Request, reviewer, cleaned: dict, facts: _Facts) -> No
         FeedbackDraft.objects.filter(request=request, reviewer=reviewer, field__in=fields).delete()
 
 
-def _same_origin(stored: Assessment, request: Request, reviewer) -> Assessment:
+def _same_origin(stored: Assessment, request: Request, reviewer, latest: dict | None) -> Assessment:
     if stored.request_id != request.pk or stored.reviewer_id != reviewer.pk:
         raise ValidationError({"assessment_id": "This id is already used by another assessment."})
+    return _as_answered(stored, request, latest)
+
+
+def _stored_latest(latest: dict, request: Request) -> Assessment:
+    return _as_answered(Assessment.objects.get(pk=latest["id"]), request, latest)
+
+
+def _as_answered(stored: Assessment, request: Request, latest: dict | None) -> Assessment:
+    """A stored row of this request, with what the call already knows for its answer: the request,
+    its app, and whether it is the reviewer's latest row (a replayed call then takes one query)."""
+    stored.request = request
+    if stored.app_id == request.app_id:
+        stored.app = request.app
+    if latest is not None and stored.pk == latest["id"]:
+        stored.is_effective = True
     return stored
 
 

@@ -143,10 +143,12 @@ def _prepared_cursor_class():
     class PreparedCursor(ServerBindingCursor):
         def execute(self, query, params=None, **kwargs):
             kwargs.setdefault("prepare", True)
-            super().execute(query, params, **kwargs)
-            # Django's debug cursor (tests, DEBUG) reads the statement from here; psycopg leaves
-            # nothing here after a prepared execution.
-            self._query = _Bound(self.connection, query, params)
+            try:
+                super().execute(query, params, **kwargs)
+            finally:
+                # Django's debug cursor (tests, DEBUG) reads the statement from here, a refused
+                # one too; psycopg leaves nothing here after a prepared execution.
+                self._query = _Bound(self.connection, query, params)
             return self
 
     return PreparedCursor

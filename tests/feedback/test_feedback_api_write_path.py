@@ -16,7 +16,7 @@ from reviewapp.feedback.services import record_feedback
 from reviewapp.queues import services as queues
 from tests import factories
 
-TRANSACTION = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
+TRANSACTION = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK")
 
 
 @pytest.fixture
@@ -85,6 +85,35 @@ def test_a_change_of_mind_is_its_insert_after_three_reads(req, api):
     done = statements(queries)
     assert len(done) == 4, "\n".join(done)
     assert done[-1].startswith('INSERT INTO "feedback_assessment"')
+
+
+def test_a_replayed_call_is_answered_with_its_rows_own_answer_reading_nothing_else(req, api):
+    older = api(req, rating="positive", assessment_id="00000000-0000-4000-8000-000000000001").json()
+    latest = api(req, comment="later", assessment_id="00000000-0000-4000-8000-000000000002").json()
+    row = 'SELECT "feedback_assessment"."id"'
+
+    for sent, expected, after_the_reads in (
+        # The latest call again: its row, known to be the latest.
+        ({"comment": "later", "assessment_id": latest["assessment_id"]}, latest, [row]),
+        # No id and nothing changes: the latest row.
+        ({"comment": "later"}, latest, [row]),
+        # An older call again, with other values: the insert is refused, then its row, and whether
+        # a later one exists.
+        (
+            {"rating": "negative", "assessment_id": older["assessment_id"]},
+            {**older, "effective": False},
+            ['INSERT INTO "feedback_assessment"', row, 'SELECT 1 AS "a" FROM "feedback_assessment"'],
+        ),
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            answer = api(req, **sent)
+        assert answer.status_code == 200 and answer.json() == expected
+        # After the three reads of every call, nothing reads the request or the app again.
+        done = statements(queries)[3:]
+        assert len(done) == len(after_the_reads), "\n".join(done)
+        assert [
+            sql[: len(start)] for sql, start in zip(done, after_the_reads, strict=True)
+        ] == after_the_reads
 
 
 def test_a_queue_reviewers_change_is_four_statements_too(app, req, manager, api, client):
