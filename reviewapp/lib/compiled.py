@@ -122,13 +122,13 @@ def server_binding_cursor(connection, cursor_class=None):
     """A Django cursor (PostgreSQL) whose values travel apart from the statement: what a statement
     of large arrays needs, each passed as `%b`, packed in binary instead of quoted element by
     element into the SQL text (a tenth of the client's work at thousands of elements)."""
-    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor, register_tzloader
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, register_tzloader
     from psycopg.pq import Format
 
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        cursor = (cursor_class or ServerBindingCursor)(connection.connection)
+        cursor = (cursor_class or _logged_cursor_class())(connection.connection)
         # As Django's create_cursor: times read in the connection's time zone.
         loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
         if connection.timezone != loader.timezone:
@@ -137,19 +137,28 @@ def server_binding_cursor(connection, cursor_class=None):
 
 
 @functools.cache
-def _prepared_cursor_class():
+def _logged_cursor_class():
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    class PreparedCursor(ServerBindingCursor):
+    class LoggedServerBindingCursor(ServerBindingCursor):
         def execute(self, query, params=None, **kwargs):
-            kwargs.setdefault("prepare", True)
             try:
                 super().execute(query, params, **kwargs)
             finally:
                 # Django's debug cursor (tests, DEBUG) reads the statement from here, a refused
-                # one too; psycopg leaves nothing here after a prepared execution.
+                # one too; psycopg leaves it here without its values (or nothing, once prepared).
                 self._query = _Bound(self.connection, query, params)
             return self
+
+    return LoggedServerBindingCursor
+
+
+@functools.cache
+def _prepared_cursor_class():
+    class PreparedCursor(_logged_cursor_class()):
+        def execute(self, query, params=None, **kwargs):
+            kwargs.setdefault("prepare", True)
+            return super().execute(query, params, **kwargs)
 
     return PreparedCursor
 
@@ -165,7 +174,8 @@ class _Bound:
     def query(self) -> bytes:
         from psycopg import ClientCursor
 
-        return ClientCursor(self._connection).mogrify(self._sql, self._params).encode()
+        # A binary placeholder (%b) is bound as text here: the logged statement runs as it reads.
+        return ClientCursor(self._connection).mogrify(self._sql.replace("%b", "%s"), self._params).encode()
 
 
 class _Reader:
