@@ -193,20 +193,13 @@ class _Reader:
         self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
         self.populators = get_related_populators(klass_info, select, using)
         self.annotations = tuple(compiler.annotation_col_map.items())
-        # connection -> its converters; the ORM works them out again for every row it reads.
-        self._converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        columns = [column[0] for column in select[: compiler.col_count]]
+        if compiler.has_composite_fields(columns):
+            raise TypeError("A compiled query cannot read a composite primary key.")
+        self.converters = _Converters(compiler, columns)
 
     def instance(self, row: tuple, connection):
-        converters = self._converters.get(connection)
-        if converters is None:
-            converters = self._converters[connection] = self._converters_for(connection)
-        if converters:
-            row = list(row)
-            for position, (functions, expression) in converters:
-                value = row[position]
-                for convert in functions:
-                    value = convert(value, expression, connection)
-                row[position] = value
+        row = self.converters.apply(row, connection)
         obj = self.model.from_db(self.using, self.init_list, row[self.start : self.end])
         for populator in self.populators:
             populator.populate(row, obj)
@@ -214,15 +207,33 @@ class _Reader:
             setattr(obj, attr, row[position])
         return obj
 
-    def _converters_for(self, connection) -> tuple:
-        """What results_iter applies to each column, as the connection's backend gives it: its
-        converters read the connection (its time zone), so this thread's, not the one compiled on."""
-        compiler = copy.copy(self.compiler)
-        compiler.connection = connection
-        columns = [column[0] for column in compiler.select[: compiler.col_count]]
-        if compiler.has_composite_fields(columns):
-            raise TypeError("A compiled query cannot read a composite primary key.")
-        return tuple(compiler.get_converters(columns).items())
+
+class _Converters:
+    """What results_iter applies to the columns of a row, kept per connection: the ORM works them
+    out again for every row it reads. They read the connection (its time zone), so each thread's
+    own, not the one compiled on."""
+
+    def __init__(self, compiler, columns: list):
+        self.compiler, self.columns = compiler, columns
+        self._by_connection: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def apply(self, row, connection):
+        converters = self._by_connection.get(connection)
+        if converters is None:
+            compiler = copy.copy(self.compiler)
+            compiler.connection = connection
+            converters = self._by_connection[connection] = tuple(
+                compiler.get_converters(self.columns).items()
+            )
+        if not converters:
+            return row
+        row = list(row)
+        for position, (functions, expression) in converters:
+            value = row[position]
+            for convert in functions:
+                value = convert(value, expression, connection)
+            row[position] = value
+        return row
 
 
 class CompiledInsert:
@@ -254,7 +265,7 @@ class CompiledInsert:
         with transaction.mark_for_rollback_on_error(using), _cursor(connection) as cursor:
             cursor.execute(plan.sql, (*values, *plan.returning_params))
             rows = connection.ops.fetch_returned_rows(cursor, plan.returning_params)
-        obj._assign_returned_values(plan.convert(rows[0], connection), plan.returning_fields)
+        obj._assign_returned_values(plan.returned.apply(rows[0], connection), plan.returning_fields)
         obj._state.db = using
         obj._state.adding = False
 
@@ -288,18 +299,4 @@ class _InsertPlan:
         self.returning_params = tuple(compiler.returning_params)
         if len(params) != len(self.fields) + len(self.returning_params):
             raise TypeError(f"{model.__name__}: the INSERT's parameters do not map one to a field.")
-        self._compiler = compiler
-        self._converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    def convert(self, row, connection) -> list:
-        converters = self._converters.get(connection)
-        if converters is None:
-            compiler = copy.copy(self._compiler)
-            compiler.connection = connection
-            columns = [f.get_col(self._compiler.query.get_meta().db_table) for f in self.returning_fields]
-            converters = self._converters[connection] = tuple(compiler.get_converters(columns).items())
-        row = list(row)
-        for position, (functions, expression) in converters:
-            for convert in functions:
-                row[position] = convert(row[position], expression, connection)
-        return row
+        self.returned = _Converters(compiler, [f.get_col(meta.db_table) for f in self.returning_fields])
