@@ -74,9 +74,7 @@ class CompiledQuery:
         if reader is None:
             reader = self._readers.setdefault(key, _Reader(self.build(shape, **values), using))
         connection = connections[using]
-        with _cursor(connection) as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        row = _run(connection, sql, params, _fetchone)
         return None if row is None else reader.instance(row, connection)
 
     def _plan(self, shape: tuple, using: str, values: dict):
@@ -109,6 +107,50 @@ def _slot(param, stand_ins: dict) -> tuple[str, int] | None:
     return None
 
 
+def _fetchone(cursor):
+    return cursor.fetchone()
+
+
+def _run(connection, sql: str, params, fetch: Callable):
+    """Runs a compiled statement; returns what `fetch` reads of its cursor.
+
+    On PostgreSQL, unless something watches the connection's statements (the debug cursor of tests
+    and DEBUG, an execute wrapper), it runs on one prepared cursor kept per connection, outside
+    Django's cursor wrapper: a new wrapped cursor per statement cost the Feedback API's write about
+    a tenth of its Python. What the wrapper does that matters is done here: the check for a broken
+    transaction and the translation of the driver's errors into Django's."""
+    if connection.vendor != "postgresql" or connection.queries_logged or connection.execute_wrappers:
+        with _cursor(connection) as cursor:
+            cursor.execute(sql, params)
+            return fetch(cursor)
+    cursor = _kept_cursor(connection)
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        cursor.execute(sql, params, prepare=True)
+        return fetch(cursor)
+
+
+# Django connection -> (its psycopg connection, the cursor kept on it). Keyed by Django's object,
+# which the cursor does not reference, so a closed connection's cursor goes with it.
+_kept_cursors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _kept_cursor(connection):
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    kept = _kept_cursors.get(connection)
+    if kept is None or kept[0] is not connection.connection or kept[1].closed:
+        from django.db.backends.postgresql.base import ServerBindingCursor
+
+        with connection.wrap_database_errors:
+            kept = _kept_cursors[connection] = (
+                connection.connection,
+                _raw_cursor(connection, ServerBindingCursor),
+            )
+    return kept[1]
+
+
 def _cursor(connection):
     """A cursor for a compiled query. On PostgreSQL its statement is prepared on the connection
     (parsed and planned once: its SQL never changes), which needs server-side binding. Only these
@@ -122,18 +164,22 @@ def server_binding_cursor(connection, cursor_class=None):
     """A Django cursor (PostgreSQL) whose values travel apart from the statement: what a statement
     of large arrays needs, each passed as `%b`, packed in binary instead of quoted element by
     element into the SQL text (a tenth of the client's work at thousands of elements)."""
-    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, register_tzloader
-    from psycopg.pq import Format
-
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        cursor = (cursor_class or _logged_cursor_class())(connection.connection)
-        # As Django's create_cursor: times read in the connection's time zone.
-        loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
-        if connection.timezone != loader.timezone:
-            register_tzloader(connection.timezone, cursor)
-        return connection._prepare_cursor(cursor)
+        return connection._prepare_cursor(_raw_cursor(connection, cursor_class or _logged_cursor_class()))
+
+
+def _raw_cursor(connection, cursor_class):
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, register_tzloader
+    from psycopg.pq import Format
+
+    cursor = cursor_class(connection.connection)
+    # As Django's create_cursor: times read in the connection's time zone.
+    loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+    if connection.timezone != loader.timezone:
+        register_tzloader(connection.timezone, cursor)
+    return cursor
 
 
 @functools.cache
@@ -262,9 +308,13 @@ class CompiledInsert:
             values.append(field.get_db_prep_save(value, connection=connection))
         key = (using, connection.vendor)
         plan = self._plans.get(key) or self._plans.setdefault(key, _InsertPlan(self.model, obj, using))
-        with transaction.mark_for_rollback_on_error(using), _cursor(connection) as cursor:
-            cursor.execute(plan.sql, (*values, *plan.returning_params))
-            rows = connection.ops.fetch_returned_rows(cursor, plan.returning_params)
+        with transaction.mark_for_rollback_on_error(using):
+            rows = _run(
+                connection,
+                plan.sql,
+                (*values, *plan.returning_params),
+                lambda cursor: connection.ops.fetch_returned_rows(cursor, plan.returning_params),
+            )
         obj._assign_returned_values(plan.returned.apply(rows[0], connection), plan.returning_fields)
         obj._state.db = using
         obj._state.adding = False

@@ -2,12 +2,14 @@
 query that cannot be compiled that way is compiled each time instead."""
 
 import itertools
+import threading
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Concat
+from django.db.transaction import TransactionManagementError
 
 from reviewapp.accounts.models import User
 from reviewapp.feedback.access import VISIBLE
@@ -136,3 +138,64 @@ def test_a_compiled_query_is_logged_with_its_values_and_on_postgresql_prepared_o
                 [sql.replace("%s", "$1")],
             )
             assert cursor.fetchone() == (1,)
+
+
+def by_pk() -> CompiledQuery:
+    return CompiledQuery(User, lambda shape, *, user_id: User.objects.filter(pk=user_id))
+
+
+def test_unwatched_compiled_queries_are_prepared_too(db, querier):
+    own = by_pk()
+    for _ in range(3):  # nothing captures these statements: production's way
+        assert own.first((), user_id=querier.pk).pk == querier.pk
+    if connection.vendor == "postgresql":
+        sql, _params = own.sql((), user_id=querier.pk)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
+                [sql.replace("%s", "$1")],
+            )
+            assert cursor.fetchone() == (1,)
+
+
+def test_in_a_transaction_marked_for_rollback_a_compiled_query_is_refused_like_any_other(db, querier):
+    own = by_pk()
+    assert own.first((), user_id=querier.pk) is not None
+    with transaction.atomic():
+        transaction.set_rollback(True)  # as after an error caught inside the block
+        with pytest.raises(TransactionManagementError):
+            User.objects.filter(pk=querier.pk).first()
+        with pytest.raises(TransactionManagementError):
+            own.first((), user_id=querier.pk)
+
+
+def test_after_its_connection_is_closed_a_compiled_query_runs_on_the_next_one(transactional_db):
+    user = User.objects.create_user("closed-and-open@example.com", "pw")
+    own = by_pk()
+    assert own.first((), user_id=user.pk).pk == user.pk
+    connection.close()
+    assert own.first((), user_id=user.pk).pk == user.pk
+    connection.close()
+    assert own.first((), user_id=user.pk).email == "closed-and-open@example.com"
+
+
+def test_compiled_queries_from_many_threads_each_read_their_own_rows(transactional_db):
+    users = [User.objects.create_user(f"thread-{n}@example.com", "pw") for n in range(4)]
+    own = by_pk()
+    failures = []
+
+    def read(user):
+        try:
+            for _ in range(50):
+                found = own.first((), user_id=user.pk)
+                if found is None or found.email != user.email:
+                    failures.append((user.email, found))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=read, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
