@@ -240,9 +240,11 @@ class RetrievedDocument(models.Model):
     """
 
     # Neither has an index of its own: retrieved_doc_once starts with the request, the others
-    # with the app.
+    # with the app. The app is its request's, which the database checks already: checking it
+    # again cost every document written about 7 us at commit (migration 0012). Deleting an app
+    # still deletes its documents (Django's CASCADE).
     request = models.ForeignKey(Request, models.CASCADE, related_name="+", db_index=False)
-    app = models.ForeignKey(App, models.CASCADE, related_name="+", db_index=False)
+    app = models.ForeignKey(App, models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     app_version = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField()
     doc_uri = models.CharField(max_length=DOC_URI_BYTES)  # cut_doc_uri: never more characters than bytes
@@ -307,8 +309,9 @@ class AppDocument(models.Model):
     a lower bound should rows ever be deleted, which is all retrieved_novel relies on.
     """
 
-    # No index of its own: app_document_once starts with the app.
-    app = models.ForeignKey(App, models.CASCADE, related_name="+", db_index=False)
+    # No index of its own: app_document_once starts with the app. No constraint in the database
+    # either, as on RetrievedDocument: its writers list the documents of requests they stored.
+    app = models.ForeignKey(App, models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     doc_uri = models.CharField(max_length=DOC_URI_BYTES)
     first_seen = models.DateTimeField()
 

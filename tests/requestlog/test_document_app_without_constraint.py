@@ -1,0 +1,62 @@
+"""The documents' app has no foreign-key constraint in the database on PostgreSQL (each document
+written paid for checking it at commit), and deleting an app still deletes its documents, as
+Django's CASCADE does; the request's large columns are compressed with lz4 where it is built in."""
+
+import pytest
+from django.db import connection
+
+from reviewapp.catalog.models import App
+from reviewapp.requestlog.models import AppDocument, Request, RetrievedDocument
+from reviewapp.requestlog.storage import ImportReport, import_rows
+from tests import factories
+from tests.requestlog.helpers import row, trace_dict
+
+DOCS = [("docs://a", "Alpha text"), ("docs://b", "Beta text")]
+
+
+def traced_rows(first: int, count: int) -> list[tuple[int, dict]]:
+    return [
+        (n, row(n, trace=trace_dict(f"Q{n}", f"A{n}", trace_id=f"tr-{n:032x}", docs=DOCS)))
+        for n in range(first, first + count)
+    ]
+
+
+def test_deleting_an_app_deletes_its_requests_and_documents_and_no_other_apps(app):
+    other = factories.make_app("other-bot", name="Other bot")
+    import_rows(app=app, rows=traced_rows(1, 3), report=ImportReport("t"))
+    import_rows(app=other, rows=traced_rows(4, 2), report=ImportReport("t"))
+    assert RetrievedDocument.objects.filter(app=app).count() == 6
+    assert AppDocument.objects.filter(app=app).count() == 2
+
+    App.objects.filter(pk=app.pk).delete()
+
+    assert not Request.objects.filter(app_id=app.pk).exists()
+    assert not RetrievedDocument.objects.filter(app_id=app.pk).exists()
+    assert not AppDocument.objects.filter(app_id=app.pk).exists()
+    assert RetrievedDocument.objects.filter(app=other).count() == 4
+    assert AppDocument.objects.filter(app=other).count() == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="constraints and compression of PostgreSQL")
+@pytest.mark.django_db
+def test_on_postgresql_the_documents_app_is_not_checked_and_traces_are_compressed_with_lz4():
+    with connection.cursor() as cursor:
+        foreign_keys = {
+            (table, tuple(constraint["columns"]))
+            for table in ("requestlog_retrieveddocument", "requestlog_appdocument")
+            for constraint in connection.introspection.get_constraints(cursor, table).values()
+            if constraint["foreign_key"]
+        }
+        cursor.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+        lz4 = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT attname, attcompression FROM pg_attribute "
+            "WHERE attrelid = 'requestlog_request'::regclass AND attname IN ('trace', 'chunks', 'messages', 'response')"
+        )
+        compression = dict(cursor.fetchall())
+    # The document's request is still checked.
+    assert foreign_keys == {("requestlog_retrieveddocument", ("request_id",))}
+    if lz4:
+        assert compression == {"trace": "l", "chunks": "l", "messages": "l", "response": "l"}
