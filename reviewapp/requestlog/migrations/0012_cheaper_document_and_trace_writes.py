@@ -2,7 +2,7 @@
 rewritten, and each ALTER holds its lock for an instant.
 
 - The documents' app (RetrievedDocument.app, AppDocument.app) keeps no foreign-key constraint in
-  the database: each row written checked it at commit (about 7 us, four or more per traced request
+  the database: each row written checked it at commit (about 4 us, four or more per traced request
   imported), although the app is the one of the document's request, checked already. Deleting an
   app still deletes its documents: Django's CASCADE collects them, and the constraint never did.
 - lz4 instead of pglz compresses the request's large columns (trace, chunks, messages, response):
