@@ -37,9 +37,8 @@ def test_deleting_an_app_deletes_its_requests_and_documents_and_no_other_apps(ap
     assert AppDocument.objects.filter(app=other).count() == 2
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="constraints and compression of PostgreSQL")
 @pytest.mark.django_db
-def test_on_postgresql_the_documents_app_is_not_checked_and_traces_are_compressed_with_lz4():
+def test_the_documents_app_is_unchecked_on_postgresql_and_sqlites_tables_are_left_as_they_were():
     with connection.cursor() as cursor:
         foreign_keys = {
             (table, tuple(constraint["columns"]))
@@ -47,6 +46,14 @@ def test_on_postgresql_the_documents_app_is_not_checked_and_traces_are_compresse
             for constraint in connection.introspection.get_constraints(cursor, table).values()
             if constraint["foreign_key"]
         }
+        if connection.vendor != "postgresql":
+            # Dropping a constraint on SQLite rebuilds the table: the migration leaves it be.
+            assert foreign_keys == {
+                ("requestlog_retrieveddocument", ("request_id",)),
+                ("requestlog_retrieveddocument", ("app_id",)),
+                ("requestlog_appdocument", ("app_id",)),
+            }
+            return
         cursor.execute(
             "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
         )
