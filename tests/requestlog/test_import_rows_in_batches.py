@@ -83,3 +83,62 @@ def test_the_thread_reading_ahead_opens_no_database_connection(app):
         connection_created.disconnect(record)
     assert report.imported == ROWS - 9
     assert [t for t in opened_by if t is not threading.current_thread()] == []
+
+
+def test_an_import_shortens_the_switch_interval_while_it_runs_and_puts_it_back(app):
+    import sys
+
+    from reviewapp.requestlog.storage import SWITCH_INTERVAL_SECONDS
+
+    before = sys.getswitchinterval()
+    seen = []
+
+    def watched():
+        for line, value in numbered_rows():
+            if line % BATCH_SIZE == 1:
+                seen.append(sys.getswitchinterval())
+            yield line, value
+
+    import_rows(app=app, rows=watched(), report=ImportReport("t"))
+    assert seen == [pytest.approx(SWITCH_INTERVAL_SECONDS)] * 3
+    assert sys.getswitchinterval() == before
+
+
+def test_the_switch_interval_comes_back_only_when_the_last_of_overlapping_imports_ends():
+    import sys
+
+    from reviewapp.requestlog.storage import SWITCH_INTERVAL_SECONDS, quick_handoffs
+
+    before = sys.getswitchinterval()
+    first_in, second_out = threading.Event(), threading.Event()
+    during = []
+
+    def first():
+        with quick_handoffs():
+            first_in.set()
+            second_out.wait(10)
+            during.append(sys.getswitchinterval())
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_in.wait(10)
+    with quick_handoffs():  # starts after the first and ends before it
+        pass
+    second_out.set()
+    thread.join(10)
+    assert during == [pytest.approx(SWITCH_INTERVAL_SECONDS)]
+    assert sys.getswitchinterval() == before
+
+
+def test_an_import_failing_puts_the_switch_interval_back(app):
+    import sys
+
+    before = sys.getswitchinterval()
+
+    def failing():
+        yield 1, row(1, request_id="r-1")
+        raise SourceFailed("the connection dropped")
+
+    with pytest.raises(SourceFailed):
+        import_rows(app=app, rows=failing(), report=ImportReport("t"))
+    assert sys.getswitchinterval() == before
