@@ -1,6 +1,7 @@
-"""The documents' app has no foreign-key constraint in the database on PostgreSQL (each document
-written paid for checking it at commit), and deleting an app still deletes its documents, as
-Django's CASCADE does; the request's large columns are compressed with lz4 where it is built in."""
+"""The documents' app and request have no foreign-key constraint in the database on PostgreSQL
+(each document written paid for checking them at commit), and deleting an app or a request still
+deletes its documents, as Django's CASCADE does; the request's large columns are compressed with lz4
+where it is built in."""
 
 import pytest
 from django.db import connection
@@ -37,8 +38,19 @@ def test_deleting_an_app_deletes_its_requests_and_documents_and_no_other_apps(ap
     assert AppDocument.objects.filter(app=other).count() == 2
 
 
+def test_deleting_a_request_deletes_its_documents_and_no_others(app):
+    import_rows(app=app, rows=traced_rows(1, 3), report=ImportReport("t"))
+    gone, kept = Request.objects.filter(app=app).order_by("created_at")[:2]
+
+    Request.objects.filter(pk=gone.pk).delete()
+
+    assert not RetrievedDocument.objects.filter(request_id=gone.pk).exists()
+    assert RetrievedDocument.objects.filter(request_id=kept.pk).count() == 2
+    assert RetrievedDocument.objects.filter(app=app).count() == 4
+
+
 @pytest.mark.django_db
-def test_the_documents_app_is_unchecked_on_postgresql_and_sqlites_tables_are_left_as_they_were():
+def test_the_documents_app_and_request_are_unchecked_on_postgresql_and_sqlites_tables_are_left_as_they_were():
     with connection.cursor() as cursor:
         foreign_keys = {
             (table, tuple(constraint["columns"]))
@@ -63,7 +75,6 @@ def test_the_documents_app_is_unchecked_on_postgresql_and_sqlites_tables_are_lef
             "WHERE attrelid = 'requestlog_request'::regclass AND attname IN ('trace', 'chunks', 'messages', 'response')"
         )
         compression = dict(cursor.fetchall())
-    # The document's request is still checked.
-    assert foreign_keys == {("requestlog_retrieveddocument", ("request_id",))}
+    assert foreign_keys == set()
     if lz4:
         assert compression == {"trace": "l", "chunks": "l", "messages": "l", "response": "l"}
