@@ -61,6 +61,19 @@ def start_gunicorn(port: int, env: dict, *options: str) -> subprocess.Popen:
     return subprocess.Popen([*command, "--preload"], cwd=ROOT, env=env)
 
 
+def python_step_ns() -> float:
+    """This machine's speed at plain Python, in ns per step of a fixed loop (the best of three):
+    the machines these scripts run on differ by two or three times in it, and every figure here
+    moves with it, so compare figures only beside this one."""
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best / 2_000_000 * 1e9
+
+
 def pct(values: list[float], p: float) -> float:
     """The p-th percentile of latencies in seconds, in milliseconds (nearest rank)."""
     ordered = sorted(values)

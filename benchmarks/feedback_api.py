@@ -48,7 +48,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _scratch import flush_redis, free_port, pct, recreate_database, start_gunicorn, tear_down, wait_until_up  # noqa: E402
+from _scratch import (  # noqa: E402
+    flush_redis,
+    free_port,
+    pct,
+    python_step_ns,
+    recreate_database,
+    start_gunicorn,
+    tear_down,
+    wait_until_up,
+)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"  # flushed by the run
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/reviewapp_bench_feedback"
@@ -465,6 +474,7 @@ def main() -> None:
             ]
         rows = [
             ("client", "wrk" if by_wrk else "python threads"),
+            ("this machine: ns per plain-Python loop step", f"{python_step_ns():.0f}"),
             ("connections", args.connections),
             ("gunicorn workers x threads", f"{args.workers} x {args.threads}"),
             ("API tokens", args.tokens),
