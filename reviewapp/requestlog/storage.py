@@ -126,8 +126,8 @@ _handoffs_saved = 0.0
 @contextmanager
 def quick_handoffs():
     """A shorter GIL switch interval while imports run. Each statement this thread sends lets go of
-    the GIL, and may wait the reader's whole interval to get it back: on a busy machine, CPython's
-    5 ms made that a tenth of an import's time. The interval is the process's: the first import to
+    the GIL, and may wait the reader's whole interval to get it back: with CPython's 5 ms, that was
+    a tenth of a traced import's time on a 2-core machine, and a fifth of a plain one's. The interval is the process's: the first import to
     start sets it and the last one to end puts it back."""
     global _handoffs_users, _handoffs_saved
     with _handoffs_lock:
