@@ -2,6 +2,7 @@
 and counts each row once across batches, and a source that fails or a job cancelled between
 batches leaves stored exactly the batches before."""
 
+import sys
 import threading
 
 import pytest
@@ -9,7 +10,13 @@ from django.db.backends.signals import connection_created
 
 from reviewapp.requestlog.models import Request
 from reviewapp.requestlog.rows import BadRow
-from reviewapp.requestlog.storage import BATCH_SIZE, ImportReport, import_rows
+from reviewapp.requestlog.storage import (
+    BATCH_SIZE,
+    SWITCH_INTERVAL_SECONDS,
+    ImportReport,
+    import_rows,
+    quick_handoffs,
+)
 from tests.requestlog.helpers import row
 
 ROWS = 2 * BATCH_SIZE + 500
@@ -86,10 +93,6 @@ def test_the_thread_reading_ahead_opens_no_database_connection(app):
 
 
 def test_an_import_shortens_the_switch_interval_while_it_runs_and_puts_it_back(app):
-    import sys
-
-    from reviewapp.requestlog.storage import SWITCH_INTERVAL_SECONDS
-
     before = sys.getswitchinterval()
     seen = []
 
@@ -105,10 +108,6 @@ def test_an_import_shortens_the_switch_interval_while_it_runs_and_puts_it_back(a
 
 
 def test_the_switch_interval_comes_back_only_when_the_last_of_overlapping_imports_ends():
-    import sys
-
-    from reviewapp.requestlog.storage import SWITCH_INTERVAL_SECONDS, quick_handoffs
-
     before = sys.getswitchinterval()
     first_in, second_out = threading.Event(), threading.Event()
     during = []
@@ -131,8 +130,6 @@ def test_the_switch_interval_comes_back_only_when_the_last_of_overlapping_import
 
 
 def test_an_import_failing_puts_the_switch_interval_back(app):
-    import sys
-
     before = sys.getswitchinterval()
 
     def failing():
