@@ -8,9 +8,10 @@ files and runs the import job's own work function (`requestlog.services.run_impo
 `jobs.services.run_job`, as the Celery task does, minus the broker hop) on:
 plain rows, rows that each carry an MLflow trace (chunks and tokens extracted; the table prints
 the trace bytes per row), the same file again (every row already present), and a file with 1 % bad
-lines. Besides rows/s it prints the CPU milliseconds a row costs, this process and its PostgreSQL
-backend together (when the server runs on this machine), and how much of it each side spent: on a
-machine shared with other work the wall time varies far more than that.
+lines. Besides rows/s it prints the CPU milliseconds a row costs, this process (with the process a
+JSONL import reads its file in) and its PostgreSQL backend together (when the server runs on this
+machine), and how much of it each side spent: on a machine shared with other work the wall time
+varies far more than that.
 
     --profile plain|trace   also prints where this process spends its time on that run (cProfile)
 """
@@ -18,6 +19,7 @@ machine shared with other work the wall time varies far more than that.
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -64,12 +66,14 @@ def write_file(path: Path, rows: int, offset: int, with_trace: bool, bad_every: 
 
 
 def cpu_seconds() -> tuple[float, float]:
-    """CPU time of this process and of its PostgreSQL backend (when the server runs on this machine):
+    """CPU time of this process (with its children) and of its PostgreSQL backend (when the server runs on this machine):
     what an import costs, which other work on a shared machine does not change as it does the wall time."""
     from django.db import connection
 
     connection.ensure_connection()
-    client = time.process_time()
+    # The process a JSONL import reads its file in is this one's child: its time counts as the client's.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = time.process_time() + children.ru_utime + children.ru_stime
     try:
         with open(f"/proc/{connection.connection.info.backend_pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
@@ -81,7 +85,11 @@ def cpu_seconds() -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
-    parser.add_argument("--profile", choices=["plain", "trace"], help="profile this process on that run")
+    parser.add_argument(
+        "--profile",
+        choices=["plain", "trace"],
+        help="profile this process on that run (not the process a JSONL import reads its file in)",
+    )
     args = parser.parse_args()
     url = os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_URL)
 

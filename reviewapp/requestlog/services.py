@@ -17,10 +17,10 @@ from reviewapp.jobs.models import Job
 from reviewapp.lib.text import storable, storable_json
 from reviewapp.monitoring import metrics
 
-from .jsonl_import import count_lines, iter_jsonl, sniff_jsonl
+from .jsonl_import import count_lines, sniff_jsonl
 from .mlflow_import import ExperimentNotLinked, check_experiment_linked, iter_mlflow, resolve_experiment
 from .models import Request, retrieved_documents, store_documents
-from .storage import ImportReport, import_rows
+from .storage import ImportReport, import_jsonl, import_rows
 
 logger = logging.getLogger(__name__)
 
@@ -375,14 +375,14 @@ def _import_uploaded(job: Job, report: ImportReport) -> None:
         if not path.exists():
             raise FileNotFoundError(f"the uploaded file is gone ({path.name}); upload it again")
         job.report_progress(0, count_lines(path))
-        import_rows(app=job.app, rows=iter_jsonl(path), report=report, on_batch=job.report_progress)
+        import_jsonl(app=job.app, path=path, report=report, on_batch=job.report_progress)
         path.unlink(missing_ok=True)
         return
     if not default_storage.exists(name):
         raise FileNotFoundError(f"the uploaded file is gone ({Path(name).name}); upload it again")
     with files.local_copy(default_storage, name) as path:
         job.report_progress(0, count_lines(path))
-        import_rows(app=job.app, rows=iter_jsonl(path), report=report, on_batch=job.report_progress)
+        import_jsonl(app=job.app, path=path, report=report, on_batch=job.report_progress)
     default_storage.delete(name)
 
 

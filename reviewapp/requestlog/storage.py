@@ -1,6 +1,7 @@
 """Many imported rows: checked one by one, stored in batches, counted in an import report.
 
-Every source gives numbered rows (line number, dict or BadRow) to `import_rows`: a bad row is
+Every source gives numbered rows (line number, dict or BadRow) to `import_rows`, or a JSONL file
+to `import_jsonl`, which reads it in a process of its own: a bad row is
 reported with its line number and reason and the good ones are kept; rows are written in
 batches of BATCH_SIZE, one transaction per batch, with one existence query per batch, so the
 same `request_id` is stored once, also across runs. A job that dies half-way is finished by
@@ -8,20 +9,27 @@ running it again: what was written is skipped. On PostgreSQL a batch is written 
 costs both sides a fraction of what an INSERT of the same rows does.
 """
 
+import multiprocessing
+import os
+import pickle
+import signal
 import sys
 import threading
+import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from itertools import islice
+from pathlib import Path
 
-from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, models, transaction
 
 from reviewapp.catalog.models import App
 from reviewapp.lib.compiled import server_binding_cursor
 
+from .jsonl_import import iter_jsonl
 from .models import Request, RetrievedDocument, note_documents, retrieved_documents, store_documents
 from .rows import COLUMNS, BadRow, ImportedRow, build_row
 
@@ -103,19 +111,145 @@ def import_rows(
     The next batch is read and checked (a thread, which touches no database) while this one is
     written: psycopg lets go of the GIL while the database works, so the two sides work at once
     instead of by turns. Batches are stored one after the other, in order, by this thread."""
-    source = iter(rows)
+    with quick_handoffs(), closing(_built_by_thread(app, iter(rows))) as batches:
+        return _store_all(app, batches, report, on_batch)
+
+
+def import_jsonl(
+    *, app: App, path: Path, report: ImportReport, on_batch: Callable[[int], None] | None = None
+) -> ImportReport:
+    """import_rows over the rows of a JSONL file. Where the platform can fork, the file is read and
+    its rows built by a process of its own, which holds its own GIL: a thread building them held
+    this one's half the time, and the building (JSON, traces) is most of an import's own work."""
+    if not hasattr(os, "fork"):
+        return import_rows(app=app, rows=iter_jsonl(path), report=report, on_batch=on_batch)
+    with closing(_built_by_process(app, path)) as batches:
+        return _store_all(app, batches, report, on_batch)
+
+
+def _store_all(
+    app: App,
+    batches: Iterator[list[tuple[int, ImportedRow | BadRow, str]]],
+    report: ImportReport,
+    on_batch: Callable[[int], None] | None,
+) -> ImportReport:
+    """Store the built batches in order, one transaction each, calling on_batch after each full one
+    and at the end with the last line read."""
     last_line = 0
-    with quick_handoffs(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-rows") as reader:
-        pending = reader.submit(build_batch, app, source)
-        while built := pending.result():
-            pending = reader.submit(build_batch, app, source)
-            store_batch(app, built, report)
-            last_line = built[-1][0]
-            if on_batch and len(built) == BATCH_SIZE:
-                on_batch(last_line)
+    for built in batches:
+        store_batch(app, built, report)
+        last_line = built[-1][0]
+        if on_batch and len(built) == BATCH_SIZE:
+            on_batch(last_line)
     if on_batch:
         on_batch(last_line)
     return report
+
+
+def _built_by_thread(app: App, source: Iterator[tuple[int, object]]):
+    """The batches of `source`, each built by a reader thread while the one before it is stored."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-rows") as reader:
+        pending = reader.submit(build_batch, app, source)
+        while built := pending.result():
+            pending = reader.submit(build_batch, app, source)
+            yield built
+
+
+class ReaderStopped(RuntimeError):
+    """The process reading an import's file ended without saying it was done."""
+
+
+def _built_by_process(app: App, path: Path):
+    """The batches of the JSONL file at `path`, built by a forked process (_read_in_child) and sent
+    over a pipe: a batch the child has built waits in the pipe, so it is at most a batch ahead.
+
+    os.fork, not multiprocessing: a Celery worker of the prefork pool is a daemonic process, which
+    multiprocessing refuses children."""
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    try:
+        pid = os.fork()
+    except OSError:  # no process to be had (a limit reached): read in a thread, as other sources do
+        receiving.close()
+        sending.close()
+        with quick_handoffs():
+            yield from _built_by_thread(app, iter_jsonl(path))
+        return
+    if pid == 0:  # the child, which only ever leaves through os._exit
+        code = 1
+        try:
+            receiving.close()
+            _read_in_child(app, path, sending)
+            code = 0
+        finally:
+            os._exit(code)
+    sending.close()
+    exit_code = None
+    try:
+        while True:
+            try:
+                message = receiving.recv_bytes()
+            except (EOFError, OSError):  # OSError: it died writing a message
+                exit_code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                raise ReaderStopped(f"the process reading the file stopped (exit code {exit_code})") from None
+            if not message:
+                break
+            kind, payload = pickle.loads(message)
+            if kind == "failed":
+                raise payload
+            yield payload
+    finally:
+        receiving.close()
+        if exit_code is None:
+            # Done, or this side stopped first: then the child may be waiting on a full pipe.
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _read_in_child(app: App, path: Path, sending) -> None:
+    """The forked reader: build each batch of the file and send it, then an empty message; or send
+    what failed. Signals are the default's again (the parent's handlers are a Celery worker's). It must not speak on the
+    database connections it inherited, which are the parent's: they are put aside, never closed
+    here (closing one could end the parent's session), so that a query made here by mistake opens
+    one of its own."""
+    for number in (
+        signal.SIGTERM,
+        signal.SIGINT,
+        signal.SIGHUP,
+        signal.SIGQUIT,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+    ):
+        signal.signal(number, signal.SIG_DFL)
+    for conn in connections.all(initialized_only=True):
+        _INHERITED.append(conn.connection)
+        conn.connection = None
+    try:
+        source = iter_jsonl(path)
+        while built := build_batch(app, source):
+            sending.send_bytes(
+                pickle.dumps(("built", [(line, _portable(row), given) for line, row, given in built]), PICKLE)
+            )
+        sending.send_bytes(b"")
+    except Exception as exc:  # noqa: BLE001 - anything that failed is the parent's to raise
+        exc.add_note(f"in the process reading the file:\n{traceback.format_exc()}")
+        try:
+            message = pickle.dumps(("failed", exc), PICKLE)
+        except Exception:  # noqa: BLE001 - an exception that cannot be pickled is sent as its text
+            message = pickle.dumps(("failed", ReaderStopped(f"{type(exc).__name__}: {exc}")), PICKLE)
+        with suppress(OSError):
+            sending.send_bytes(message)
+
+
+# In a forked reader, the parent's database connections, kept from being closed there.
+_INHERITED: list = []
+
+
+def _portable(row: ImportedRow | BadRow) -> ImportedRow | BadRow:
+    return row.without_decoded_json() if isinstance(row, ImportedRow) else row
+
+
+PICKLE = pickle.HIGHEST_PROTOCOL
 
 
 _handoffs_lock = threading.Lock()

@@ -46,10 +46,13 @@ class Stack:
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 
-    def worker(self, name: str):
-        """A `celery worker` (one process, so SIGKILL stops the task it runs), once it takes tasks."""
+    def worker(self, name: str, pool: str = "solo"):
+        """A `celery worker` once it takes tasks: one process by default, so SIGKILL stops the task it
+        runs; `pool="prefork"` is production's pool (one child)."""
         log = self.folder / f"{name}.log"
-        args = celery_args("worker", "--pool=solo", "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h")
+        args = celery_args(
+            "worker", f"--pool={pool}", "--concurrency=1", "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h"
+        )
         child = self._processes.enter_context(
             process(args + ["--without-gossip", "--without-mingle"], self.env, log)
         )

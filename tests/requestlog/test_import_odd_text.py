@@ -4,9 +4,8 @@ and marked altered; rows that are really broken are still refused with the reaso
 import json
 import uuid
 
-from reviewapp.requestlog.jsonl_import import iter_jsonl
 from reviewapp.requestlog.models import Request
-from reviewapp.requestlog.storage import ImportReport, import_rows
+from reviewapp.requestlog.storage import ImportReport, import_jsonl
 from tests.requestlog.helpers import row, trace_dict
 
 
@@ -14,7 +13,7 @@ def import_lines(app, tmp_path, lines: list[str]) -> ImportReport:
     path = tmp_path / "rows.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     report = ImportReport(source="jsonl")
-    import_rows(app=app, rows=iter_jsonl(path), report=report)
+    import_jsonl(app=app, path=path, report=report)
     return report
 
 

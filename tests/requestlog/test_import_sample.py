@@ -2,9 +2,8 @@
 
 from django.urls import reverse
 
-from reviewapp.requestlog.jsonl_import import iter_jsonl
 from reviewapp.requestlog.models import Request
-from reviewapp.requestlog.storage import ImportReport, import_rows
+from reviewapp.requestlog.storage import ImportReport, import_jsonl
 
 
 def test_the_sample_file_downloads_and_every_row_of_it_imports(app, manager, as_user, tmp_path):
@@ -14,11 +13,11 @@ def test_the_sample_file_downloads_and_every_row_of_it_imports(app, manager, as_
     path = tmp_path / "sample.jsonl"
     path.write_bytes(response.content)
 
-    report = import_rows(app=app, rows=iter_jsonl(path), report=ImportReport(source="jsonl"))
+    report = import_jsonl(app=app, path=path, report=ImportReport(source="jsonl"))
     assert report.bad_rows == 0, report.errors
     assert report.imported == report.rows_read == 3
     assert Request.objects.filter(app=app, source="import").count() == 3
-    again = import_rows(app=app, rows=iter_jsonl(path), report=ImportReport(source="jsonl"))
+    again = import_jsonl(app=app, path=path, report=ImportReport(source="jsonl"))
     assert (again.imported, again.already_present) == (0, 3)
 
 
