@@ -208,10 +208,10 @@ def _built_by_process(app: App, path: Path):
 
 def _read_in_child(app: App, path: Path, sending) -> None:
     """The forked reader: build each batch of the file and send it, then an empty message; or send
-    what failed. Signals are the default's again (the parent's handlers are a Celery worker's). It must not speak on the
-    database connections it inherited, which are the parent's: they are put aside, never closed
-    here (closing one could end the parent's session), so that a query made here by mistake opens
-    one of its own."""
+    what failed. Signals are the default's again (the parent's handlers are a Celery worker's). It
+    must not speak on the database connections it inherited, which are the parent's: they are put
+    aside, never closed here (closing one could end the parent's session), so that a query made
+    here by mistake opens one of its own."""
     for number in (
         signal.SIGTERM,
         signal.SIGINT,
@@ -259,10 +259,11 @@ _handoffs_saved = 0.0
 
 @contextmanager
 def quick_handoffs():
-    """A shorter GIL switch interval while imports run. Each statement this thread sends lets go of
-    the GIL, and may wait the reader's whole interval to get it back: with CPython's 5 ms, that was
-    a tenth of a traced import's time on a 2-core machine, and a fifth of a plain one's. The interval is the process's: the first import to
-    start sets it and the last one to end puts it back."""
+    """A shorter GIL switch interval while imports read by a thread run. Each statement this thread
+    sends lets go of the GIL, and may wait the reader's whole interval to get it back: with
+    CPython's 5 ms, that was a tenth of a traced import's time on a 2-core machine, and a fifth of
+    a plain one's. The interval is the process's: the first import to start sets it and the last
+    one to end puts it back."""
     global _handoffs_users, _handoffs_saved
     with _handoffs_lock:
         if _handoffs_users == 0:
