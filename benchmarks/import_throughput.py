@@ -66,12 +66,12 @@ def write_file(path: Path, rows: int, offset: int, with_trace: bool, bad_every: 
 
 
 def cpu_seconds() -> tuple[float, float]:
-    """CPU time of this process (with its children) and of its PostgreSQL backend (when the server runs on this machine):
-    what an import costs, which other work on a shared machine does not change as it does the wall time."""
+    """CPU time of this process, with its children (the process a JSONL import reads its file in),
+    and of its PostgreSQL backend (when the server runs on this machine): what an import costs,
+    which other work on a shared machine does not change as it does the wall time."""
     from django.db import connection
 
     connection.ensure_connection()
-    # The process a JSONL import reads its file in is this one's child: its time counts as the client's.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     client = time.process_time() + children.ru_utime + children.ru_stime
     try:

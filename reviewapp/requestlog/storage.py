@@ -183,26 +183,28 @@ def _built_by_process(app: App, path: Path):
         finally:
             os._exit(code)
     sending.close()
-    exit_code = None
+    reaped = done = False
     try:
-        while True:
+        while not done:
             try:
                 message = receiving.recv_bytes()
             except (EOFError, OSError):  # OSError: it died writing a message
                 exit_code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                reaped = True
                 raise ReaderStopped(f"the process reading the file stopped (exit code {exit_code})") from None
-            if not message:
-                break
-            kind, payload = pickle.loads(message)
-            if kind == "failed":
-                raise payload
-            yield payload
+            done = not message
+            if message:
+                kind, payload = pickle.loads(message)
+                if kind == "failed":
+                    done = True  # the child ends once this is sent
+                    raise payload
+                yield payload
     finally:
         receiving.close()
-        if exit_code is None:
-            # Done, or this side stopped first: then the child may be waiting on a full pipe.
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        if not reaped:
+            if not done:  # this side stopped first: the child may be waiting on a full pipe
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
 
 
