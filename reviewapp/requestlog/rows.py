@@ -225,8 +225,6 @@ _FIELDS = Request._meta.concrete_fields
 COLUMNS = [field.attname for field in _FIELDS]
 _AT = {name: index for index, name in enumerate(COLUMNS)}
 _JSON_AT = [(_AT[name], name) for name in _JSON_FIELDS]
-# Each column's index, with its name when it is a JSON field.
-_COLUMN_JSON_NAMES = [(index, name if name in _JSON_FIELDS else None) for index, name in enumerate(COLUMNS)]
 _STATUSES = frozenset(Request.Status.values)
 
 
@@ -268,9 +266,10 @@ class ImportedRow:
         """The same row without the decoded value of each JSON field whose text it keeps (read
         back from the text when needed): a process sends it in a fifth of the time."""
         row = ImportedRow.__new__(ImportedRow)
-        row.values = [
-            None if name in self.texts else self.values[index] for index, name in _COLUMN_JSON_NAMES
-        ]
+        row.values = list(self.values)
+        for index, name in _JSON_AT:
+            if name in self.texts:
+                row.values[index] = None
         row.texts, row.uris = self.texts, self.uris
         return row
 

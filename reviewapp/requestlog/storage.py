@@ -1,10 +1,10 @@
 """Many imported rows: checked one by one, stored in batches, counted in an import report.
 
 Every source gives numbered rows (line number, dict or BadRow) to `import_rows`, or a JSONL file
-to `import_jsonl`, which reads it in a process of its own: a bad row is
-reported with its line number and reason and the good ones are kept; rows are written in
-batches of BATCH_SIZE, one transaction per batch, with one existence query per batch, so the
-same `request_id` is stored once, also across runs. A job that dies half-way is finished by
+to `import_jsonl`, which reads it in a process of its own: a bad row is reported with its line
+number and reason and the good ones are kept; rows are written in batches of BATCH_SIZE, one
+transaction per batch, with one existence query per batch, so the same `request_id` is stored
+once, also across runs. A job that dies half-way is finished by
 running it again: what was written is skipped. On PostgreSQL a batch is written by COPY, which
 costs both sides a fraction of what an INSERT of the same rows does.
 """
@@ -111,7 +111,7 @@ def import_rows(
     The next batch is read and checked (a thread, which touches no database) while this one is
     written: psycopg lets go of the GIL while the database works, so the two sides work at once
     instead of by turns. Batches are stored one after the other, in order, by this thread."""
-    with quick_handoffs(), closing(_built_by_thread(app, iter(rows))) as batches:
+    with closing(_built_by_thread(app, iter(rows))) as batches:
         return _store_all(app, batches, report, on_batch)
 
 
@@ -147,8 +147,9 @@ def _store_all(
 
 
 def _built_by_thread(app: App, source: Iterator[tuple[int, object]]):
-    """The batches of `source`, each built by a reader thread while the one before it is stored."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-rows") as reader:
+    """The batches of `source`, each built by a reader thread while the one before it is stored
+    (with the GIL handed over quickly between the two)."""
+    with quick_handoffs(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-rows") as reader:
         pending = reader.submit(build_batch, app, source)
         while built := pending.result():
             pending = reader.submit(build_batch, app, source)
@@ -171,8 +172,7 @@ def _built_by_process(app: App, path: Path):
     except OSError:  # no process to be had (a limit reached): read in a thread, as other sources do
         receiving.close()
         sending.close()
-        with quick_handoffs():
-            yield from _built_by_thread(app, iter_jsonl(path))
+        yield from _built_by_thread(app, iter_jsonl(path))
         return
     if pid == 0:  # the child, which only ever leaves through os._exit
         code = 1
