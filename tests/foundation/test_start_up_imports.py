@@ -1,11 +1,14 @@
 """A web or worker process starts without the scoring libraries: rouge-score (nltk), scikit-learn,
 numpy, pandas and pyarrow cost seconds and some 150 MB, and only judges, agreement figures and
-Parquet exports use them, which import them when they run."""
+Parquet exports use them, which import them when they run. A web process does load its views as
+it starts, so that no request waits for them."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 HEAVY = ("nltk", "sklearn", "scipy", "numpy", "pandas", "pyarrow", "rouge_score")
 
@@ -34,6 +37,34 @@ def test_loading_the_urls_and_the_tasks_imports_no_scoring_library():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == ""
+
+
+# What the web server imports; then which of the URLconf and the views are loaded, and whether the
+# resolver has mapped them (a first reverse() or resolve() would otherwise do both).
+LOADED = """
+import sys
+import {module}
+from django.urls import get_resolver
+resolver = get_resolver()
+print(",".join(name for name in {views!r} if name in sys.modules), bool(resolver._reverse_dict))
+"""
+VIEWS = ("reviewapp.urls", "reviewapp.feedback.api", "reviewapp.requestlog.api", "reviewapp.front.views")
+
+
+@pytest.mark.parametrize("module", ["reviewapp.wsgi", "reviewapp.asgi"])
+def test_a_web_process_loads_its_views_before_its_first_request(module):
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "reviewapp.settings", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED.format(module=module, views=VIEWS)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [",".join(VIEWS), "True"]
 
 
 def test_a_rouge_score_still_computes_after_the_lazy_import():

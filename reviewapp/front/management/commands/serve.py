@@ -56,7 +56,8 @@ STEADY_SECONDS = 60.0
 # How long the children get to stop: what gunicorn gives the requests in flight, and a little
 # for it to exit after them.
 STOP_SECONDS = getattr(gunicorn_conf, "graceful_timeout", GracefulTimeout.default) + 5
-# How long the web server gets to listen and answer its first request (which imports every view).
+# How long the web server gets to listen and answer its first request (its workers import every
+# view as they start).
 START_SECONDS = 180.0
 
 
@@ -212,7 +213,8 @@ class Command(BaseCommand):
                     break
             except OSError:
                 time.sleep(0.25)
-        # The first request imports every view; make it now, so the printed URL answers at once.
+        # A first request, so the URL is printed once a worker answers (it has loaded the views as
+        # it started: wsgi.py).
         # In a thread: a stop request must not wait for its answer.
         answered = threading.Event()
 
