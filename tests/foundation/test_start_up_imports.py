@@ -24,19 +24,19 @@ print(",".join(sorted(name for name in {heavy!r} if name in sys.modules)))
 """
 
 
-def test_loading_the_urls_and_the_tasks_imports_no_scoring_library():
+def printed_by(code: str) -> str:
+    """What `code` prints, run by a new Python process in the project, with its settings."""
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "reviewapp.settings", "PYTHONPATH": str(root)}
     done = subprocess.run(
-        [sys.executable, "-c", LOAD.format(heavy=HEAVY)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == ""
+    return done.stdout
+
+
+def test_loading_the_urls_and_the_tasks_imports_no_scoring_library():
+    assert printed_by(LOAD.format(heavy=HEAVY)).strip() == ""
 
 
 # What the web server imports; then which of the URLconf and the views are loaded, and whether the
@@ -53,18 +53,7 @@ VIEWS = ("reviewapp.urls", "reviewapp.feedback.api", "reviewapp.requestlog.api",
 
 @pytest.mark.parametrize("module", ["reviewapp.wsgi", "reviewapp.asgi"])
 def test_a_web_process_loads_its_views_before_its_first_request(module):
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "reviewapp.settings", "PYTHONPATH": str(root)}
-    done = subprocess.run(
-        [sys.executable, "-c", LOADED.format(module=module, views=VIEWS)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == [",".join(VIEWS), "True"]
+    assert printed_by(LOADED.format(module=module, views=VIEWS)).split() == [",".join(VIEWS), "True"]
 
 
 def test_a_rouge_score_still_computes_after_the_lazy_import():
