@@ -4,9 +4,9 @@ Every source gives numbered rows (line number, dict or BadRow) to `import_rows`,
 to `import_jsonl`, which reads it in a process of its own: a bad row is reported with its line
 number and reason and the good ones are kept; rows are written in batches of BATCH_SIZE, one
 transaction per batch, with one existence query per batch, so the same `request_id` is stored
-once, also across runs. A job that dies half-way is finished by
-running it again: what was written is skipped. On PostgreSQL a batch is written by COPY, which
-costs both sides a fraction of what an INSERT of the same rows does.
+once, also across runs. A job that dies half-way is finished by running it again: what was
+written is skipped. On PostgreSQL a batch is written by COPY, which costs both sides a fraction of
+what an INSERT of the same rows does.
 """
 
 import multiprocessing
