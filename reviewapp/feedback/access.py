@@ -31,10 +31,12 @@ def requests_visible_to(user, app: App) -> QuerySet[Request]:
 RECORDING_FIELDS = ("request_id", "app_id", "app_version", "user_id", "mlflow_trace_id", "chunks")
 
 
-def _visible(shape: tuple[bool, bool, bool], *, app_id, request_id, user_id) -> QuerySet[Request]:
+def _visible(
+    shape: tuple[bool, bool, bool, bool], *, app_id, request_id, user_id, assessment_id=None
+) -> QuerySet[Request]:
     """The request if the user may see it; shape: (the user manages the app, recording feedback,
-    reading it as a review item)."""
-    manages, to_record, as_item = shape
+    reading it as a review item, recording it under an assessment_id)."""
+    manages, to_record, as_item, _ = shape
     requests = Request.objects.filter(app_id=app_id, request_id=request_id)
     if not manages:
         open_items = _open_queue_items(user_id, app_id).filter(request=OuterRef("pk"))
@@ -42,7 +44,7 @@ def _visible(shape: tuple[bool, bool, bool], *, app_id, request_id, user_id) -> 
     if to_record:
         from .services import recording_facts
 
-        requests = requests.only(*RECORDING_FIELDS).annotate(**recording_facts(user_id))
+        requests = requests.only(*RECORDING_FIELDS).annotate(**recording_facts(user_id, assessment_id))
     if as_item:
         from .items import SpanCount
 
@@ -56,13 +58,20 @@ VISIBLE = CompiledQuery(Request, _visible)
 
 
 def visible_request(
-    user, app: App, request_id, *, to_record: bool = False, as_item: bool = False
+    user,
+    app: App,
+    request_id,
+    *,
+    to_record: bool = False,
+    as_item: bool = False,
+    assessment_id: uuid.UUID | None = None,
 ) -> Request | None:
     """The request `request_id` of `app` if `user` may see it, else None (also for a malformed id).
 
     The same rule as requests_visible_to, checked on one row in one query: the review item's and the
     Feedback API's hot path. `to_record`: the query also reads what recording `user`'s feedback
-    needs (services.recording_facts), so the write that follows is its INSERT alone. `as_item`: what
+    needs (services.recording_facts, for a call under `assessment_id` if given), so the write that
+    follows is its INSERT alone, and a retried call none. `as_item`: what
     items.review_item reads, the trace's span count (`trace_spans`) instead of the trace.
     """
     try:
@@ -71,13 +80,14 @@ def visible_request(
         return None
     if not can(app, "feedback") and not can(app, "monitor"):
         return None
-    shape = (can(app, "monitor"), to_record, as_item)
-    req = VISIBLE.first(shape, app_id=app.pk, request_id=request_id, user_id=user.pk)
+    sent = {"assessment_id": assessment_id} if to_record and assessment_id is not None else {}
+    shape = (can(app, "monitor"), to_record, as_item, bool(sent))
+    req = VISIBLE.first(shape, app_id=app.pk, request_id=request_id, user_id=user.pk, **sent)
     if req is None:
         return None
     req.app = app
     if to_record:
-        req.facts_of = user.pk
+        req.facts_of = (user.pk, assessment_id)
     return req
 
 

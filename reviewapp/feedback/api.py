@@ -39,10 +39,12 @@ class FeedbackApi(APIView):
         incoming = FeedbackIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         changes = dict(incoming.validated_data)
-        req = visible_request(request.user, app, changes.pop("request_id"), to_record=True)
+        assessment_id = changes.pop("assessment_id", None)
+        req = visible_request(
+            request.user, app, changes.pop("request_id"), to_record=True, assessment_id=assessment_id
+        )
         if req is None:
             raise serializers.ValidationError({"request_id": "No such request of this app that you can see."})
-        assessment_id = changes.pop("assessment_id", None)
         for item in changes.get("retrieval_assessments", []):
             item.setdefault("comment", "")
         recorded = record_feedback(

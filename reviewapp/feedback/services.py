@@ -194,10 +194,12 @@ ASSESSMENT_INSERT = CompiledInsert(Assessment)
 FACTS = ("reviewer_latest", "reviewer_revision", "reviewer_has_drafts", "instructions_in_force")
 
 
-def recording_facts(reviewer) -> dict:
+def recording_facts(reviewer, assessment_id: uuid.UUID | None = None) -> dict:
     """Annotations of a request with what recording `reviewer`'s feedback on it reads: their latest
     row (as JSON: its state and identity), their highest revision, whether they have drafts on it,
-    and the version of the app's reviewer instructions in force. One statement with the request."""
+    the version of the app's reviewer instructions in force and, given an `assessment_id`, the key
+    of the row stored under it already (any request's: a retry is answered without an INSERT). One
+    statement with the request."""
     from reviewapp.catalog.models import ReviewInstructions
 
     mine = Assessment.objects.filter(request=OuterRef("pk"), reviewer=reviewer)
@@ -208,7 +210,13 @@ def recording_facts(reviewer) -> dict:
         queue_id="queue_id",
         **{f: f for f in FIELDS},
     )
+    sent_before = {}
+    if assessment_id is not None:
+        sent_before["sent_before"] = Subquery(
+            Assessment.objects.filter(assessment_id=assessment_id).values("pk")[:1]
+        )
     return {
+        **sent_before,
         "reviewer_latest": Subquery(
             mine.order_by("-created_at", "-id").values(json=latest)[:1], output_field=JSONField()
         ),
@@ -232,15 +240,18 @@ class _Facts:
     revision: int  # the reviewer's highest revision on the request, 0 for none
     has_drafts: bool
     instructions: int | None
+    sent_before: int | None  # the key of the row already stored under the call's assessment_id
 
 
-def _facts(request: Request, reviewer, *, fresh: bool = False) -> _Facts | None:
+def _facts(request: Request, reviewer, assessment_id=None, *, fresh: bool = False) -> _Facts | None:
     """What recording reads, from the request's annotations when visible_request(..., to_record=True)
-    read them for this reviewer, else by one query. None when the request is gone."""
-    if not fresh and getattr(request, "facts_of", None) == reviewer.pk:
+    read them for this reviewer and assessment_id, else by one query. None when the request is gone."""
+    if not fresh and getattr(request, "facts_of", None) == (reviewer.pk, assessment_id):
         values = {name: getattr(request, name) for name in FACTS}
+        values["sent_before"] = getattr(request, "sent_before", None)
     else:
-        values = Request.objects.filter(pk=request.pk).values(**recording_facts(reviewer)).first()
+        facts = recording_facts(reviewer, assessment_id)
+        values = Request.objects.filter(pk=request.pk).values(**facts).first()
         if values is None:
             return None
     return _Facts(
@@ -248,6 +259,7 @@ def _facts(request: Request, reviewer, *, fresh: bool = False) -> _Facts | None:
         revision=values["reviewer_revision"] or 0,
         has_drafts=bool(values["reviewer_has_drafts"]),
         instructions=values["instructions_in_force"],
+        sent_before=values.get("sent_before"),
     )
 
 
@@ -287,14 +299,17 @@ def record_feedback(
     if queue is not None and queue.app_id != request.app_id:
         raise ValidationError({"queue": "This queue belongs to another app."})
     cleaned = clean_changes(request=request, changes=changes)
-    facts = _facts(request, reviewer)
+    facts = _facts(request, reviewer, assessment_id)
     for _ in range(MERGE_ATTEMPTS):
         if facts is None:
             raise ValidationError({"request_id": "This request no longer exists."})
         latest = facts.latest
-        if assessment_id is not None and latest is not None and latest["assessment_id"] == assessment_id:
-            # A retry of the latest call.
-            return Recorded(_stored_latest(latest, request), created=False)
+        if facts.sent_before is not None:
+            # A retry (of the latest call or an older one): answered with the row stored then.
+            stored = _same_origin(Assessment.objects.get(pk=facts.sent_before), request, reviewer, latest)
+            # Read in one statement with the latest row: effective exactly when it is that row.
+            stored.is_effective = latest is not None and stored.pk == latest["id"]
+            return Recorded(stored, created=False)
         current = _state(latest)
         merged = _merge(current, cleaned, request)
         if merged == current and (latest is None or queue is None or queue.pk == latest["queue_id"]):
@@ -324,9 +339,9 @@ def record_feedback(
             if assessment_id is not None and (
                 stored := Assessment.objects.filter(assessment_id=assessment_id).first()
             ):
-                # An assessment_id sent before (a retry of an older call), or racing in right now.
+                # The same assessment_id, stored since the reads by a call racing this one.
                 return Recorded(_same_origin(stored, request, reviewer, facts.latest), created=False)
-            facts = _facts(request, reviewer, fresh=True)  # another change of theirs landed first
+            facts = _facts(request, reviewer, assessment_id, fresh=True)  # another change landed first
             continue
         row.is_effective = True  # the newest row; saves the serializer a query
         return Recorded(row, created=True)

@@ -2,6 +2,8 @@
 drafts, the instructions in force) and then only inserts: merges never lose a change, and the
 summaries catch up before they are read."""
 
+import uuid
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -97,12 +99,12 @@ def test_a_replayed_call_is_answered_with_its_rows_own_answer_reading_nothing_el
         ({"comment": "later", "assessment_id": latest["assessment_id"]}, latest, [row]),
         # No id and nothing changes: the latest row.
         ({"comment": "later"}, latest, [row]),
-        # An older call again, with other values: the insert is refused, then its row, and whether
-        # a later one exists.
+        # An older call again, with other values: the reads found its row's key beside the latest
+        # row's, so no insert is tried and no later row looked for; its row.
         (
             {"rating": "negative", "assessment_id": older["assessment_id"]},
             {**older, "effective": False},
-            ['INSERT INTO "feedback_assessment"', row, 'SELECT 1 AS "a" FROM "feedback_assessment"'],
+            [row],
         ),
     ):
         with CaptureQueriesContext(connection) as queries:
@@ -186,6 +188,26 @@ def test_outside_a_transaction_a_change_with_nothing_going_with_it_is_its_insert
         "positive",
         "negative",
     ]
+
+
+def test_a_retry_that_lands_after_the_reads_of_its_twin_is_answered_with_the_twins_row(app, req, querier):
+    key = uuid.UUID("00000000-0000-4000-8000-00000000000a")
+    app = get_app_for(querier, app.slug, "feedback")
+    # Both calls read before either stored: the second one's INSERT is the one refused.
+    first_read = visible_request(querier, app, req.request_id, to_record=True, assessment_id=key)
+    second_read = visible_request(querier, app, req.request_id, to_record=True, assessment_id=key)
+    assert first_read.sent_before is None and second_read.sent_before is None
+
+    first = record_feedback(
+        request=first_read, reviewer=querier, changes={"rating": "positive"}, assessment_id=key
+    )
+    second = record_feedback(
+        request=second_read, reviewer=querier, changes={"rating": "negative"}, assessment_id=key
+    )
+
+    assert (first.created, second.created) == (True, False)
+    assert second.assessment.pk == first.assessment.pk and second.assessment.rating == "positive"
+    assert Assessment.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)

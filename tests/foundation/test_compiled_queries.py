@@ -22,10 +22,17 @@ def orm_sql(query: CompiledQuery, shape, **values):
     return sql, tuple(params)
 
 
-@pytest.mark.parametrize("shape", list(itertools.product((True, False), repeat=3)))
+VISIBLE_SHAPES = [(*shape, False) for shape in itertools.product((True, False), repeat=3)] + [
+    (manages, True, as_item, True) for manages, as_item in itertools.product((True, False), repeat=2)
+]
+
+
+@pytest.mark.parametrize("shape", VISIBLE_SHAPES)
 def test_the_visibility_query_is_cached_and_swaps_in_each_value(db, shape):
     for n in range(3):
         values = {"app_id": 10 + n, "request_id": uuid.uuid4(), "user_id": 20 + n}
+        if shape[3]:  # recording a call under an assessment_id
+            values["assessment_id"] = uuid.uuid4()
         assert VISIBLE.sql(shape, **values) == orm_sql(VISIBLE, shape, **values)
 
     assert VISIBLE._plans[("default", connection.vendor, shape)] is not None
@@ -40,11 +47,12 @@ def test_it_finds_the_rows_of_each_value_it_is_given(app, querier, manager):
     assert own_only.first((), user_id=manager.pk).email == manager.email
     # Not a manager of the app: only their own request is theirs to see.
     assert (
-        VISIBLE.first((False, False, False), app_id=app.pk, request_id=mine.pk, user_id=querier.pk).pk
+        VISIBLE.first((False, False, False, False), app_id=app.pk, request_id=mine.pk, user_id=querier.pk).pk
         == mine.pk
     )
     assert (
-        VISIBLE.first((False, False, False), app_id=app.pk, request_id=theirs.pk, user_id=querier.pk) is None
+        VISIBLE.first((False, False, False, False), app_id=app.pk, request_id=theirs.pk, user_id=querier.pk)
+        is None
     )
 
 
@@ -91,17 +99,24 @@ def test_its_first_instance_is_the_querysets_own(app, querier):
     from reviewapp.feedback.services import record_feedback
 
     req = factories.make_request(app, user=querier)
-    record_feedback(request=req, reviewer=querier, changes={"rating": "negative", "reasons": ["inaccurate"]})
-    values = {"app_id": app.pk, "request_id": req.pk, "user_id": querier.pk}
+    key = uuid.uuid4()
+    row = record_feedback(
+        request=req,
+        reviewer=querier,
+        changes={"rating": "negative", "reasons": ["inaccurate"]},
+        assessment_id=key,
+    ).assessment
+    values = {"app_id": app.pk, "request_id": req.pk, "user_id": querier.pk, "assessment_id": key}
     for _ in range(2):  # planned, then cached
-        compiled = VISIBLE.first((False, True, False), **values)
-        orm = VISIBLE.build((False, True, False), **values)[0]
+        compiled = VISIBLE.first((False, True, False, True), **values)
+        orm = VISIBLE.build((False, True, False, True), **values)[0]
 
         # Deferred fields stay deferred; annotations (JSON, Exists, subqueries) converted as the ORM does.
         assert loaded(compiled) == loaded(orm)
         assert compiled.get_deferred_fields() == orm.get_deferred_fields() != set()
         assert compiled.reviewer_latest["rating"] == "negative"
         assert compiled.reviewer_has_drafts is False
+        assert compiled.sent_before == row.pk
 
 
 def test_the_api_token_and_its_user_are_one_cached_query(db, querier, django_assert_num_queries):
