@@ -190,10 +190,12 @@ def test_outside_a_transaction_a_change_with_nothing_going_with_it_is_its_insert
     ]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_retry_that_lands_after_the_reads_of_its_twin_is_answered_with_the_twins_row(app, req, querier):
     key = uuid.UUID("00000000-0000-4000-8000-00000000000a")
     app = get_app_for(querier, app.slug, "feedback")
-    # Both calls read before either stored: the second one's INSERT is the one refused.
+    # Both calls read before either stored: the second one's INSERT, alone outside a transaction,
+    # is the one refused.
     first_read = visible_request(querier, app, req.request_id, to_record=True, assessment_id=key)
     second_read = visible_request(querier, app, req.request_id, to_record=True, assessment_id=key)
     assert first_read.sent_before is None and second_read.sent_before is None
@@ -207,7 +209,11 @@ def test_a_retry_that_lands_after_the_reads_of_its_twin_is_answered_with_the_twi
 
     assert (first.created, second.created) == (True, False)
     assert second.assessment.pk == first.assessment.pk and second.assessment.rating == "positive"
-    assert Assessment.objects.count() == 1
+    assert record_feedback(request=req, reviewer=querier, changes={"comment": "next"}).created
+    assert list(Assessment.objects.order_by("id").values_list("rating", "comment")) == [
+        ("positive", ""),
+        ("positive", "next"),
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
